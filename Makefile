@@ -1,0 +1,42 @@
+# Talent Quotient: `make run` starts everything, `make test` checks everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FERRETDB := .tools/bin/ferretdb
+
+.PHONY: setup run test lint format services-tools clean
+
+setup: $(VENV)/.installed services-tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+services-tools: $(FERRETDB)
+	@scripts/ensure-redis.sh
+
+$(FERRETDB): scripts/build-ferretdb.sh
+	scripts/build-ferretdb.sh
+
+run: setup
+	scripts/run-dev.sh
+
+lint: setup
+	$(BIN)/ruff check tq workers config tests server.py
+	$(BIN)/ruff format --check tq workers config tests server.py
+	$(BIN)/mypy tq workers config
+
+format: setup
+	$(BIN)/ruff check --fix tq workers config tests server.py
+	$(BIN)/ruff format tq workers config tests server.py
+
+# Tests start their own FerretDB and Redis on dedicated ports with a throw-away database,
+# so they can run while `make run` is up.
+test: setup lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf var/test .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from config.settings import AppEnv, ConfigError, Settings, load_settings
+
+__all__ = ["AppEnv", "ConfigError", "Settings", "load_settings"]

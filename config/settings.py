@@ -1,0 +1,156 @@
+"""Typed settings: the one place the process environment (and an optional `.env`) is read.
+
+Settings are built once per process (`load_settings`), validated, and then handed to the app
+factory and the Celery app; nothing else in the code reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pymongo.uri_parser import parse_uri
+
+WEAK_JWT_SECRETS = {"secret", "changeme", "your_super_secret_jwt_key_change_this_in_production"}
+MIN_JWT_SECRET_LENGTH = 32
+log = logging.getLogger("tq.config")
+
+
+class AppEnv(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class ConfigError(Exception):
+    """Raised with one human line naming the offending variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- HTTP server
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    # NODE_ENV from the old Node backend is accepted as an alias of APP_ENV.
+    app_env: AppEnv = Field(AppEnv.development, validation_alias="APP_ENV")
+    node_env: AppEnv | None = Field(None, validation_alias="NODE_ENV")
+    app_name: str = "tq"
+    cors_origin: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
+    request_max_size: int = Field(1_000_000, ge=1024)  # bytes; larger bodies get 413
+    log_level: str = "INFO"
+
+    # --- MongoDB (any MongoDB 6+, Atlas, or the embedded FerretDB)
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/talent-quotient"
+    mongodb_timeout_ms: int = Field(2000, ge=100)  # server selection / connect: fail fast, 503
+
+    # --- Redis (Celery broker and result backend, rate limits, token revocation)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_timeout_s: float = Field(1.0, gt=0)
+
+    # --- Auth
+    jwt_secret: str = ""
+    jwt_expires_in: int = Field(24 * 3600, ge=60)  # seconds
+    jwt_issuer: str = "talent-quotient"
+    jwt_audience: str = "talent-quotient-api"
+    argon2_time_cost: int = Field(3, ge=1)
+    argon2_memory_cost: int = Field(65536, ge=1024)  # KiB
+    argon2_parallelism: int = Field(4, ge=1)
+    password_hash_threads: int = Field(4, ge=1)
+    login_max_failures: int = Field(5, ge=1)  # per email and per client address
+    login_client_max_failures: int = Field(20, ge=1)
+    login_window_s: int = Field(900, ge=1)
+
+    # --- Stream (getstream.io)
+    stream_api_key: str = ""
+    stream_api_secret: str = ""
+    stream_app_id: str = ""
+    stream_base_url: str | None = None  # only set to point the SDK elsewhere (tests)
+    stream_timeout_s: float = Field(3.0, gt=0)
+    stream_token_ttl: int = Field(3600, ge=60)  # seconds
+
+    # --- Celery
+    celery_task_time_limit: int = Field(300, ge=1)
+    celery_task_soft_time_limit: int = Field(240, ge=1)
+    celery_beat_enabled_jobs: Annotated[list[str], NoDecode] = []
+
+    @field_validator("cors_origin", "celery_beat_enabled_jobs", mode="before")
+    @classmethod
+    def split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def uri_names_database(cls, value: str) -> str:
+        try:
+            parsed = parse_uri(value)
+        except Exception as exc:  # pymongo raises several types for a bad URI
+            raise ValueError(f"not a MongoDB URI: {exc}") from None
+        if not parsed.get("database"):
+            raise ValueError("must name a database, e.g. mongodb://host:27017/talent-quotient")
+        return value
+
+    @model_validator(mode="after")
+    def apply_node_env(self) -> Settings:
+        if self.node_env is not None and "app_env" not in self.model_fields_set:
+            object.__setattr__(self, "app_env", self.node_env)
+        return self
+
+    @model_validator(mode="after")
+    def check_secrets(self) -> Settings:
+        if self.is_production:
+            secret = self.jwt_secret
+            if not secret:
+                raise ValueError("JWT_SECRET is required in production")
+            if len(secret) < MIN_JWT_SECRET_LENGTH or secret.lower() in WEAK_JWT_SECRETS:
+                raise ValueError(
+                    f"JWT_SECRET is too weak for production (at least "
+                    f"{MIN_JWT_SECRET_LENGTH} random characters)"
+                )
+            for name in ("stream_api_key", "stream_api_secret"):
+                if not getattr(self, name):
+                    raise ValueError(f"{name.upper()} is required in production")
+        elif not self.jwt_secret:
+            # Development only: tokens die with the process tree, which is the point. It is
+            # exported so that server worker processes (spawned) share the same secret.
+            log.warning("JWT_SECRET is not set; using an ephemeral secret (development only)")
+            secret = secrets.token_urlsafe(48)
+            os.environ["JWT_SECRET"] = secret
+            object.__setattr__(self, "jwt_secret", secret)
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == AppEnv.production
+
+    @property
+    def stream_configured(self) -> bool:
+        return bool(self.stream_api_key and self.stream_api_secret)
+
+    @cached_property
+    def mongodb_database(self) -> str:
+        return str(parse_uri(self.mongodb_uri)["database"])
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings, turning a validation failure into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(message if not error["loc"] else f"{field.upper()}: {message}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make run`: local FerretDB and Redis (unless MONGODB_URI / REDIS_URL point elsewhere), then
+# web, worker and beat from the Procfile through honcho. Ctrl-C stops everything it started.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+[ -f .env ] && { set -a; . ./.env; set +a; }
+started=()
+cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; }
+trap cleanup EXIT INT TERM
+
+# An external MONGODB_URI or REDIS_URL means that service is not started here.
+mongo_port=27017; redis_port=6379
+[ -z "${MONGODB_URI:-}" ] || mongo_port=-
+[ -z "${REDIS_URL:-}" ] || redis_port=-
+pids=$(scripts/services.sh "$mongo_port" "$redis_port" var/dev)
+for pid in $pids; do started+=("$pid"); done
+export MONGODB_URI=${MONGODB_URI:-mongodb://127.0.0.1:27017/talent-quotient}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+export PATH="$root/.venv/bin:$PATH"
+echo "web on http://${HOST:-127.0.0.1}:${PORT:-3000}  (Ctrl-C stops everything)"
+.venv/bin/honcho start -f Procfile

@@ -1,0 +1,165 @@
+"""Session fixtures: FerretDB and Redis on dedicated ports, a throw-away database per run,
+a real Sanic server per test module, and a real Celery worker when a test asks for one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pymongo
+import pytest
+import redis as redis_sync
+
+from config import Settings
+from tests.support import ROOT, VENV_BIN, http_client, running_app, settings_env, start_process
+
+TEST_MONGO_PORT = 27217
+TEST_REDIS_PORT = 6479
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[dict[str, str]]:
+    """Start (or reuse) FerretDB and Redis for tests. TEST_MONGODB_URL / TEST_REDIS_URL
+    (e.g. mongodb://host:27017, redis://host:6379) point the suite at existing servers."""
+    mongo_base = os.environ.get("TEST_MONGODB_URL")
+    redis_base = os.environ.get("TEST_REDIS_URL")
+    (ROOT / "var" / "test").mkdir(parents=True, exist_ok=True)
+    data = Path(tempfile.mkdtemp(prefix="run-", dir=ROOT / "var" / "test"))
+    started: list[int] = []
+    if not (mongo_base and redis_base):
+        out = subprocess.run(
+            [
+                str(ROOT / "scripts/services.sh"),
+                "-" if mongo_base else str(TEST_MONGO_PORT),
+                "-" if redis_base else str(TEST_REDIS_PORT),
+                str(data),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        started = [int(pid) for pid in out.stdout.split()]
+    urls = {
+        "mongo": mongo_base or f"mongodb://127.0.0.1:{TEST_MONGO_PORT}",
+        "redis": redis_base or f"redis://127.0.0.1:{TEST_REDIS_PORT}",
+    }
+    yield urls
+    for pid in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 15)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def test_database(services: dict[str, str]) -> Iterator[str]:
+    """A fresh database name for this run, dropped afterwards."""
+    name = f"tq_test_{uuid.uuid4().hex[:12]}"
+    yield name
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        services["mongo"], serverSelectionTimeoutMS=3000
+    )
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_db(services: dict[str, str]) -> Iterator[str]:
+    """A Redis database number for this run (broker, limits), flushed before and after."""
+    url = f"{services['redis']}/{uuid.uuid4().int % 14 + 1}"
+    client = redis_sync.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def settings(services: dict[str, str], test_database: str, redis_db: str) -> Settings:
+    return make_settings(services, test_database, redis_db)
+
+
+def make_settings(
+    services: dict[str, str], database: str, redis_url: str, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "app_env": "test",
+        "mongodb_uri": f"{services['mongo']}/{database}",
+        "mongodb_timeout_ms": 2000,
+        "redis_url": redis_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "cors_origin": ["http://localhost:5173", "https://app.example.com"],
+        "request_max_size": 64 * 1024,
+        "stream_api_key": "",
+        "stream_api_secret": "",
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+async def server(settings: Settings) -> AsyncIterator[str]:
+    """A real Sanic server with the run's settings; its base URL."""
+    async with running_app(settings) as (_app, url):
+        yield url
+
+
+@pytest.fixture
+async def client(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with http_client(server) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process (prefork, one child) on the run's Redis and database."""
+    log_path = ROOT / "var" / "test-logs" / f"worker-{uuid.uuid4().hex[:6]}.log"
+    env = settings_env(settings)
+    proc = start_process(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "workers",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        env,
+        log_path,
+    )
+    from tq.core.queue import create_celery
+
+    probe = create_celery(settings)
+    deadline = time.monotonic() + 60
+    while not probe.control.ping(timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"celery worker did not start; see {log_path}")
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    probe.close()
+
+
+@pytest.fixture(scope="session")
+def celery_client(settings: Settings, celery_worker: subprocess.Popen[bytes]):  # type: ignore[no-untyped-def]
+    from tq.core.queue import create_celery
+
+    app = create_celery(settings)
+    yield app
+    app.close()

@@ -1,0 +1,183 @@
+"""Foundation: health, error shapes, request ids, CORS, body limits, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from sanic import Request, Sanic, json
+from sanic.response import HTTPResponse
+
+from config import Settings
+from tests.conftest import make_settings
+from tests.support import free_port, http_client, running_app
+from tq.core.http import parse_body
+from tq.health.schemas import HealthOut
+
+
+async def test_health_pings_mongo_and_redis(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["mongo"] == "up" and body["redis"] == "up"
+    assert body["version"]
+    HealthOut.model_validate(body)
+
+
+async def test_health_503_when_mongo_unreachable(services, test_database, redis_db) -> None:
+    closed = free_port()
+    broken = make_settings(
+        {**services, "mongo": f"mongodb://127.0.0.1:{closed}"},
+        test_database,
+        redis_db,
+        mongodb_timeout_ms=300,
+    )
+    async with running_app(broken) as (_app, url), http_client(url) as http:
+        response = await http.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["mongo"] == "down"
+    assert response.json()["redis"] == "up"
+    assert response.json()["status"] == "degraded"
+
+
+async def test_health_503_when_redis_unreachable(services, test_database) -> None:
+    closed = free_port()
+    broken = make_settings(
+        services, test_database, f"redis://127.0.0.1:{closed}/0", redis_timeout_s=0.3
+    )
+    async with running_app(broken) as (_app, url), http_client(url) as http:
+        response = await http.get("/api/health")
+    assert response.status_code == 503
+    assert response.json()["redis"] == "down"
+    assert response.json()["mongo"] == "up"
+
+
+async def test_unknown_route_is_404_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/nope")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert response.json()["message"]
+    assert response.headers["x-request-id"]
+
+
+async def test_wrong_method_is_405_json(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/api/health")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def add_echo_route(app: Sanic) -> None:
+    """A route that parses a JSON body the way every real handler does."""
+    from pydantic import BaseModel, Field
+
+    class Echo(BaseModel):
+        text: str = Field(min_length=1)
+
+    @app.post("/test/echo")
+    async def echo(request: Request) -> HTTPResponse:
+        return json(parse_body(request, Echo).model_dump())
+
+    @app.get("/test/boom")
+    async def boom(request: Request) -> HTTPResponse:
+        raise RuntimeError("secret internals: password=hunter2")
+
+
+async def test_body_errors_are_json(settings: Settings) -> None:
+    async with running_app(settings, add_echo_route) as (_app, url), http_client(url) as http:
+        ok = await http.post("/test/echo", json={"text": "hi"})
+        assert ok.status_code == 200 and ok.json() == {"text": "hi"}
+
+        malformed = await http.post(
+            "/test/echo", content=b'{"text": ', headers={"content-type": "application/json"}
+        )
+        assert malformed.status_code == 400
+        assert malformed.json()["error"] == "bad_request"
+
+        invalid = await http.post("/test/echo", json={"text": ""})
+        assert invalid.status_code == 400
+        assert invalid.json()["error"] == "validation_error"
+        assert invalid.json()["details"][0]["field"] == "text"
+
+        not_object = await http.post("/test/echo", json=[1, 2])
+        assert not_object.status_code == 400
+
+        wrong_type = await http.post(
+            "/test/echo", content=b"text=hi", headers={"content-type": "text/plain"}
+        )
+        assert wrong_type.status_code == 400
+        assert wrong_type.json()["error"] == "bad_content_type"
+
+        too_big = await http.post(
+            "/test/echo", json={"text": "x" * (settings.request_max_size + 10)}
+        )
+        assert too_big.status_code == 413
+        assert too_big.json()["error"] == "payload_too_large"
+
+        deep = b"[" * 100_000 + b"]" * 100_000
+        nested = await http.post(
+            "/test/echo",
+            content=deep[: settings.request_max_size - 10],
+            headers={"content-type": "application/json"},
+        )
+        assert nested.status_code == 400
+
+
+async def test_500_hides_internals_and_logs_request_id(settings: Settings) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("tq.errors").addHandler(handler)
+    try:
+        async with running_app(settings, add_echo_route) as (_app, url), http_client(url) as http:
+            response = await http.get("/test/boom", headers={"X-Request-ID": "trace-123"})
+    finally:
+        logging.getLogger("tq.errors").removeHandler(handler)
+    assert any("request_id=trace-123" in r.getMessage() for r in records)
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "message": "Internal server error"}
+    assert "hunter2" not in response.text
+    assert response.headers["x-request-id"] == "trace-123"
+
+
+async def test_request_id_is_generated_or_echoed_safely(client: httpx.AsyncClient) -> None:
+    generated = await client.get("/api/health")
+    assert len(generated.headers["x-request-id"]) == 32
+    echoed = await client.get("/api/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    unsafe = await client.get("/api/health", headers={"X-Request-ID": "bad id\twith tabs"})
+    assert unsafe.headers["x-request-id"] != "bad id\twith tabs"
+
+
+async def test_cors_allows_configured_origins_only(client: httpx.AsyncClient) -> None:
+    allowed = await client.get("/api/health", headers={"Origin": "http://localhost:5173"})
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+
+    refused = await client.get("/api/health", headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 200
+    assert "access-control-allow-origin" not in refused.headers
+
+    preflight = await client.options(
+        "/api/health",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+
+
+async def test_openapi_spec_is_served_and_valid(client: httpx.AsyncClient) -> None:
+    from openapi_spec_validator import validate
+
+    response = await client.get("/docs/openapi.json")
+    assert response.status_code == 200
+    spec = response.json()
+    validate(spec)
+    assert "/api/health" in spec["paths"]
+    ui = await client.get("/docs")
+    assert ui.status_code == 200

@@ -1,0 +1,5 @@
+"""Talent Quotient backend."""
+
+from tq.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,57 @@
+"""MongoDB access: one motor client and ODMantic engine per process, indexes at start-up.
+
+Only what MongoDB 6+ and FerretDB v1 both serve is used: no $lookup (related documents are
+loaded with one extra `$in` query), no transactions, no TTL indexes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from motor.motor_asyncio import AsyncIOMotorClient
+from odmantic import AIOEngine, Model
+from pymongo.errors import PyMongoError
+
+from config import Settings
+
+log = logging.getLogger("tq.db")
+
+
+def create_engine(settings: Settings) -> AIOEngine:
+    timeout = settings.mongodb_timeout_ms
+    client: AsyncIOMotorClient = AsyncIOMotorClient(
+        settings.mongodb_uri,
+        serverSelectionTimeoutMS=timeout,
+        connectTimeoutMS=timeout,
+        # A stalled server must not hang a request forever; long jobs set their own.
+        socketTimeoutMS=max(timeout * 5, 10_000),
+        tz_aware=True,
+        appname="talent-quotient",
+    )
+    return AIOEngine(client=client, database=settings.mongodb_database)
+
+
+async def ensure_indexes(engine: AIOEngine, models: Iterable[type[Model]]) -> None:
+    """Create every model's indexes; idempotent, so every process may run it."""
+    await engine.configure_database(list(models))
+
+
+async def ensure_indexes_until_done(
+    engine: AIOEngine, models: Iterable[type[Model]], retry_s: float = 2.0
+) -> None:
+    """Keep trying while MongoDB is down, so the server still starts (and health says down)."""
+    models = list(models)
+    while True:
+        try:
+            await ensure_indexes(engine, models)
+            log.info("database indexes ready")
+            return
+        except PyMongoError as exc:
+            log.warning("database indexes not created yet (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(retry_s)
+
+
+async def ping(engine: AIOEngine) -> None:
+    await engine.client.admin.command("ping")

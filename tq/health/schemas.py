@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+Status = Literal["up", "down"]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    mongo: Status
+    redis: Status
+    version: str
+    pendingJobs: int | None = None

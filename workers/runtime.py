@@ -1,0 +1,59 @@
+"""Async code inside sync Celery tasks.
+
+Pattern: one event loop per worker process, and the long-lived async clients (motor/ODMantic,
+Redis, Stream) are created on that loop the first time a task needs them. Tasks run one at a time
+in a process (prefork or solo pool), so `run()` drives the coroutine to completion on that same
+loop every time: a motor client is never used from a second loop, and no task calls
+`asyncio.run`, which would create (and close) a new loop per call. The pid check makes this
+fork-safe: a child forked from a parent that had a runtime builds its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from config import Settings
+from tq.core.db import create_engine
+from tq.core.redis import create_redis
+
+T = TypeVar("T")
+
+
+@dataclass
+class WorkerRuntime:
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+    engine: AIOEngine
+    redis: Redis
+    pid: int
+
+
+_runtime: WorkerRuntime | None = None
+
+
+def get_runtime(settings: Settings) -> WorkerRuntime:
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        # Clients are created while their loop is current, so they bind to it.
+        _runtime = WorkerRuntime(
+            settings=settings,
+            loop=loop,
+            engine=create_engine(settings),
+            redis=create_redis(settings),
+            pid=os.getpid(),
+        )
+    return _runtime
+
+
+def run(settings: Settings, coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion on this process's loop."""
+    return get_runtime(settings).loop.run_until_complete(coro)
