@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     cors_origin: Annotated[list[str], NoDecode] = ["http://localhost:5173"]
     request_max_size: int = Field(1_000_000, ge=1024)  # bytes; larger bodies get 413
     log_level: str = "INFO"
+    # Reverse proxies in front of the web process (1 on Heroku): whose X-Forwarded-For to trust.
+    proxies_count: int = Field(0, ge=0, le=5)
 
     # --- MongoDB (any MongoDB 6+, Atlas, or the embedded FerretDB)
     mongodb_uri: str = "mongodb://127.0.0.1:27017/talent-quotient"
@@ -81,9 +83,11 @@ class Settings(BaseSettings):
     # --- Celery
     celery_task_time_limit: int = Field(300, ge=1)
     celery_task_soft_time_limit: int = Field(240, ge=1)
-    celery_beat_enabled_jobs: Annotated[list[str], NoDecode] = []
+    job_retry_base_s: float = Field(2.0, gt=0)  # first retry delay; doubles each attempt
+    job_retry_max_s: float = Field(300.0, gt=0)  # cap of one retry delay
+    job_max_retries: int = Field(8, ge=0)
 
-    @field_validator("cors_origin", "celery_beat_enabled_jobs", mode="before")
+    @field_validator("cors_origin", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -19,4 +19,5 @@ export MONGODB_URI=${MONGODB_URI:-mongodb://127.0.0.1:27017/talent-quotient}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export PATH="$root/.venv/bin:$PATH"
 echo "web on http://${HOST:-127.0.0.1}:${PORT:-3000}  (Ctrl-C stops everything)"
-.venv/bin/honcho start -f Procfile
+# -p: honcho hands PORT to the first line (web); the default would be 5000.
+.venv/bin/honcho start -f Procfile -p "${PORT:-3000}"

@@ -19,6 +19,7 @@ import pytest
 import redis as redis_sync
 
 from config import Settings
+from tests.fakes.stream import FakeStream
 from tests.support import ROOT, VENV_BIN, http_client, running_app, settings_env, start_process
 
 TEST_MONGO_PORT = 27217
@@ -82,9 +83,37 @@ def redis_db(services: dict[str, str]) -> Iterator[str]:
     client.close()
 
 
+TEST_STREAM_KEY = "test-stream-key"
+TEST_STREAM_SECRET = "test-stream-secret-" + "y" * 30
+
+
 @pytest.fixture(scope="session")
-def settings(services: dict[str, str], test_database: str, redis_db: str) -> Settings:
-    return make_settings(services, test_database, redis_db)
+def fake_stream() -> Iterator[FakeStream]:
+    fake = FakeStream(TEST_STREAM_KEY, TEST_STREAM_SECRET).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def healthy_stream(fake_stream: FakeStream) -> Iterator[None]:
+    """Faults injected by one test never leak into the next."""
+    yield
+    fake_stream.heal()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    services: dict[str, str], test_database: str, redis_db: str, fake_stream: FakeStream
+) -> Settings:
+    return make_settings(
+        services,
+        test_database,
+        redis_db,
+        stream_api_key=TEST_STREAM_KEY,
+        stream_api_secret=TEST_STREAM_SECRET,
+        stream_base_url=fake_stream.url,
+        stream_timeout_s=1.0,
+    )
 
 
 def make_settings(
@@ -101,6 +130,13 @@ def make_settings(
         "stream_api_key": "",
         "stream_api_secret": "",
         "log_level": "INFO",
+        # Cheap hashes and quick retries keep the suite fast; the code paths are the same.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 8192,
+        "argon2_parallelism": 1,
+        "job_retry_base_s": 0.2,
+        "job_retry_max_s": 1.0,
+        "login_client_max_failures": 10_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -22,12 +22,15 @@ from tq.core.errors import JSONErrorHandler
 from tq.core.http import setup_request_context
 from tq.core.queue import JobQueue, OutboxJob, create_celery
 from tq.core.redis import create_redis
+from tq.core.security import PasswordHasher, TokenService
+from tq.core.stream import StreamGateway
+from tq.users.models import User
 from tq.version import VERSION
 
 log = logging.getLogger("tq")
 
 # Every ODMantic document whose indexes are created at start-up.
-DOCUMENT_MODELS: list[Any] = [OutboxJob]
+DOCUMENT_MODELS: list[Any] = [OutboxJob, User]
 
 
 @dataclass
@@ -39,6 +42,9 @@ class AppContext:
     redis: Redis = field(init=False)
     celery: Celery = field(init=False)
     queue: JobQueue = field(init=False)
+    stream: StreamGateway = field(init=False)
+    hasher: PasswordHasher = field(init=False)
+    tokens: TokenService = field(init=False)
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -85,6 +91,9 @@ def setup_clients(app: TQApp) -> None:
         ctx.redis = create_redis(ctx.settings)
         ctx.celery = create_celery(ctx.settings)
         ctx.queue = JobQueue(ctx.celery, ctx.engine)
+        ctx.stream = StreamGateway(ctx.settings)
+        ctx.hasher = PasswordHasher(ctx.settings)
+        ctx.tokens = TokenService(ctx.settings)
 
     @app.after_server_start
     async def start_background(app: TQApp) -> None:
@@ -105,6 +114,8 @@ def setup_clients(app: TQApp) -> None:
         ctx.engine.client.close()
         await ctx.redis.aclose()
         ctx.celery.close()
+        await ctx.stream.close()
+        ctx.hasher.close()
 
 
 async def _flush_outbox_forever(queue: JobQueue, every_s: float = 5.0) -> None:
@@ -117,9 +128,12 @@ async def _flush_outbox_forever(queue: JobQueue, every_s: float = 5.0) -> None:
 
 
 def setup_blueprints(app: TQApp) -> None:
+    from tq.auth.views import bp as auth_bp
+    from tq.chat.views import bp as chat_bp
     from tq.health.views import bp as health_bp
 
-    app.blueprint(health_bp)
+    for blueprint in (health_bp, auth_bp, chat_bp):
+        app.blueprint(blueprint)
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> TQApp:
@@ -139,6 +153,7 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = False  # tq.access writes one line per request instead
     app.config.KEEP_ALIVE_TIMEOUT = 75
+    app.config.PROXIES_COUNT = settings.proxies_count
     setup_request_context(app)
     setup_extensions(app)
     setup_clients(app)

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from config import Settings
 from tq.core.db import create_engine
 from tq.core.redis import create_redis
+from tq.core.stream import StreamGateway
 
 T = TypeVar("T")
 
@@ -32,6 +33,7 @@ class WorkerRuntime:
     loop: asyncio.AbstractEventLoop
     engine: AIOEngine
     redis: Redis
+    stream: StreamGateway
     pid: int
 
 
@@ -43,12 +45,14 @@ def get_runtime(settings: Settings) -> WorkerRuntime:
     if _runtime is None or _runtime.pid != os.getpid():
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        # Clients are created while their loop is current, so they bind to it.
+        # Clients are created while their loop is current, so they bind to it; the Stream
+        # gateway opens its HTTP session lazily, inside the loop, on first use.
         _runtime = WorkerRuntime(
             settings=settings,
             loop=loop,
             engine=create_engine(settings),
             redis=create_redis(settings),
+            stream=StreamGateway(settings),
             pid=os.getpid(),
         )
     return _runtime

@@ -1,0 +1,159 @@
+"""A fake Stream REST server for tests: the real SDK talks to it through `base_url`.
+
+It checks what the real service checks of a server-side client (the `api_key` parameter and a
+server JWT signed with the app secret), keeps users, channels, members and messages in memory,
+records every call, and can be told to fail (HTTP status) or stall for fault tests. It runs in
+its own thread and event loop so that the pytest loop, the web app and a worker process can all
+reach it over real HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+
+@dataclass
+class Fault:
+    status: int = 500
+    delay_s: float = 0.0
+    path_contains: str = ""
+    remaining: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeStream:
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, Any]] = []
+        self.faults: list[Fault] = []
+        self.lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- control from tests
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail(
+        self,
+        times: int = 1,
+        status: int = 500,
+        delay_s: float = 0.0,
+        path_contains: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        with self.lock:
+            self.faults.append(Fault(status, delay_s, path_contains, times, headers or {}))
+
+    def heal(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def calls_to(self, method: str, path_contains: str) -> list[tuple[str, str, Any]]:
+        with self.lock:
+            return [c for c in self.calls if c[0] == method and path_contains in c[1]]
+
+    # --- the HTTP side
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.path_contains in path and fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    @web.middleware
+    async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.query.get("api_key") != self.api_key:
+            return web.json_response({"code": 2, "message": "api_key not valid"}, status=401)
+        try:
+            claims = jwt.decode(
+                request.headers.get("Authorization", ""), self.api_secret, algorithms=["HS256"]
+            )
+        except jwt.PyJWTError:
+            return web.json_response({"code": 5, "message": "bad server token"}, status=401)
+        if claims.get("server") is not True or request.headers.get("stream-auth-type") != "jwt":
+            return web.json_response({"code": 5, "message": "not a server token"}, status=401)
+        body = await request.text()
+        with self.lock:
+            self.calls.append((request.method, request.path, json.loads(body) if body else None))
+        fault = self._take_fault(request.path)
+        if fault:
+            if fault.delay_s:
+                await asyncio.sleep(fault.delay_s)
+            if fault.status >= 400:
+                return web.json_response(
+                    {"code": 99, "message": "injected failure"},
+                    status=fault.status,
+                    headers=fault.headers,
+                )
+        return await handler(request)
+
+    async def _upsert_users(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.lock:
+            for user_id, user in data["users"].items():
+                self.users[user_id] = {**self.users.get(user_id, {}), **user, "updated_at": now}
+            users = {uid: self.users[uid] for uid in data["users"]}
+        return web.json_response({"users": users, "duration": "1ms"})
+
+    async def _delete_user(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        with self.lock:
+            user = self.users.pop(user_id, None)
+        if user is None:
+            return web.json_response({"code": 16, "message": "user does not exist"}, status=404)
+        return web.json_response({"user": user, "duration": "1ms"})
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/users", self._upsert_users),
+            web.delete("/users/{user_id}", self._delete_user),
+        ]
+
+    # --- lifecycle
+
+    def start(self) -> FakeStream:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application(middlewares=[self._gate])
+            app.add_routes(self.routes())
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="fake-stream", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._runner:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)

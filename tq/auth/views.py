@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from sanic import Blueprint, Request, empty, json
+from sanic.response import HTTPResponse
+
+from tq.auth import service
+from tq.auth.dependencies import authenticated, current_user
+from tq.auth.schemas import (
+    AuthOut,
+    DeleteMeIn,
+    LoginIn,
+    MeOut,
+    RegisterIn,
+    StreamTokenOut,
+    UpdateMeIn,
+)
+from tq.core.http import parse_body
+from tq.core.openapi import doc
+from tq.users.models import User
+from tq.users.schemas import UserOut, dump
+
+bp = Blueprint("auth", url_prefix="/api/auth")
+
+
+def auth_context(request: Request) -> service.AuthContext:
+    ctx = request.app.ctx
+    return service.AuthContext(ctx.engine, ctx.redis, ctx.hasher, ctx.queue, ctx.settings)
+
+
+def token_response(request: Request, user: User, status: int) -> HTTPResponse:
+    token, _claims = request.app.ctx.tokens.issue(str(user.id), user.role)
+    return json(dump(AuthOut(token=token, user=UserOut.of(user))), status=status)
+
+
+def client_address(request: Request) -> str:
+    # remote_addr honours PROXIES_COUNT / FORWARDED_SECRET (behind a router); else the peer.
+    return request.remote_addr or request.ip or "unknown"
+
+
+@bp.post("/register")
+@doc(
+    summary="Create an account",
+    tag="auth",
+    body=RegisterIn,
+    ok={201: AuthOut},
+    errors=(409, 413),
+    auth=False,
+)
+async def register(request: Request) -> HTTPResponse:
+    data = parse_body(request, RegisterIn)
+    user = await service.register(auth_context(request), data)
+    return token_response(request, user, 201)
+
+
+@bp.post("/login")
+@doc(
+    summary="Exchange email and password for a token",
+    tag="auth",
+    body=LoginIn,
+    ok={200: AuthOut},
+    errors=(401, 413, 429),
+    auth=False,
+)
+async def login(request: Request) -> HTTPResponse:
+    data = parse_body(request, LoginIn)
+    user = await service.login(auth_context(request), data, client_address(request))
+    return token_response(request, user, 200)
+
+
+@bp.get("/me")
+@doc(summary="The signed-in user", tag="auth", ok={200: MeOut})
+@authenticated()
+async def me(request: Request) -> HTTPResponse:
+    return json(dump(MeOut(user=UserOut.of(current_user(request)))), status=200)
+
+
+@bp.patch("/me")
+@doc(
+    summary="Change name, avatar or password",
+    tag="auth",
+    body=UpdateMeIn,
+    ok={200: MeOut},
+    errors=(403, 413),
+)
+@authenticated()
+async def update_me(request: Request) -> HTTPResponse:
+    data = parse_body(request, UpdateMeIn)
+    user = current_user(request)
+    password_changed = await service.update_me(auth_context(request), user, data)
+    token = None
+    if password_changed:
+        token, _ = request.app.ctx.tokens.issue(str(user.id), user.role)
+    return json(dump(MeOut(user=UserOut.of(user), token=token)))
+
+
+@bp.delete("/me")
+@doc(summary="Delete the account", tag="auth", body=DeleteMeIn, ok={204: None}, errors=(403,))
+@authenticated()
+async def delete_me(request: Request) -> HTTPResponse:
+    data = parse_body(request, DeleteMeIn)
+    await service.delete_me(auth_context(request), current_user(request), data.password)
+    return empty()
+
+
+@bp.post("/logout")
+@doc(summary="Revoke the presented token", tag="auth", ok={204: None}, errors=(503,))
+@authenticated()
+async def logout(request: Request) -> HTTPResponse:
+    await service.logout(auth_context(request), request.ctx.token_claims)
+    return empty()
+
+
+def stream_token_response(request: Request) -> HTTPResponse:
+    user = current_user(request)
+    stream = request.app.ctx.stream
+    token, expires_at = stream.create_user_token(user.stream_id)
+    body = StreamTokenOut(
+        token=token,
+        api_key=stream.api_key,
+        apiKey=stream.api_key,
+        userId=user.stream_id,
+        userName=user.name,
+        userImage=user.avatar,
+        expiresAt=expires_at,
+    )
+    return json(dump(body))
+
+
+@bp.post("/stream-token")
+@doc(
+    summary="A Stream user token for chat and video",
+    tag="auth",
+    ok={200: StreamTokenOut},
+    errors=(503,),
+)
+@authenticated()
+async def stream_token(request: Request) -> HTTPResponse:
+    return stream_token_response(request)

@@ -1,0 +1,113 @@
+"""Passwords (argon2id via passlib, off the event loop) and API tokens (PyJWT, HS256)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import jwt
+from passlib.context import CryptContext
+
+from config import Settings
+from tq.core.errors import Unauthorized
+
+JWT_ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "role", "iat", "exp", "jti", "iss", "aud"]
+
+
+class PasswordHasher:
+    """argon2id hashing in a small thread pool, so logins never stall the event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__time_cost=settings.argon2_time_cost,
+            argon2__memory_cost=settings.argon2_memory_cost,
+            argon2__parallelism=settings.argon2_parallelism,
+        )
+        self.pool = ThreadPoolExecutor(
+            max_workers=settings.password_hash_threads, thread_name_prefix="password-hash"
+        )
+        # Verified when the email is unknown, so both failures cost the same time.
+        self.dummy_hash = self.context.hash(uuid.uuid4().hex)
+
+    async def hash(self, password: str) -> str:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.context.hash, password)
+
+    async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        """(matches, new hash when the stored one uses old parameters, else None)."""
+        loop = asyncio.get_running_loop()
+        ok, new_hash = await loop.run_in_executor(
+            self.pool, self.context.verify_and_update, password, hashed or self.dummy_hash
+        )
+        return bool(ok and hashed), new_hash if hashed else None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    role: str
+    jti: str
+    issued_at: int
+    expires_at: int
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self.secret = settings.jwt_secret
+        self.ttl = settings.jwt_expires_in
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+
+    def issue(self, user_id: str, role: str) -> tuple[str, TokenClaims]:
+        now = int(time.time())
+        claims = TokenClaims(user_id, role, uuid.uuid4().hex, now, now + self.ttl)
+        payload = {
+            "sub": user_id,
+            "role": role,
+            "iat": claims.issued_at,
+            "exp": claims.expires_at,
+            "jti": claims.jti,
+            "iss": self.issuer,
+            "aud": self.audience,
+        }
+        return jwt.encode(payload, self.secret, algorithm=JWT_ALGORITHM), claims
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            payload = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[JWT_ALGORITHM],  # pinned: "none" and RS/HS confusion are refused
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError:
+            raise Unauthorized("Invalid or expired token") from None
+        if not all(isinstance(payload[k], str) for k in ("sub", "role", "jti")):
+            raise Unauthorized("Invalid or expired token")
+        return TokenClaims(
+            payload["sub"],
+            payload["role"],
+            payload["jti"],
+            int(payload["iat"]),
+            int(payload["exp"]),
+        )
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized()
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use an 'Authorization: Bearer <token>' header")
+    return token.strip()

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from odmantic import Field, Model
+
+from tq.core.time import utcnow
+
+Role = Literal["interviewer", "candidate"]
+ROLES: tuple[Role, ...] = ("interviewer", "candidate")
+
+
+class User(Model):
+    """An account. A user's sessions are found by an indexed query on `sessions`, not stored."""
+
+    email: str = Field(unique=True)  # trimmed and lower-cased before it gets here
+    password: str  # an argon2id hash, never the password
+    name: str
+    role: Role = "candidate"
+    stream_id: str = Field(key_name="streamId", unique=True)
+    avatar: str | None = None
+    # Tokens issued before this instant are refused (set when the password changes).
+    tokens_valid_after: datetime | None = Field(default=None, key_name="tokensValidAfter")
+    created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
+    updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
+
+    model_config = {"collection": "users"}
