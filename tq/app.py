@@ -24,13 +24,14 @@ from tq.core.queue import JobQueue, OutboxJob, create_celery
 from tq.core.redis import create_redis
 from tq.core.security import PasswordHasher, TokenService
 from tq.core.stream import StreamGateway
+from tq.sessions.models import Session
 from tq.users.models import User
 from tq.version import VERSION
 
 log = logging.getLogger("tq")
 
 # Every ODMantic document whose indexes are created at start-up.
-DOCUMENT_MODELS: list[Any] = [OutboxJob, User]
+DOCUMENT_MODELS: list[Any] = [OutboxJob, User, Session]
 
 
 @dataclass
@@ -131,8 +132,9 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.auth.views import bp as auth_bp
     from tq.chat.views import bp as chat_bp
     from tq.health.views import bp as health_bp
+    from tq.sessions.views import bp as sessions_bp
 
-    for blueprint in (health_bp, auth_bp, chat_bp):
+    for blueprint in (health_bp, auth_bp, chat_bp, sessions_bp):
         app.blueprint(blueprint)
 
 

@@ -7,6 +7,6 @@ from config import load_settings
 from tq.core.queue import create_celery
 
 settings = load_settings()
-app = create_celery(settings, include=["workers.tasks", "workers.users"])
+app = create_celery(settings, include=["workers.tasks", "workers.users", "workers.sessions"])
 
 __all__ = ["app", "settings"]

@@ -123,10 +123,96 @@ class FakeStream:
             return web.json_response({"code": 16, "message": "user does not exist"}, status=404)
         return web.json_response({"user": user, "duration": "1ms"})
 
+    # --- channels: state kept as {"data", "members": [ids], "frozen", "created_by"}
+
+    def channel(self, channel_id: str, channel_type: str = "messaging") -> dict[str, Any] | None:
+        with self.lock:
+            return self.channels.get(f"{channel_type}:{channel_id}")
+
+    def _channel_view(self, cid: str) -> dict[str, Any]:
+        channel = self.channels[cid]
+        channel_type, channel_id = cid.split(":", 1)
+        return {
+            "channel": {
+                **channel["data"],
+                "id": channel_id,
+                "type": channel_type,
+                "cid": cid,
+                "frozen": channel["frozen"],
+                "created_by": {"id": channel["created_by"]},
+            },
+            "members": [{"user_id": uid, "user": {"id": uid}} for uid in channel["members"]],
+            "messages": [],
+        }
+
+    async def _query_channel(self, request: web.Request) -> web.Response:
+        cid = f"{request.match_info['type']}:{request.match_info['id']}"
+        data = dict((await request.json()).get("data") or {})
+        members = data.pop("members", [])
+        created_by = (data.pop("created_by", None) or {}).get("id")
+        with self.lock:
+            if cid not in self.channels:
+                missing = [m for m in [*members, created_by] if m not in self.users]
+                if missing:
+                    return web.json_response(
+                        {"code": 4, "message": f"users don't exist: {missing}"}, status=400
+                    )
+                self.channels[cid] = {
+                    "data": data,
+                    "members": list(dict.fromkeys(members)),
+                    "frozen": bool(data.pop("frozen", False)),
+                    "created_by": created_by,
+                }
+            return web.json_response(self._channel_view(cid))
+
+    async def _update_channel(self, request: web.Request) -> web.Response:
+        cid = f"{request.match_info['type']}:{request.match_info['id']}"
+        body = await request.json()
+        with self.lock:
+            channel = self.channels.get(cid)
+            if channel is None:
+                return web.json_response({"code": 16, "message": "no such channel"}, status=404)
+            for uid in body.get("add_members") or []:
+                if uid not in self.users:
+                    return web.json_response({"code": 4, "message": "no such user"}, status=400)
+                if uid not in channel["members"]:
+                    channel["members"].append(uid)
+            remove = set(body.get("remove_members") or [])
+            channel["members"] = [m for m in channel["members"] if m not in remove]
+            if body.get("data"):
+                channel["data"].update(body["data"])
+            return web.json_response(self._channel_view(cid))
+
+    async def _patch_channel(self, request: web.Request) -> web.Response:
+        cid = f"{request.match_info['type']}:{request.match_info['id']}"
+        body = await request.json()
+        with self.lock:
+            channel = self.channels.get(cid)
+            if channel is None:
+                return web.json_response({"code": 16, "message": "no such channel"}, status=404)
+            changes = dict(body.get("set") or {})
+            if "frozen" in changes:
+                channel["frozen"] = bool(changes.pop("frozen"))
+            channel["data"].update(changes)
+            for key in body.get("unset") or []:
+                channel["data"].pop(key, None)
+            return web.json_response(self._channel_view(cid))
+
+    async def _delete_channel(self, request: web.Request) -> web.Response:
+        cid = f"{request.match_info['type']}:{request.match_info['id']}"
+        with self.lock:
+            if self.channels.pop(cid, None) is None:
+                return web.json_response({"code": 16, "message": "no such channel"}, status=404)
+        return web.json_response({"channel": {"cid": cid}, "duration": "1ms"})
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/users", self._upsert_users),
             web.delete("/users/{user_id}", self._delete_user),
+            web.post("/channels/{type}/{id}/query", self._query_channel),
+            web.post("/channels/{type}/{id}", self._update_channel),
+            web.patch("/channels/{type}/{id}", self._patch_channel),
+            web.delete("/channels/{type}/{id}", self._delete_channel),
         ]
 
     # --- lifecycle

@@ -27,8 +27,8 @@ from tq.core.errors import (
 from tq.core.queue import JobQueue
 from tq.core.security import PasswordHasher, TokenClaims
 from tq.core.time import utcnow
+from tq.sessions.service import release_deleted_user
 from tq.users.models import User
-from tq.users.service import on_account_deleted
 
 log = logging.getLogger("tq.auth")
 
@@ -158,7 +158,8 @@ async def delete_me(ctx: AuthContext, user: User, password: str) -> None:
     ok, _ = await ctx.hasher.verify(password, user.password)
     if not ok:
         raise Forbidden("The password is wrong", code="wrong_password")
-    await on_account_deleted(ctx.engine, ctx.queue, user)
+    # Sessions let go of the user first: hosted open sessions are cancelled, seats freed.
+    await release_deleted_user(ctx.engine, ctx.redis, ctx.queue, user)
     await ctx.engine.delete(user)
     await ctx.queue.enqueue("delete_stream_user", user.stream_id)
 

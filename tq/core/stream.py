@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
@@ -44,6 +45,20 @@ class StreamRejected(StreamError):
 
 class StreamNotConfigured(ServiceUnavailable):
     code, message = "stream_not_configured", "Stream is not configured on this server"
+
+
+CHANNEL_TYPE = "messaging"
+
+
+@dataclass(frozen=True)
+class StreamChannelSpec:
+    """What one Stream channel should hold, derived from the database."""
+
+    channel_id: str
+    created_by: str
+    members: list[dict[str, Any]]  # Stream user payloads; their ids are the wanted member set
+    data: dict[str, Any]
+    frozen: bool
 
 
 class StreamGateway:
@@ -117,6 +132,48 @@ class StreamGateway:
             )
         except StreamRejected as exc:
             if exc.status != 404:  # already gone is what we wanted
+                raise
+
+    # --- channels
+
+    async def sync_channel(self, spec: StreamChannelSpec) -> list[str]:
+        """Make the channel exist with exactly `spec`'s members, data and frozen flag.
+        Idempotent: reads Stream's state first and changes only what differs."""
+        if spec.members:
+            # Members must exist as Stream users before they can join a channel.
+            await self._call("upsert users", lambda: self.client.upsert_users(spec.members))
+        wanted = [member["id"] for member in spec.members]
+        channel = self.client.channel(
+            CHANNEL_TYPE, spec.channel_id, {**spec.data, "members": wanted}
+        )
+        channel.custom_data["created_by"] = {"id": spec.created_by}
+        state = await self._call(
+            "query channel",
+            lambda: channel.query(watch=False, presence=False, state=True, messages={"limit": 0}),
+        )
+        current = {
+            m.get("user_id") or m.get("user", {}).get("id") for m in state.get("members", [])
+        }
+        to_add = [uid for uid in wanted if uid not in current]
+        to_remove = sorted(uid for uid in current if uid and uid not in wanted)
+        if to_add:
+            await self._call("add members", lambda: channel.add_members(to_add))
+        if to_remove:
+            await self._call("remove members", lambda: channel.remove_members(to_remove))
+        existing = state.get("channel", {})
+        changes = {k: v for k, v in spec.data.items() if existing.get(k) != v}
+        if bool(existing.get("frozen")) != spec.frozen:
+            changes["frozen"] = spec.frozen
+        if changes:
+            await self._call("update channel", lambda: channel.update_partial(to_set=changes))
+        return wanted
+
+    async def delete_channel(self, channel_id: str) -> None:
+        channel = self.client.channel(CHANNEL_TYPE, channel_id)
+        try:
+            await self._call("delete channel", lambda: channel.delete(hard=True))
+        except StreamRejected as exc:
+            if exc.status != 404:
                 raise
 
 

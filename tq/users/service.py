@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from odmantic import AIOEngine, query
 
-from tq.core.queue import JobQueue
 from tq.users.models import User
 
 log = logging.getLogger("tq.users")
@@ -48,14 +47,3 @@ def stream_user_payload(user: User) -> dict[str, object]:
     if user.avatar:
         payload["image"] = user.avatar
     return payload
-
-
-async def on_account_deleted(engine: AIOEngine, queue: JobQueue, user: User) -> None:
-    """The hook run just before an account is deleted: every domain that refers to users
-    releases them here (the sessions domain hooks in: hosted sessions cancelled, seats freed)."""
-    for hook in ACCOUNT_DELETION_HOOKS:
-        await hook(engine, queue, user)
-
-
-AccountDeletionHook = Callable[[AIOEngine, JobQueue, User], Awaitable[None]]
-ACCOUNT_DELETION_HOOKS: list[AccountDeletionHook] = []

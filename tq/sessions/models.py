@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from bson import ObjectId
+from odmantic import Field, Index, Model
+from odmantic.query import desc
+
+from tq.core.time import utcnow
+
+Status = Literal["scheduled", "active", "completed", "cancelled"]
+Difficulty = Literal["easy", "medium", "hard"]
+SyncState = Literal["ok", "pending"]
+LANGUAGES = (
+    "javascript",
+    "typescript",
+    "python",
+    "java",
+    "cpp",
+    "c",
+    "csharp",
+    "go",
+    "rust",
+    "ruby",
+    "kotlin",
+    "swift",
+    "php",
+    "sql",
+)
+Language = Literal[
+    "javascript",
+    "typescript",
+    "python",
+    "java",
+    "cpp",
+    "c",
+    "csharp",
+    "go",
+    "rust",
+    "ruby",
+    "kotlin",
+    "swift",
+    "php",
+    "sql",
+]
+OPEN_STATUSES: tuple[Status, ...] = ("scheduled", "active")
+FINAL_STATUSES: tuple[Status, ...] = ("completed", "cancelled")
+
+
+class Session(Model):
+    """An interview session. `members` (host + participants) and `seatsLeft` are kept in the same
+    atomic updates as `participants`: one index serves "my sessions", and a join is a single
+    conditional update on `seatsLeft > 0` (FerretDB has no $expr to compare two fields)."""
+
+    title: str
+    description: str | None = None
+    problem_id: str | None = Field(default=None, key_name="problemId")
+    problem: str | None = None
+    difficulty: Difficulty | None = None
+    language: Language = "javascript"
+    created_by: ObjectId = Field(key_name="createdBy")
+    participants: list[ObjectId] = Field(default_factory=list)
+    members: list[ObjectId] = Field(default_factory=list)
+    max_participants: int = Field(default=1, key_name="maxParticipants")
+    seats_left: int = Field(default=1, key_name="seatsLeft")
+    status: Status
+    stream_channel_id: str = Field(key_name="streamChannelId", unique=True)
+    stream_sync: SyncState = Field(default="pending", key_name="streamSync")
+    start_time: datetime = Field(key_name="startTime")
+    end_time: datetime | None = Field(default=None, key_name="endTime")
+    duration: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
+    updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
+
+    model_config = {
+        "collection": "sessions",
+        "indexes": lambda: [
+            # my sessions / my-recent / shared with another user, newest first
+            Index(
+                Session.members,
+                Session.status,
+                desc(Session.created_at),
+                name="members_status_created",
+            ),
+            Index(Session.members, desc(Session.created_at), name="members_created"),
+            # lobby (/active), scope=open, and the expiry job
+            Index(Session.status, desc(Session.created_at), name="status_created"),
+            Index(Session.status, Session.start_time, name="status_start"),
+        ],
+    }
+
+
+def channel_id_for(session_id: ObjectId) -> str:
+    return f"session-{session_id}"

@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from bson import ObjectId
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from tq.sessions.models import Difficulty, Language, Session, Status, SyncState
+from tq.users.models import User
+from tq.users.schemas import PublicUserOut
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=5000)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]
+ProblemTitle = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
+Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
+
+
+def _as_utc(value: datetime) -> datetime:
+    # A time without a zone is taken as UTC; stored with millisecond precision like MongoDB.
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSessionIn(Body):
+    """Either the README's `{title, ...}` or the frontend's `{problem, difficulty}`."""
+
+    title: Title | None = None
+    description: Description | None = None
+    problemId: Slug | None = None
+    problem: ProblemTitle | None = None
+    difficulty: Difficulty | None = None
+    language: Language = "javascript"
+    startTime: UtcDatetime | None = None
+    duration: Duration | None = None
+    maxParticipants: Seats = 1
+
+    @model_validator(mode="after")
+    def needs_title_or_problem(self) -> CreateSessionIn:
+        if self.title is None and self.problem is None:
+            raise ValueError("give a title, or a problem to name the session after")
+        return self
+
+
+class UpdateSessionIn(Body):
+    title: Title | None = None
+    description: Description | None = None
+    problemId: Slug | None = None
+    problem: ProblemTitle | None = None
+    difficulty: Difficulty | None = None
+    language: Language | None = None
+    startTime: UtcDatetime | None = None
+    duration: Duration | None = None
+    maxParticipants: Seats | None = None
+    status: Status | None = None
+
+    @model_validator(mode="after")
+    def not_empty(self) -> UpdateSessionIn:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        for required in ("title", "language", "maxParticipants", "status"):
+            if required in self.model_fields_set and getattr(self, required) is None:
+                raise ValueError(f"{required} cannot be null")
+        return self
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class ListSessionsQuery(Body):
+    scope: Literal["mine", "open"] = "mine"
+    status: Annotated[
+        list[Status] | None,
+        BeforeValidator(_comma_list),
+        Field(description="comma-separated statuses"),
+    ] = None
+    difficulty: Difficulty | None = None
+    language: Language | None = None
+    q: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+        | None
+    ) = None
+    from_: Annotated[UtcDatetime | None, Field(alias="from")] = None
+    to: UtcDatetime | None = None
+    sort: Literal["-createdAt", "createdAt", "startTime", "-startTime"] = "-createdAt"
+    page: Annotated[int, Field(ge=1, le=100_000)] = 1
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LimitQuery(Body):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class SessionUserOut(PublicUserOut):
+    email: Annotated[str | None, Field(description="only for the user themself or the host")] = None
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    title: str
+    description: str | None
+    problemId: str | None
+    problem: str | None
+    difficulty: Difficulty | Literal[""] = Field(
+        description='"" when not set: the frontend calls .toLowerCase() on it'
+    )
+    language: Language
+    createdBy: str
+    participants: list[str] = Field(description="user ids of the members besides the host")
+    participantsInfo: list[SessionUserOut] = Field(description="participants, populated")
+    maxParticipants: int
+    seatsLeft: int
+    status: Status
+    streamChannelId: str | None = Field(description="null unless the viewer is a member")
+    callId: str | None = Field(description="Stream call id = chat channel id; members only")
+    streamSync: SyncState
+    startTime: datetime
+    endTime: datetime | None
+    duration: int | None
+    createdAt: datetime
+    updatedAt: datetime
+    host: SessionUserOut
+    participant: SessionUserOut | None = Field(description="first participant, or null")
+
+
+class SessionEnvelope(BaseModel):
+    session: SessionOut
+
+
+class EndSessionOut(SessionEnvelope):
+    message: str
+
+
+class Pagination(BaseModel):
+    page: int
+    limit: int
+    total: int
+    pages: int
+
+
+class SessionPage(BaseModel):
+    sessions: list[SessionOut]
+    pagination: Pagination
+
+
+class SessionList(BaseModel):
+    sessions: list[SessionOut]
+
+
+def _person(user: User | None, user_id: ObjectId, show_email: bool) -> SessionUserOut:
+    if user is None:  # the account was deleted since
+        return SessionUserOut(
+            _id=str(user_id),
+            name="Deleted user",
+            role="candidate",
+            streamId="",
+            avatar=None,
+            profileImage=None,
+        )
+    public = PublicUserOut.of(user).model_dump(by_alias=True)
+    return SessionUserOut(**public, email=user.email if show_email else None)
+
+
+def render_session(session: Session, users: dict[ObjectId, User], viewer: User) -> SessionOut:
+    """The JSON of a session for `viewer`: members see the Stream ids; emails only for the
+    viewer themself or when the viewer is the host."""
+    member = viewer.id in session.members
+    viewer_is_host = viewer.id == session.created_by
+
+    def person(user_id: ObjectId) -> SessionUserOut:
+        show_email = member and (viewer_is_host or user_id == viewer.id)
+        return _person(users.get(user_id), user_id, show_email)
+
+    participants = [person(uid) for uid in session.participants]
+    return SessionOut(
+        _id=str(session.id),
+        title=session.title,
+        description=session.description,
+        problemId=session.problem_id,
+        problem=session.problem,
+        difficulty=session.difficulty or "",
+        language=session.language,
+        createdBy=str(session.created_by),
+        participants=[str(uid) for uid in session.participants],
+        participantsInfo=participants,
+        maxParticipants=session.max_participants,
+        seatsLeft=session.seats_left,
+        status=session.status,
+        streamChannelId=session.stream_channel_id if member else None,
+        callId=session.stream_channel_id if member else None,
+        streamSync=session.stream_sync,
+        startTime=session.start_time,
+        endTime=session.end_time,
+        duration=session.duration,
+        createdAt=session.created_at,
+        updatedAt=session.updated_at,
+        host=person(session.created_by),
+        participant=participants[0] if participants else None,
+    )

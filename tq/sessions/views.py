@@ -1,0 +1,250 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from sanic import Blueprint, Request, empty, json
+from sanic.response import HTTPResponse
+
+from tq.auth.dependencies import authenticated, current_user
+from tq.core.http import parse_body, parse_query
+from tq.core.openapi import doc
+from tq.sessions import service
+from tq.sessions.models import Session
+from tq.sessions.schemas import (
+    CreateSessionIn,
+    EndSessionOut,
+    LimitQuery,
+    ListSessionsQuery,
+    Pagination,
+    SessionEnvelope,
+    SessionList,
+    SessionPage,
+    UpdateSessionIn,
+    render_session,
+)
+from tq.users.models import User
+from tq.users.schemas import dump
+from tq.users.service import get_users
+
+bp = Blueprint("sessions", url_prefix="/api/sessions")
+TAG = "sessions"
+
+
+def session_context(request: Request) -> service.SessionContext:
+    ctx = request.app.ctx
+    return service.SessionContext(ctx.engine, ctx.redis, ctx.stream, ctx.queue)
+
+
+async def rendered(request: Request, sessions: Iterable[Session]) -> list[dict[str, object]]:
+    """Sessions as JSON for the caller; their users come from one extra query in all."""
+    sessions = list(sessions)
+    viewer = current_user(request)
+    ids = {uid for session in sessions for uid in session.members}
+    users = await get_users(request.app.ctx.engine, ids)
+    return [dump(render_session(session, users, viewer)) for session in sessions]
+
+
+async def one(request: Request, session: Session, status: int = 200) -> HTTPResponse:
+    return json({"session": (await rendered(request, [session]))[0]}, status=status)
+
+
+async def page(
+    request: Request, sessions: list[Session], total: int, query: ListSessionsQuery
+) -> HTTPResponse:
+    pagination = Pagination(
+        page=query.page, limit=query.limit, total=total, pages=math.ceil(total / query.limit)
+    )
+    return json(
+        {"sessions": await rendered(request, sessions), "pagination": pagination.model_dump()}
+    )
+
+
+@bp.post("/")
+@bp.post("/create", name="create_session_readme")
+@doc(
+    summary="Create a session (README or frontend body)",
+    tag=TAG,
+    body=CreateSessionIn,
+    ok={201: SessionEnvelope},
+    errors=(413,),
+)
+@authenticated()
+async def create_session(request: Request) -> HTTPResponse:
+    data = parse_body(request, CreateSessionIn)
+    session = await service.create_session(session_context(request), current_user(request), data)
+    return await one(request, session, 201)
+
+
+@bp.get("/")
+@doc(
+    summary="My sessions, or with scope=open the joinable sessions of others",
+    tag=TAG,
+    query=ListSessionsQuery,
+    ok={200: SessionPage},
+)
+@authenticated()
+async def list_sessions(request: Request) -> HTTPResponse:
+    query = parse_query(request, ListSessionsQuery)
+    sessions, total = await service.list_sessions(
+        request.app.ctx.engine, current_user(request), query
+    )
+    return await page(request, sessions, total, query)
+
+
+@bp.get("/active")
+@doc(
+    summary="Active sessions for the lobby, newest first",
+    tag=TAG,
+    query=LimitQuery,
+    ok={200: SessionList},
+)
+@authenticated()
+async def active_sessions(request: Request) -> HTTPResponse:
+    query = parse_query(request, LimitQuery)
+    sessions = await service.active_sessions(request.app.ctx.engine, query.limit)
+    return json({"sessions": await rendered(request, sessions)})
+
+
+@bp.get("/my-recent")
+@doc(
+    summary="My completed sessions, newest first", tag=TAG, query=LimitQuery, ok={200: SessionList}
+)
+@authenticated()
+async def my_recent(request: Request) -> HTTPResponse:
+    query = parse_query(request, LimitQuery)
+    sessions = await service.recent_sessions(
+        request.app.ctx.engine, current_user(request), query.limit
+    )
+    return json({"sessions": await rendered(request, sessions)})
+
+
+@bp.get("/user/<user_id:str>")
+@doc(
+    summary="A user's sessions (another user's: only those shared with me)",
+    tag=TAG,
+    query=ListSessionsQuery,
+    ok={200: SessionPage},
+    errors=(404,),
+)
+@authenticated()
+async def sessions_of_user(request: Request, user_id: str) -> HTTPResponse:
+    query = parse_query(request, ListSessionsQuery)
+    sessions, total = await service.sessions_of_user(
+        request.app.ctx.engine, current_user(request), user_id, query
+    )
+    return await page(request, sessions, total, query)
+
+
+@bp.get("/<session_id:str>")
+@doc(
+    summary="One session (members; others only while it is joinable)",
+    tag=TAG,
+    ok={200: SessionEnvelope},
+    errors=(404,),
+)
+@authenticated()
+async def get_session(request: Request, session_id: str) -> HTTPResponse:
+    session = await service.session_for_viewer(
+        request.app.ctx.engine, session_id, current_user(request)
+    )
+    return await one(request, session)
+
+
+@bp.route("/<session_id:str>", methods=["PUT", "PATCH"])
+@doc(
+    summary="Change a session (host only)",
+    tag=TAG,
+    body=UpdateSessionIn,
+    ok={200: SessionEnvelope},
+    errors=(403, 404, 409, 413),
+)
+@authenticated()
+async def update_session(request: Request, session_id: str) -> HTTPResponse:
+    data = parse_body(request, UpdateSessionIn)
+    session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
+    updated = await service.update_session(session_context(request), session, data)
+    return await one(request, updated)
+
+
+@bp.delete("/<session_id:str>")
+@doc(
+    summary="Delete a session and its chat history (host only)",
+    tag=TAG,
+    ok={204: None},
+    errors=(403, 404),
+)
+@authenticated()
+async def delete_session(request: Request, session_id: str) -> HTTPResponse:
+    session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
+    await service.delete_session(session_context(request), session)
+    return empty()
+
+
+@bp.post("/<session_id:str>/join")
+@doc(summary="Take a seat", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
+@authenticated()
+async def join(request: Request, session_id: str) -> HTTPResponse:
+    session = await service.join_session(
+        session_context(request), session_id, current_user(request)
+    )
+    return await one(request, session)
+
+
+@bp.post("/<session_id:str>/leave")
+@doc(summary="Give up a seat (participants)", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
+@authenticated()
+async def leave(request: Request, session_id: str) -> HTTPResponse:
+    session = await service.leave_session(
+        session_context(request), session_id, current_user(request)
+    )
+    return await one(request, session)
+
+
+async def host_action(
+    request: Request, session_id: str
+) -> tuple[service.SessionContext, Session, User]:
+    user = current_user(request)
+    session = await service.host_session(request.app.ctx.engine, session_id, user)
+    return session_context(request), session, user
+
+
+@bp.post("/<session_id:str>/start")
+@doc(
+    summary="Start a scheduled session (host)",
+    tag=TAG,
+    ok={200: SessionEnvelope},
+    errors=(403, 404, 409),
+)
+@authenticated()
+async def start(request: Request, session_id: str) -> HTTPResponse:
+    ctx, session, _ = await host_action(request, session_id)
+    return await one(request, await service.start_session(ctx, session))
+
+
+@bp.post("/<session_id:str>/end")
+@doc(
+    summary="End an active session (host)", tag=TAG, ok={200: EndSessionOut}, errors=(403, 404, 409)
+)
+@authenticated()
+async def end(request: Request, session_id: str) -> HTTPResponse:
+    ctx, session, _ = await host_action(request, session_id)
+    ended = await service.end_session(ctx, session)
+    body = {
+        "session": (await rendered(request, [ended]))[0],
+        "message": "Session ended successfully",
+    }
+    return json(body)
+
+
+@bp.post("/<session_id:str>/cancel")
+@doc(
+    summary="Cancel a scheduled or active session (host)",
+    tag=TAG,
+    ok={200: SessionEnvelope},
+    errors=(403, 404, 409),
+)
+@authenticated()
+async def cancel(request: Request, session_id: str) -> HTTPResponse:
+    ctx, session, _ = await host_action(request, session_id)
+    return await one(request, await service.cancel_session(ctx, session))
