@@ -17,6 +17,7 @@ from sanic.config import Config
 from sanic_ext import Extend
 
 from config import Settings, load_settings
+from tq.chat.models import ChatMessage, WebhookEvent
 from tq.core.db import create_engine, ensure_indexes_until_done
 from tq.core.errors import JSONErrorHandler
 from tq.core.http import setup_request_context
@@ -31,7 +32,7 @@ from tq.version import VERSION
 log = logging.getLogger("tq")
 
 # Every ODMantic document whose indexes are created at start-up.
-DOCUMENT_MODELS: list[Any] = [OutboxJob, User, Session]
+DOCUMENT_MODELS: list[Any] = [OutboxJob, User, Session, ChatMessage, WebhookEvent]
 
 
 @dataclass
@@ -131,10 +132,11 @@ async def _flush_outbox_forever(queue: JobQueue, every_s: float = 5.0) -> None:
 def setup_blueprints(app: TQApp) -> None:
     from tq.auth.views import bp as auth_bp
     from tq.chat.views import bp as chat_bp
+    from tq.chat.views import webhooks_bp
     from tq.health.views import bp as health_bp
     from tq.sessions.views import bp as sessions_bp
 
-    for blueprint in (health_bp, auth_bp, chat_bp, sessions_bp):
+    for blueprint in (health_bp, auth_bp, chat_bp, webhooks_bp, sessions_bp):
         app.blueprint(blueprint)
 
 

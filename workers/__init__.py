@@ -7,6 +7,8 @@ from config import load_settings
 from tq.core.queue import create_celery
 
 settings = load_settings()
-app = create_celery(settings, include=["workers.tasks", "workers.users", "workers.sessions"])
+app = create_celery(
+    settings, include=["workers.tasks", "workers.users", "workers.sessions", "workers.chat"]
+)
 
 __all__ = ["app", "settings"]

@@ -67,6 +67,16 @@ class FakeStream:
         with self.lock:
             return [c for c in self.calls if c[0] == method and path_contains in c[1]]
 
+    async def deliver_webhook(
+        self, target_url: str, event: dict[str, Any], webhook_id: str | None = None
+    ) -> Any:
+        """POST `event` to the app the way Stream delivers webhooks (signed, with its headers)."""
+        import httpx
+
+        body, headers = signed_webhook(event, self.api_key, self.api_secret, webhook_id)
+        async with httpx.AsyncClient(timeout=15) as http:
+            return await http.post(target_url, content=body, headers=headers)
+
     # --- the HTTP side
 
     def _take_fault(self, path: str) -> Fault | None:
@@ -243,3 +253,55 @@ class FakeStream:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+
+
+def message_event(
+    kind: str,
+    channel_id: str,
+    message_id: str,
+    text: str,
+    user_id: str,
+    *,
+    created_at: str,
+    updated_at: str | None = None,
+    deleted_at: str | None = None,
+) -> dict[str, Any]:
+    """A Stream message event, shaped as Stream sends it."""
+    message: dict[str, Any] = {
+        "id": message_id,
+        "text": text,
+        "type": "deleted" if kind == "message.deleted" else "regular",
+        "user": {"id": user_id},
+        "created_at": created_at,
+        "updated_at": updated_at or created_at,
+    }
+    if deleted_at:
+        message["deleted_at"] = deleted_at
+    return {
+        "type": kind,
+        "cid": f"messaging:{channel_id}",
+        "channel_id": channel_id,
+        "channel_type": "messaging",
+        "message": message,
+        "user": {"id": user_id},
+        "created_at": updated_at or created_at,
+    }
+
+
+def signed_webhook(
+    event: dict[str, Any], api_key: str, api_secret: str, webhook_id: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers Stream sends: X-Signature is HMAC-SHA256 of the raw body."""
+    import hashlib
+    import hmac
+    import uuid
+
+    body = json.dumps(event, separators=(",", ":")).encode()
+    signature = hmac.new(api_secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signature": signature,
+        "X-Api-Key": api_key,
+        "X-Webhook-Id": webhook_id or str(uuid.uuid4()),
+    }
+    return body, headers

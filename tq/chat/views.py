@@ -1,14 +1,35 @@
 from __future__ import annotations
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
-from tq.auth.dependencies import authenticated
+from tq.auth.dependencies import authenticated, current_user
 from tq.auth.schemas import StreamTokenOut
 from tq.auth.views import stream_token_response
+from tq.chat import service
+from tq.chat.schemas import (
+    ChannelEnvelope,
+    ChannelIn,
+    ChannelOut,
+    HistoryOut,
+    HistoryQuery,
+    MessageEnvelope,
+    MessageOut,
+    SaveMessageIn,
+    WebhookAck,
+)
+from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
+from tq.core.stream import CHANNEL_TYPE
+from tq.users.schemas import dump
 
 bp = Blueprint("chat", url_prefix="/api/chat")
+webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
+
+
+def chat_context(request: Request) -> service.ChatContext:
+    ctx = request.app.ctx
+    return service.ChatContext(ctx.engine, ctx.redis, ctx.stream, ctx.queue)
 
 
 @bp.get("/token")
@@ -21,3 +42,74 @@ bp = Blueprint("chat", url_prefix="/api/chat")
 @authenticated()
 async def chat_token(request: Request) -> HTTPResponse:
     return stream_token_response(request)
+
+
+@bp.post("/channel")
+@doc(
+    summary="Make sure the session's Stream channel exists with its members",
+    tag="chat",
+    body=ChannelIn,
+    ok={200: ChannelEnvelope},
+    errors=(404, 413, 503),
+)
+@authenticated()
+async def channel(request: Request) -> HTTPResponse:
+    data = parse_body(request, ChannelIn)
+    ctx = chat_context(request)
+    session = await service.member_session(ctx.engine, data.sessionId, current_user(request))
+    members = await service.ensure_channel(ctx, session)
+    out = ChannelOut(type=CHANNEL_TYPE, id=session.stream_channel_id, members=members)
+    return json(ChannelEnvelope(channel=out).model_dump())
+
+
+@bp.get("/history/<session_id:str>")
+@doc(
+    summary="A page of a session's chat history (oldest first within the page)",
+    tag="chat",
+    query=HistoryQuery,
+    ok={200: HistoryOut},
+    errors=(404,),
+)
+@authenticated()
+async def history(request: Request, session_id: str) -> HTTPResponse:
+    query = parse_query(request, HistoryQuery)
+    engine = request.app.ctx.engine
+    session = await service.member_session(engine, session_id, current_user(request))
+    messages, next_cursor = await service.history(engine, session, query)
+    return json({"messages": [dump(MessageOut.of(m)) for m in messages], "nextCursor": next_cursor})
+
+
+@bp.post("/save-message")
+@doc(
+    summary="Save a chat message (idempotent by Stream message id)",
+    tag="chat",
+    body=SaveMessageIn,
+    ok={201: MessageEnvelope, 200: MessageEnvelope},
+    errors=(404, 409, 413),
+)
+@authenticated()
+async def save_message(request: Request) -> HTTPResponse:
+    data = parse_body(request, SaveMessageIn)
+    message, created = await service.save_message(
+        chat_context(request), current_user(request), data
+    )
+    return json({"message": dump(MessageOut.of(message))}, status=201 if created else 200)
+
+
+@webhooks_bp.post("/stream")
+@doc(
+    summary="Stream webhook deliveries (signed with the API secret)",
+    tag="chat",
+    ok={200: WebhookAck},
+    errors=(401, 413, 503),
+    auth=False,
+)
+async def stream_webhook(request: Request) -> HTTPResponse:
+    duplicate = await service.receive_webhook(
+        chat_context(request),
+        request.body,
+        request.headers.get("x-signature"),
+        request.headers.get("x-api-key"),
+        request.headers.get("x-webhook-id"),
+    )
+    return json(WebhookAck(ok=True, duplicate=duplicate).model_dump())

@@ -7,6 +7,7 @@ from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
 from tq.auth.dependencies import authenticated, current_user
+from tq.chat.service import delete_session_chat
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.sessions import service
@@ -178,6 +179,7 @@ async def update_session(request: Request, session_id: str) -> HTTPResponse:
 async def delete_session(request: Request, session_id: str) -> HTTPResponse:
     session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
     await service.delete_session(session_context(request), session)
+    await delete_session_chat(request.app.ctx.engine, session.id)  # its history goes with it
     return empty()
 
 

@@ -1,0 +1,321 @@
+"""Chat over real HTTP: channel, save-message, history pages, and Stream webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+
+from config import Settings
+from tests.auth.helpers import register
+from tests.conftest import TEST_STREAM_KEY, TEST_STREAM_SECRET, make_settings
+from tests.fakes.stream import FakeStream, message_event, signed_webhook
+from tests.sessions.helpers import act, create
+from tests.support import free_port, http_client, running_app
+
+
+@pytest.fixture
+async def room(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A session with a host, a participant and an outsider."""
+    host = await register(client, role="interviewer", name="Chat Host")
+    guest = await register(client, name="Chat Guest")
+    outsider = await register(client, name="Chat Outsider")
+    session = await create(client, host, title="Chatty", maxParticipants=1)
+    assert (await act(client, guest, session, "join")).status_code == 200
+    return {"host": host, "guest": guest, "outsider": outsider, "session": session}
+
+
+def stamp(seconds: float) -> str:
+    base = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return base.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def save(http, who, session, text, **extra) -> httpx.Response:
+    return await http.post(
+        "/api/chat/save-message",
+        headers=who["headers"],
+        json={"sessionId": session["_id"], "text": text, **extra},
+    )
+
+
+async def history(http, who, session, **params) -> httpx.Response:
+    return await http.get(
+        f"/api/chat/history/{session['_id']}", headers=who["headers"], params=params
+    )
+
+
+async def test_channel_for_members_only(client, room, fake_stream: FakeStream) -> None:
+    session = room["session"]
+    response = await client.post(
+        "/api/chat/channel", headers=room["guest"]["headers"], json={"sessionId": session["_id"]}
+    )
+    assert response.status_code == 200, response.text
+    channel = response.json()["channel"]
+    assert channel == {
+        "type": "messaging",
+        "id": session["callId"],
+        "members": [room["host"]["user"]["streamId"], room["guest"]["user"]["streamId"]],
+    }
+    assert sorted(fake_stream.channel(session["callId"])["members"]) == sorted(channel["members"])
+    stranger = await client.post(
+        "/api/chat/channel", headers=room["outsider"]["headers"], json={"sessionId": session["_id"]}
+    )
+    assert stranger.status_code == 404
+    for bad in ({}, {"sessionId": "nope"}, {"sessionId": 5}):
+        response = await client.post("/api/chat/channel", headers=room["host"]["headers"], json=bad)
+        assert response.status_code == 400
+
+
+async def test_channel_503_when_stream_is_down(client, room, fake_stream, celery_worker) -> None:
+    session = room["session"]
+    fake_stream.fail(times=1000, status=502, path_contains="/channels")
+    response = await client.post(
+        "/api/chat/channel", headers=room["host"]["headers"], json={"sessionId": session["_id"]}
+    )
+    assert response.status_code == 503
+    assert response.json()["error"] == "stream_unavailable"
+
+
+async def test_save_message_is_idempotent_and_members_only(client, room) -> None:
+    session = room["session"]
+    first = await save(client, room["guest"], session, "  hello  ", messageId="stream-msg-1")
+    assert first.status_code == 201, first.text
+    message = first.json()["message"]
+    assert message["text"] == "hello"
+    assert message["streamMessageId"] == "stream-msg-1"
+    assert message["userId"] == room["guest"]["user"]["_id"]
+    assert message["source"] == "api" and message["deleted"] is False
+    again = await save(client, room["guest"], session, "hello", messageId="stream-msg-1")
+    assert again.status_code == 200
+    assert again.json()["message"]["_id"] == message["_id"]
+    racing = await asyncio.gather(
+        *[save(client, room["host"], session, "same", messageId="stream-msg-2") for _ in range(5)]
+    )
+    assert sorted(r.status_code for r in racing) == [200, 200, 200, 200, 201]
+    assert len({r.json()["message"]["_id"] for r in racing}) == 1
+
+    assert (await save(client, room["outsider"], session, "let me in")).status_code == 404
+    for bad in (
+        {"text": "no session"},
+        {"sessionId": session["_id"]},
+        {"sessionId": session["_id"], "text": ""},
+        {"sessionId": session["_id"], "text": "   "},
+        {"sessionId": session["_id"], "text": "x" * 5001},
+        {"sessionId": "123", "text": "bad id"},
+        {"sessionId": session["_id"], "text": "x", "messageId": "has spaces"},
+        {"sessionId": session["_id"], "text": "x", "extra": 1},
+    ):
+        response = await client.post(
+            "/api/chat/save-message", headers=room["host"]["headers"], json=bad
+        )
+        assert response.status_code == 400, (bad, response.text)
+        assert response.json()["details"]
+
+    await act(client, room["host"], session, "end")
+    closed = await save(client, room["host"], session, "too late")
+    assert closed.status_code == 409 and closed.json()["error"] == "session_closed"
+    replay = await save(client, room["guest"], session, "hello", messageId="stream-msg-1")
+    assert replay.status_code == 200  # a stored message is still returned, not refused
+
+
+async def test_history_pages_without_gaps_or_repeats(client, room) -> None:
+    session = room["session"]
+    texts = [f"message {i:03d}" for i in range(230)]
+    for j, text in enumerate(texts):
+        # Three messages share each timestamp: ties are broken by id, in saving order.
+        response = await save(
+            client, room["host" if j % 2 else "guest"], session, text, createdAt=stamp(j // 3)
+        )
+        assert response.status_code == 201
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"limit": 40, **({"before": cursor} if cursor else {})}
+        response = await history(client, room["guest"], session, **params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        page = [m["text"] for m in body["messages"]]
+        assert page == sorted(page)  # oldest first within a page
+        seen = page + seen
+        pages += 1
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == texts and pages == 6
+
+    newest = await history(client, room["host"], session, limit=5)
+    last_ids = [m["_id"] for m in newest.json()["messages"]]
+    assert [m["text"] for m in newest.json()["messages"]] == texts[-5:]
+    catch_up = await history(client, room["host"], session, after=last_ids[0], limit=10)
+    assert [m["_id"] for m in catch_up.json()["messages"]] == last_ids[1:]
+    assert catch_up.json()["nextCursor"] is None
+
+    for params in (
+        {"limit": 0},
+        {"limit": 201},
+        {"before": "@@@"},
+        {"before": "bm90LWEtY3Vyc29y"},
+        {"after": "nope"},
+        {"after": "5f0000000000000000000000"},
+        {"bogus": 1},
+    ):
+        bad = await history(client, room["host"], session, **params)
+        assert bad.status_code == 400, (params, bad.text)
+    assert (await history(client, room["outsider"], session)).status_code == 404
+    assert (
+        await client.get("/api/chat/history/not-an-id", headers=room["host"]["headers"])
+    ).status_code == 404
+
+
+async def deliver(
+    fake: FakeStream, url: str, event: dict[str, Any], webhook_id: str | None = None
+) -> httpx.Response:
+    response = await fake.deliver_webhook(f"{url}/api/webhooks/stream", event, webhook_id)
+    assert isinstance(response, httpx.Response)
+    return response
+
+
+async def texts(client, who, session) -> list[tuple[str, bool]]:
+    body = (await history(client, who, session, limit=200)).json()
+    return [(m["text"], m["deleted"]) for m in body["messages"]]
+
+
+async def test_webhook_events_are_stored(client, server, room, fake_stream) -> None:
+    session, guest = room["session"], room["guest"]
+    channel, sid = session["callId"], guest["user"]["streamId"]
+    new = message_event("message.new", channel, "wh-1", "first draft", sid, created_at=stamp(1))
+    assert (await deliver(fake_stream, server, new)).json() == {"ok": True, "duplicate": False}
+    history_now = (await history(client, guest, session)).json()["messages"]
+    assert history_now[-1]["text"] == "first draft"
+    assert history_now[-1]["userId"] == guest["user"]["_id"]
+    assert history_now[-1]["source"] == "webhook"
+
+    updated = message_event(
+        "message.updated",
+        channel,
+        "wh-1",
+        "final text",
+        sid,
+        created_at=stamp(1),
+        updated_at=stamp(5),
+    )
+    assert (await deliver(fake_stream, server, updated)).status_code == 200
+    assert await texts(client, guest, session) == [("final text", False)]
+
+    deleted = message_event(
+        "message.deleted",
+        channel,
+        "wh-1",
+        "final text",
+        sid,
+        created_at=stamp(1),
+        updated_at=stamp(9),
+        deleted_at=stamp(9),
+    )
+    assert (await deliver(fake_stream, server, deleted)).status_code == 200
+    assert await texts(client, guest, session) == [("", True)]
+
+    other = {"type": "typing.start", "cid": f"messaging:{channel}", "user": {"id": sid}}
+    assert (await deliver(fake_stream, server, other)).status_code == 200
+    stray = message_event("message.new", "not-a-session", "wh-x", "hi", sid, created_at=stamp(2))
+    assert (await deliver(fake_stream, server, stray)).status_code == 200
+    assert await texts(client, guest, session) == [("", True)]
+
+
+async def test_replays_and_reordering_change_nothing(client, server, room, fake_stream) -> None:
+    session, host = room["session"], room["host"]
+    channel, sid = session["callId"], host["user"]["streamId"]
+    new = message_event("message.new", channel, "wh-2", "v1", sid, created_at=stamp(10))
+    update = message_event(
+        "message.updated", channel, "wh-2", "v2", sid, created_at=stamp(10), updated_at=stamp(20)
+    )
+    # The update arrives before its message.new, then everything is delivered twice.
+    assert (await deliver(fake_stream, server, update, "delivery-a")).status_code == 200
+    assert (await deliver(fake_stream, server, new, "delivery-b")).status_code == 200
+    replay = await deliver(fake_stream, server, update, "delivery-a")
+    assert replay.json() == {"ok": True, "duplicate": True}
+    assert (await deliver(fake_stream, server, new, "delivery-c")).status_code == 200
+    assert await texts(client, host, session) == [("v2", False)]
+    saved = await save(client, host, session, "v1", messageId="wh-2")
+    assert saved.status_code == 200 and saved.json()["message"]["text"] == "v2"
+
+
+async def test_bad_signatures_are_401_and_store_nothing(client, server, room, fake_stream):
+    session = room["session"]
+    event = message_event(
+        "message.new",
+        session["callId"],
+        "wh-evil",
+        "evil",
+        room["host"]["user"]["streamId"],
+        created_at=stamp(3),
+    )
+    body, headers = signed_webhook(event, TEST_STREAM_KEY, TEST_STREAM_SECRET)
+    tampered = body.replace(b"evil", b"good")
+    wrong_secret = signed_webhook(event, TEST_STREAM_KEY, "not-the-secret")[1]
+    cases = [
+        (tampered, headers),
+        (body, wrong_secret),
+        (body, {k: v for k, v in headers.items() if k != "X-Signature"}),
+        (body, {**headers, "X-Api-Key": "another-app"}),
+        (body, {k: v for k, v in headers.items() if k != "X-Api-Key"}),
+        (body, {**headers, "X-Signature": ""}),
+    ]
+    async with http_client(server) as raw:
+        for payload, hdrs in cases:
+            response = await raw.post("/api/webhooks/stream", content=payload, headers=hdrs)
+            assert response.status_code == 401, hdrs
+            assert response.json()["error"] == "invalid_signature"
+    assert await texts(client, room["host"], session) == []
+
+
+async def test_webhook_while_mongo_is_down_is_5xx(
+    services, test_database, redis_db, settings: Settings, fake_stream
+) -> None:
+    broken = make_settings(
+        {**services, "mongo": f"mongodb://127.0.0.1:{free_port()}"},
+        test_database,
+        redis_db,
+        mongodb_timeout_ms=300,
+        stream_api_key=TEST_STREAM_KEY,
+        stream_api_secret=TEST_STREAM_SECRET,
+        stream_base_url=settings.stream_base_url,
+    )
+    event = message_event(
+        "message.new",
+        "session-5f0000000000000000000000",
+        "wh-down",
+        "lost?",
+        "someone",
+        created_at=stamp(4),
+    )
+    async with running_app(broken) as (_app, url):
+        response = await deliver(fake_stream, url, event, "delivery-down")
+        assert response.status_code == 503
+        assert response.json()["error"] == "database_unavailable"
+    # The delivery was not recorded as seen: Stream's retry is processed normally.
+    async with running_app(settings) as (_app, url):
+        retry = await deliver(fake_stream, url, event, "delivery-down")
+        assert retry.json() == {"ok": True, "duplicate": False}
+
+
+async def test_deleting_a_session_deletes_its_history(client, room, settings) -> None:
+    from tq.chat.models import ChatMessage
+    from tq.core.db import create_engine
+
+    session = room["session"]
+    await save(client, room["host"], session, "soon gone")
+    engine = create_engine(settings)
+    try:
+        query = ChatMessage.session_id == ObjectId(session["_id"])
+        assert await engine.count(ChatMessage, query) == 1
+        url = f"/api/sessions/{session['_id']}"
+        assert (await client.delete(url, headers=room["host"]["headers"])).status_code == 204
+        assert await engine.count(ChatMessage, query) == 0
+    finally:
+        engine.client.close()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from bson import ObjectId
+from odmantic import Field, Index, Model
+
+from tq.core.time import utcnow
+
+Source = Literal["api", "webhook", "import"]
+
+
+class ChatMessage(Model):
+    """One message of a session's conversation, kept after the session ends.
+
+    `key` is Stream's message id when there is one, else `tq-<our id>`: always present, so one
+    plain unique index de-duplicates (a unique index over an optional field would clash on
+    nulls, and partial indexes are not served by every MongoDB-wire backend)."""
+
+    session_id: ObjectId = Field(key_name="sessionId")
+    key: str = Field(unique=True)
+    stream_message_id: str | None = Field(default=None, key_name="streamMessageId")
+    user_id: ObjectId | None = Field(default=None, key_name="userId")
+    stream_user_id: str | None = Field(default=None, key_name="streamUserId")
+    text: str = ""
+    type: str = "regular"
+    source: Source = "api"
+    created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
+    updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
+    deleted_at: datetime | None = Field(default=None, key_name="deletedAt")
+    # Stream's own updated_at of the version we hold: older deliveries never overwrite newer.
+    stream_updated_at: datetime | None = Field(default=None, key_name="streamUpdatedAt")
+
+    model_config = {
+        "collection": "chat_messages",
+        "indexes": lambda: [
+            Index(
+                ChatMessage.session_id, ChatMessage.created_at, ChatMessage.id, name="session_time"
+            ),
+        ],
+    }
+
+
+class WebhookEvent(Model):
+    """A Stream webhook delivery, stored before it is acknowledged."""
+
+    key: str = Field(unique=True)  # X-Webhook-Id, or a digest of the body without one
+    type: str
+    payload: dict[str, Any]
+    received_at: datetime = Field(default_factory=utcnow, key_name="receivedAt")
+    processed_at: datetime | None = Field(default=None, key_name="processedAt")
+    attempts: int = 0
+    error: str | None = None
+
+    model_config = {"collection": "webhook_events"}
