@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     # --- Celery
     celery_task_time_limit: int = Field(300, ge=1)
     celery_task_soft_time_limit: int = Field(240, ge=1)
+    celery_visibility_timeout_s: int = Field(3600, ge=5)
+    job_runs_retention_days: int = Field(30, ge=1)
+    expire_sessions_every_s: float = Field(60, gt=0)
+    archive_chat_every_s: float = Field(3600, gt=0)
+    purge_job_runs_every_s: float = Field(86400, gt=0)
+    session_start_grace_minutes: int = Field(15, ge=0)
+    max_session_minutes: int = Field(240, ge=5)
+    chat_archive_after_days: float = Field(7, ge=0)
+    chat_archive_chunk_size: int = Field(1000, ge=10, le=10_000)
+    job_batch_size: int = Field(1000, ge=10)
     job_retry_base_s: float = Field(2.0, gt=0)  # first retry delay; doubles each attempt
     job_retry_max_s: float = Field(300.0, gt=0)  # cap of one retry delay
     job_max_retries: int = Field(8, ge=0)

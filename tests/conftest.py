@@ -17,10 +17,14 @@ import httpx
 import pymongo
 import pytest
 import redis as redis_sync
+from odmantic import AIOEngine
+from redis.asyncio import Redis
 
 from config import Settings
 from tests.fakes.stream import FakeStream
 from tests.support import ROOT, VENV_BIN, http_client, running_app, settings_env, start_process
+from tq.core.db import create_engine
+from tq.core.redis import create_redis
 
 TEST_MONGO_PORT = 27217
 TEST_REDIS_PORT = 6479
@@ -155,6 +159,21 @@ async def client(server: str) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@pytest.fixture(scope="module")
+async def engine(settings: Settings) -> AsyncIterator[AIOEngine]:
+    """The run's database, for tests that look at stored documents or call job logic."""
+    engine = create_engine(settings)
+    yield engine
+    engine.client.close()
+
+
+@pytest.fixture(scope="module")
+async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
+    client = create_redis(settings)
+    yield client
+    await client.aclose()
+
+
 @pytest.fixture(scope="session")
 def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker process (prefork, one child) on the run's Redis and database."""
@@ -175,7 +194,7 @@ def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
         env,
         log_path,
     )
-    from tq.core.queue import create_celery
+    from tq.core.celery import create_celery
 
     probe = create_celery(settings)
     deadline = time.monotonic() + 60
@@ -194,7 +213,7 @@ def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.fixture(scope="session")
 def celery_client(settings: Settings, celery_worker: subprocess.Popen[bytes]):  # type: ignore[no-untyped-def]
-    from tq.core.queue import create_celery
+    from tq.core.celery import create_celery
 
     app = create_celery(settings)
     yield app

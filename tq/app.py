@@ -18,13 +18,15 @@ from sanic_ext import Extend
 
 from config import Settings, load_settings
 from tq.chat.models import ChatMessage, WebhookEvent
+from tq.core.celery import create_celery
 from tq.core.db import create_engine, ensure_indexes_until_done
 from tq.core.errors import JSONErrorHandler
 from tq.core.http import setup_request_context
-from tq.core.queue import JobQueue, OutboxJob, create_celery
 from tq.core.redis import create_redis
 from tq.core.security import PasswordHasher, TokenService
 from tq.core.stream import StreamGateway
+from tq.jobs.models import JobRun, OutboxJob
+from tq.jobs.queue import JobQueue
 from tq.sessions.models import Session
 from tq.users.models import User
 from tq.version import VERSION
@@ -32,7 +34,7 @@ from tq.version import VERSION
 log = logging.getLogger("tq")
 
 # Every ODMantic document whose indexes are created at start-up.
-DOCUMENT_MODELS: list[Any] = [OutboxJob, User, Session, ChatMessage, WebhookEvent]
+DOCUMENT_MODELS: list[Any] = [OutboxJob, JobRun, User, Session, ChatMessage, WebhookEvent]
 
 
 @dataclass

@@ -4,11 +4,20 @@ Settings are read once, here, when the worker (or beat) process imports this pac
 """
 
 from config import load_settings
-from tq.core.queue import create_celery
+from tq.core.celery import create_celery
+from tq.jobs.registry import beat_schedule
 
 settings = load_settings()
 app = create_celery(
-    settings, include=["workers.tasks", "workers.users", "workers.sessions", "workers.chat"]
+    settings,
+    include=[
+        "workers.tasks",
+        "workers.users",
+        "workers.sessions",
+        "workers.chat",
+        "workers.maintenance",
+    ],
 )
+app.conf.beat_schedule = beat_schedule(settings)
 
 __all__ = ["app", "settings"]

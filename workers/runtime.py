@@ -23,6 +23,7 @@ from config import Settings
 from tq.core.db import create_engine
 from tq.core.redis import create_redis
 from tq.core.stream import StreamGateway
+from tq.jobs.queue import JobQueue
 
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ class WorkerRuntime:
     engine: AIOEngine
     redis: Redis
     stream: StreamGateway
+    queue: JobQueue
     pid: int
 
 
@@ -45,14 +47,18 @@ def get_runtime(settings: Settings) -> WorkerRuntime:
     if _runtime is None or _runtime.pid != os.getpid():
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        from workers import app  # the worker's own Celery app sends follow-up jobs
+
         # Clients are created while their loop is current, so they bind to it; the Stream
         # gateway opens its HTTP session lazily, inside the loop, on first use.
+        engine = create_engine(settings)
         _runtime = WorkerRuntime(
             settings=settings,
             loop=loop,
-            engine=create_engine(settings),
+            engine=engine,
             redis=create_redis(settings),
             stream=StreamGateway(settings),
+            queue=JobQueue(app, engine),
             pid=os.getpid(),
         )
     return _runtime

@@ -139,7 +139,21 @@ class FakeStream:
         with self.lock:
             return self.channels.get(f"{channel_type}:{channel_id}")
 
-    def _channel_view(self, cid: str) -> dict[str, Any]:
+    def add_message(self, channel_id: str, message: dict[str, Any]) -> None:
+        """Put a message into a channel as if a client had sent it through Stream."""
+        with self.lock:
+            self.channels[f"messaging:{channel_id}"].setdefault("messages", []).append(message)
+
+    def _messages_page(self, cid: str, page: dict[str, Any]) -> list[dict[str, Any]]:
+        messages = self.channels[cid].get("messages", [])
+        before = page.get("id_lt")
+        if before:
+            ids = [m["id"] for m in messages]
+            messages = messages[: ids.index(before)] if before in ids else []
+        limit = int(page.get("limit", 25))
+        return messages[-limit:] if limit else []
+
+    def _channel_view(self, cid: str, page: dict[str, Any] | None = None) -> dict[str, Any]:
         channel = self.channels[cid]
         channel_type, channel_id = cid.split(":", 1)
         return {
@@ -152,12 +166,13 @@ class FakeStream:
                 "created_by": {"id": channel["created_by"]},
             },
             "members": [{"user_id": uid, "user": {"id": uid}} for uid in channel["members"]],
-            "messages": [],
+            "messages": self._messages_page(cid, page or {"limit": 25}),
         }
 
     async def _query_channel(self, request: web.Request) -> web.Response:
         cid = f"{request.match_info['type']}:{request.match_info['id']}"
-        data = dict((await request.json()).get("data") or {})
+        body = await request.json()
+        data = dict(body.get("data") or {})
         members = data.pop("members", [])
         created_by = (data.pop("created_by", None) or {}).get("id")
         with self.lock:
@@ -173,7 +188,7 @@ class FakeStream:
                     "frozen": bool(data.pop("frozen", False)),
                     "created_by": created_by,
                 }
-            return web.json_response(self._channel_view(cid))
+            return web.json_response(self._channel_view(cid, body.get("messages")))
 
     async def _update_channel(self, request: web.Request) -> web.Response:
         cid = f"{request.match_info['type']}:{request.match_info['id']}"

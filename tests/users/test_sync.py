@@ -9,9 +9,11 @@ from tests.auth.helpers import register
 from tests.conftest import make_settings
 from tests.fakes.stream import FakeStream
 from tests.support import free_port, http_client, running_app, wait_until
+from tq.core.celery import create_celery
 from tq.core.db import create_engine
-from tq.core.queue import JobQueue, OutboxJob, create_celery
 from tq.core.stream import StreamGateway
+from tq.jobs.models import OutboxJob
+from tq.jobs.queue import JobQueue
 from tq.users import tasks as user_jobs
 
 

@@ -24,9 +24,9 @@ from tq.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from tq.core.queue import JobQueue
 from tq.core.security import PasswordHasher, TokenClaims
 from tq.core.time import utcnow
+from tq.jobs.queue import JobQueue
 from tq.sessions.service import release_deleted_user
 from tq.users.models import User
 

@@ -54,3 +54,32 @@ class WebhookEvent(Model):
     error: str | None = None
 
     model_config = {"collection": "webhook_events"}
+
+
+class ChatArchiveChunk(Model):
+    """Up to CHAT_ARCHIVE_CHUNK_SIZE messages of one session, in (createdAt, _id) order, as
+    gzip-compressed JSON. `seq` is unique per session, so a re-run cannot write a chunk twice."""
+
+    session_id: ObjectId = Field(key_name="sessionId")
+    seq: int
+    count: int
+    first_created_at: datetime = Field(key_name="firstCreatedAt")
+    first_id: ObjectId = Field(key_name="firstId")
+    last_created_at: datetime = Field(key_name="lastCreatedAt")
+    last_id: ObjectId = Field(key_name="lastId")
+    message_ids: list[ObjectId] = Field(key_name="messageIds")
+    data: bytes
+
+    model_config = {
+        "collection": "chat_archive",
+        "indexes": lambda: [
+            Index(
+                ChatArchiveChunk.session_id, ChatArchiveChunk.seq, unique=True, name="session_seq"
+            ),
+            Index(
+                ChatArchiveChunk.session_id,
+                ChatArchiveChunk.message_ids,
+                name="session_message_ids",
+            ),
+        ],
+    }

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -20,13 +20,14 @@ from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from tq.chat.models import ChatMessage, WebhookEvent
+from tq.chat import archive
+from tq.chat.models import ChatMessage, Source, WebhookEvent
 from tq.chat.schemas import HistoryQuery, SaveMessageIn
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from tq.core.locks import document_lock
-from tq.core.queue import JobQueue
 from tq.core.stream import StreamError, StreamGateway, StreamNotConfigured
 from tq.core.time import utcnow
+from tq.jobs.queue import JobQueue
 from tq.sessions.models import FINAL_STATUSES, Session
 from tq.sessions.service import SYNC_JOB, is_member, load_session
 from tq.sessions.tasks import sync_session_channel
@@ -134,37 +135,88 @@ def _position_filter(moment: datetime, oid: ObjectId, op: str) -> dict[str, Any]
     return {"$or": [{"createdAt": {op: moment}}, {"createdAt": moment, "_id": {op: oid}}]}
 
 
+def _position(message: ChatMessage) -> tuple[datetime, ObjectId]:
+    return (message.created_at, message.id)
+
+
 async def history(
     engine: AIOEngine, session: Session, query: HistoryQuery
 ) -> tuple[list[ChatMessage], str | None]:
-    """A page of one session's messages, oldest first within the page.
+    """A page of one session's messages, oldest first within the page, hot and archived alike.
 
     No cursor: the newest `limit`. `before`: the page before a cursor. `after`: messages newer
-    than a message id, for catching up (nextCursor is then null)."""
+    than a message id, for catching up (nextCursor is then null). Archived messages are older
+    than every hot one (archiving runs oldest first), so a page reads hot messages first and
+    continues into the archive chunks; copies in both (a run killed between writing a chunk and
+    deleting its hot copies) are counted once."""
     if query.before and query.after:
         raise BadRequest("Use either before or after, not both", code="validation_error")
-    collection = engine.get_collection(ChatMessage)
-    base: dict[str, Any] = {"sessionId": session.id}
     if query.after:
-        anchor = await engine.find_one(
-            ChatMessage,
-            ChatMessage.id == ObjectId(query.after),
-            ChatMessage.session_id == session.id,
-        )
-        if anchor is None:
-            raise BadRequest("No such message in this session", code="validation_error")
-        filter_ = {**base, **_position_filter(anchor.created_at, anchor.id, "$gt")}
-        cursor = collection.find(filter_).sort([("createdAt", 1), ("_id", 1)]).limit(query.limit)
-        return [ChatMessage.model_validate_doc(doc) async for doc in cursor], None
-    filter_ = dict(base)
-    if query.before:
-        moment, oid = decode_cursor(query.before)
-        filter_.update(_position_filter(moment, oid, "$lt"))
-    cursor = collection.find(filter_).sort([("createdAt", -1), ("_id", -1)]).limit(query.limit + 1)
+        return await _history_after(engine, session, ObjectId(query.after), query.limit), None
+    bound = decode_cursor(query.before) if query.before else None
+    filter_: dict[str, Any] = {"sessionId": session.id}
+    if bound:
+        filter_.update(_position_filter(bound[0], bound[1], "$lt"))
+    cursor = (
+        engine.get_collection(ChatMessage)
+        .find(filter_)
+        .sort([("createdAt", -1), ("_id", -1)])
+        .limit(query.limit + 1)
+    )
     newest_first = [ChatMessage.model_validate_doc(doc) async for doc in cursor]
+    if len(newest_first) <= query.limit:
+        oldest_hot = _position(newest_first[-1]) if newest_first else bound
+        seen = {m.id for m in newest_first}
+        async for chunk in archive.chunks_before(engine, session.id, oldest_hot):
+            older = [
+                m
+                for m in reversed(archive.unpack(chunk))
+                if (oldest_hot is None or _position(m) < oldest_hot) and m.id not in seen
+            ]
+            newest_first += older
+            seen.update(m.id for m in older)
+            if len(newest_first) > query.limit:
+                break
     has_more = len(newest_first) > query.limit
     page = list(reversed(newest_first[: query.limit]))
     return page, encode_cursor(page[0]) if has_more and page else None
+
+
+async def _history_after(
+    engine: AIOEngine, session: Session, anchor_id: ObjectId, limit: int
+) -> list[ChatMessage]:
+    anchor = await engine.find_one(
+        ChatMessage, ChatMessage.id == anchor_id, ChatMessage.session_id == session.id
+    ) or await archive.find_archived(engine, session.id, anchor_id)
+    if anchor is None:
+        raise BadRequest("No such message in this session", code="validation_error")
+    bound = _position(anchor)
+    newer: list[ChatMessage] = []
+    seen: set[ObjectId] = set()
+    async for chunk in archive.chunks_after(engine, session.id, bound):
+        newer += [m for m in archive.unpack(chunk) if _position(m) > bound]
+        if len(newer) >= limit:
+            return newer[:limit]
+    seen = {m.id for m in newer}
+    filter_ = {"sessionId": session.id, **_position_filter(bound[0], bound[1], "$gt")}
+    cursor = (
+        engine.get_collection(ChatMessage)
+        .find(filter_)
+        .sort([("createdAt", 1), ("_id", 1)])
+        .limit(limit + len(newer))
+    )
+    async for doc in cursor:
+        message = ChatMessage.model_validate_doc(doc)
+        if message.id not in seen:
+            newer.append(message)
+    return newer[:limit]
+
+
+async def purge_webhook_events(engine: AIOEngine, retention_days: int) -> int:
+    """Applied webhook deliveries older than the retention are no longer needed."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    result = await engine.get_collection(WebhookEvent).delete_many({"processedAt": {"$lt": cutoff}})
+    return int(result.deleted_count)
 
 
 async def delete_session_chat(engine: AIOEngine, session_id: ObjectId) -> None:
@@ -258,8 +310,7 @@ async def process_stored_event(engine: AIOEngine, redis: Redis, key: str) -> str
 
 
 async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) -> str:
-    """Apply one Stream event to the chat record. Idempotent and order-proof: each message keeps
-    the Stream `updated_at` of the version it holds, and older versions are ignored."""
+    """Apply one Stream event to the chat record."""
     kind = event.get("type")
     if kind not in MESSAGE_EVENTS:
         return "ignored"
@@ -270,24 +321,42 @@ async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) ->
     session = await engine.find_one(Session, Session.stream_channel_id == channel_id)
     if session is None:
         return "no_session"
-    message_key = message["id"]
+    if session.archived_at is not None:
+        # Final sessions' channels are frozen; a late delivery must not split the archive.
+        return "archived"
+    return await upsert_stream_message(engine, redis, session, message, str(kind), "webhook")
+
+
+async def upsert_stream_message(
+    engine: AIOEngine,
+    redis: Redis,
+    session: Session,
+    message: dict[str, Any],
+    kind: str,
+    source: Source,
+) -> str:
+    """Store one Stream message version. Idempotent and order-proof: each message keeps the
+    Stream `updated_at` of the version it holds, and older versions are ignored."""
+    message_key = str(message["id"])
     created_at = _parse_time(message.get("created_at")) or utcnow()
     version = _parse_time(message.get("updated_at")) or created_at
-    if kind == "message.deleted":
-        version = max(version, _parse_time(message.get("deleted_at")) or version)
+    deleted_at = _parse_time(message.get("deleted_at"))
+    deleting = kind == "message.deleted" or deleted_at is not None
+    if deleting:
+        version = max(version, deleted_at or version)
     sender = message.get("user") if isinstance(message.get("user"), dict) else None
     stream_user_id = sender.get("id") if sender else None
     async with document_lock(redis, f"chat:{message_key}"):
         existing = await engine.find_one(ChatMessage, ChatMessage.key == message_key)
         if existing and existing.stream_updated_at and version < existing.stream_updated_at:
             return "stale"
-        if existing and existing.deleted_at and kind != "message.deleted":
+        if existing and existing.deleted_at and not deleting:
             return "stale"  # a deleted message is not brought back by a late delivery
         user = None
         if isinstance(stream_user_id, str):
             user = await engine.find_one(User, User.stream_id == stream_user_id)
         record = existing or ChatMessage(
-            session_id=session.id, key=message_key, created_at=created_at, source="webhook"
+            session_id=session.id, key=message_key, created_at=created_at, source=source
         )
         record.stream_message_id = message_key
         record.stream_user_id = stream_user_id if isinstance(stream_user_id, str) else None
@@ -295,10 +364,10 @@ async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) ->
         record.type = str(message.get("type") or "regular")[:50]
         record.stream_updated_at = version
         record.updated_at = utcnow()
-        if kind == "message.deleted":
+        if deleting:
             record.text = ""
-            record.deleted_at = _parse_time(message.get("deleted_at")) or utcnow()
+            record.deleted_at = deleted_at or utcnow()
         else:
             record.text = str(message.get("text") or "")[:MAX_TEXT]
         await engine.save(record)
-    return "stored"
+    return "updated" if existing else "created"

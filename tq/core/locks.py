@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
@@ -41,3 +42,42 @@ async def document_lock(redis: Redis, key: str, timeout_s: float = 5.0) -> Async
         if acquired:
             with contextlib.suppress(LockError, RedisError):
                 await lock.release()
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class DocumentLocks:
+    """Many document locks at once (bulk jobs): one pipelined round trip to take, one to give
+    back. Keys already held by someone else are simply not taken; the caller skips them."""
+
+    def __init__(self, redis: Redis, keys: list[str], ttl_s: float = 30.0) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_ms = int(ttl_s * 1000)
+        self.token = os.urandom(8).hex()
+        self.held: list[str] = []
+
+    async def __aenter__(self) -> list[str]:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in self.keys:
+                    pipe.set(f"lock:{key}", self.token, nx=True, px=self.ttl_ms)
+                taken = await pipe.execute()
+        except RedisError:
+            log.warning("bulk write locks skipped: Redis unavailable")
+            return list(self.keys)
+        self.held = [key for key, ok in zip(self.keys, taken, strict=True) if ok]
+        return list(self.held)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if not self.held:
+            return
+        with contextlib.suppress(RedisError):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in self.held:
+                    pipe.eval(_RELEASE, 1, f"lock:{key}", self.token)
+                await pipe.execute()

@@ -8,6 +8,7 @@ worth retrying) and `StreamRejected` (other 4xx: retrying will not help).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -67,6 +68,7 @@ class StreamGateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: StreamChatAsync | None = None
+        self._orphan: Any = None
 
     @property
     def configured(self) -> bool:
@@ -85,17 +87,31 @@ class StreamGateway:
             options: dict[str, Any] = {}
             if self.settings.stream_base_url:
                 options["base_url"] = self.settings.stream_base_url
-            self._client = StreamChatAsync(
+            client = StreamChatAsync(
                 self.settings.stream_api_key,
                 self.settings.stream_api_secret,
                 timeout=self.settings.stream_timeout_s,
                 **options,
             )
+            # The SDK's errors carry no headers; this session records a 429's reset time.
+            trace = aiohttp.TraceConfig()
+            trace.on_request_end.append(_remember_rate_limit)
+            default_session = client.session
+            client.set_http_session(
+                aiohttp.ClientSession(
+                    base_url=client.base_url,
+                    connector=aiohttp.TCPConnector(keepalive_timeout=59.0),
+                    trace_configs=[trace],
+                )
+            )
+            self._orphan = default_session
+            self._client = client
         return self._client
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+            await self._orphan.close()
             self._client = None
 
     def create_user_token(self, stream_id: str) -> tuple[str, int]:
@@ -115,14 +131,19 @@ class StreamGateway:
         return hmac.compare_digest(expected.hexdigest().encode(), signature.encode()) and key_ok
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        rate_limit_reset.set(None)
         try:
-            return await asyncio.wait_for(call(), self.settings.stream_timeout_s + 1)
+            # Awaited in this task (not wait_for's inner task) so the trace hook's context
+            # variable is visible here afterwards.
+            async with asyncio.timeout(self.settings.stream_timeout_s + 1):
+                return await call()
         except StreamAPIException as exc:
             if exc.status_code == 429 or exc.status_code >= 500:
+                reset = rate_limit_reset.get() if exc.status_code == 429 else None
                 raise StreamUnavailable(
                     f"{what}: Stream answered {exc.status_code}",
                     exc.status_code,
-                    retry_after=_retry_after(exc),
+                    retry_after=max(0.0, reset - time.time()) if reset else None,
                 ) from None
             raise StreamRejected(
                 f"{what}: Stream refused ({exc.status_code})", exc.status_code
@@ -179,6 +200,27 @@ class StreamGateway:
             await self._call("update channel", lambda: channel.update_partial(to_set=changes))
         return wanted
 
+    async def channel_messages(
+        self, channel_id: str, before_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """One page of the channel's messages, oldest first, before `before_id` (newest page
+        when None). A channel Stream does not have holds no messages."""
+        channel = self.client.channel(CHANNEL_TYPE, channel_id)
+        page: dict[str, Any] = {"limit": limit}
+        if before_id:
+            page["id_lt"] = before_id
+        try:
+            state = await self._call(
+                "channel messages",
+                lambda: channel.query(watch=False, presence=False, state=True, messages=page),
+            )
+        except StreamRejected as exc:
+            if exc.status in (400, 404):
+                return []
+            raise
+        messages = state.get("messages") or []
+        return [m for m in messages if isinstance(m, dict) and isinstance(m.get("id"), str)]
+
     async def delete_channel(self, channel_id: str) -> None:
         channel = self.client.channel(CHANNEL_TYPE, channel_id)
         try:
@@ -188,10 +230,16 @@ class StreamGateway:
                 raise
 
 
-def _retry_after(exc: StreamAPIException) -> float | None:
-    """Seconds until Stream's rate-limit window resets, when its answer says so."""
-    headers = getattr(exc, "headers", None) or {}
-    reset = headers.get("X-RateLimit-Reset") or headers.get("x-ratelimit-reset")
-    if reset and str(reset).isdigit():
-        return max(0.0, int(reset) - time.time())
-    return None
+# Unix time at which Stream's rate-limit window resets, set by the last 429 seen in this task.
+rate_limit_reset: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "stream_rate_limit_reset", default=None
+)
+
+
+async def _remember_rate_limit(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+) -> None:
+    if params.response.status == 429:
+        reset = params.response.headers.get("X-RateLimit-Reset", "")
+        if reset.isdigit():
+            rate_limit_reset.set(float(reset))

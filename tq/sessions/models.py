@@ -70,6 +70,8 @@ class Session(Model):
     start_time: datetime = Field(key_name="startTime")
     end_time: datetime | None = Field(default=None, key_name="endTime")
     duration: int | None = None
+    # Set once the chat history has moved to the compressed archive.
+    archived_at: datetime | None = Field(default=None, key_name="archivedAt")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
 
@@ -87,6 +89,7 @@ class Session(Model):
             # lobby (/active), scope=open, and the expiry job
             Index(Session.status, desc(Session.created_at), name="status_created"),
             Index(Session.status, Session.start_time, name="status_start"),
+            Index(Session.status, Session.end_time, name="status_end"),
         ],
     }
 

@@ -17,9 +17,9 @@ from redis.asyncio import Redis
 
 from tq.core.errors import Conflict, Forbidden, NotFound
 from tq.core.locks import document_lock
-from tq.core.queue import JobQueue
 from tq.core.stream import StreamError, StreamGateway
 from tq.core.time import utcnow
+from tq.jobs.queue import JobQueue
 from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Session, Status, channel_id_for
 from tq.sessions.schemas import CreateSessionIn, ListSessionsQuery, UpdateSessionIn
 from tq.sessions.tasks import sync_session_channel

@@ -1,0 +1,51 @@
+"""Every job by its stable name: arguments (for ops runs) and schedule (for beat)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from config import Settings
+from tq.jobs.queue import TRIGGER_HEADER
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    args: tuple[str, ...]  # names of the JSON string arguments, in order
+    summary: str
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec("sync_user", ("user_id",), "upsert a user to Stream"),
+        JobSpec("delete_stream_user", ("stream_id",), "remove a deleted account from Stream"),
+        JobSpec("sync_session_channel", ("session_id",), "make a session's channel match"),
+        JobSpec("process_webhook_event", ("event_key",), "apply a stored Stream webhook"),
+        JobSpec("expire_sessions", (), "cancel/complete sessions whose time passed"),
+        JobSpec("archive_chat_history", (), "archive the chat of long-finished sessions"),
+        JobSpec("purge_job_runs", (), "drop run records past retention"),
+    )
+}
+
+
+def schedules(settings: Settings) -> dict[str, float]:
+    """Seconds between beat runs, per scheduled job."""
+    return {
+        "expire_sessions": settings.expire_sessions_every_s,
+        "archive_chat_history": settings.archive_chat_every_s,
+        "purge_job_runs": settings.purge_job_runs_every_s,
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "task": name,
+            "schedule": every,
+            # Recorded as trigger=schedule; a run that outlives its period is not stacked up.
+            "options": {"headers": {TRIGGER_HEADER: "schedule"}, "expires": every},
+        }
+        for name, every in schedules(settings).items()
+    }
