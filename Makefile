@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 
-.PHONY: setup run test lint format services-tools clean
+.PHONY: setup run test lint format services-tools clean fuzz bench
 
 setup: $(VENV)/.installed services-tools
 
@@ -40,3 +40,7 @@ test: setup lint
 
 clean:
 	rm -rf var/test .pytest_cache .mypy_cache .ruff_cache
+
+# A longer schemathesis pass than the one in `make test`.
+fuzz: setup
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest tests/core/test_fuzz.py -q

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     expire_sessions_every_s: float = Field(60, gt=0)
     archive_chat_every_s: float = Field(3600, gt=0)
     purge_job_runs_every_s: float = Field(86400, gt=0)
+    repair_stream_every_s: float = Field(300, gt=0)
+    repair_stream_after_s: float = Field(120, ge=0)  # pending this long → sync queued again
     session_start_grace_minutes: int = Field(15, ge=0)
     max_session_minutes: int = Field(240, ge=5)
     chat_archive_after_days: float = Field(7, ge=0)

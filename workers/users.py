@@ -10,7 +10,7 @@ from workers.runtime import WorkerRuntime
 @job("sync_user")
 async def sync_user(runtime: WorkerRuntime, user_id: str) -> dict[str, int]:
     """sync_user(user_id): upsert the user to Stream (id = streamId, name, image)."""
-    return await user_jobs.sync_user(runtime.engine, runtime.stream, user_id)
+    return await user_jobs.sync_user(runtime.engine, runtime.redis, runtime.stream, user_id)
 
 
 @job("delete_stream_user")

@@ -105,8 +105,8 @@ async def test_body_errors_are_json(settings: Settings) -> None:
         wrong_type = await http.post(
             "/test/echo", content=b"text=hi", headers={"content-type": "text/plain"}
         )
-        assert wrong_type.status_code == 400
-        assert wrong_type.json()["error"] == "bad_content_type"
+        assert wrong_type.status_code == 415
+        assert wrong_type.json()["error"] == "unsupported_media_type"
 
         too_big = await http.post(
             "/test/echo", json={"text": "x" * (settings.request_max_size + 10)}

@@ -139,6 +139,11 @@ def test_beat_schedule_comes_from_settings(settings: Settings) -> None:
 
     tuned = settings.model_copy(update={"expire_sessions_every_s": 30.0})
     schedule = beat_schedule(tuned)
-    assert set(schedule) == {"expire_sessions", "archive_chat_history", "purge_job_runs"}
+    assert set(schedule) == {
+        "expire_sessions",
+        "archive_chat_history",
+        "purge_job_runs",
+        "repair_stream_sync",
+    }
     assert schedule["expire_sessions"]["schedule"] == 30.0
     assert schedule["expire_sessions"]["options"]["headers"] == {"tq_trigger": "schedule"}

@@ -73,7 +73,10 @@ async def test_sync_jobs_are_skipped_without_stream_keys(settings: Settings) -> 
     bare = settings.model_copy(update={"stream_api_key": "", "stream_api_secret": ""})
     engine = create_engine(bare)
     try:
-        assert await user_jobs.sync_user(engine, StreamGateway(bare), "0" * 24) == {"skipped": 1}
+        gateway = StreamGateway(bare)
+        assert await user_jobs.sync_user(engine, None, gateway, "0" * 24) == {  # type: ignore[arg-type]
+            "skipped": 1
+        }
         assert await user_jobs.delete_stream_user(StreamGateway(bare), "x") == {"skipped": 1}
     finally:
         engine.client.close()

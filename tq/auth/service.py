@@ -24,6 +24,7 @@ from tq.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from tq.core.locks import document_lock
 from tq.core.security import PasswordHasher, TokenClaims
 from tq.core.time import utcnow
 from tq.jobs.queue import JobQueue
@@ -147,8 +148,11 @@ async def update_me(ctx: AuthContext, user: User, data: UpdateMeIn) -> bool:
         user.name = data.name
     if "avatar" in changes:
         user.avatar = data.avatar
+    if changes & {"name", "avatar"}:
+        user.stream_sync = "pending"
     user.updated_at = utcnow()
-    await ctx.engine.save(user)
+    async with document_lock(ctx.redis, f"user:{user.id}"):
+        await ctx.engine.save(user)
     if changes & {"name", "avatar"}:
         await _enqueue_sync(ctx.queue, user)
     return "password" in changes

@@ -67,6 +67,11 @@ class Conflict(AppError):
     status_code, code, message = 409, "conflict", "Conflict"
 
 
+class UnsupportedMediaType(AppError):
+    status_code, code = 415, "unsupported_media_type"
+    message = "Send a JSON body (Content-Type: application/json)"
+
+
 class TooManyRequests(AppError):
     status_code, code, message = 429, "too_many_requests", "Too many requests"
 
@@ -133,11 +138,25 @@ def error_response(error: AppError, request_id: str | None = None) -> HTTPRespon
     return json(body, status=error.status_code, headers=headers)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods a path serves (Sanic leaves Allow out for methods it does not know)."""
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
+
+
 class JSONErrorHandler(ErrorHandler):
     """Renders every error, ours or Sanic's, as JSON; a 500 never leaks exception text."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = as_app_error(exception)
+        if error.status_code == 405 and "Allow" not in error.headers and request:
+            error.headers["Allow"] = ", ".join(allowed_methods(request))
         request_id = getattr(request.ctx, "request_id", None) if request else None
         if error.status_code >= 500 and not isinstance(exception, AppError | SanicException):
             log.error(

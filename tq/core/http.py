@@ -12,7 +12,7 @@ import pydantic
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-from tq.core.errors import BadRequest, ValidationFailed, validation_details
+from tq.core.errors import UnsupportedMediaType, ValidationFailed, validation_details
 
 access_log = logging.getLogger("tq.access")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,9 +50,7 @@ def setup_request_context(app: Sanic) -> None:
 def parse_json(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
     if request.body and "json" not in content_type:
-        raise BadRequest(
-            "Send a JSON body (Content-Type: application/json)", code="bad_content_type"
-        )
+        raise UnsupportedMediaType()
     if not request.body:
         return {}
     return request.json  # Sanic raises BadRequest on malformed JSON
@@ -71,7 +69,8 @@ def parse_body(request: Request, model: type[ModelT]) -> ModelT:
 def parse_query(request: Request, model: type[ModelT]) -> ModelT:
     # Repeated keys are refused rather than silently picking one.
     data: dict[str, str] = {}
-    for key, values in request.args.items():
+    # Blank values are kept: `?before=` is a bad cursor, not an absent one.
+    for key, values in request.get_args(keep_blank_values=True).items():
         if len(values) > 1:
             raise ValidationFailed(details=[{"field": key, "problem": "given more than once"}])
         data[key] = values[0]

@@ -7,7 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sanic_ext.extensions.openapi import openapi
-from sanic_ext.extensions.openapi.definitions import Parameter, Response
+from sanic_ext.extensions.openapi.builders import SpecificationBuilder
+from sanic_ext.extensions.openapi.definitions import Parameter, Reference, Response
+from sanic_ext.extensions.openapi.types import Schema
 
 from tq.core.schemas import ErrorOut
 
@@ -24,6 +26,7 @@ STATUS_TEXT = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Body too large",
+    415: "The body is not JSON",
     429: "Too many requests",
     503: "A dependency is unavailable",
 }
@@ -39,31 +42,98 @@ def doc(
     query: type[BaseModel] | None = None,
     auth: bool = True,
 ) -> Callable[[F], F]:
+    # Models go in as components whose schema comes from pydantic itself (sanic-ext's own
+    # conversion of an inline model loses Literal types and leaves dangling $defs).
     responses = [
         Response(
-            {"application/json": model} if model else {},
+            {"application/json": component(model)} if model else {},
             status=status,
             description=STATUS_TEXT.get(status, ""),
         )
         for status, model in ok.items()
     ]
     error_codes = set(errors) | {400} | ({401} if auth else set())
+    if body is not None:
+        error_codes |= {413, 415}
     responses += [
-        Response({"application/json": ErrorOut}, status=status, description=STATUS_TEXT[status])
+        Response(
+            {"application/json": component(ErrorOut)},
+            status=status,
+            description=STATUS_TEXT[status],
+        )
         for status in sorted(error_codes)
     ]
     parameters: list[Any] = []
     if query is not None:
-        schema = query.model_json_schema()
+        schema = query.model_json_schema(by_alias=True)
         for name, prop in schema.get("properties", {}).items():
             parameters.append(
-                Parameter(name, prop, location="query", required=name in schema.get("required", []))
+                Parameter(
+                    name,
+                    Schema(**to_openapi30(_inline_refs(prop, schema.get("$defs", {})))),
+                    location="query",
+                    required=name in schema.get("required", []),
+                )
             )
     return openapi.definition(
         summary=summary,
         tag=tag,
-        body={"application/json": body} if body else None,
+        body={"application/json": component(body)} if body else None,
         response=responses,
         parameter=parameters or None,
         secured={"bearerAuth": []} if auth else None,
     )
+
+
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    """Query parameters cannot point into a model's $defs: inline what they refer to."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline_refs(value, defs) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inline_refs(item, defs) for item in schema]
+    return schema
+
+
+def to_openapi30(schema: Any) -> Any:
+    """Pydantic writes JSON Schema 2020-12 (OpenAPI 3.1); sanic-ext serves OpenAPI 3.0.3.
+    The differences that matter here: `{"type": "null"}` alternatives become `nullable`, and
+    `const` becomes a one-value `enum`."""
+    if isinstance(schema, list):
+        return [to_openapi30(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: to_openapi30(value) for key, value in schema.items()}
+    if "const" in schema:
+        schema["enum"] = [schema.pop("const")]
+    for keyword in ("anyOf", "oneOf"):
+        options = schema.get(keyword)
+        if not isinstance(options, list) or {"type": "null"} not in options:
+            continue
+        rest = [option for option in options if option != {"type": "null"}]
+        del schema[keyword]
+        schema["nullable"] = True
+        if len(rest) == 1 and "$ref" not in rest[0]:
+            schema = {**rest[0], **schema}
+            if "enum" in schema and None not in schema["enum"]:
+                schema["enum"] = [*schema["enum"], None]  # 3.0.3: null must be listed
+        elif len(rest) == 1:
+            schema["allOf"] = rest  # a $ref may have no siblings in 3.0
+        else:
+            schema[keyword] = rest
+    return schema
+
+
+def component(model: type[BaseModel]) -> Reference:
+    """Register `model` (and the models it nests) under #/components/schemas, once."""
+    spec = SpecificationBuilder()
+    name = model.__name__
+    if not spec.has_component("schemas", name):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for nested, definition in schema.pop("$defs", {}).items():
+            if not spec.has_component("schemas", nested):
+                spec.add_component("schemas", nested, to_openapi30(definition))
+        spec.add_component("schemas", name, to_openapi30(schema))
+    return Reference(f"#/components/schemas/{name}")

@@ -26,6 +26,7 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("expire_sessions", (), "cancel/complete sessions whose time passed"),
         JobSpec("archive_chat_history", (), "archive the chat of long-finished sessions"),
         JobSpec("purge_job_runs", (), "drop run records past retention"),
+        JobSpec("repair_stream_sync", (), "re-queue Stream syncs still pending"),
     )
 }
 
@@ -36,6 +37,7 @@ def schedules(settings: Settings) -> dict[str, float]:
         "expire_sessions": settings.expire_sessions_every_s,
         "archive_chat_history": settings.archive_chat_every_s,
         "purge_job_runs": settings.purge_job_runs_every_s,
+        "repair_stream_sync": settings.repair_stream_every_s,
     }
 
 

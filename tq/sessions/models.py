@@ -90,6 +90,7 @@ class Session(Model):
             Index(Session.status, desc(Session.created_at), name="status_created"),
             Index(Session.status, Session.start_time, name="status_start"),
             Index(Session.status, Session.end_time, name="status_end"),
+            Index(Session.stream_sync, Session.updated_at, name="stream_sync"),
         ],
     }
 

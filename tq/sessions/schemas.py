@@ -28,13 +28,25 @@ Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
 Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
 
 
+def _iso_only(value: object) -> object:
+    # Pydantic would take numbers (and numeric strings) as Unix times; the API speaks ISO-8601.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and "T" in value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO-8601 date-time such as 2026-01-31T09:30:00Z")
+
+
 def _as_utc(value: datetime) -> datetime:
     # A time without a zone is taken as UTC; stored with millisecond precision like MongoDB.
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_as_utc)]
 
 
 class Body(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from odmantic import Field, Model
+from odmantic import Field, Index, Model
 
 from tq.core.time import utcnow
 
@@ -20,9 +20,14 @@ class User(Model):
     role: Role = "candidate"
     stream_id: str = Field(key_name="streamId", unique=True)
     avatar: str | None = None
+    # "pending" until sync_user has put the current profile into Stream.
+    stream_sync: Literal["ok", "pending"] = Field(default="pending", key_name="streamSync")
     # Tokens issued before this instant are refused (set when the password changes).
     tokens_valid_after: datetime | None = Field(default=None, key_name="tokensValidAfter")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
 
-    model_config = {"collection": "users"}
+    model_config = {
+        "collection": "users",
+        "indexes": lambda: [Index(User.stream_sync, User.updated_at, name="stream_sync")],
+    }
