@@ -25,13 +25,13 @@ run: setup
 	scripts/run-dev.sh
 
 lint: setup
-	$(BIN)/ruff check tq workers config tests server.py
-	$(BIN)/ruff format --check tq workers config tests server.py
+	$(BIN)/ruff check tq workers config tests bench server.py
+	$(BIN)/ruff format --check tq workers config tests bench server.py
 	$(BIN)/mypy tq workers config
 
 format: setup
-	$(BIN)/ruff check --fix tq workers config tests server.py
-	$(BIN)/ruff format tq workers config tests server.py
+	$(BIN)/ruff check --fix tq workers config tests bench server.py
+	$(BIN)/ruff format tq workers config tests bench server.py
 
 # Tests start their own FerretDB and Redis on dedicated ports with a throw-away database,
 # so they can run while `make run` is up.
@@ -44,3 +44,8 @@ clean:
 # A longer schemathesis pass than the one in `make test`.
 fuzz: setup
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest tests/core/test_fuzz.py -q
+
+# Seeds a data set, drives the real server and a baseline over loopback (about 10 minutes),
+# and writes bench/results/<date>.json and .md. Not part of `make test`.
+bench: setup
+	$(BIN)/python bench/run.py

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -378,3 +379,32 @@ async def test_stream_token_503_when_stream_not_configured(settings: Settings) -
         response = await http.get("/api/chat/token", headers=user["headers"])
         assert response.status_code == 503
         assert response.json()["error"] == "stream_not_configured"
+
+
+async def test_logs_never_carry_secrets(settings: Settings) -> None:
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tq")
+    logger.addHandler(handler)
+    try:
+        async with running_app(settings) as (_app, url), http_client(url) as http:
+            user = await register(http, password="very-secret-password")
+            await http.post(
+                "/api/auth/login",
+                json={"email": user["user"]["email"], "password": "wrong-password"},
+            )
+            await http.get("/api/auth/me", headers=user["headers"])
+            await http.get("/api/chat/token", headers=user["headers"])
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(record.getMessage() for record in records)
+    assert "POST /api/auth/login 401" in text  # the access log did run
+    for secret in (
+        user["token"],
+        "very-secret-password",
+        "wrong-password",
+        user["user"]["email"],
+        "Bearer",
+    ):
+        assert secret not in text

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from bson import ObjectId
 from odmantic import Field, Index, Model
@@ -12,22 +12,6 @@ from tq.core.time import utcnow
 Status = Literal["scheduled", "active", "completed", "cancelled"]
 Difficulty = Literal["easy", "medium", "hard"]
 SyncState = Literal["ok", "pending"]
-LANGUAGES = (
-    "javascript",
-    "typescript",
-    "python",
-    "java",
-    "cpp",
-    "c",
-    "csharp",
-    "go",
-    "rust",
-    "ruby",
-    "kotlin",
-    "swift",
-    "php",
-    "sql",
-)
 Language = Literal[
     "javascript",
     "typescript",
@@ -44,6 +28,7 @@ Language = Literal[
     "php",
     "sql",
 ]
+LANGUAGES: tuple[str, ...] = get_args(Language)
 OPEN_STATUSES: tuple[Status, ...] = ("scheduled", "active")
 FINAL_STATUSES: tuple[Status, ...] = ("completed", "cancelled")
 

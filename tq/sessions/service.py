@@ -129,10 +129,10 @@ SORTS = {
 }
 
 
-async def list_sessions(
-    engine: AIOEngine, viewer: User, query: ListSessionsQuery
+async def _page(
+    engine: AIOEngine, filter_: dict[str, Any], query: ListSessionsQuery
 ) -> tuple[list[Session], int]:
-    filter_ = _list_filter(viewer, query)
+    """One page of sessions matching `filter_`, and how many match in all."""
     collection = _collection(engine)
     total = await collection.count_documents(filter_)
     cursor = (
@@ -142,6 +142,12 @@ async def list_sessions(
         .limit(query.limit)
     )
     return [_from_doc(doc) async for doc in cursor], total
+
+
+async def list_sessions(
+    engine: AIOEngine, viewer: User, query: ListSessionsQuery
+) -> tuple[list[Session], int]:
+    return await _page(engine, _list_filter(viewer, query), query)
 
 
 async def active_sessions(engine: AIOEngine, limit: int) -> list[Session]:
@@ -170,15 +176,7 @@ async def sessions_of_user(
         return await list_sessions(engine, viewer, query.model_copy(update={"scope": "mine"}))
     filter_ = _list_filter(viewer, query.model_copy(update={"scope": "mine"}))
     filter_["members"] = {"$all": [viewer.id, other]}
-    collection = _collection(engine)
-    total = await collection.count_documents(filter_)
-    cursor = (
-        collection.find(filter_)
-        .sort(SORTS[query.sort])
-        .skip((query.page - 1) * query.limit)
-        .limit(query.limit)
-    )
-    return [_from_doc(doc) async for doc in cursor], total
+    return await _page(engine, filter_, query)
 
 
 # --- writing

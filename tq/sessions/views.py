@@ -24,7 +24,6 @@ from tq.sessions.schemas import (
     UpdateSessionIn,
     render_session,
 )
-from tq.users.models import User
 from tq.users.schemas import dump
 from tq.users.service import get_users
 
@@ -203,12 +202,9 @@ async def leave(request: Request, session_id: str) -> HTTPResponse:
     return await one(request, session)
 
 
-async def host_action(
-    request: Request, session_id: str
-) -> tuple[service.SessionContext, Session, User]:
-    user = current_user(request)
-    session = await service.host_session(request.app.ctx.engine, session_id, user)
-    return session_context(request), session, user
+async def host_action(request: Request, session_id: str) -> tuple[service.SessionContext, Session]:
+    session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
+    return session_context(request), session
 
 
 @bp.post("/<session_id:str>/start")
@@ -220,7 +216,7 @@ async def host_action(
 )
 @authenticated()
 async def start(request: Request, session_id: str) -> HTTPResponse:
-    ctx, session, _ = await host_action(request, session_id)
+    ctx, session = await host_action(request, session_id)
     return await one(request, await service.start_session(ctx, session))
 
 
@@ -230,7 +226,7 @@ async def start(request: Request, session_id: str) -> HTTPResponse:
 )
 @authenticated()
 async def end(request: Request, session_id: str) -> HTTPResponse:
-    ctx, session, _ = await host_action(request, session_id)
+    ctx, session = await host_action(request, session_id)
     ended = await service.end_session(ctx, session)
     body = {
         "session": (await rendered(request, [ended]))[0],
@@ -248,5 +244,5 @@ async def end(request: Request, session_id: str) -> HTTPResponse:
 )
 @authenticated()
 async def cancel(request: Request, session_id: str) -> HTTPResponse:
-    ctx, session, _ = await host_action(request, session_id)
+    ctx, session = await host_action(request, session_id)
     return await one(request, await service.cancel_session(ctx, session))
