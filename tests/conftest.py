@@ -11,7 +11,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pymongo
@@ -144,6 +146,30 @@ def make_settings(
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def app_on_own_database(settings: Settings, suffix: str) -> AsyncIterator[dict[str, Any]]:
+    """A served app on a database of the caller's own (for jobs that touch every document),
+    dropped afterwards: {http, url, engine, redis, stream, settings}."""
+    database = f"{settings.mongodb_database}_{suffix}"
+    mongo = settings.mongodb_uri.rsplit("/", 1)[0]
+    mine = settings.model_copy(update={"mongodb_uri": f"{mongo}/{database}"})
+    mine.__dict__.pop("mongodb_database", None)  # a cached property of the copied settings
+    engine = create_engine(mine)
+    try:
+        async with running_app(mine) as (app, url), http_client(url) as http:
+            yield {
+                "http": http,
+                "url": url,
+                "engine": engine,
+                "redis": app.ctx.redis,
+                "stream": app.ctx.stream,
+                "settings": mine,
+            }
+    finally:
+        await engine.client.drop_database(database)
+        engine.client.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,38 +12,19 @@ from bson import ObjectId
 
 from tests.auth.helpers import register
 from tests.chat.test_chat import deliver, save, stamp
-from tests.conftest import make_settings
+from tests.conftest import app_on_own_database
 from tests.fakes.stream import FakeStream, message_event
 from tests.sessions.helpers import act, create
-from tests.support import http_client, running_app
 from tq.chat.archive import archive_chat_history, unpack
 from tq.chat.models import ChatArchiveChunk, ChatMessage
-from tq.core.db import create_engine
 from tq.core.stream import StreamGateway
 from tq.sessions.models import Session
 
 
 @pytest.fixture(scope="module")
-async def own_db(services, test_database, redis_db, settings) -> AsyncIterator[dict[str, Any]]:
-    mine = make_settings(
-        services,
-        f"{test_database}_archive",
-        redis_db,
-        stream_api_key=settings.stream_api_key,
-        stream_api_secret=settings.stream_api_secret,
-        stream_base_url=settings.stream_base_url,
-    )
-    engine = create_engine(mine)
-    async with running_app(mine) as (app, url), http_client(url) as http:
-        yield {
-            "http": http,
-            "url": url,
-            "engine": engine,
-            "redis": app.ctx.redis,
-            "stream": app.ctx.stream,
-        }
-    await engine.client.drop_database(engine.database_name)
-    engine.client.close()
+async def own_db(settings) -> AsyncIterator[dict[str, Any]]:
+    async with app_on_own_database(settings, "archive") as ctx:
+        yield ctx
 
 
 async def full_history(http, who, session) -> list[dict[str, Any]]:

@@ -14,11 +14,9 @@ from odmantic import AIOEngine
 
 from config import Settings
 from tests.auth.helpers import register
-from tests.conftest import make_settings
+from tests.conftest import app_on_own_database
 from tests.sessions.helpers import act, create
 from tests.sessions.test_sessions import iso
-from tests.support import http_client, running_app
-from tq.core.db import create_engine
 from tq.sessions.models import Session
 from tq.sessions.tasks import expire_sessions
 
@@ -27,21 +25,10 @@ MAX_MINUTES = 240
 
 
 @pytest.fixture(scope="module")
-async def own_db(services, test_database, redis_db, settings) -> AsyncIterator[dict[str, Any]]:
+async def own_db(settings) -> AsyncIterator[dict[str, Any]]:
     """A database of this module's own: expiry with a future `now` touches every session."""
-    mine = make_settings(
-        services,
-        f"{test_database}_expiry",
-        redis_db,
-        stream_api_key=settings.stream_api_key,
-        stream_api_secret=settings.stream_api_secret,
-        stream_base_url=settings.stream_base_url,
-    )
-    engine = create_engine(mine)
-    async with running_app(mine) as (app, url), http_client(url) as http:
-        yield {"http": http, "engine": engine, "redis": app.ctx.redis, "settings": mine}
-    await engine.client.drop_database(engine.database_name)
-    engine.client.close()
+    async with app_on_own_database(settings, "expiry") as ctx:
+        yield ctx
 
 
 async def run_expiry(ctx: dict[str, Any], now: datetime) -> dict[str, int]:
