@@ -51,7 +51,7 @@ async def run_load(
     counter = 0
     deadline = time.monotonic() + duration_s
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=30)
+    timeout = aiohttp.ClientTimeout(total=10)  # keeps every cell bounded in time
     async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as http:
 
         async def worker() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 from config import Settings, load_settings
@@ -29,8 +30,13 @@ class CliError(Exception):
 
 
 def run_json(run: JobRun) -> dict[str, Any]:
-    doc = run.model_dump(mode="json", exclude={"id"})
-    return {"runId": doc.pop("run_id"), **doc}
+    """The run as stored (camelCase keys, as in job_runs), dates in ISO-8601."""
+    doc = run.model_dump_doc()
+    doc.pop("_id", None)
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in doc.items()
+    }
 
 
 async def cmd_list(settings: Settings) -> int:
