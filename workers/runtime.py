@@ -51,7 +51,10 @@ def get_runtime(settings: Settings) -> WorkerRuntime:
 
         # Clients are created while their loop is current, so they bind to it; the Stream
         # gateway opens its HTTP session lazily, inside the loop, on first use.
-        engine = create_engine(settings)
+        # A job's single query may scan far more than a request's: bound it by the task limit.
+        engine = create_engine(
+            settings, socket_timeout_ms=settings.celery_task_soft_time_limit * 1000
+        )
         _runtime = WorkerRuntime(
             settings=settings,
             loop=loop,

@@ -90,7 +90,8 @@ async def test_overdue_active_sessions_are_completed(own_db) -> None:
     assert (await run_expiry(own_db, open_deadline + timedelta(seconds=1)))["completed"] == 1
     finished = await stored(own_db["engine"], open_ended)
     assert finished.status == "completed"
-    assert finished.duration == MAX_MINUTES + GRACE + 1  # computed from start to end
+    assert finished.end_time == open_deadline + timedelta(seconds=1)
+    assert finished.duration is None  # nobody gave or ended it: not invented
 
 
 async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:

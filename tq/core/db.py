@@ -19,14 +19,15 @@ from config import Settings
 log = logging.getLogger("tq.db")
 
 
-def create_engine(settings: Settings) -> AIOEngine:
+def create_engine(settings: Settings, *, socket_timeout_ms: int | None = None) -> AIOEngine:
+    """`socket_timeout_ms` bounds one operation; jobs pass their own (longer) limit."""
     timeout = settings.mongodb_timeout_ms
     client: AsyncIOMotorClient = AsyncIOMotorClient(
         settings.mongodb_uri,
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
         # A stalled server must not hang a request forever; long jobs set their own.
-        socketTimeoutMS=max(timeout * 5, 10_000),
+        socketTimeoutMS=socket_timeout_ms or max(timeout * 5, 10_000),
         tz_aware=True,
         appname="talent-quotient",
     )

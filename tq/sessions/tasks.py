@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
-from pymongo import UpdateOne
 from redis.asyncio import Redis
 
 from tq.core.locks import DocumentLocks, document_lock
@@ -70,29 +68,31 @@ async def sync_session_channel(
 async def _bulk_close(
     engine: AIOEngine,
     redis: Redis,
-    updates: dict[ObjectId, tuple[dict[str, Any], dict[str, Any]]],
+    ids: list[ObjectId],
+    condition: dict[str, Any],
+    status: str,
     closed_at: datetime,
 ) -> list[ObjectId]:
-    """Apply {id: (filter, $set)} as one bulk write, each a conditional update under the
-    session's write lock; returns the ids that changed. Locked sessions wait for the next run."""
-    if not updates:
+    """Close `ids` with one conditional update_many (still `condition`, e.g. still active),
+    under the sessions' write locks; returns the ids this run changed. Sessions whose lock is
+    held elsewhere wait for the next run."""
+    if not ids:
         return []
-    keys = {f"session:{sid}": sid for sid in updates}
+    keys = {f"session:{sid}": sid for sid in ids}
+    collection = engine.get_collection(Session)
     async with DocumentLocks(redis, list(keys)) as held:
-        ids = [keys[key] for key in held]
-        if not ids:
+        locked = [keys[key] for key in held]
+        if not locked:
             return []
-        requests = [
-            UpdateOne({"_id": sid, **updates[sid][0]}, {"$set": updates[sid][1]}) for sid in ids
-        ]
-        await engine.get_collection(Session).bulk_write(requests, ordered=False)
-        # Which of them this run changed: their status and endTime are now exactly ours.
-        marks = {(sid, updates[sid][1]["status"]) for sid in ids}
-        changed = engine.get_collection(Session).find(
-            {"_id": {"$in": ids}, "endTime": closed_at},
-            {"_id": 1, "status": 1},
+        await collection.update_many(
+            {"_id": {"$in": locked}, **condition},
+            {"$set": {"status": status, "endTime": closed_at, "updatedAt": closed_at}},
         )
-        return [doc["_id"] async for doc in changed if (doc["_id"], doc["status"]) in marks]
+        # Which of them this run changed: their status and endTime are now exactly ours.
+        changed = collection.find(
+            {"_id": {"$in": locked}, "status": status, "endTime": closed_at}, {"_id": 1}
+        )
+        return [doc["_id"] async for doc in changed]
 
 
 async def expire_sessions(
@@ -106,7 +106,8 @@ async def expire_sessions(
 ) -> tuple[dict[str, int], list[ObjectId]]:
     """Close what time has passed by, in bulk: scheduled sessions nobody joined whose start is
     more than the grace ago → cancelled; active sessions past start + duration (or the maximum)
-    + grace → completed. Each is a conditional update on the current status, so a host ending a
+    + grace → completed (endTime set; a duration nobody gave stays unset, as nobody ended the
+    session). Each batch is one conditional update on the current status, so a host ending a
     session at the same moment is never overwritten. Returns counts and the changed ids."""
     now = now or utcnow()
     grace = timedelta(minutes=grace_minutes)
@@ -114,47 +115,38 @@ async def expire_sessions(
     changed: list[ObjectId] = []
     counts = {"cancelled": 0, "completed": 0}
 
-    async def pages(filter_: dict[str, Any], fields: dict[str, int]) -> Any:
-        last: ObjectId | None = None
-        while True:
-            page_filter = {**filter_, **({"_id": {"$gt": last}} if last else {})}
-            docs = await collection.find(page_filter, fields).sort("_id", 1).to_list(batch_size)
-            if not docs:
-                return
-            last = docs[-1]["_id"]
-            yield docs
+    async def batches(filter_: dict[str, Any], fields: dict[str, int]) -> Any:
+        # One streaming pass (no sort, no re-query per page): the cursor hands out
+        # `batch_size` documents at a time.
+        batch: list[dict[str, Any]] = []
+        async for doc in collection.find(filter_, fields, batch_size=batch_size):
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
-    never_joined = {
-        "status": "scheduled",
-        "startTime": {"$lt": now - grace},
-        "participants.0": {"$exists": False},
-    }
-    async for docs in pages(never_joined, {"_id": 1}):
-        updates = {
-            doc["_id"]: (
-                {"status": "scheduled", "participants.0": {"$exists": False}},
-                {"status": "cancelled", "endTime": now, "updatedAt": now},
-            )
-            for doc in docs
-        }
-        ids = await _bulk_close(engine, redis, updates, now)
+    never_joined = {"status": "scheduled", "participants.0": {"$exists": False}}
+    async for docs in batches({**never_joined, "startTime": {"$lt": now - grace}}, {"_id": 1}):
+        ids = await _bulk_close(
+            engine, redis, [doc["_id"] for doc in docs], never_joined, "cancelled", now
+        )
         counts["cancelled"] += len(ids)
         changed += ids
 
     # The shortest allowed duration bounds the candidates; each one's own deadline decides.
     overdue = {"status": "active", "startTime": {"$lt": now - grace - timedelta(minutes=5)}}
-    async for docs in pages(overdue, {"_id": 1, "startTime": 1, "duration": 1}):
-        updates = {}
-        for doc in docs:
-            minutes = doc.get("duration") or max_session_minutes
-            start = doc["startTime"]
-            if now <= start + timedelta(minutes=minutes) + grace:
-                continue
-            fields: dict[str, Any] = {"status": "completed", "endTime": now, "updatedAt": now}
-            if doc.get("duration") is None:
-                fields["duration"] = max(1, math.ceil((now - start).total_seconds() / 60))
-            updates[doc["_id"]] = ({"status": "active"}, fields)
-        ids = await _bulk_close(engine, redis, updates, now)
+    async for docs in batches(overdue, {"_id": 1, "startTime": 1, "duration": 1}):
+        due = [
+            doc["_id"]
+            for doc in docs
+            if now
+            > doc["startTime"]
+            + timedelta(minutes=doc.get("duration") or max_session_minutes)
+            + grace
+        ]
+        ids = await _bulk_close(engine, redis, due, {"status": "active"}, "completed", now)
         counts["completed"] += len(ids)
         changed += ids
     return counts, changed
