@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     max_session_minutes: int = Field(240, ge=5)
     chat_archive_after_days: float = Field(7, ge=0)
     chat_archive_chunk_size: int = Field(1000, ge=10, le=10_000)
-    job_batch_size: int = Field(1000, ge=10)
+    job_batch_size: int = Field(10_000, ge=2)
     job_retry_base_s: float = Field(2.0, gt=0)  # first retry delay; doubles each attempt
     job_retry_max_s: float = Field(300.0, gt=0)  # cap of one retry delay
     job_max_retries: int = Field(8, ge=0)
