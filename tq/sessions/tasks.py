@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
@@ -65,36 +65,6 @@ async def sync_session_channel(
     return {"synced": 1}
 
 
-async def _bulk_close(
-    engine: AIOEngine,
-    redis: Redis,
-    ids: list[ObjectId],
-    condition: dict[str, Any],
-    status: str,
-    closed_at: datetime,
-) -> list[ObjectId]:
-    """Close `ids` with one conditional update_many (still `condition`, e.g. still active),
-    under the sessions' write locks; returns the ids this run changed. Sessions whose lock is
-    held elsewhere wait for the next run."""
-    if not ids:
-        return []
-    keys = {f"session:{sid}": sid for sid in ids}
-    collection = engine.get_collection(Session)
-    async with DocumentLocks(redis, list(keys)) as held:
-        locked = [keys[key] for key in held]
-        if not locked:
-            return []
-        await collection.update_many(
-            {"_id": {"$in": locked}, **condition},
-            {"$set": {"status": status, "endTime": closed_at, "updatedAt": closed_at}},
-        )
-        # Which of them this run changed: their status and endTime are now exactly ours.
-        changed = collection.find(
-            {"_id": {"$in": locked}, "status": status, "endTime": closed_at}, {"_id": 1}
-        )
-        return [doc["_id"] async for doc in changed]
-
-
 async def expire_sessions(
     engine: AIOEngine,
     redis: Redis,
@@ -107,38 +77,68 @@ async def expire_sessions(
     """Close what time has passed by, in bulk: scheduled sessions nobody joined whose start is
     more than the grace ago → cancelled; active sessions past start + duration (or the maximum)
     + grace → completed (endTime set; a duration nobody gave stays unset, as nobody ended the
-    session). Each batch is one conditional update on the current status, so a host ending a
-    session at the same moment is never overwritten. Returns counts and the changed ids."""
+    session). Returns counts and the changed ids.
+
+    The writes are a few conditional update_many statements expressed by the same filters as
+    the candidates (one per distinct duration), not one per session or per id list: MongoDB
+    serves them from the (status, startTime) index, and a backend that scans (the embedded
+    FerretDB) scans a handful of times. Every candidate's write lock is taken first and
+    sessions whose lock is held elsewhere (a host ending it right now) are left out, so the
+    host's own conditional update decides them."""
     now = now or utcnow()
     grace = timedelta(minutes=grace_minutes)
     collection = engine.get_collection(Session)
-    changed: list[ObjectId] = []
     counts = {"cancelled": 0, "completed": 0}
+    stamp = {"endTime": now, "updatedAt": now}
 
-    async def close(ids: list[ObjectId], condition: dict[str, Any], status: str) -> None:
-        # `batch_size` ids per conditional update_many: a handful of statements even for
-        # 100,000 sessions (a backend without index use, like FerretDB, scans once per batch).
-        for start in range(0, len(ids), batch_size):
-            closed = await _bulk_close(
-                engine, redis, ids[start : start + batch_size], condition, status, now
-            )
-            counts[status] += len(closed)
-            changed.extend(closed)
-
-    never_joined = {"status": "scheduled", "participants.0": {"$exists": False}}
-    lonely = collection.find({**never_joined, "startTime": {"$lt": now - grace}}, {"_id": 1})
-    await close([doc["_id"] async for doc in lonely], never_joined, "cancelled")
-
+    lonely_filter = {
+        "status": "scheduled",
+        "participants.0": {"$exists": False},
+        "startTime": {"$lt": now - grace},
+    }
+    lonely = [doc["_id"] async for doc in collection.find(lonely_filter, {"_id": 1})]
     # The shortest allowed duration bounds the candidates; each one's own deadline decides.
     overdue = collection.find(
         {"status": "active", "startTime": {"$lt": now - grace - timedelta(minutes=5)}},
         {"_id": 1, "startTime": 1, "duration": 1},
     )
-    due = [
-        doc["_id"]
-        async for doc in overdue
-        if now
-        > doc["startTime"] + timedelta(minutes=doc.get("duration") or max_session_minutes) + grace
-    ]
-    await close(due, {"status": "active"}, "completed")
+    due: dict[ObjectId, int | None] = {}
+    async for doc in overdue:
+        minutes = doc.get("duration")
+        if now > doc["startTime"] + timedelta(minutes=minutes or max_session_minutes) + grace:
+            due[doc["_id"]] = minutes
+
+    candidates = lonely + list(due)
+    async with contextlib.AsyncExitStack() as locks:
+        held: set[str] = set()
+        for start in range(0, len(candidates), batch_size):
+            keys = [f"session:{sid}" for sid in candidates[start : start + batch_size]]
+            held.update(await locks.enter_async_context(DocumentLocks(redis, keys)))
+        busy = [sid for sid in candidates if f"session:{sid}" not in held]
+        not_busy = {"_id": {"$nin": busy}} if busy else {}
+        if lonely:
+            await collection.update_many(
+                {**lonely_filter, **not_busy}, {"$set": {"status": "cancelled", **stamp}}
+            )
+        for minutes in {*due.values()}:
+            deadline = now - grace - timedelta(minutes=minutes or max_session_minutes)
+            await collection.update_many(
+                {
+                    "status": "active",
+                    "duration": minutes,
+                    "startTime": {"$lt": deadline},
+                    **not_busy,
+                },
+                {"$set": {"status": "completed", **stamp}},
+            )
+    # What this run changed: its candidates that now carry exactly its endTime.
+    wanted = set(candidates) - set(busy)
+    changed: list[ObjectId] = []
+    async for doc in collection.find(
+        {"endTime": now, "updatedAt": now, "status": {"$in": ["cancelled", "completed"]}},
+        {"_id": 1, "status": 1},
+    ):
+        if doc["_id"] in wanted:
+            counts[doc["status"]] += 1
+            changed.append(doc["_id"])
     return counts, changed
