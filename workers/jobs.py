@@ -106,16 +106,15 @@ async def _locked(
     try:
         acquired = await lock.acquire()
     except RedisError:
-        acquired = True  # no Redis, no beat either: an ops run may proceed
-        lock = None  # type: ignore[assignment]
+        # No Redis means no beat either: an ops run may proceed unlocked.
+        return await work
     if not acquired:
         work.close()
         return {"skipped_locked": 1}
     try:
         return await work
     finally:
-        if lock is not None:
-            try:
-                await lock.release()
-            except Exception:  # expired or Redis gone: the TTL cleans up
-                log.debug("job lock %s not released", name)
+        try:
+            await lock.release()
+        except Exception:  # expired or Redis gone: the TTL cleans up
+            log.debug("job lock %s not released", name)

@@ -192,7 +192,6 @@ async def _history_after(
         raise BadRequest("No such message in this session", code="validation_error")
     bound = _position(anchor)
     newer: list[ChatMessage] = []
-    seen: set[ObjectId] = set()
     async for chunk in archive.chunks_after(engine, session.id, bound):
         newer += [m for m in archive.unpack(chunk) if _position(m) > bound]
         if len(newer) >= limit:

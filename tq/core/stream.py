@@ -68,7 +68,7 @@ class StreamGateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: StreamChatAsync | None = None
-        self._orphan: Any = None
+        self._sdk_session: Any = None  # the SDK's own session, replaced below
 
     @property
     def configured(self) -> bool:
@@ -104,14 +104,14 @@ class StreamGateway:
                     trace_configs=[trace],
                 )
             )
-            self._orphan = default_session
+            self._sdk_session = default_session
             self._client = client
         return self._client
 
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
-            await self._orphan.close()
+            await self._sdk_session.close()
             self._client = None
 
     def create_user_token(self, stream_id: str) -> tuple[str, int]:
