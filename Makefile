@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 services-tools: $(FERRETDB)
 	@scripts/ensure-redis.sh
 
-$(FERRETDB): scripts/build-ferretdb.sh
+$(FERRETDB): scripts/build-ferretdb.sh $(wildcard scripts/ferretdb-patches/*.patch)
 	scripts/build-ferretdb.sh
 
 run: setup
