@@ -17,7 +17,7 @@ from sanic.config import Config
 from sanic_ext import Extend
 
 from config import Settings, load_settings
-from tq.chat.models import ChatMessage, WebhookEvent
+from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.core.celery import create_celery
 from tq.core.db import create_engine, ensure_indexes_until_done
 from tq.core.errors import JSONErrorHandler
@@ -34,7 +34,15 @@ from tq.version import VERSION
 log = logging.getLogger("tq")
 
 # Every ODMantic document whose indexes are created at start-up.
-DOCUMENT_MODELS: list[Any] = [OutboxJob, JobRun, User, Session, ChatMessage, WebhookEvent]
+DOCUMENT_MODELS: list[Any] = [
+    OutboxJob,
+    JobRun,
+    User,
+    Session,
+    ChatMessage,
+    ChatArchiveChunk,
+    WebhookEvent,
+]
 
 
 @dataclass

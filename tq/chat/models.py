@@ -58,7 +58,7 @@ class WebhookEvent(Model):
 
 class ChatArchiveChunk(Model):
     """Up to CHAT_ARCHIVE_CHUNK_SIZE messages of one session, in (createdAt, _id) order, as
-    gzip-compressed JSON. `seq` is unique per session, so a re-run cannot write a chunk twice."""
+    gzip-compressed BSON. `seq` is unique per session, so a re-run cannot write a chunk twice."""
 
     session_id: ObjectId = Field(key_name="sessionId")
     seq: int
