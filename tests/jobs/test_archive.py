@@ -3,6 +3,7 @@ identical before and after, idempotent, and resumed after an interruption halfwa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -174,3 +175,43 @@ async def test_sessions_not_old_enough_are_left_alone(own_db) -> None:
         ChatMessage, ChatMessage.session_id == ObjectId(session["_id"])
     )
     assert hot == 1
+
+
+async def wait_for_index(collection, name: str) -> None:
+    """The app creates indexes in the background at start; wait for the one a test relies on."""
+    for _ in range(100):
+        if name in [index["name"] async for index in collection.list_indexes()]:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"index {name} was never created")
+
+
+async def test_two_workers_archive_one_session_once(own_db) -> None:
+    """Two runs at once (two workers, or a beat overlapping an ops run): the unique
+    (sessionId, seq) index lets one write each chunk, so every message is archived once."""
+    http, engine = own_db["http"], own_db["engine"]
+    await wait_for_index(engine.get_collection(ChatArchiveChunk), "session_seq")
+    host = await register(http, role="interviewer")
+    session = await create(http, host, title="Archived twice at once")
+    oid = ObjectId(session["_id"])
+    for i in range(130):
+        reply = await save(
+            http, host, session, f"m {i}", messageId=f"d-{oid}-{i}", createdAt=stamp(i)
+        )
+        assert reply.status_code == 201
+    assert (await act(http, host, session, "end")).status_code == 200
+    before = await full_history(http, host, session)
+
+    first, second = await asyncio.gather(run(own_db), run(own_db))
+    assert first["archived"] + second["archived"] >= 130
+    chunks = [
+        chunk
+        async for chunk in engine.find(
+            ChatArchiveChunk, ChatArchiveChunk.session_id == oid, sort=ChatArchiveChunk.seq
+        )
+    ]
+    archived_ids = [message.id for chunk in chunks for message in unpack(chunk)]
+    assert len(archived_ids) == len(set(archived_ids)) == 130
+    assert [chunk.seq for chunk in chunks] == list(range(1, len(chunks) + 1))
+    assert await engine.count(ChatMessage, ChatMessage.session_id == oid) == 0
+    assert await full_history(http, host, session) == before

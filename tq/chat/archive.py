@@ -24,6 +24,7 @@ from bson import ObjectId
 from bson.codec_options import CodecOptions
 from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
+from pymongo import DeleteOne
 from redis.asyncio import Redis
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage
@@ -116,6 +117,34 @@ async def import_from_stream(
         before = page[0]["id"]  # pages come oldest first: continue before the oldest
 
 
+async def store_chunk(
+    engine: AIOEngine, session_id: ObjectId, seq: int, batch: list[ChatMessage]
+) -> bool:
+    """Write one chunk, then delete its hot copies; False when the chunk's `seq` is already taken
+    (another worker archives this session right now)."""
+    chunk = ChatArchiveChunk(
+        session_id=session_id,
+        seq=seq,
+        count=len(batch),
+        first_created_at=batch[0].created_at,
+        first_id=batch[0].id,
+        last_created_at=batch[-1].created_at,
+        last_id=batch[-1].id,
+        message_ids=[m.id for m in batch],
+        data=pack(batch),
+    )
+    try:
+        await engine.save(chunk)
+    except DuplicateKeyError:
+        return False
+    # One delete per _id in one round trip: an _id lookup everywhere, where a single
+    # `_id: {$in: [...]}` is a scan per chunk on the embedded FerretDB.
+    await engine.get_collection(ChatMessage).bulk_write(
+        [DeleteOne({"_id": message_id}) for message_id in chunk.message_ids], ordered=False
+    )
+    return True
+
+
 async def archive_session(
     engine: AIOEngine,
     redis: Redis,
@@ -143,32 +172,34 @@ async def archive_session(
             }
         )
         counts["duplicates_dropped"] = stale.deleted_count
-    while max_chunks is None or counts["chunks"] < max_chunks:
-        docs = await hot.find(base).sort([("createdAt", 1), ("_id", 1)]).to_list(chunk_size)
-        if not docs:
+    # One ordered pass over the hot messages per round (not one query per chunk): a backend
+    # without the index (the embedded FerretDB) then scans once, not once per chunk. Messages
+    # that arrived during a round get another; a round that reads nothing ends it.
+    while True:
+        read = 0
+        batch: list[ChatMessage] = []
+        cursor = hot.find(base).sort([("createdAt", 1), ("_id", 1)]).batch_size(chunk_size)
+        async for doc in cursor:
+            read += 1
+            batch.append(ChatMessage.model_validate_doc(doc))
+            if len(batch) < chunk_size:
+                continue
+            stored = await store_chunk(engine, session.id, seq + 1, batch)
+            if stored:
+                seq, batch = seq + 1, []
+                counts["chunks"] += 1
+                counts["archived"] += chunk_size
+            if not stored or counts["chunks"] == max_chunks:
+                await cursor.close()
+                return counts  # another worker archives it now, or the budget is spent
+        if batch:
+            if not await store_chunk(engine, session.id, seq + 1, batch):
+                return counts
+            seq += 1
+            counts["chunks"] += 1
+            counts["archived"] += len(batch)
+        if read == 0:
             break
-        batch = [ChatMessage.model_validate_doc(doc) for doc in docs]
-        chunk = ChatArchiveChunk(
-            session_id=session.id,
-            seq=seq + 1,
-            count=len(batch),
-            first_created_at=batch[0].created_at,
-            first_id=batch[0].id,
-            last_created_at=batch[-1].created_at,
-            last_id=batch[-1].id,
-            message_ids=[m.id for m in batch],
-            data=pack(batch),
-        )
-        try:
-            await engine.save(chunk)
-        except DuplicateKeyError:
-            return counts  # another worker archives this session right now
-        await hot.delete_many({"_id": {"$in": chunk.message_ids}})
-        seq += 1
-        counts["chunks"] += 1
-        counts["archived"] += len(batch)
-    else:
-        return counts  # budget spent: the next run resumes
     async with document_lock(redis, f"session:{session.id}"):
         await engine.get_collection(Session).update_one(
             {"_id": session.id, "archivedAt": None}, {"$set": {"archivedAt": utcnow()}}
