@@ -32,7 +32,7 @@ class CliError(Exception):
 def run_json(run: JobRun) -> dict[str, Any]:
     """The run as stored (camelCase keys, as in job_runs), dates in ISO-8601."""
     doc = run.model_dump_doc()
-    doc.pop("_id", None)
+    doc = {"runId": doc.pop("_id"), **doc}
     return {
         key: value.isoformat() if isinstance(value, datetime) else value
         for key, value in doc.items()

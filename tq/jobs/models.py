@@ -13,9 +13,10 @@ RunStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
 
 
 class JobRun(Model):
-    """One run of a job (Inngest's run log): keyed by the Celery task id, which retries keep."""
+    """One run of a job (Inngest's run log): keyed by the Celery task id, which retries keep.
+    The run id is the document's `_id`, so every record update is an `_id` lookup."""
 
-    run_id: str = Field(unique=True, key_name="runId")
+    run_id: str = Field(primary_field=True)
     job: str
     args: list[Any] = Field(default_factory=list)
     trigger: Trigger = "event"

@@ -30,7 +30,7 @@ async def record_start(
     yet, so one is written. (Not an upsert with $setOnInsert: FerretDB v1 ignores that.)"""
     now = utcnow()
     running = {"status": "running", "attempts": attempt, "startedAt": now, "worker": worker}
-    result = await _runs(engine).update_one({"runId": run_id}, {"$set": running})
+    result = await _runs(engine).update_one({"_id": run_id}, {"$set": running})
     if result.matched_count:
         return
     record = JobRun(
@@ -47,7 +47,7 @@ async def record_start(
     try:
         await engine.save(record)
     except DuplicateKeyError:  # the queued record landed meanwhile
-        await _runs(engine).update_one({"runId": run_id}, {"$set": running})
+        await _runs(engine).update_one({"_id": run_id}, {"$set": running})
 
 
 async def record_end(
@@ -67,7 +67,7 @@ async def record_end(
     if counts is not None:
         fields["counts"] = counts
     doc = await _runs(engine).find_one_and_update(
-        {"runId": run_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+        {"_id": run_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
     )
     return JobRun.model_validate_doc(doc) if doc else None
 
