@@ -21,13 +21,12 @@ async def expire_sessions(runtime: WorkerRuntime) -> dict[str, int]:
     """expire_sessions(): cancel never-joined sessions past their start, complete overdue ones,
     then freeze their channels through sync_session_channel."""
     settings = runtime.settings
-    counts, changed = await session_jobs.expire_sessions(
+    counts, to_sync = await session_jobs.expire_sessions(
         runtime.engine,
         runtime.redis,
         grace_minutes=settings.session_start_grace_minutes,
         max_session_minutes=settings.max_session_minutes,
         batch_size=settings.job_batch_size,
     )
-    for session_id in changed:
-        await runtime.queue.enqueue("sync_session_channel", str(session_id))
+    await runtime.queue.enqueue_many("sync_session_channel", [[str(sid)] for sid in to_sync])
     return counts

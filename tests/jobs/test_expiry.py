@@ -17,6 +17,10 @@ from tests.auth.helpers import register
 from tests.conftest import app_on_own_database
 from tests.sessions.helpers import act, create
 from tests.sessions.test_sessions import iso
+from tests.support import wait_until
+from tq.core.celery import create_celery
+from tq.jobs.models import JobRun, OutboxJob
+from tq.jobs.queue import JobQueue
 from tq.sessions.models import Session
 from tq.sessions.tasks import expire_sessions
 
@@ -32,7 +36,7 @@ async def own_db(settings) -> AsyncIterator[dict[str, Any]]:
 
 
 async def run_expiry(ctx: dict[str, Any], now: datetime) -> dict[str, int]:
-    counts, _changed = await expire_sessions(
+    counts, _to_sync = await expire_sessions(
         ctx["engine"],
         ctx["redis"],
         grace_minutes=GRACE,
@@ -101,7 +105,7 @@ async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:
         session = await create(http, host, title="Contested", duration=5)
         start = (await stored(own_db["engine"], session)).start_time
         later = start + timedelta(minutes=5 + GRACE, seconds=1)
-        host_end, (counts, changed) = await asyncio.gather(
+        host_end, (counts, to_sync) = await asyncio.gather(
             act(http, host, session, "end"),
             expire_sessions(
                 own_db["engine"],
@@ -111,15 +115,15 @@ async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:
                 now=later,
             ),
         )
-        expired_it = ObjectId(session["_id"]) in changed
-        assert (host_end.status_code == 200) != expired_it, (host_end.status_code, counts)
         final = await stored(own_db["engine"], session)
         assert final.status == "completed"
+        expired_it = final.end_time == later
+        # Exactly one of them closed it, and the loser was told so.
+        assert (host_end.status_code == 200) != expired_it, (host_end.status_code, counts)
+        assert counts["completed"] == int(expired_it), counts
         if expired_it:
             assert host_end.json()["error"] == "invalid_transition"
-            assert final.end_time == later
-        else:
-            assert final.end_time != later
+            assert ObjectId(session["_id"]) in to_sync
 
 
 def test_beat_schedule_comes_from_settings(settings: Settings) -> None:
@@ -135,3 +139,76 @@ def test_beat_schedule_comes_from_settings(settings: Settings) -> None:
     }
     assert schedule["expire_sessions"]["schedule"] == 30.0
     assert schedule["expire_sessions"]["options"]["headers"] == {"tq_trigger": "schedule"}
+
+
+async def test_expiry_through_the_worker_freezes_the_channel(
+    client, engine, fake_stream, celery_worker, celery_client
+) -> None:
+    """The real path: the job runs on the worker, closes the session, and its fan-out of
+    sync_session_channel runs freezes the channel on (fake) Stream."""
+    host = await register(client, role="interviewer")
+    session = await create(client, host, title="Forgotten", duration=30)
+    assert (await act(client, await register(client), session, "join")).status_code == 200
+    oid = ObjectId(session["_id"])
+    await wait_until(
+        lambda: (
+            fake_stream.channel(session["callId"]) is not None
+            and fake_stream.channel(session["callId"])["members"]
+        ),
+        timeout=30,
+    )
+    # Arrange: it started two hours ago, so 30 minutes + grace are long past.
+    sessions = engine.get_collection(Session)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    await sessions.update_one({"_id": oid}, {"$set": {"startTime": long_ago}})
+
+    queue = JobQueue(celery_client, engine)
+    assert await queue.enqueue("expire_sessions", trigger="ops")
+
+    async def frozen_and_in_step() -> bool:
+        doc = await sessions.find_one({"_id": oid})
+        channel = fake_stream.channel(session["callId"])
+        return bool(
+            doc["status"] == "completed"
+            and doc["streamSync"] == "ok"
+            and channel
+            and channel["frozen"]
+        )
+
+    await wait_until(frozen_and_in_step, timeout=40)
+    runs = await engine.find(JobRun, JobRun.job == "expire_sessions")
+    assert any(r.status == "succeeded" and r.counts.get("completed", 0) >= 1 for r in runs)
+    sync_runs = await engine.find(JobRun, JobRun.job == "sync_session_channel")
+    assert any(r.args == [str(oid)] and r.status == "succeeded" for r in sync_runs)
+
+
+async def test_fan_out_keeps_what_the_broker_refuses(
+    settings, engine, celery_worker, celery_client
+) -> None:
+    """enqueue_many with the broker away: every run is recorded and kept in the outbox, and
+    the outbox hands them all to the worker once a broker answers."""
+    ids = [str(ObjectId()) for _ in range(7)]  # sessions that do not exist: a cheap, real job
+    away = create_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    try:
+        taken = await JobQueue(away, engine, timeout_s=1.0).enqueue_many(
+            "sync_session_channel", [[i] for i in ids], batch=3
+        )
+    finally:
+        away.close()
+    assert taken == 0
+    kept = await engine.find(OutboxJob, OutboxJob.task == "sync_session_channel")
+    kept = [job for job in kept if job.args[0] in ids]
+    assert sorted(job.args[0] for job in kept) == sorted(ids)
+    recorded = {r.run_id for r in await engine.find(JobRun, JobRun.job == "sync_session_channel")}
+    assert {job.run_id for job in kept} <= recorded
+
+    queue = JobQueue(celery_client, engine)
+    while await queue.flush_outbox():
+        pass
+
+    async def all_ran() -> bool:
+        runs = await engine.find(JobRun, JobRun.job == "sync_session_channel")
+        done = [r for r in runs if r.args and r.args[0] in ids and r.status == "succeeded"]
+        return len(done) == len(ids)
+
+    await wait_until(all_ran, timeout=40)

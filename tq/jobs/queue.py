@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from functools import partial
 from typing import Any
@@ -29,6 +30,32 @@ def send(celery: Celery, task: str, args: list[Any], run_id: str, trigger: Trigg
     celery.send_task(
         task, args=args, task_id=run_id, headers={TRIGGER_HEADER: trigger}, retry=False
     )
+
+
+def send_all(
+    celery: Celery,
+    task: str,
+    runs: list[JobRun],
+    trigger: Trigger,
+    sent: list[str],
+    stop: threading.Event,
+) -> None:
+    """Blocking hand-over of many runs on one connection, recording each run id once the broker
+    took it; stops at the first failure (the broker is away: the rest would fail the same way)
+    or when told to (the caller gave up waiting)."""
+    with celery.producer_or_acquire() as producer:
+        for run in runs:
+            if stop.is_set():
+                return
+            celery.send_task(
+                task,
+                args=run.args,
+                task_id=run.run_id,
+                headers={TRIGGER_HEADER: trigger},
+                retry=False,
+                producer=producer,
+            )
+            sent.append(run.run_id)
 
 
 class JobQueue:
@@ -58,19 +85,60 @@ class JobQueue:
         except Exception as exc:
             reason = type(exc).__name__
             log.warning("could not enqueue %s (%s); keeping it in the outbox", task, reason)
+            run = JobRun(run_id=run_id, job=task, args=list(args), trigger=trigger)
+            await self._keep(task, [run], trigger, reason)
+            return False
+
+    async def enqueue_many(
+        self, task: str, arg_lists: list[list[Any]], trigger: Trigger = "event", batch: int = 500
+    ) -> int:
+        """Send `task(*args)` for each args list: one insert of run records and one hand-over
+        (on one broker connection, off the loop) per batch, not a round trip each. Runs the
+        broker did not take go to the outbox. Returns how many the broker took."""
+        taken = 0
+        for start in range(0, len(arg_lists), batch):
+            runs = [
+                JobRun(run_id=uuid.uuid4().hex, job=task, args=list(args), trigger=trigger)
+                for args in arg_lists[start : start + batch]
+            ]
             try:
-                await self.engine.save(
-                    OutboxJob(
-                        task=task,
-                        args=list(args),
-                        run_id=run_id,
-                        trigger=trigger,
-                        last_error=reason,
-                    )
+                await self.engine.get_collection(JobRun).insert_many(
+                    [run.model_dump_doc() for run in runs], ordered=False
                 )
             except PyMongoError:
-                log.error("job %s lost: neither the broker nor the database answered", task)
-            return False
+                log.warning("run records for %s not written (database unavailable)", task)
+            sent: list[str] = []
+            stop = threading.Event()
+            loop = asyncio.get_running_loop()
+            call = partial(send_all, self.celery, task, runs, trigger, sent, stop)
+            reason = ""
+            try:
+                timeout = self.timeout_s + 0.05 * len(runs)
+                await asyncio.wait_for(loop.run_in_executor(None, call), timeout)
+            except Exception as exc:
+                # A send in flight when we stop may land and also be kept: these jobs are
+                # idempotent, so at worst one runs twice.
+                stop.set()
+                reason = type(exc).__name__
+                log.warning("could not enqueue every %s run (%s); keeping the rest", task, reason)
+            taken += len(sent)
+            done = set(sent)
+            left = [run for run in runs if run.run_id not in done]
+            if left:
+                await self._keep(task, left, trigger, reason or "BrokerUnavailable")
+        return taken
+
+    async def _keep(self, task: str, runs: list[JobRun], trigger: Trigger, reason: str) -> None:
+        outbox = [
+            OutboxJob(
+                task=task, args=run.args, run_id=run.run_id, trigger=trigger, last_error=reason
+            ).model_dump_doc()
+            for run in runs
+        ]
+        try:
+            await self.engine.get_collection(OutboxJob).insert_many(outbox, ordered=False)
+        except PyMongoError:
+            log.error("%d %s job(s) lost: neither broker nor database answered", len(runs), task)
 
     async def pending(self) -> int:
         return await self.engine.count(OutboxJob)

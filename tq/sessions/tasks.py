@@ -77,38 +77,47 @@ async def expire_sessions(
     """Close what time has passed by, in bulk: scheduled sessions nobody joined whose start is
     more than the grace ago → cancelled; active sessions past start + duration (or the maximum)
     + grace → completed (endTime set; a duration nobody gave stays unset, as nobody ended the
-    session). Returns counts and the changed ids.
+    session). Returns the counts this run changed and the ids whose channel to freeze.
 
-    The writes are a few conditional update_many statements expressed by the same filters as
-    the candidates (one per distinct duration), not one per session or per id list: MongoDB
-    serves them from the (status, startTime) index, and a backend that scans (the embedded
-    FerretDB) scans a handful of times. Every candidate's write lock is taken first and
-    sessions whose lock is held elsewhere (a host ending it right now) are left out, so the
-    host's own conditional update decides them."""
+    Three statements whatever the number of sessions: one read of the candidates and one
+    conditional update_many per target status, expressed by the same filters as the candidates
+    (one `$or` clause per distinct duration). MongoDB serves them from the (status, startTime)
+    index; a backend that scans (the embedded FerretDB) scans three times. Every candidate's
+    write lock is taken first and sessions whose lock is held elsewhere (a host ending it right
+    now) are left out, so the host's own conditional update decides them.
+
+    The ids to sync are the candidates this run tried to close: a few may have been ended by
+    their host between the read and the lock, and syncing those again is harmless (the sync
+    reads current state). Every closed session is also marked `streamSync: "pending"`, so
+    repair_stream_sync freezes its channel should the sync never be queued (a worker killed
+    right after the update, whose retry finds nothing left to close)."""
     now = now or utcnow()
     grace = timedelta(minutes=grace_minutes)
     collection = engine.get_collection(Session)
-    counts = {"cancelled": 0, "completed": 0}
-    stamp = {"endTime": now, "updatedAt": now}
+    stamp = {"endTime": now, "updatedAt": now, "streamSync": "pending"}
 
     lonely_filter = {
         "status": "scheduled",
         "participants.0": {"$exists": False},
         "startTime": {"$lt": now - grace},
     }
-    lonely = [doc["_id"] async for doc in collection.find(lonely_filter, {"_id": 1})]
-    # The shortest allowed duration bounds the candidates; each one's own deadline decides.
-    overdue = collection.find(
-        {"status": "active", "startTime": {"$lt": now - grace - timedelta(minutes=5)}},
-        {"_id": 1, "startTime": 1, "duration": 1},
-    )
+    # The shortest allowed duration bounds the active candidates; each one's own deadline decides.
+    active_filter = {"status": "active", "startTime": {"$lt": now - grace - timedelta(minutes=5)}}
+    lonely: list[ObjectId] = []
     due: dict[ObjectId, int | None] = {}
-    async for doc in overdue:
+    async for doc in collection.find(
+        {"$or": [lonely_filter, active_filter]},
+        {"_id": 1, "status": 1, "startTime": 1, "duration": 1},
+    ):
+        if doc["status"] == "scheduled":
+            lonely.append(doc["_id"])
+            continue
         minutes = doc.get("duration")
         if now > doc["startTime"] + timedelta(minutes=minutes or max_session_minutes) + grace:
             due[doc["_id"]] = minutes
 
     candidates = lonely + list(due)
+    counts = {"cancelled": 0, "completed": 0}
     async with contextlib.AsyncExitStack() as locks:
         held: set[str] = set()
         for start in range(0, len(candidates), batch_size):
@@ -117,28 +126,24 @@ async def expire_sessions(
         busy = [sid for sid in candidates if f"session:{sid}" not in held]
         not_busy = {"_id": {"$nin": busy}} if busy else {}
         if lonely:
-            await collection.update_many(
+            cancelled = await collection.update_many(
                 {**lonely_filter, **not_busy}, {"$set": {"status": "cancelled", **stamp}}
             )
-        for minutes in {*due.values()}:
-            deadline = now - grace - timedelta(minutes=minutes or max_session_minutes)
-            await collection.update_many(
+            counts["cancelled"] = cancelled.modified_count
+        if due:
+            deadlines = [
                 {
-                    "status": "active",
                     "duration": minutes,
-                    "startTime": {"$lt": deadline},
-                    **not_busy,
-                },
+                    "startTime": {
+                        "$lt": now - grace - timedelta(minutes=minutes or max_session_minutes)
+                    },
+                }
+                for minutes in sorted({*due.values()}, key=lambda m: m or 0)
+            ]
+            completed = await collection.update_many(
+                {"status": "active", "$or": deadlines, **not_busy},
                 {"$set": {"status": "completed", **stamp}},
             )
-    # What this run changed: its candidates that now carry exactly its endTime.
-    wanted = set(candidates) - set(busy)
-    changed: list[ObjectId] = []
-    async for doc in collection.find(
-        {"endTime": now, "updatedAt": now, "status": {"$in": ["cancelled", "completed"]}},
-        {"_id": 1, "status": 1},
-    ):
-        if doc["_id"] in wanted:
-            counts[doc["status"]] += 1
-            changed.append(doc["_id"])
-    return counts, changed
+            counts["completed"] = completed.modified_count
+    skipped = set(busy)
+    return counts, [sid for sid in candidates if sid not in skipped]
