@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 
-.PHONY: setup run test lint format services-tools clean fuzz bench
+.PHONY: setup run test lint format services-tools clean fuzz bench bench-jobs
 
 setup: $(VENV)/.installed services-tools
 
@@ -49,3 +49,8 @@ fuzz: setup
 # and writes bench/results/<date>.json and .md. Not part of `make test`.
 bench: setup
 	$(BIN)/python bench/run.py
+
+# The bulk jobs at the jobs issue's scale: expire_sessions over 100,000 sessions, and
+# archive_chat_history on 10,000- and 100,000-message sessions (time and peak memory).
+bench-jobs: setup
+	$(BIN)/python bench/jobs.py

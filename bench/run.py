@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +160,16 @@ class Stack:
         for pid in self.pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        for pid in self.pids:  # gone before their files are removed
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                await asyncio.sleep(0.1)
+        # The seeded data is gigabytes; the logs (a few KB) stay for a look after a failure.
+        for store in ("ferretdb", "redis"):
+            shutil.rmtree(self.data / store, ignore_errors=True)
 
 
 class Seeder:
