@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from odmantic import AIOEngine
 
 from config import Settings
@@ -18,6 +20,7 @@ from tests.auth.helpers import register
 from tests.fakes.stream import FakeStream
 from tests.support import ROOT, settings_env, wait_until
 from tq.jobs.models import JobRun
+from tq.jobs.service import list_runs
 
 
 async def sync_run(engine: AIOEngine, user_id: str) -> JobRun | None:
@@ -207,3 +210,14 @@ def test_plain_celery_call_is_an_ops_run(settings: Settings, celery_worker) -> N
         assert time.monotonic() < deadline, (runs.stdout, runs.stderr)
         time.sleep(0.3)
     assert record["trigger"] == "ops"
+
+
+async def test_run_listing_skips_records_of_the_old_shape(engine: AIOEngine) -> None:
+    """Run records from before the run id became the _id do not break `jobs runs`."""
+    job = f"listing-{ObjectId()}"
+    await engine.get_collection(JobRun).insert_one(
+        {"_id": ObjectId(), "runId": "old", "job": job, "queuedAt": datetime.now(UTC)}
+    )
+    current = await engine.save(JobRun(run_id=str(ObjectId()), job=job))
+    runs = await list_runs(engine, job=job)
+    assert [run.run_id for run in runs] == [current.run_id]

@@ -79,7 +79,9 @@ async def get_run(engine: AIOEngine, run_id: str) -> JobRun | None:
 async def list_runs(
     engine: AIOEngine, *, job: str | None = None, failed_only: bool = False, limit: int = 20
 ) -> list[JobRun]:
-    filter_: dict[str, Any] = {}
+    # Records written before the run id became the _id (ObjectId _id, a runId field) are left
+    # out rather than failing the listing; retention purges them.
+    filter_: dict[str, Any] = {"_id": {"$type": "string"}}
     if job:
         filter_["job"] = job
     if failed_only:
