@@ -45,7 +45,7 @@ clean:
 fuzz: setup
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/python -m pytest tests/core/test_fuzz.py -q
 
-# Seeds a data set, drives the real server and a baseline over loopback (about 10 minutes),
+# Seeds a data set, drives the real server and a baseline over loopback (about 30 minutes),
 # and writes bench/results/<date>.json and .md. Not part of `make test`.
 bench: setup
 	$(BIN)/python bench/run.py
