@@ -118,10 +118,14 @@ async def import_from_stream(
 
 
 async def store_chunk(
-    engine: AIOEngine, session_id: ObjectId, seq: int, batch: list[ChatMessage]
+    engine: AIOEngine,
+    session_id: ObjectId,
+    seq: int,
+    batch: list[ChatMessage],
+    counts: dict[str, int],
 ) -> bool:
-    """Write one chunk, then delete its hot copies; False when the chunk's `seq` is already taken
-    (another worker archives this session right now)."""
+    """Write one chunk, then delete its hot copies, and count it; False when the chunk's `seq`
+    is already taken (another worker archives this session right now)."""
     chunk = ChatArchiveChunk(
         session_id=session_id,
         seq=seq,
@@ -142,6 +146,8 @@ async def store_chunk(
     await engine.get_collection(ChatMessage).bulk_write(
         [DeleteOne({"_id": message_id}) for message_id in chunk.message_ids], ordered=False
     )
+    counts["chunks"] += 1
+    counts["archived"] += len(batch)
     return True
 
 
@@ -159,7 +165,7 @@ async def archive_session(
         counts["imported"] = await import_from_stream(engine, redis, stream, session)
     hot = engine.get_collection(ChatMessage)
     base: dict[str, Any] = {"sessionId": session.id}
-    seq = last.seq if last else 0
+    prior_seq = last.seq if last else 0  # chunks earlier runs wrote
     position = (last.last_created_at, last.last_id) if last else None
     if position:
         stale = await hot.delete_many(
@@ -184,20 +190,17 @@ async def archive_session(
             batch.append(ChatMessage.model_validate_doc(doc))
             if len(batch) < chunk_size:
                 continue
-            stored = await store_chunk(engine, session.id, seq + 1, batch)
-            if stored:
-                seq, batch = seq + 1, []
-                counts["chunks"] += 1
-                counts["archived"] += chunk_size
-            if not stored or counts["chunks"] == max_chunks:
+            seq = prior_seq + counts["chunks"] + 1
+            if not await store_chunk(engine, session.id, seq, batch, counts):
                 await cursor.close()
-                return counts  # another worker archives it now, or the budget is spent
-        if batch:
-            if not await store_chunk(engine, session.id, seq + 1, batch):
-                return counts
-            seq += 1
-            counts["chunks"] += 1
-            counts["archived"] += len(batch)
+                return counts  # another worker archives this session right now
+            batch = []
+            if counts["chunks"] == max_chunks:
+                await cursor.close()
+                return counts  # budget spent: the next run resumes
+        seq = prior_seq + counts["chunks"] + 1
+        if batch and not await store_chunk(engine, session.id, seq, batch, counts):
+            return counts
         if read == 0:
             break
     async with document_lock(redis, f"session:{session.id}"):
