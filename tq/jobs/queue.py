@@ -25,10 +25,25 @@ log = logging.getLogger("tq.queue")
 TRIGGER_HEADER = "tq_trigger"
 
 
-def send(celery: Celery, task: str, args: list[Any], run_id: str, trigger: Trigger) -> None:
-    """Blocking hand-over to the broker (call it off the event loop)."""
+def send(
+    celery: Celery,
+    task: str,
+    args: list[Any],
+    run_id: str,
+    trigger: Trigger,
+    producer: Any = None,
+) -> None:
+    """Blocking hand-over to the broker (call it off the event loop). The run record is the
+    result store, so Celery's own result is ignored: otherwise Celery subscribes the sending
+    process to every task's result channel, which nothing here reads."""
     celery.send_task(
-        task, args=args, task_id=run_id, headers={TRIGGER_HEADER: trigger}, retry=False
+        task,
+        args=args,
+        task_id=run_id,
+        headers={TRIGGER_HEADER: trigger},
+        retry=False,
+        ignore_result=True,
+        producer=producer,
     )
 
 
@@ -47,14 +62,7 @@ def send_all(
         for run in runs:
             if stop.is_set():
                 return
-            celery.send_task(
-                task,
-                args=run.args,
-                task_id=run.run_id,
-                headers={TRIGGER_HEADER: trigger},
-                retry=False,
-                producer=producer,
-            )
+            send(celery, task, run.args, run.run_id, trigger, producer)
             sent.append(run.run_id)
 
 
@@ -72,22 +80,7 @@ class JobQueue:
 
     async def enqueue(self, task: str, *args: Any, trigger: Trigger = "event") -> bool:
         """Send `task(*args)`; True when the broker took it, False when it went to the outbox."""
-        run_id = uuid.uuid4().hex
-        try:
-            await self.engine.save(
-                JobRun(run_id=run_id, job=task, args=list(args), trigger=trigger)
-            )
-        except PyMongoError:
-            log.warning("run record for %s not written (database unavailable)", task)
-        try:
-            await self._send(task, list(args), run_id, trigger)
-            return True
-        except Exception as exc:
-            reason = type(exc).__name__
-            log.warning("could not enqueue %s (%s); keeping it in the outbox", task, reason)
-            run = JobRun(run_id=run_id, job=task, args=list(args), trigger=trigger)
-            await self._keep(task, [run], trigger, reason)
-            return False
+        return await self.enqueue_many(task, [list(args)], trigger) == 1
 
     async def enqueue_many(
         self, task: str, arg_lists: list[list[Any]], trigger: Trigger = "event", batch: int = 500
