@@ -161,7 +161,7 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
 
 
 async def bench_archive(
-    stack: Stack, engine: Any, redis: Any, seeder: Seeder, count: int, chunk_size: int
+    engine: Any, redis: Any, seeder: Seeder, count: int, chunk_size: int
 ) -> dict[str, Any]:
     user = ObjectId()
     oid = ObjectId()
@@ -267,8 +267,8 @@ async def main() -> None:
         seeder = Seeder(stack)
         chunk = settings.chat_archive_chunk_size
         report["archive"] = [
-            await bench_archive(stack, engine, redis, seeder, MESSAGES // 10, chunk),
-            await bench_archive(stack, engine, redis, seeder, MESSAGES, chunk),
+            await bench_archive(engine, redis, seeder, MESSAGES // 10, chunk),
+            await bench_archive(engine, redis, seeder, MESSAGES, chunk),
         ]
         seeder.client.close()
         out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}-jobs"

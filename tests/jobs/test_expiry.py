@@ -87,6 +87,7 @@ async def test_overdue_active_sessions_are_completed(own_db) -> None:
     done = await stored(own_db["engine"], timed)
     assert done.status == "completed" and done.duration == 30
     assert done.end_time == deadline + timedelta(seconds=1)
+    assert done.stream_sync == "pending"  # so repair_stream_sync freezes it if nothing else does
     assert (await stored(own_db["engine"], open_ended)).status == "active"
 
     open_deadline = open_start + timedelta(minutes=MAX_MINUTES + GRACE)
