@@ -103,6 +103,26 @@ class Settings(BaseSettings):
     job_retry_max_s: float = Field(300.0, gt=0)  # cap of one retry delay
     job_max_retries: int = Field(8, ge=0)
 
+    # --- Code runner (the `runs` queue and its sandbox; README "Code runner")
+    runner_compile_timeout_s: float = Field(10.0, gt=0, le=120)  # wall time of a compile
+    runner_run_timeout_s: float = Field(3.0, gt=0, le=60)  # wall time of one run
+    runner_memory_mb: int = Field(256, ge=32, le=8192)  # address space (heap for JVM/V8/PHP)
+    runner_max_processes: int = Field(64, ge=4, le=4096)  # processes and threads
+    runner_file_size_mb: int = Field(8, ge=1, le=1024)  # largest file a program may write
+    runner_open_files: int = Field(128, ge=16, le=4096)
+    runner_output_bytes: int = Field(64 * 1024, ge=1024, le=16 << 20)  # per stream
+    runner_workdir_mb: int = Field(64, ge=8, le=4096)  # tmpfs size of /box and /tmp
+    runner_uid_base: int = Field(60000, ge=1000)  # slot N runs as uid base+N (when root)
+    runner_work_dir: str | None = None  # host directory of submissions (default: TMPDIR)
+    runner_wait_s: float = Field(30.0, gt=0, le=300)  # the Piston route waits this long
+    runner_max_backlog: int = Field(100, ge=1)  # queued runs beyond this → 429 runner_busy
+    runner_runs_per_minute: int = Field(30, ge=1)  # per user
+    runner_max_source_bytes: int = Field(64 * 1024, ge=256, le=1 << 20)
+    runner_max_stdin_bytes: int = Field(256 * 1024, ge=0, le=8 << 20)
+    runner_max_attempts: int = Field(2, ge=1, le=10)  # deliveries before a lost run fails
+    runner_stale_after_s: float = Field(600, ge=5)  # unfinished this long → failed
+    fail_stale_runs_every_s: float = Field(60, gt=0)
+
     @field_validator("cors_origin", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:

@@ -143,6 +143,8 @@ def make_settings(
         "job_retry_base_s": 0.2,
         "job_retry_max_s": 1.0,
         "login_client_max_failures": 10_000,
+        # The suite runs more code than one person would; the rate limit has its own test.
+        "runner_runs_per_minute": 10_000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -200,41 +202,71 @@ async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(scope="session")
-def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    """A real Celery worker process (prefork, one child) on the run's Redis and database."""
-    log_path = ROOT / "var" / "test-logs" / f"worker-{uuid.uuid4().hex[:6]}.log"
-    env = settings_env(settings)
-    proc = start_process(
-        [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "workers",
-            "worker",
-            "--loglevel=INFO",
-            "--concurrency=1",
-            "--without-gossip",
-            "--without-mingle",
-            f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
-        ],
-        env,
-        log_path,
-    )
+def start_worker(
+    settings: Settings, *, queues: str | None = None, concurrency: int = 1, name: str = "test"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A real Celery worker process (prefork) on these settings' Redis and database, once it
+    answers a ping; `queues` like the Procfile's `-Q` (default: the ordinary queue)."""
+    log_path = ROOT / "var" / "test-logs" / f"{name}-{uuid.uuid4().hex[:6]}.log"
+    args = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "workers",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h",
+    ]
+    if queues:
+        args.append(f"--queues={queues}")
+    proc = start_process(args, settings_env(settings), log_path)
     from tq.core.celery import create_celery
 
     probe = create_celery(settings)
     deadline = time.monotonic() + 60
-    while not probe.control.ping(timeout=0.5):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"celery worker did not start; see {log_path}")
-    yield proc
+    try:
+        while not probe.control.ping(timeout=0.5):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"celery worker did not start; see {log_path}")
+    finally:
+        probe.close()
+    return proc, log_path
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
-    probe.close()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Celery worker process (prefork, one child) on the run's Redis and database."""
+    proc, _ = start_worker(settings)
+    yield proc
+    stop_worker(proc)
+
+
+@pytest.fixture(scope="session")
+def runner_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    """The runner as the Procfile starts it: a worker consuming only the `runs` queue, with two
+    pool processes (two sandbox slots). Ready once it has published its runtimes."""
+    proc, log_path = start_worker(settings, queues="runs", concurrency=2, name="runner")
+    client = redis_sync.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + 30
+    while not client.get("runner:runtimes"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the runner published no runtimes; see {log_path}")
+        time.sleep(0.1)
+    client.close()
+    yield proc
+    stop_worker(proc)
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,8 @@ from tq.core.security import PasswordHasher, TokenService
 from tq.core.stream import StreamGateway
 from tq.jobs.models import JobRun, OutboxJob
 from tq.jobs.queue import JobQueue
+from tq.jobs.registry import TASK_ROUTES
+from tq.runner.models import CodeRun
 from tq.sessions.models import Session
 from tq.users.models import User
 from tq.version import VERSION
@@ -42,6 +44,7 @@ DOCUMENT_MODELS: list[Any] = [
     ChatMessage,
     ChatArchiveChunk,
     WebhookEvent,
+    CodeRun,
 ]
 
 
@@ -102,6 +105,7 @@ def setup_clients(app: TQApp) -> None:
         ctx.engine = create_engine(ctx.settings)
         ctx.redis = create_redis(ctx.settings)
         ctx.celery = create_celery(ctx.settings)
+        ctx.celery.conf.task_routes = TASK_ROUTES
         ctx.queue = JobQueue(ctx.celery, ctx.engine)
         ctx.stream = StreamGateway(ctx.settings)
         ctx.hasher = PasswordHasher(ctx.settings)
@@ -144,9 +148,21 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.chat.views import bp as chat_bp
     from tq.chat.views import webhooks_bp
     from tq.health.views import bp as health_bp
+    from tq.problems.views import bp as problems_bp
+    from tq.runner.views import piston_bp, runs_bp
     from tq.sessions.views import bp as sessions_bp
 
-    for blueprint in (health_bp, auth_bp, chat_bp, webhooks_bp, sessions_bp):
+    blueprints = (
+        health_bp,
+        auth_bp,
+        chat_bp,
+        webhooks_bp,
+        sessions_bp,
+        runs_bp,
+        piston_bp,
+        problems_bp,
+    )
+    for blueprint in blueprints:
         app.blueprint(blueprint)
 
 

@@ -5,7 +5,7 @@ Settings are read once, here, when the worker (or beat) process imports this pac
 
 from config import load_settings
 from tq.core.celery import create_celery
-from tq.jobs.registry import beat_schedule
+from tq.jobs.registry import TASK_ROUTES, beat_schedule
 
 settings = load_settings()
 app = create_celery(
@@ -16,8 +16,10 @@ app = create_celery(
         "workers.sessions",
         "workers.chat",
         "workers.maintenance",
+        "workers.runner",
     ],
 )
+app.conf.task_routes = TASK_ROUTES
 app.conf.beat_schedule = beat_schedule(settings)
 
 __all__ = ["app", "settings"]

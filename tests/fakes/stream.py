@@ -223,6 +223,23 @@ class FakeStream:
                 channel["data"].pop(key, None)
             return web.json_response(self._channel_view(cid))
 
+    async def _send_event(self, request: web.Request) -> web.Response:
+        cid = f"{request.match_info['type']}:{request.match_info['id']}"
+        body = await request.json()
+        event = body.get("event") or {}
+        with self.lock:
+            channel = self.channels.get(cid)
+            if channel is None:
+                return web.json_response({"code": 16, "message": "no such channel"}, status=404)
+            if not event.get("type") or event.get("user_id") not in self.users:
+                return web.json_response({"code": 4, "message": "bad event"}, status=400)
+            channel.setdefault("events", []).append(event)
+        return web.json_response({"event": event, "duration": "1ms"})
+
+    def events(self, channel_id: str, channel_type: str = "messaging") -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.channels.get(f"{channel_type}:{channel_id}", {}).get("events", []))
+
     async def _delete_channel(self, request: web.Request) -> web.Response:
         cid = f"{request.match_info['type']}:{request.match_info['id']}"
         with self.lock:
@@ -235,6 +252,7 @@ class FakeStream:
             web.post("/users", self._upsert_users),
             web.delete("/users/{user_id}", self._delete_user),
             web.post("/channels/{type}/{id}/query", self._query_channel),
+            web.post("/channels/{type}/{id}/event", self._send_event),
             web.post("/channels/{type}/{id}", self._update_channel),
             web.patch("/channels/{type}/{id}", self._patch_channel),
             web.delete("/channels/{type}/{id}", self._delete_channel),

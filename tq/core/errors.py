@@ -67,6 +67,10 @@ class Conflict(AppError):
     status_code, code, message = 409, "conflict", "Conflict"
 
 
+class PayloadTooLarge(AppError):
+    status_code, code, message = 413, "payload_too_large", "The request is too large"
+
+
 class UnsupportedMediaType(AppError):
     status_code, code = 415, "unsupported_media_type"
     message = "Send a JSON body (Content-Type: application/json)"
@@ -78,6 +82,10 @@ class TooManyRequests(AppError):
 
 class ServiceUnavailable(AppError):
     status_code, code, message = 503, "service_unavailable", "Service temporarily unavailable"
+
+
+class GatewayTimeout(AppError):
+    status_code, code, message = 504, "gateway_timeout", "A backend did not answer in time"
 
 
 def validation_details(exc: pydantic.ValidationError) -> list[dict[str, str]]:

@@ -29,6 +29,7 @@ STATUS_TEXT = {
     415: "The body is not JSON",
     429: "Too many requests",
     503: "A dependency is unavailable",
+    504: "A backend did not answer in time",
 }
 
 

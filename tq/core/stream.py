@@ -221,6 +221,12 @@ class StreamGateway:
         messages = state.get("messages") or []
         return [m for m in messages if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
+    async def send_event(self, channel_id: str, event: dict[str, Any], user_id: str) -> None:
+        """A custom event on the channel: every watching client receives it (not stored as a
+        message). Stream wants a user to attribute server-side events to."""
+        channel = self.client.channel(CHANNEL_TYPE, channel_id)
+        await self._call("send event", lambda: channel.send_event(event, user_id))
+
     async def delete_channel(self, channel_id: str) -> None:
         channel = self.client.channel(CHANNEL_TYPE, channel_id)
         try:

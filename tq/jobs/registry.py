@@ -16,6 +16,17 @@ class JobSpec:
     summary: str
 
 
+# User code runs only on this queue, consumed by the `runner` process (Procfile) alone.
+RUNS_QUEUE = "runs"
+RUN_CODE = "run_code"  # a Piston execute: no run record, its answer goes back through Redis
+EXECUTE_SESSION_RUN = "execute_session_run"
+ANNOUNCE_RUN = "announce_run"
+FAIL_STALE_RUNS = "fail_stale_runs"
+TASK_ROUTES: dict[str, dict[str, str]] = {
+    RUN_CODE: {"queue": RUNS_QUEUE},
+    EXECUTE_SESSION_RUN: {"queue": RUNS_QUEUE},
+}
+
 JOBS: dict[str, JobSpec] = {
     spec.name: spec
     for spec in (
@@ -27,6 +38,9 @@ JOBS: dict[str, JobSpec] = {
         JobSpec("archive_chat_history", (), "archive the chat of long-finished sessions"),
         JobSpec("purge_job_runs", (), "drop run records past retention"),
         JobSpec("repair_stream_sync", (), "re-queue Stream syncs still pending"),
+        JobSpec(EXECUTE_SESSION_RUN, ("run_id",), "run a session's code (runs queue)"),
+        JobSpec(ANNOUNCE_RUN, ("run_id",), "tell the session's Stream channel a run ended"),
+        JobSpec(FAIL_STALE_RUNS, (), "fail code runs the runner lost or never took"),
     )
 }
 
@@ -38,6 +52,7 @@ def schedules(settings: Settings) -> dict[str, float]:
         "archive_chat_history": settings.archive_chat_every_s,
         "purge_job_runs": settings.purge_job_runs_every_s,
         "repair_stream_sync": settings.repair_stream_every_s,
+        FAIL_STALE_RUNS: settings.fail_stale_runs_every_s,
     }
 
 

@@ -1,0 +1,101 @@
+"""Executing a submission in the sandbox: a plain run, or judged against a problem's tests.
+
+Runner-only (it imports the sandbox). A run is compiled once and then executed once per test,
+each test in a fresh sandbox; judging stops at the first failing test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tq.problems.bank import Problem, outputs_match
+from tq.runner.languages import LanguageSpec
+from tq.runner.sandbox import Limits, StageResult, Workspace
+
+# A stage's status as a run's verdict (a plain run's success is "ok").
+STAGE_VERDICT = {
+    "ok": "ok",
+    "runtime_error": "runtime_error",
+    "time_limit": "time_limit",
+    "memory_limit": "memory_limit",
+    "output_limit": "output_limit",
+    "killed": "killed",
+}
+
+
+@dataclass
+class Outcome:
+    verdict: str
+    compile: StageResult | None
+    run: StageResult | None  # the plain run, or the last visible test's
+    tests: list[dict[str, Any]] | None = None
+    time_ms: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the sandbox puts this runner's submissions and which uid runs them."""
+
+    base_dir: str | None
+    outer_uid: int
+
+
+def execute(
+    spec: LanguageSpec,
+    files: list[tuple[str, str]],
+    stdin: str,
+    args: list[str],
+    limits: Limits,
+    placement: Placement,
+) -> Outcome:
+    with Workspace(
+        spec, files, limits, base_dir=placement.base_dir, outer_uid=placement.outer_uid
+    ) as box:
+        compiled = box.compile()
+        if compiled is not None and compiled.status != "ok":
+            return Outcome("compile_error", compiled, None, time_ms=compiled.time_ms)
+        result = box.run(stdin, args)
+        return Outcome(STAGE_VERDICT[result.status], compiled, result, time_ms=result.time_ms)
+
+
+def judge(
+    spec: LanguageSpec, source: str, problem: Problem, limits: Limits, placement: Placement
+) -> Outcome:
+    with Workspace(
+        spec, [("", source)], limits, base_dir=placement.base_dir, outer_uid=placement.outer_uid
+    ) as box:
+        compiled = box.compile()
+        if compiled is not None and compiled.status != "ok":
+            return Outcome("compile_error", compiled, None, tests=[], time_ms=compiled.time_ms)
+        results: list[dict[str, Any]] = []
+        shown: StageResult | None = None
+        verdict = "accepted"
+        total_ms = 0
+        for index, case in enumerate(problem.tests):
+            result = box.run(case.input)
+            total_ms += result.time_ms
+            if result.status != "ok":
+                case_verdict = STAGE_VERDICT[result.status]
+            elif outputs_match(result.stdout, case.expected):
+                case_verdict = "accepted"
+            else:
+                case_verdict = "wrong_answer"
+            entry: dict[str, Any] = {
+                "index": index,
+                "hidden": case.hidden,
+                "passed": case_verdict == "accepted",
+                "verdict": case_verdict,
+                "timeMs": result.time_ms,
+            }
+            if not case.hidden:
+                # A hidden test shows pass or fail only: neither its input, nor its expected
+                # output, nor what the program printed for it (that could echo the input).
+                entry |= {"input": case.input, "expected": case.expected, "actual": result.stdout}
+                shown = result
+            results.append(entry)
+            if case_verdict != "accepted":
+                verdict = case_verdict
+                break
+        return Outcome(verdict, compiled, shown, tests=results, time_ms=total_ms)

@@ -1,0 +1,508 @@
+"""Running untrusted code: one bubblewrap sandbox per stage (compile, run).
+
+Imported only by the runner's tasks (the `runs` queue), never by the web process or the
+ordinary workers. What a stage gets:
+
+- new user, PID, network, IPC, UTS, mount and cgroup namespaces; no network at all (a new network
+  namespace holds only its own loopback);
+- a read-only bind of `/usr` (every runtime is a Debian package there) and a few files of `/etc`,
+  `/proc` of its own PID namespace, a minimal `/dev`, size-capped tmpfs `/tmp`;
+- a fresh size-capped tmpfs `/box` as the working directory holding the submitted files (the
+  compile stage instead writes into a private host directory that the run stage then binds
+  read-only, so a compiled program stays as the compiler left it);
+- an empty environment: bwrap itself is started with none, because its own process is PID 1 of
+  the sandbox and `/proc/1/environ` would otherwise show the worker's variables;
+- uid 65534 inside, mapped to an unprivileged uid of this runner slot outside (when the runner is
+  root), so `RLIMIT_NPROC` really bounds it and a sweep can kill whatever that uid still runs;
+- rlimits for CPU seconds, address space, processes, file size, open files and core dumps;
+- `--die-with-parent`, and the whole process group SIGKILLed at the wall-clock limit; when the
+  sandbox's PID 1 dies the kernel kills everything else in its PID namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import re
+import resource
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from tq.runner.languages import LanguageSpec
+
+BWRAP = "/usr/bin/bwrap"
+SANDBOX_UID = 65534  # "nobody" inside the sandbox
+# Files of /etc that runtimes read (the dynamic linker's cache, the JVM's and PHP's config).
+ETC_BINDS = ("/etc/alternatives", "/etc/ld.so.cache", "/etc/java-17-openjdk", "/etc/php")
+MAX_FILES = 20
+PR_SET_CHILD_SUBREAPER = 36
+
+StageStatus = Literal["ok", "runtime_error", "time_limit", "memory_limit", "output_limit", "killed"]
+
+# What runtimes print when an allocation hit the address-space limit.
+FILE_LIMIT = re.compile(rb"File too large|No space left on device|file size limit exceeded", re.I)
+OUT_OF_MEMORY = re.compile(
+    rb"MemoryError|std::bad_alloc|heap out of memory|OutOfMemoryError|out of memory|"
+    rb"Cannot allocate memory|memory allocation of \d+ bytes failed|Allowed memory size"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    compile_timeout_s: float = 10.0
+    run_timeout_s: float = 3.0
+    memory_mb: int = 256
+    processes: int = 64
+    file_size_mb: int = 8
+    open_files: int = 128
+    output_bytes: int = 64 * 1024
+    workdir_mb: int = 64
+
+
+@dataclass
+class StageResult:
+    status: StageStatus
+    stdout: str
+    stderr: str
+    code: int | None
+    signal: str | None
+    truncated: bool
+    time_ms: int
+    memory_kb: int | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class SourceError(ValueError):
+    """The submitted files cannot be laid out (bad names, too many)."""
+
+
+def safe_relative_path(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if (
+        not name
+        or path.is_absolute()
+        or any(part in ("", ".", "..") for part in path.parts)
+        or not re.fullmatch(r"[A-Za-z0-9._/-]{1,128}", name)
+        or len(path.parts) > 4
+    ):
+        raise SourceError(f"file name {name!r} is not a plain relative path")
+    return path
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"SIG{number}"
+
+
+@dataclass
+class _Capture:
+    limit: int
+    data: bytearray = field(default_factory=bytearray)
+    over: bool = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.over = True
+        self.data += chunk[: max(room, 0)]
+
+
+class Workspace:
+    """One submission's files on the host, compiled once and run any number of times."""
+
+    def __init__(
+        self,
+        spec: LanguageSpec,
+        files: list[tuple[str, str]],
+        limits: Limits,
+        *,
+        base_dir: str | None = None,
+        outer_uid: int | None = None,
+    ) -> None:
+        if not files:
+            raise SourceError("no files")
+        if len(files) > MAX_FILES:
+            raise SourceError(f"at most {MAX_FILES} files")
+        self.spec = spec
+        self.limits = limits
+        self.outer_uid = outer_uid if os.geteuid() == 0 else None
+        self.dir = Path(tempfile.mkdtemp(prefix="tq-run-", dir=base_dir))
+        self.main, self.main_class = self._lay_out(files)
+        if self.outer_uid is not None:
+            # The compile stage writes here as the sandbox's outer uid.
+            os.chown(self.dir, self.outer_uid, self.outer_uid)
+        os.chmod(self.dir, 0o755)  # noqa: S103 - bwrap, as the slot's uid, must read it
+
+    def _lay_out(self, files: list[tuple[str, str]]) -> tuple[str, str]:
+        names: list[str] = []
+        main_class = "Main"
+        for index, (given, content) in enumerate(files):
+            name = given or (self.spec.source_name if index == 0 else f"file{index}")
+            if index == 0 and self.spec.name == "java":
+                # javac wants a public class in a file of its own name.
+                found = re.search(r"public\s+(?:final\s+)?class\s+([A-Za-z_]\w*)", content)
+                main_class = found.group(1) if found else PurePosixPath(name).stem or "Main"
+                name = f"{main_class}.java"
+            path = safe_relative_path(name)
+            if str(path) in names:
+                raise SourceError(f"file {name!r} given twice")
+            names.append(str(path))
+            target = self.dir / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+            os.chmod(target, 0o644)
+        if self.outer_uid is not None:
+            for root, dirs, _ in os.walk(self.dir):
+                for sub in dirs:
+                    os.chown(Path(root) / sub, self.outer_uid, self.outer_uid)
+        return names[0], main_class
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _argv(self, template: tuple[str, ...]) -> list[str]:
+        values = {
+            "main": self.main,
+            "main_class": self.main_class,
+            "memory_mb": str(self.limits.memory_mb),
+        }
+        return [part.format(**values) for part in template]
+
+    def compile(self) -> StageResult | None:
+        """None for interpreted languages; else the compiler's stage."""
+        if self.spec.compile is None:
+            return None
+        return self._stage(
+            self._argv(self.spec.compile),
+            b"",
+            self.limits.compile_timeout_s,
+            writable_box=True,
+        )
+
+    def run(self, stdin: str = "", args: list[str] | None = None) -> StageResult:
+        return self._stage(
+            self._argv(self.spec.run) + list(args or []),
+            stdin.encode(),
+            self.limits.run_timeout_s,
+            writable_box=False,
+        )
+
+    # --- one sandboxed process
+
+    def _box_files(self) -> Iterator[Path]:
+        """Regular files the compile stage left (links and devices are never bound)."""
+        for root, _dirs, names in os.walk(self.dir, followlinks=False):
+            for name in names:
+                path = Path(root) / name
+                if stat.S_ISREG(path.lstat().st_mode):
+                    yield path.relative_to(self.dir)
+
+    def bwrap_argv(self, command: list[str], *, writable_box: bool) -> list[str]:
+        limits = self.limits
+        argv = [
+            BWRAP,
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--uid",
+            str(SANDBOX_UID),
+            "--gid",
+            str(SANDBOX_UID),
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(limits.workdir_mb << 20),
+            "--tmpfs",
+            "/tmp",
+        ]
+        for path in ETC_BINDS:
+            if os.path.exists(path):
+                argv += ["--ro-bind", path, path]
+        if writable_box:
+            argv += ["--bind", str(self.dir), "/box"]
+        else:
+            argv += ["--size", str(limits.workdir_mb << 20), "--tmpfs", "/box"]
+            for relative in self._box_files():
+                argv += ["--ro-bind", str(self.dir / relative), f"/box/{relative}"]
+        argv += [
+            "--chdir",
+            "/box",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            "/usr/bin:/bin",
+            "--setenv",
+            "HOME",
+            "/box",
+            "--setenv",
+            "LANG",
+            "C.UTF-8",
+        ]
+        for key, value in self.spec.env:
+            argv += ["--setenv", key, value]
+        return [*argv, "--", *command]
+
+    def _preexec(self, timeout_s: float, *, compiling: bool) -> Callable[[], None]:
+        limits = self.limits
+        # Linkers write intermediate files far larger than a program's output may be.
+        file_size = (limits.workdir_mb if compiling else limits.file_size_mb) << 20
+        memory = (limits.memory_mb + self.spec.extra_address_space_mb) << 20
+        processes = limits.processes + self.spec.extra_processes
+        cpu = math.ceil(timeout_s) + 1
+        outer_uid = self.outer_uid
+
+        def apply() -> None:
+            set_limit = resource.setrlimit
+            set_limit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+            set_limit(resource.RLIMIT_AS, (memory, memory))
+            set_limit(resource.RLIMIT_NPROC, (processes, processes))
+            set_limit(resource.RLIMIT_FSIZE, (file_size, file_size))
+            set_limit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+            set_limit(resource.RLIMIT_CORE, (0, 0))
+            if outer_uid is not None:
+                os.setgroups([])
+                os.setgid(outer_uid)
+                os.setuid(outer_uid)
+
+        return apply
+
+    def _stage(
+        self, command: list[str], stdin: bytes, timeout_s: float, *, writable_box: bool
+    ) -> StageResult:
+        become_subreaper()
+        argv = self.bwrap_argv(command, writable_box=writable_box)
+        started = time.monotonic()
+        proc = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={},  # bwrap is the sandbox's PID 1: its own environment must be empty too
+            start_new_session=True,
+            preexec_fn=self._preexec(timeout_s, compiling=writable_box),
+            close_fds=True,
+        )
+        try:
+            outcome, captured = _pump(proc, stdin, started + timeout_s, self.limits.output_bytes)
+            if outcome is not None:
+                _kill_group(proc.pid)
+            status_word = _reap(proc.pid, started + timeout_s + 1)
+        finally:
+            _kill_group(proc.pid)
+            self.sweep()
+            _reap_orphans()
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return _result(outcome, captured, status_word, elapsed_ms)
+
+    def sweep(self) -> None:
+        """Kill anything still running as this slot's outer uid (nothing should be)."""
+        if self.outer_uid is None:
+            return
+        uid = self.outer_uid
+
+        def as_slot_user() -> None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+        # kill(-1) signals every process the caller may signal: exactly this uid's.
+        subprocess.run(
+            ["/bin/kill", "-KILL", "-1"],
+            env={},
+            preexec_fn=as_slot_user,
+            capture_output=True,
+            check=False,
+        )
+
+
+_subreaper = False
+
+
+def become_subreaper() -> None:
+    """The sandbox's PID 1 runs in a session of its own (--new-session); when bwrap is killed it
+    is orphaned. As a child subreaper this process inherits and reaps it, not the host's init."""
+    global _subreaper
+    if not _subreaper:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        _subreaper = True
+
+
+def _reap_orphans() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _pump(
+    proc: subprocess.Popen[bytes], stdin: bytes, deadline: float, cap: int
+) -> tuple[str | None, tuple[_Capture, _Capture]]:
+    """Feed stdin and collect both outputs until they close, the deadline passes
+    ("time_limit") or an output passes its cap ("output_limit")."""
+    assert proc.stdin and proc.stdout and proc.stderr
+    out, err = _Capture(cap), _Capture(cap)
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ, out)
+    selector.register(proc.stderr, selectors.EVENT_READ, err)
+    pending = memoryview(stdin)
+    if pending:
+        os.set_blocking(proc.stdin.fileno(), False)
+        selector.register(proc.stdin, selectors.EVENT_WRITE, None)
+    else:
+        proc.stdin.close()
+    outcome: str | None = None
+    try:
+        while len(selector.get_map()) > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                outcome = "time_limit"
+                break
+            for key, _ in selector.select(remaining):
+                if key.data is None:  # stdin is writable
+                    try:
+                        written = os.write(key.fd, pending[:65536])
+                    except (BrokenPipeError, OSError):
+                        written = len(pending)
+                    pending = pending[written:]
+                    if not pending:
+                        selector.unregister(key.fileobj)
+                        proc.stdin.close()
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                key.data.add(chunk)
+                if key.data.over:
+                    outcome = "output_limit"
+                    break
+            if outcome:
+                break
+    finally:
+        selector.close()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                pipe.close()
+    return outcome, (out, err)
+
+
+def _reap(pid: int, deadline: float) -> int | None:
+    """The sandbox's wait status, or None when it had to be killed for outliving its outputs
+    (a program may close them and keep running)."""
+    while True:
+        done, status_word = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status_word
+        if time.monotonic() > deadline:
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(0.002)
+
+
+def _result(
+    outcome: str | None,
+    captured: tuple[_Capture, _Capture],
+    status_word: int | None,
+    elapsed_ms: int,
+) -> StageResult:
+    out, err = captured
+    code: int | None = None
+    signal_name: str | None = None
+    if status_word is not None and os.WIFEXITED(status_word):
+        code = os.WEXITSTATUS(status_word)
+        # bwrap reports a child killed by signal N as exit status 128 + N.
+        if 128 < code <= 128 + 64:
+            signal_name, code = _signal_name(code - 128), None
+    elif status_word is not None and os.WIFSIGNALED(status_word):
+        signal_name = _signal_name(os.WTERMSIG(status_word))
+    else:
+        signal_name = "SIGKILL"
+    status: StageStatus
+    if outcome == "time_limit" or status_word is None or signal_name in ("SIGXCPU",):
+        status = "time_limit"
+        signal_name = signal_name or "SIGKILL"
+    elif outcome == "output_limit" or signal_name == "SIGXFSZ":
+        status = "output_limit"
+    elif code == 0:
+        status = "ok"
+    elif OUT_OF_MEMORY.search(bytes(err.data[-4096:])):
+        status = "memory_limit"
+    elif FILE_LIMIT.search(bytes(err.data[-4096:])):
+        status = "output_limit"  # the file size or work directory limit
+    elif signal_name == "SIGKILL":
+        status = "killed"
+    else:
+        status = "runtime_error"
+    return StageResult(
+        status=status,
+        stdout=out.data.decode("utf-8", errors="replace"),
+        stderr=err.data.decode("utf-8", errors="replace"),
+        code=code,
+        signal=signal_name,
+        truncated=out.over or err.over,
+        time_ms=elapsed_ms,
+        # wait4's ru_maxrss would include the forked worker's own RSS (the kernel records the
+        # pre-exec image's peak), so it says nothing about the program: not reported.
+        memory_kb=None,
+    )
+
+
+def runner_uid(base: int, slot: int) -> int:
+    return base + slot
+
+
+def bwrap_available() -> bool:
+    return os.access(BWRAP, os.X_OK)

@@ -1,0 +1,169 @@
+"""Request and response shapes: Piston's own (so its clients only change the base URL) and the
+session runs'."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+from tq.runner.models import CodeRun, RunStatus
+
+LanguageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Verdict = Literal[
+    "ok",
+    "accepted",
+    "wrong_answer",
+    "runtime_error",
+    "compile_error",
+    "time_limit",
+    "memory_limit",
+    "output_limit",
+    "killed",
+]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Piston (https://github.com/engineer-man/piston, API v2)
+
+
+class PistonFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # Piston clients may send `encoding`
+    name: Annotated[str | None, Field(max_length=128)] = None
+    content: str
+
+
+class PistonExecuteIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # Piston's memory limits etc. are ours to set
+    language: LanguageName
+    version: Annotated[str, Field(max_length=32, description="accepted, not matched")] = "*"
+    files: Annotated[list[PistonFile], Field(min_length=1, max_length=20)]
+    stdin: str = ""
+    args: Annotated[list[Annotated[str, Field(max_length=1000)]], Field(max_length=32)] = []
+    compile_timeout: Annotated[int | None, Field(ge=1, description="ms, capped by ours")] = None
+    run_timeout: Annotated[int | None, Field(ge=1, description="ms, capped by ours")] = None
+
+
+class PistonStage(BaseModel):
+    stdout: str
+    stderr: str
+    output: str
+    code: int | None
+    signal: str | None
+    status: str | None = Field(
+        description="Piston's code when a limit ended it: TO (time), OL (output), "
+        "ML (memory), SG (signal), RE (runtime error); null when it exited 0"
+    )
+    message: str | None
+    wall_time: int = Field(description="ms")
+    truncated: bool
+
+
+class PistonExecuteOut(BaseModel):
+    language: str
+    version: str
+    run: PistonStage
+    compile: PistonStage | None = None
+
+
+class RuntimeOut(BaseModel):
+    language: str
+    version: str
+    aliases: list[str]
+
+
+# --- session runs
+
+
+class RunIn(Body):
+    language: LanguageName
+    source: Annotated[str, Field(description="the program (one file)")]
+    stdin: str = ""
+    problemId: Annotated[
+        str | None, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)
+    ] = None
+
+
+class TestResultOut(BaseModel):
+    index: int
+    hidden: bool
+    passed: bool
+    verdict: Verdict
+    timeMs: int
+    input: str | None = Field(None, description="visible tests only")
+    expected: str | None = Field(None, description="visible tests only")
+    actual: str | None = Field(None, description="visible tests only")
+
+
+class RunOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    sessionId: str
+    userId: str
+    language: str
+    version: str
+    problemId: str | None
+    status: RunStatus
+    verdict: Verdict | None
+    stdout: str
+    stderr: str
+    exitCode: int | None
+    signal: str | None
+    timeMs: int | None
+    memoryKb: int | None = Field(description="not measured by this runner: null")
+    truncated: bool
+    tests: list[TestResultOut] | None
+    error: str | None = Field(description="why the runner failed the run")
+    createdAt: datetime
+    startedAt: datetime | None
+    finishedAt: datetime | None
+
+    @classmethod
+    def of(cls, run: CodeRun) -> RunOut:
+        return cls(
+            _id=str(run.id),
+            sessionId=str(run.session_id),
+            userId=str(run.user_id),
+            language=run.language,
+            version=run.version,
+            problemId=run.problem_id,
+            status=run.status,
+            verdict=run.verdict,  # type: ignore[arg-type]
+            stdout=run.stdout,
+            stderr=run.stderr,
+            exitCode=run.exit_code,
+            signal=run.signal,
+            timeMs=run.time_ms,
+            memoryKb=run.memory_kb,
+            truncated=run.truncated,
+            tests=[TestResultOut(**test) for test in run.tests] if run.tests is not None else None,
+            error=run.error,
+            createdAt=run.created_at,
+            startedAt=run.started_at,
+            finishedAt=run.finished_at,
+        )
+
+
+class RunEnvelope(BaseModel):
+    run: RunOut
+
+
+class ListRunsQuery(Body):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    before: Annotated[
+        str | None, Field(pattern=r"^[0-9a-f]{24}$", description="a run id: older runs only")
+    ] = None
+
+
+class RunPage(BaseModel):
+    runs: list[RunOut]
+    nextCursor: str | None = Field(description="pass as `before` for the next page")
+
+
+class RuntimeList(RootModel[list[RuntimeOut]]):
+    """Piston's runtimes answer: a bare JSON array."""

@@ -1,0 +1,250 @@
+"""The web side of the code runner: admission, hand-over to the `runs` queue, and reading runs.
+
+Nothing here executes code. A Piston execute is sent to the runner and awaited through a Redis
+list the runner pushes its answer to; a session run is stored first (queued), then enqueued like
+every other job (with the outbox when the broker is away), and read back by id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from bson import ObjectId
+from celery import Celery
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from config import Settings
+from tq.core.errors import (
+    BadRequest,
+    Conflict,
+    GatewayTimeout,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+)
+from tq.jobs.queue import JobQueue
+from tq.jobs.registry import EXECUTE_SESSION_RUN, RUN_CODE, RUNS_QUEUE
+from tq.problems.bank import BY_SLUG
+from tq.runner.languages import Runtime, resolve
+from tq.runner.models import CodeRun
+from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
+from tq.sessions.models import FINAL_STATUSES, Session
+from tq.sessions.service import is_member, load_session
+from tq.users.models import User
+
+log = logging.getLogger("tq.runner")
+
+# The runners publish what they serve here at start (language, version, aliases).
+RUNTIMES_KEY = "runner:runtimes"
+
+
+def result_key(request_id: str) -> str:
+    return f"runner:result:{request_id}"
+
+
+@dataclass
+class RunnerContext:
+    settings: Settings
+    engine: AIOEngine
+    redis: Redis
+    celery: Celery
+    queue: JobQueue
+
+
+async def available_runtimes(redis: Redis) -> list[Runtime]:
+    try:
+        raw = await redis.get(RUNTIMES_KEY)
+    except RedisError:
+        raise ServiceUnavailable(
+            "The code runner cannot be reached", code="runner_unavailable"
+        ) from None
+    return [
+        Runtime(item["language"], item["version"], tuple(item["aliases"]))
+        for item in json.loads(raw or "[]")
+    ]
+
+
+async def runtime_for(redis: Redis, language: str) -> Runtime:
+    runtimes = await available_runtimes(redis)
+    if not runtimes:
+        raise ServiceUnavailable("No code runner is running", code="runner_unavailable")
+    runtime = resolve(language, runtimes)
+    if runtime is None:
+        served = ", ".join(r.language for r in runtimes)
+        raise BadRequest(
+            f"Unknown language {language!r}; this server runs {served}", code="unknown_language"
+        )
+    return runtime
+
+
+def check_sizes(settings: Settings, sources: list[str], stdin: str) -> None:
+    if not any(source.strip() for source in sources):
+        raise BadRequest("The source is empty", code="empty_source")
+    size = sum(len(source.encode()) for source in sources)
+    if size > settings.runner_max_source_bytes:
+        raise PayloadTooLarge(
+            f"The source is {size} bytes; at most {settings.runner_max_source_bytes}",
+            code="source_too_large",
+        )
+    if len(stdin.encode()) > settings.runner_max_stdin_bytes:
+        raise PayloadTooLarge(
+            f"stdin is larger than {settings.runner_max_stdin_bytes} bytes", code="stdin_too_large"
+        )
+
+
+async def admit(ctx: RunnerContext, user: User) -> None:
+    """Per-user rate (a fixed one-minute window) and a bound on the queue's backlog."""
+    settings = ctx.settings
+    window = int(time.time() // 60)
+    key = f"runner:rate:{user.id}:{window}"
+    try:
+        async with ctx.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 61)
+            pipe.llen(RUNS_QUEUE)
+            count, _, backlog = await pipe.execute()
+    except RedisError:
+        raise ServiceUnavailable(
+            "The code runner's queue cannot be reached", code="runner_unavailable"
+        ) from None
+    if count > settings.runner_runs_per_minute:
+        retry_after = max(1, (window + 1) * 60 - int(time.time()))
+        raise TooManyRequests(
+            f"At most {settings.runner_runs_per_minute} runs a minute",
+            code="rate_limited",
+            headers={"Retry-After": str(retry_after)},
+        )
+    if backlog >= settings.runner_max_backlog:
+        raise TooManyRequests(
+            "The code runner is busy; try again shortly",
+            code="runner_busy",
+            headers={"Retry-After": "5"},
+        )
+
+
+# --- Piston
+
+
+async def execute_piston(ctx: RunnerContext, user: User, body: PistonExecuteIn) -> dict[str, Any]:
+    settings = ctx.settings
+    check_sizes(settings, [f.content for f in body.files], body.stdin)
+    runtime = await runtime_for(ctx.redis, body.language)
+    await admit(ctx, user)
+    request_id = uuid.uuid4().hex
+    payload = {
+        "request_id": request_id,
+        "language": runtime.language,
+        "files": [[f.name or "", f.content] for f in body.files],
+        "stdin": body.stdin,
+        "args": body.args,
+        "compile_timeout_ms": body.compile_timeout,
+        "run_timeout_ms": body.run_timeout,
+    }
+    send = partial(
+        ctx.celery.send_task,
+        RUN_CODE,
+        args=[payload],
+        task_id=request_id,
+        retry=False,
+        ignore_result=True,
+        # Nobody waits for an answer after this: a runner that gets to it later skips it.
+        expires=settings.runner_wait_s,
+    )
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.run_in_executor(None, send), 2.0)
+    except Exception:
+        raise ServiceUnavailable(
+            "The code runner's queue cannot be reached", code="runner_unavailable"
+        ) from None
+    return await _await_answer(ctx, request_id)
+
+
+async def _await_answer(ctx: RunnerContext, request_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + ctx.settings.runner_wait_s
+    # Each block stays under the client's socket timeout; BLPOP returns as soon as it arrives.
+    block = max(0.05, min(0.5, ctx.settings.redis_timeout_s / 2))
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            item = await ctx.redis.blpop([result_key(request_id)], timeout=min(block, remaining))
+        except RedisError:
+            await asyncio.sleep(min(block, max(remaining, 0)))
+            continue
+        if item:
+            answer: dict[str, Any] = json.loads(item[1])
+            return answer
+    raise GatewayTimeout("The code runner did not answer in time", code="runner_timeout")
+
+
+# --- session runs
+
+
+async def member_session(engine: AIOEngine, session_id: str, user: User) -> Session:
+    session = await load_session(engine, session_id)
+    if not is_member(session, user):
+        raise NotFound("Session not found", code="session_not_found")
+    return session
+
+
+async def create_session_run(
+    ctx: RunnerContext, session_id: str, user: User, body: RunIn
+) -> CodeRun:
+    session = await member_session(ctx.engine, session_id, user)
+    if session.status in FINAL_STATUSES:
+        raise Conflict(f"The session is {session.status}", code="session_closed")
+    check_sizes(ctx.settings, [body.source], body.stdin)
+    if body.problemId is not None and body.problemId not in BY_SLUG:
+        raise BadRequest(f"Unknown problem {body.problemId!r}", code="unknown_problem")
+    runtime = await runtime_for(ctx.redis, body.language)
+    await admit(ctx, user)
+    run = CodeRun(
+        session_id=session.id,
+        user_id=user.id,
+        language=runtime.language,
+        version=runtime.version,
+        source=body.source,
+        stdin=body.stdin,
+        problem_id=body.problemId,
+    )
+    await ctx.engine.save(run)
+    await ctx.queue.enqueue(EXECUTE_SESSION_RUN, str(run.id))
+    return run
+
+
+async def list_runs(
+    engine: AIOEngine, session: Session, query: ListRunsQuery
+) -> tuple[list[CodeRun], str | None]:
+    filter_: dict[str, Any] = {"sessionId": session.id}
+    if query.before:
+        filter_["_id"] = {"$lt": ObjectId(query.before)}
+    cursor = (
+        engine.get_collection(CodeRun)
+        .find(filter_)
+        .sort([("sessionId", 1), ("_id", -1)])
+        .limit(query.limit + 1)
+    )
+    docs = await cursor.to_list(length=query.limit + 1)
+    runs = [CodeRun.model_validate_doc(doc) for doc in docs[: query.limit]]
+    next_cursor = str(runs[-1].id) if len(docs) > query.limit else None
+    return runs, next_cursor
+
+
+async def get_run(engine: AIOEngine, session: Session, run_id: str) -> CodeRun:
+    try:
+        oid = ObjectId(run_id)
+    except Exception:
+        raise NotFound("Run not found", code="run_not_found") from None
+    run = await engine.find_one(CodeRun, CodeRun.id == oid, CodeRun.session_id == session.id)
+    if run is None:
+        raise NotFound("Run not found", code="run_not_found")
+    return run

@@ -1,0 +1,100 @@
+"""Piston-compatible execution (`/api/v2/piston`) and the runs of a session."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, Request, json
+from sanic.response import HTTPResponse
+
+from tq.auth.dependencies import authenticated, current_user
+from tq.core.http import parse_body, parse_query
+from tq.core.openapi import doc
+from tq.runner import service
+from tq.runner.schemas import (
+    ListRunsQuery,
+    PistonExecuteIn,
+    PistonExecuteOut,
+    RunEnvelope,
+    RunIn,
+    RunOut,
+    RunPage,
+    RuntimeList,
+)
+from tq.users.schemas import dump
+
+piston_bp = Blueprint("piston", url_prefix="/api/v2/piston")
+runs_bp = Blueprint("runs", url_prefix="/api/sessions")
+TAG = "code runner"
+
+
+def runner_context(request: Request) -> service.RunnerContext:
+    ctx = request.app.ctx
+    return service.RunnerContext(ctx.settings, ctx.engine, ctx.redis, ctx.celery, ctx.queue)
+
+
+@piston_bp.get("/runtimes")
+@doc(summary="Languages the runners serve (Piston)", tag=TAG, ok={200: RuntimeList}, errors=(503,))
+@authenticated()
+async def runtimes(request: Request) -> HTTPResponse:
+    served = await service.available_runtimes(request.app.ctx.redis)
+    return json(
+        [{"language": r.language, "version": r.version, "aliases": list(r.aliases)} for r in served]
+    )
+
+
+@piston_bp.post("/execute")
+@doc(
+    summary="Run code in the sandbox and wait for the result (Piston)",
+    tag=TAG,
+    body=PistonExecuteIn,
+    ok={200: PistonExecuteOut},
+    errors=(413, 429, 503, 504),
+)
+@authenticated()
+async def execute(request: Request) -> HTTPResponse:
+    body = parse_body(request, PistonExecuteIn)
+    answer = await service.execute_piston(runner_context(request), current_user(request), body)
+    return json(answer)
+
+
+@runs_bp.post("/<session_id:str>/runs")
+@doc(
+    summary="Run code in a session (members); the run ends asynchronously",
+    tag=TAG,
+    body=RunIn,
+    ok={202: RunEnvelope},
+    errors=(404, 409, 413, 429, 503),
+)
+@authenticated()
+async def create_run(request: Request, session_id: str) -> HTTPResponse:
+    body = parse_body(request, RunIn)
+    run = await service.create_session_run(
+        runner_context(request), session_id, current_user(request), body
+    )
+    return json({"run": dump(RunOut.of(run))}, status=202)
+
+
+@runs_bp.get("/<session_id:str>/runs")
+@doc(
+    summary="A session's runs, newest first (members)",
+    tag=TAG,
+    query=ListRunsQuery,
+    ok={200: RunPage},
+    errors=(404,),
+)
+@authenticated()
+async def list_runs(request: Request, session_id: str) -> HTTPResponse:
+    query = parse_query(request, ListRunsQuery)
+    engine = request.app.ctx.engine
+    session = await service.member_session(engine, session_id, current_user(request))
+    runs, next_cursor = await service.list_runs(engine, session, query)
+    return json({"runs": [dump(RunOut.of(run)) for run in runs], "nextCursor": next_cursor})
+
+
+@runs_bp.get("/<session_id:str>/runs/<run_id:str>")
+@doc(summary="One run of a session (members)", tag=TAG, ok={200: RunEnvelope}, errors=(404,))
+@authenticated()
+async def get_run(request: Request, session_id: str, run_id: str) -> HTTPResponse:
+    engine = request.app.ctx.engine
+    session = await service.member_session(engine, session_id, current_user(request))
+    run = await service.get_run(engine, session, run_id)
+    return json({"run": dump(RunOut.of(run))})
