@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 
-.PHONY: setup run test lint format services-tools clean fuzz bench bench-jobs
+.PHONY: setup run test lint format services-tools clean fuzz bench bench-jobs bench-runner
 
 setup: $(VENV)/.installed services-tools
 
@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 services-tools: $(FERRETDB)
 	@scripts/ensure-redis.sh
+	@scripts/ensure-runner.sh
 
 $(FERRETDB): scripts/build-ferretdb.sh $(wildcard scripts/ferretdb-patches/*.patch)
 	scripts/build-ferretdb.sh
@@ -49,6 +50,12 @@ fuzz: setup
 # and writes bench/results/<date>.json and .md. Not part of `make test`.
 bench: setup
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/runner.py
+
+# The code runner alone (a few minutes): Piston execute latency and throughput, the runner's
+# CPU at saturation with the web's health p99 beside it, and the sandbox's own overhead.
+bench-runner: setup
+	$(BIN)/python bench/runner.py
 
 # The bulk jobs at the jobs issue's scale: expire_sessions over 100,000 sessions, and
 # archive_chat_history on 10,000- and 100,000-message sessions (time and peak memory).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: local FerretDB and Redis (unless MONGODB_URI / REDIS_URL point elsewhere), then
-# web, worker and beat from the Procfile through honcho. Ctrl-C stops everything it started.
+# web, worker, beat and runner from the Procfile through honcho. Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

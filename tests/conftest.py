@@ -262,6 +262,7 @@ def runner_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     deadline = time.monotonic() + 30
     while not client.get("runner:runtimes"):
         if time.monotonic() > deadline:
+            stop_worker(proc)
             raise RuntimeError(f"the runner published no runtimes; see {log_path}")
         time.sleep(0.1)
     client.close()

@@ -21,9 +21,12 @@ def procfile_command(name: str) -> list[str]:
     raise AssertionError(f"no {name} line in Procfile")
 
 
-def test_procfile_has_exactly_web_worker_beat() -> None:
-    names = [line.split(":")[0] for line in (ROOT / "Procfile").read_text().splitlines() if line]
-    assert names == ["web", "worker", "beat"]
+def test_procfile_has_exactly_web_worker_beat_runner() -> None:
+    lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line]
+    assert [line.split(":")[0] for line in lines] == ["web", "worker", "beat", "runner"]
+    # User code runs only where the runs queue is consumed: the runner, and only it.
+    assert " -Q runs " in lines[3]
+    assert "-Q" not in lines[1]
 
 
 @pytest.mark.slow

@@ -231,7 +231,7 @@ class FakeStream:
             channel = self.channels.get(cid)
             if channel is None:
                 return web.json_response({"code": 16, "message": "no such channel"}, status=404)
-            if not event.get("type") or event.get("user_id") not in self.users:
+            if not event.get("type") or (event.get("user") or {}).get("id") not in self.users:
                 return web.json_response({"code": 4, "message": "bad event"}, status=400)
             channel.setdefault("events", []).append(event)
         return web.json_response({"event": event, "duration": "1ms"})

@@ -137,6 +137,7 @@ def test_beat_schedule_comes_from_settings(settings: Settings) -> None:
         "archive_chat_history",
         "purge_job_runs",
         "repair_stream_sync",
+        "fail_stale_runs",
     }
     assert schedule["expire_sessions"]["schedule"] == 30.0
     assert schedule["expire_sessions"]["options"]["headers"] == {"tq_trigger": "schedule"}

@@ -17,7 +17,9 @@ from tests.support import ROOT
 
 pytestmark = pytest.mark.usefixtures("runner_worker")
 
-FORK_BOMB = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+FORK_BOMB = (
+    "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+)
 MEMORY_BOMB = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 << 20))\n"
 HUGE_FILE = "with open('big', 'wb') as f:\n    while True:\n        f.write(b'x' * (1 << 20))\n"
 ENDLESS_PRINT = "while True:\n    print('spam' * 100)\n"

@@ -339,23 +339,8 @@ class Workspace:
 
     def sweep(self) -> None:
         """Kill anything still running as this slot's outer uid (nothing should be)."""
-        if self.outer_uid is None:
-            return
-        uid = self.outer_uid
-
-        def as_slot_user() -> None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-
-        # kill(-1) signals every process the caller may signal: exactly this uid's.
-        subprocess.run(
-            ["/bin/kill", "-KILL", "-1"],
-            env={},
-            preexec_fn=as_slot_user,
-            capture_output=True,
-            check=False,
-        )
+        if self.outer_uid is not None:
+            sweep_uid(self.outer_uid)
 
 
 _subreaper = False
@@ -369,6 +354,29 @@ def become_subreaper() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         _subreaper = True
+
+
+def sweep_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, from a forked child that becomes that uid: kill(-1)
+    signals exactly the processes the caller may signal. No exec: a uid at its process limit
+    (a fork bomb's) cannot exec anything after setuid. Repeated until nothing is left, since a
+    fork bomb forks while the sweep goes by."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        code = 0
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(1000):
+                os.kill(-1, signal.SIGKILL)
+                time.sleep(0.001)
+        except ProcessLookupError:
+            code = 0  # nothing (left) to kill
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.waitpid(pid, 0)
 
 
 def _reap_orphans() -> None:

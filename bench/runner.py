@@ -1,0 +1,251 @@
+"""`make bench-runner` (also run by `make bench`): the code runner end to end.
+
+Starts Redis and the embedded MongoDB-wire server (bench.run's Stack), the web process and the
+runner exactly as the Procfile does, then drives `POST /api/v2/piston/execute` over loopback:
+Python `print(1)` and a C hello world (compile + run) at c=1 and c=8, a saturation cell with the
+web's health p99 measured beside it, the runner's CPU use, and the sandbox's own overhead (the
+same program bare and sandboxed). Each cell is bounded in time; results go to
+bench/results/<date>-runner.json and .md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.loadgen import LoadResult, run_load
+from bench.run import Stack, log
+from tq.runner.languages import BY_NAME
+from tq.runner.sandbox import Limits, Workspace
+
+DURATION = float(os.environ.get("BENCH_DURATION_S", "5"))
+C_HELLO = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
+RUNNER_SLOTS = int(os.environ.get("RUNNER_CONCURRENCY", str(os.cpu_count() or 2)))
+
+
+def procfile_command(name: str) -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            command = line.split(":", 1)[1].replace("${RUNNER_CONCURRENCY:-2}", str(RUNNER_SLOTS))
+            return shlex.split(command)
+    raise RuntimeError(f"no {name} line in Procfile")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children, including the sandboxes they reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
+
+
+async def token_for(base: str) -> str:
+    async with aiohttp.ClientSession(base) as http:
+        body = {"email": "runner-bench@example.com", "password": "bench-password-123", "name": "B"}
+        async with http.post("/api/auth/register", json=body) as resp:
+            if resp.status == 201:
+                return str((await resp.json())["token"])
+        async with http.post("/api/auth/login", json=body) as resp:
+            return str((await resp.json())["token"])
+
+
+def execute_request(token: str, language: str, source: str) -> Any:
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"language": language, "version": "*", "files": [{"content": source}]}
+    return lambda _n: ("POST", "/api/v2/piston/execute", headers, body)
+
+
+async def cell(
+    base: str, token: str, name: str, language: str, source: str, concurrency: int
+) -> LoadResult:
+    result = await run_load(
+        base, name, execute_request(token, language, source), concurrency, DURATION
+    )
+    log(
+        f"  {name} c={concurrency}: {result.rps} runs/s p50 {result.p50_ms} ms "
+        f"p99 {result.p99_ms} ms errors {result.errors}"
+    )
+    return result
+
+
+async def saturation(base: str, token: str, runner_pid: int) -> dict[str, Any]:
+    """More clients than runner slots: runs/s, the runner's CPU, and the web's health p99."""
+    cpu_before, wall_before = tree_cpu_s(runner_pid), time.monotonic()
+    load, health = await asyncio.gather(
+        run_load(base, "execute", execute_request(token, "python", "print(1)"), 16, DURATION),
+        run_load(base, "health", lambda _n: ("GET", "/api/health", {}, None), 1, DURATION),
+    )
+    cpu = tree_cpu_s(runner_pid) - cpu_before
+    wall = time.monotonic() - wall_before
+    busy = cpu / (wall * RUNNER_SLOTS)
+    log(
+        f"  saturation c=16: {load.rps} runs/s, runner CPU {busy:.0%} of {RUNNER_SLOTS} cores, "
+        f"health p99 {health.p99_ms} ms"
+    )
+    return {
+        "execute": load.as_dict(),
+        "health": health.as_dict(),
+        "runner_cpu_share": round(busy, 3),
+        "runner_slots": RUNNER_SLOTS,
+    }
+
+
+def overhead(rounds: int = 30) -> dict[str, Any]:
+    """The same program bare and in the sandbox (this process runs the sandbox directly)."""
+    results: dict[str, Any] = {}
+    spec = BY_NAME["python"]
+    bare = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run(
+            ["/usr/bin/python3", "-B", "-c", "print(1)"], capture_output=True, check=True
+        )
+        bare.append((time.perf_counter() - started) * 1000)
+    boxed = []
+    with Workspace(spec, [("", "print(1)")], Limits(), outer_uid=60099) as box:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            assert box.run().stdout == "1\n"
+            boxed.append((time.perf_counter() - started) * 1000)
+    results["python print(1)"] = {
+        "bare_p50_ms": round(statistics.median(bare), 2),
+        "sandbox_p50_ms": round(statistics.median(boxed), 2),
+    }
+    with Workspace(BY_NAME["c"], [("", C_HELLO)], Limits(), outer_uid=60099) as box:
+        assert box.compile() is not None
+        binary = box.dir / "main"
+        bare = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            subprocess.run([str(binary)], capture_output=True, check=True)
+            bare.append((time.perf_counter() - started) * 1000)
+        boxed = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            assert box.run().stdout == "hello\n"
+            boxed.append((time.perf_counter() - started) * 1000)
+    results["C hello (run only)"] = {
+        "bare_p50_ms": round(statistics.median(bare), 2),
+        "sandbox_p50_ms": round(statistics.median(boxed), 2),
+    }
+    for name, numbers in results.items():
+        log(
+            f"  overhead {name}: bare {numbers['bare_p50_ms']} ms, "
+            f"sandbox {numbers['sandbox_p50_ms']} ms"
+        )
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        f"# Code runner benchmark, {results['date']}",
+        "",
+        f"Machine: {results['machine']}. Runner slots: {RUNNER_SLOTS}. "
+        f"Each cell {DURATION:.0f} s, closed loop over loopback, through "
+        "`POST /api/v2/piston/execute` (web → Redis → runner → sandbox → Redis → web).",
+        "",
+        "| program | c | runs/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in results["cells"]:
+        lines.append(
+            f"| {row['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
+            f"{row['p99_ms']} | {row['errors']} |"
+        )
+    sat = results["saturation"]
+    lines += [
+        "",
+        f"Saturation (python `print(1)`, c=16): {sat['execute']['rps']} runs/s; the runner used "
+        f"{sat['runner_cpu_share']:.0%} of its {sat['runner_slots']} cores; the web's "
+        f"`/api/health` p99 meanwhile: {sat['health']['p99_ms']} ms "
+        f"(p50 {sat['health']['p50_ms']} ms).",
+        "",
+        "Sandbox overhead (p50 of 30, the runner's own process, no queue):",
+        "",
+        "| program | bare ms | sandbox ms |",
+        "|---|---|---|",
+    ]
+    for name, numbers in results["overhead"].items():
+        lines.append(f"| {name} | {numbers['bare_p50_ms']} | {numbers['sandbox_p50_ms']} |")
+    return "\n".join(lines) + "\n"
+
+
+async def main() -> None:
+    stack = Stack()
+    runner: subprocess.Popen[bytes] | None = None
+    try:
+        env = {**stack.env, "RUNNER_RUNS_PER_MINUTE": "1000000", "RUNNER_MAX_BACKLOG": "1000"}
+        stack.env = env
+        _web, base = await stack.web(1)
+        runner_log = open(stack.data / "runner.log", "wb")  # noqa: SIM115
+        runner = subprocess.Popen(
+            procfile_command("runner"),
+            cwd=ROOT,
+            env=env,
+            stdout=runner_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        stack.procs.append(runner)
+        client = redis.Redis.from_url(stack.redis_url)
+        for _ in range(600):
+            if client.get("runner:runtimes"):
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("the runner did not start")
+        client.close()
+        token = await token_for(base)
+        log("runner up; measuring")
+        await cell(base, token, "warm-up", "python", "print(1)", 2)
+        cells = []
+        for concurrency in (1, 8):
+            cells.append(
+                await cell(base, token, "python print(1)", "python", "print(1)", concurrency)
+            )
+        for concurrency in (1, 8):
+            cells.append(
+                await cell(base, token, "C hello (compile + run)", "c", C_HELLO, concurrency)
+            )
+        sat = await saturation(base, token, runner.pid)
+        results = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{os.cpu_count()} cores",
+            "cells": [c.as_dict() for c in cells],
+            "saturation": sat,
+            "overhead": overhead(),
+        }
+    finally:
+        await stack.close()
+    out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}-runner"
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    out.with_suffix(".md").write_text(report(results))
+    log(f"wrote {out}.md")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
