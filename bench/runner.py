@@ -92,8 +92,16 @@ async def cell(
     return result
 
 
-async def saturation(base: str, token: str, runner_pid: int) -> dict[str, Any]:
-    """More clients than runner slots: runs/s, the runner's CPU, and the web's health p99."""
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+async def saturation(base: str, token: str, runner_pid: int, web_pid: int) -> dict[str, Any]:
+    """More clients than runner slots: runs/s, where the CPU goes, and the web's health p99."""
+    web_before, machine_before = tree_cpu_s(web_pid), machine_busy_s()
     cpu_before, wall_before = tree_cpu_s(runner_pid), time.monotonic()
     load, health = await asyncio.gather(
         run_load(base, "execute", execute_request(token, "python", "print(1)"), 16, DURATION),
@@ -101,15 +109,20 @@ async def saturation(base: str, token: str, runner_pid: int) -> dict[str, Any]:
     )
     cpu = tree_cpu_s(runner_pid) - cpu_before
     wall = time.monotonic() - wall_before
+    cores = os.cpu_count() or 1
     busy = cpu / (wall * RUNNER_SLOTS)
+    web = (tree_cpu_s(web_pid) - web_before) / (wall * cores)
+    machine = (machine_busy_s() - machine_before) / (wall * cores)
     log(
         f"  saturation c=16: {load.rps} runs/s, runner CPU {busy:.0%} of {RUNNER_SLOTS} cores, "
-        f"health p99 {health.p99_ms} ms"
+        f"web {web:.0%}, machine {machine:.0%}, health p99 {health.p99_ms} ms"
     )
     return {
         "execute": load.as_dict(),
         "health": health.as_dict(),
         "runner_cpu_share": round(busy, 3),
+        "web_cpu_share": round(web, 3),
+        "machine_cpu_share": round(machine, 3),
         "runner_slots": RUNNER_SLOTS,
     }
 
@@ -180,7 +193,9 @@ def report(results: dict[str, Any]) -> str:
     lines += [
         "",
         f"Saturation (python `print(1)`, c=16): {sat['execute']['rps']} runs/s; the runner used "
-        f"{sat['runner_cpu_share']:.0%} of its {sat['runner_slots']} cores; the web's "
+        f"{sat['runner_cpu_share']:.0%} of its {sat['runner_slots']} cores, the web process "
+        f"{sat['web_cpu_share']:.0%} of the machine, and the whole machine (web, runner, Redis, "
+        f"database, load generator) was {sat['machine_cpu_share']:.0%} busy; the web's "
         f"`/api/health` p99 meanwhile: {sat['health']['p99_ms']} ms "
         f"(p50 {sat['health']['p50_ms']} ms).",
         "",
@@ -200,7 +215,7 @@ async def main() -> None:
     try:
         env = {**stack.env, "RUNNER_RUNS_PER_MINUTE": "1000000", "RUNNER_MAX_BACKLOG": "1000"}
         stack.env = env
-        _web, base = await stack.web(1)
+        web, base = await stack.web(1)
         runner_log = open(stack.data / "runner.log", "wb")  # noqa: SIM115
         runner = subprocess.Popen(
             procfile_command("runner"),
@@ -231,7 +246,7 @@ async def main() -> None:
             cells.append(
                 await cell(base, token, "C hello (compile + run)", "c", C_HELLO, concurrency)
             )
-        sat = await saturation(base, token, runner.pid)
+        sat = await saturation(base, token, runner.pid, web.pid)
         results = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} cores",
