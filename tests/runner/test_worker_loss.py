@@ -131,3 +131,37 @@ def test_the_web_process_never_loads_the_sandbox(settings: Settings) -> None:
         check=True,
     ).stdout
     assert out.split() == ["False", "False"]
+
+
+async def test_no_runner_answering_gives_504_and_a_backlog_gives_429(settings: Settings) -> None:
+    """No runner consumes this Redis database: Piston waits RUNNER_WAIT_S then answers 504;
+    session runs queue up until RUNNER_MAX_BACKLOG, then 429 runner_busy."""
+    mine = lone_settings(settings).model_copy(
+        update={"runner_wait_s": 0.5, "runner_max_backlog": 2}
+    )
+    async with app_on_own_database(mine, f"busy_{uuid.uuid4().hex[:6]}") as stack:
+        redis, http = stack["redis"], stack["http"]
+        await redis.flushdb()
+        await redis.set(
+            "runner:runtimes", '[{"language": "python", "version": "3", "aliases": ["py"]}]'
+        )
+        user = await register(http)
+        waited = await http.post(
+            "/api/v2/piston/execute",
+            json={"language": "python", "files": [{"content": "print(1)"}]},
+            headers=user["headers"],
+        )
+        assert waited.status_code == 504, waited.text
+        assert waited.json()["error"] == "runner_timeout"
+        await redis.delete("runs")  # the expired Piston request
+        session = await create(http, user, title="Busy")
+        url = f"/api/sessions/{session['_id']}/runs"
+        body = {"language": "python", "source": "print(1)"}
+        for _ in range(2):
+            assert (await http.post(url, json=body, headers=user["headers"])).status_code == 202
+        refused = await http.post(url, json=body, headers=user["headers"])
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"] == "runner_busy" and refused.headers["Retry-After"]
+        await redis.delete("runner:runtimes")
+        none = await http.post(url, json=body, headers=user["headers"])
+        assert none.status_code == 503 and none.json()["error"] == "runner_unavailable"
