@@ -6,22 +6,12 @@ each test in a fresh sandbox; judging stops at the first failing test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tq.problems.bank import Problem, outputs_match
 from tq.runner.languages import LanguageSpec
 from tq.runner.sandbox import Limits, StageResult, Workspace
-
-# A stage's status as a run's verdict (a plain run's success is "ok").
-STAGE_VERDICT = {
-    "ok": "ok",
-    "runtime_error": "runtime_error",
-    "time_limit": "time_limit",
-    "memory_limit": "memory_limit",
-    "output_limit": "output_limit",
-    "killed": "killed",
-}
 
 
 @dataclass
@@ -31,7 +21,6 @@ class Outcome:
     run: StageResult | None  # the plain run, or the last visible test's
     tests: list[dict[str, Any]] | None = None
     time_ms: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -42,6 +31,14 @@ class Placement:
     outer_uid: int
 
 
+def _workspace(
+    spec: LanguageSpec, files: list[tuple[str, str]], limits: Limits, placement: Placement
+) -> Workspace:
+    return Workspace(
+        spec, files, limits, base_dir=placement.base_dir, outer_uid=placement.outer_uid
+    )
+
+
 def execute(
     spec: LanguageSpec,
     files: list[tuple[str, str]],
@@ -50,22 +47,19 @@ def execute(
     limits: Limits,
     placement: Placement,
 ) -> Outcome:
-    with Workspace(
-        spec, files, limits, base_dir=placement.base_dir, outer_uid=placement.outer_uid
-    ) as box:
+    with _workspace(spec, files, limits, placement) as box:
         compiled = box.compile()
         if compiled is not None and compiled.status != "ok":
             return Outcome("compile_error", compiled, None, time_ms=compiled.time_ms)
         result = box.run(stdin, args)
-        return Outcome(STAGE_VERDICT[result.status], compiled, result, time_ms=result.time_ms)
+        # A stage's status is already the plain run's verdict ("ok", "time_limit", ...).
+        return Outcome(result.status, compiled, result, time_ms=result.time_ms)
 
 
 def judge(
     spec: LanguageSpec, source: str, problem: Problem, limits: Limits, placement: Placement
 ) -> Outcome:
-    with Workspace(
-        spec, [("", source)], limits, base_dir=placement.base_dir, outer_uid=placement.outer_uid
-    ) as box:
+    with _workspace(spec, [("", source)], limits, placement) as box:
         compiled = box.compile()
         if compiled is not None and compiled.status != "ok":
             return Outcome("compile_error", compiled, None, tests=[], time_ms=compiled.time_ms)
@@ -77,7 +71,7 @@ def judge(
             result = box.run(case.input)
             total_ms += result.time_ms
             if result.status != "ok":
-                case_verdict = STAGE_VERDICT[result.status]
+                case_verdict: str = result.status
             elif outputs_match(result.stdout, case.expected):
                 case_verdict = "accepted"
             else:

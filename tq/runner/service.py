@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,8 +40,7 @@ from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
 from tq.sessions.models import FINAL_STATUSES, Session
 from tq.sessions.service import is_member, load_session
 from tq.users.models import User
-
-log = logging.getLogger("tq.runner")
+from tq.users.service import parse_object_id
 
 # The runners publish what they serve here at start (language, version, aliases).
 RUNTIMES_KEY = "runner:runtimes"
@@ -240,11 +238,12 @@ async def list_runs(
 
 
 async def get_run(engine: AIOEngine, session: Session, run_id: str) -> CodeRun:
-    try:
-        oid = ObjectId(run_id)
-    except Exception:
-        raise NotFound("Run not found", code="run_not_found") from None
-    run = await engine.find_one(CodeRun, CodeRun.id == oid, CodeRun.session_id == session.id)
+    oid = parse_object_id(run_id)
+    run = (
+        await engine.find_one(CodeRun, CodeRun.id == oid, CodeRun.session_id == session.id)
+        if oid
+        else None
+    )
     if run is None:
         raise NotFound("Run not found", code="run_not_found")
     return run
