@@ -30,4 +30,5 @@ echo "$version" > "$work/build/version/version.txt"
 (cd "$work" && git init -q . && for patch in "${patches[@]}"; do git apply -p1 "$patch"; done)
 (cd "$work" && CGO_ENABLED=0 go build -trimpath -o "$bin" ./cmd/ferretdb)
 echo "$stamp" > "$bin.stamp"
-"$bin" --version | head -1
+# Print the first line only; `head` would close the pipe early and pipefail would turn that into exit 141.
+"$bin" --version | sed -n 1p
