@@ -9,7 +9,7 @@ try:
 except ConfigError as exc:
     sys.exit(f"talent-quotient: {exc}")
 
-from tq import create_app
+from tq.app import create_app
 
 app = create_app(settings)
 

@@ -37,9 +37,9 @@ from tq.chat.archive import archive_session
 from tq.chat.models import ChatArchiveChunk, ChatMessage
 from tq.core.celery import create_celery
 from tq.core.db import create_engine, ensure_indexes
+from tq.core.queue import JobQueue
 from tq.core.redis import create_redis
 from tq.core.stream import StreamGateway
-from tq.jobs.queue import JobQueue
 from tq.sessions.models import Session, channel_id_for
 from tq.sessions.tasks import expire_sessions
 

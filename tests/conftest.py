@@ -11,9 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pymongo
@@ -24,13 +22,22 @@ from redis.asyncio import Redis
 
 from config import Settings
 from tests.fakes.stream import FakeStream
-from tests.support import ROOT, VENV_BIN, http_client, running_app, settings_env, start_process
+from tests.support import (
+    ROOT,
+    TEST_MONGO_PORT,
+    TEST_REDIS_PORT,
+    TEST_STREAM_KEY,
+    TEST_STREAM_SECRET,
+    http_client,
+    make_settings,
+    running_app,
+    start_worker,
+    stop_worker,
+)
+from tq.core.celery import create_celery
 from tq.core.db import create_engine
 from tq.core.redis import create_redis
-
-TEST_MONGO_PORT = 27217
-TEST_REDIS_PORT = 6479
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
+from tq.jobs.registry import TASK_ROUTES
 
 
 @pytest.fixture(scope="session")
@@ -89,10 +96,6 @@ def redis_db(services: dict[str, str]) -> Iterator[str]:
     client.close()
 
 
-TEST_STREAM_KEY = "test-stream-key"
-TEST_STREAM_SECRET = "test-stream-secret-" + "y" * 30
-
-
 @pytest.fixture(scope="session")
 def fake_stream() -> Iterator[FakeStream]:
     fake = FakeStream(TEST_STREAM_KEY, TEST_STREAM_SECRET).start()
@@ -120,58 +123,6 @@ def settings(
         stream_base_url=fake_stream.url,
         stream_timeout_s=1.0,
     )
-
-
-def make_settings(
-    services: dict[str, str], database: str, redis_url: str, **overrides: object
-) -> Settings:
-    values: dict[str, object] = {
-        "app_env": "test",
-        "mongodb_uri": f"{services['mongo']}/{database}",
-        "mongodb_timeout_ms": 2000,
-        "redis_url": redis_url,
-        "jwt_secret": TEST_JWT_SECRET,
-        "cors_origin": ["http://localhost:5173", "https://app.example.com"],
-        "request_max_size": 64 * 1024,
-        "stream_api_key": "",
-        "stream_api_secret": "",
-        "log_level": "INFO",
-        # Cheap hashes and quick retries keep the suite fast; the code paths are the same.
-        "argon2_time_cost": 1,
-        "argon2_memory_cost": 8192,
-        "argon2_parallelism": 1,
-        "job_retry_base_s": 0.2,
-        "job_retry_max_s": 1.0,
-        "login_client_max_failures": 10_000,
-        # The suite runs more code than one person would; the rate limit has its own test.
-        "runner_runs_per_minute": 10_000,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-@asynccontextmanager
-async def app_on_own_database(settings: Settings, suffix: str) -> AsyncIterator[dict[str, Any]]:
-    """A served app on a database of the caller's own (for jobs that touch every document),
-    dropped afterwards: {http, url, engine, redis, stream, settings}."""
-    database = f"{settings.mongodb_database}_{suffix}"
-    mongo = settings.mongodb_uri.rsplit("/", 1)[0]
-    mine = settings.model_copy(update={"mongodb_uri": f"{mongo}/{database}"})
-    mine.__dict__.pop("mongodb_database", None)  # a cached property of the copied settings
-    engine = create_engine(mine)
-    try:
-        async with running_app(mine) as (app, url), http_client(url) as http:
-            yield {
-                "http": http,
-                "url": url,
-                "engine": engine,
-                "redis": app.ctx.redis,
-                "stream": app.ctx.stream,
-                "settings": mine,
-            }
-    finally:
-        await engine.client.drop_database(database)
-        engine.client.close()
 
 
 @pytest.fixture(scope="module")
@@ -202,49 +153,6 @@ async def redis_client(settings: Settings) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def start_worker(
-    settings: Settings, *, queues: str | None = None, concurrency: int = 1, name: str = "test"
-) -> tuple[subprocess.Popen[bytes], Path]:
-    """A real Celery worker process (prefork) on these settings' Redis and database, once it
-    answers a ping; `queues` like the Procfile's `-Q` (default: the ordinary queue)."""
-    log_path = ROOT / "var" / "test-logs" / f"{name}-{uuid.uuid4().hex[:6]}.log"
-    args = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "workers",
-        "worker",
-        "--loglevel=INFO",
-        f"--concurrency={concurrency}",
-        "--without-gossip",
-        "--without-mingle",
-        f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h",
-    ]
-    if queues:
-        args.append(f"--queues={queues}")
-    proc = start_process(args, settings_env(settings), log_path)
-    from tq.core.celery import create_celery
-
-    probe = create_celery(settings)
-    deadline = time.monotonic() + 60
-    try:
-        while not probe.control.ping(timeout=0.5):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"celery worker did not start; see {log_path}")
-    finally:
-        probe.close()
-    return proc, log_path
-
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 @pytest.fixture(scope="session")
 def celery_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     """A real Celery worker process (prefork, one child) on the run's Redis and database."""
@@ -272,8 +180,6 @@ def runner_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 
 @pytest.fixture(scope="session")
 def celery_client(settings: Settings, celery_worker: subprocess.Popen[bytes]):  # type: ignore[no-untyped-def]
-    from tq.core.celery import create_celery
-
-    app = create_celery(settings)
+    app = create_celery(settings, routes=TASK_ROUTES)
     yield app
     app.close()

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: real services, real servers, real workers."""
+"""Helpers shared by the tests: settings for the run's real services, real servers and
+workers, and the API calls many tests make."""
 
 from __future__ import annotations
 
@@ -8,18 +9,33 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sanic import Sanic
 
 from config import Settings
-from tq import create_app
+from tests.fakes.stream import FakeStream
+from tq.app import create_app
+from tq.core.celery import create_celery
+from tq.core.clients import Clients
+from tq.core.db import create_engine
+from tq.jobs.registry import TASK_ROUTES
+from tq.reactions import subscribe_reactions
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+
+TEST_MONGO_PORT = 27217
+TEST_REDIS_PORT = 6479
+TEST_JWT_SECRET = "test-secret-" + "x" * 40
+TEST_STREAM_KEY = "test-stream-key"
+TEST_STREAM_SECRET = "test-stream-secret-" + "y" * 30
 
 
 def free_port() -> int:
@@ -94,3 +110,199 @@ def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subpr
 
 def http_client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=15.0)
+
+
+# --- settings, apps and workers
+
+
+def make_settings(
+    services: dict[str, str], database: str, redis_url: str, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "app_env": "test",
+        "mongodb_uri": f"{services['mongo']}/{database}",
+        "mongodb_timeout_ms": 2000,
+        "redis_url": redis_url,
+        "jwt_secret": TEST_JWT_SECRET,
+        "cors_origin": ["http://localhost:5173", "https://app.example.com"],
+        "request_max_size": 64 * 1024,
+        "stream_api_key": "",
+        "stream_api_secret": "",
+        "log_level": "INFO",
+        # Cheap hashes and quick retries keep the suite fast; the code paths are the same.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 8192,
+        "argon2_parallelism": 1,
+        "job_retry_base_s": 0.2,
+        "job_retry_max_s": 1.0,
+        "login_client_max_failures": 10_000,
+        # The suite runs more code than one person would; the rate limit has its own test.
+        "runner_runs_per_minute": 10_000,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def app_on_own_database(settings: Settings, suffix: str) -> AsyncIterator[dict[str, Any]]:
+    """A served app on a database of the caller's own (for jobs that touch every document),
+    dropped afterwards: {http, url, engine, redis, stream, settings}."""
+    database = f"{settings.mongodb_database}_{suffix}"
+    mongo = settings.mongodb_uri.rsplit("/", 1)[0]
+    mine = settings.model_copy(update={"mongodb_uri": f"{mongo}/{database}"})
+    mine.__dict__.pop("mongodb_database", None)  # a cached property of the copied settings
+    engine = create_engine(mine)
+    try:
+        async with running_app(mine) as (app, url), http_client(url) as http:
+            yield {
+                "http": http,
+                "url": url,
+                "engine": engine,
+                "redis": app.ctx.clients.redis,
+                "stream": app.ctx.clients.stream,
+                "settings": mine,
+            }
+    finally:
+        await engine.client.drop_database(database)
+        engine.client.close()
+
+
+def start_worker(
+    settings: Settings, *, queues: str | None = None, concurrency: int = 1, name: str = "test"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A real Celery worker process (prefork) on these settings' Redis and database, once it
+    answers a ping; `queues` like the Procfile's `-Q` (default: the ordinary queue)."""
+    log_path = ROOT / "var" / "test-logs" / f"{name}-{uuid.uuid4().hex[:6]}.log"
+    args = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "workers",
+        "worker",
+        "--loglevel=INFO",
+        f"--concurrency={concurrency}",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname={name}-{uuid.uuid4().hex[:6]}@%h",
+    ]
+    if queues:
+        args.append(f"--queues={queues}")
+    proc = start_process(args, settings_env(settings), log_path)
+    probe = create_celery(settings, routes=TASK_ROUTES)
+    deadline = time.monotonic() + 60
+    try:
+        while not probe.control.ping(timeout=0.5):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"celery worker did not start; see {log_path}")
+    finally:
+        probe.close()
+    return proc, log_path
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@asynccontextmanager
+async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
+    """The clients a worker process holds, with the reactions wired: for calling job and
+    service functions directly, as the worker does."""
+    celery = create_celery(settings, routes=TASK_ROUTES)
+    clients = Clients.open(settings, celery)
+    subscribe_reactions(clients.events, clients)
+    try:
+        yield clients
+    finally:
+        await clients.close()
+        celery.close()
+
+
+# --- API calls
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def register(
+    http: httpx.AsyncClient,
+    *,
+    role: str = "candidate",
+    name: str = "Test User",
+    email: str | None = None,
+    password: str = "correct horse battery",
+) -> dict[str, Any]:
+    """Register a fresh user; returns the response body plus `password` and `headers`."""
+    response = await http.post(
+        "/api/auth/register",
+        json={"email": email or unique_email(), "password": password, "name": name, "role": role},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    body["password"] = password
+    body["headers"] = {"Authorization": f"Bearer {body['token']}"}
+    return body
+
+
+async def create(http: httpx.AsyncClient, owner: dict[str, Any], **body: Any) -> dict[str, Any]:
+    body = body or {"title": "Pairing interview"}
+    response = await http.post("/api/sessions", json=body, headers=owner["headers"])
+    assert response.status_code == 201, response.text
+    session: dict[str, Any] = response.json()["session"]
+    return session
+
+
+async def act(
+    http: httpx.AsyncClient, who: dict[str, Any], session: dict[str, Any], action: str
+) -> httpx.Response:
+    return await http.post(f"/api/sessions/{session['_id']}/{action}", headers=who["headers"])
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def stamp(seconds: float) -> str:
+    base = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return base.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def save(http, who, session, text, **extra) -> httpx.Response:
+    return await http.post(
+        "/api/chat/save-message",
+        headers=who["headers"],
+        json={"sessionId": session["_id"], "text": text, **extra},
+    )
+
+
+async def deliver(
+    fake: FakeStream, url: str, event: dict[str, Any], webhook_id: str | None = None
+) -> httpx.Response:
+    response = await fake.deliver_webhook(f"{url}/api/webhooks/stream", event, webhook_id)
+    assert isinstance(response, httpx.Response)
+    return response
+
+
+async def execute(
+    http: httpx.AsyncClient, who: dict[str, Any], language: str, source: str, **extra: Any
+) -> httpx.Response:
+    body = {"language": language, "version": "*", "files": [{"content": source}], **extra}
+    return await http.post("/api/v2/piston/execute", json=body, headers=who["headers"], timeout=60)
+
+
+def sandbox_processes(uid_base: int = 60000, slots: int = 16) -> list[str]:
+    """Live (not zombie) processes of the runner slots' uids: what a run left behind."""
+    out = subprocess.run(
+        ["ps", "-eo", "uid=,stat=,pid=,args="], capture_output=True, text=True, check=True
+    ).stdout
+    left = []
+    for line in out.splitlines():
+        uid, state, *_ = line.split(None, 3)
+        if uid_base <= int(uid) < uid_base + slots and not state.startswith("Z"):
+            left.append(line)
+    return left

@@ -1,5 +1,1 @@
-"""Talent Quotient backend."""
-
-from tq.app import create_app
-
-__all__ = ["create_app"]
+"""Talent Quotient backend. The web app is built by `tq.app.create_app`; workers by `workers`."""

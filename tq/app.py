@@ -5,29 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from celery import Celery
-from odmantic import AIOEngine
-from redis.asyncio import Redis
-from sanic import Sanic
+from sanic import Request, Sanic
 from sanic.config import Config
+from sanic.response import HTTPResponse, raw
 from sanic_ext import Extend
+from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.core.celery import create_celery
-from tq.core.db import create_engine, ensure_indexes_until_done
+from tq.core.clients import Clients
+from tq.core.db import ensure_indexes_until_done
 from tq.core.errors import JSONErrorHandler
 from tq.core.http import setup_request_context
-from tq.core.redis import create_redis
+from tq.core.queue import JobQueue, JobRun, OutboxJob
 from tq.core.security import PasswordHasher, TokenService
-from tq.core.stream import StreamGateway
-from tq.jobs.models import JobRun, OutboxJob
-from tq.jobs.queue import JobQueue
 from tq.jobs.registry import TASK_ROUTES
+from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session
 from tq.users.models import User
@@ -50,16 +49,14 @@ DOCUMENT_MODELS: list[Any] = [
 
 @dataclass
 class AppContext:
-    """Typed `app.ctx`: long-lived clients exist from server start to server stop."""
+    """Typed `app.ctx`: long-lived clients exist from server start to server stop. Handlers
+    never read it: they ask for what they need by type (see `setup_extensions`)."""
 
     settings: Settings
-    engine: AIOEngine = field(init=False)
-    redis: Redis = field(init=False)
-    celery: Celery = field(init=False)
-    queue: JobQueue = field(init=False)
-    stream: StreamGateway = field(init=False)
+    clients: Clients = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: TokenService = field(init=False)
+    openapi_json: bytes = b""
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -91,33 +88,62 @@ def setup_extensions(app: TQApp) -> None:
     Extend(app)
     app.ext.openapi.describe("Talent Quotient API", version=VERSION)
     app.ext.openapi.add_security_scheme("bearerAuth", "http", scheme="bearer", bearer_format="JWT")
-    # Handlers may ask for these by type (sanic-ext dependency injection).
-    app.ext.add_dependency(Settings, lambda request: request.app.ctx.settings)
-    app.ext.add_dependency(AIOEngine, lambda request: request.app.ctx.engine)
-    app.ext.add_dependency(Redis, lambda request: request.app.ctx.redis)
-    app.ext.add_dependency(JobQueue, lambda request: request.app.ctx.queue)
+    # The one way handlers reach the process's clients: by type, through sanic-ext injection
+    # (`async def handler(request, clients: Clients)`).
+    app.ext.add_dependency(Clients, _clients)
+    app.ext.add_dependency(PasswordHasher, _hasher)
+    app.ext.add_dependency(TokenService, _tokens)
+
+
+def _clients(request: Request) -> Clients:
+    return cast(TQApp, request.app).ctx.clients
+
+
+def _hasher(request: Request) -> PasswordHasher:
+    return cast(TQApp, request.app).ctx.hasher
+
+
+def _tokens(request: Request) -> TokenService:
+    return cast(TQApp, request.app).ctx.tokens
+
+
+def setup_openapi_cache(app: TQApp) -> None:
+    """The spec is the same for the life of the process: build it once at start-up and serve
+    those bytes, instead of sanic-ext's rebuild on every request."""
+    spec_path = f"{app.config.OAS_URL_PREFIX.rstrip('/')}/openapi.json"
+
+    @app.after_server_start
+    async def build_spec(app: TQApp) -> None:
+        spec = SpecificationBuilder().build(app).serialize()
+        app.ctx.openapi_json = json.dumps(spec).encode()
+
+    async def serve_spec(request: Request) -> HTTPResponse | None:
+        body = cast(TQApp, request.app).ctx.openapi_json
+        if request.path == spec_path and request.method in ("GET", "HEAD") and body:
+            return raw(body, content_type="application/json")
+        return None
+
+    app.register_middleware(serve_spec, "request", priority=50)
 
 
 def setup_clients(app: TQApp) -> None:
     @app.before_server_start
     async def open_clients(app: TQApp) -> None:
         ctx = app.ctx
-        ctx.engine = create_engine(ctx.settings)
-        ctx.redis = create_redis(ctx.settings)
-        ctx.celery = create_celery(ctx.settings)
-        ctx.celery.conf.task_routes = TASK_ROUTES
-        ctx.queue = JobQueue(ctx.celery, ctx.engine)
-        ctx.stream = StreamGateway(ctx.settings)
+        celery = create_celery(ctx.settings, routes=TASK_ROUTES)
+        ctx.clients = Clients.open(ctx.settings, celery)
+        subscribe_reactions(ctx.clients.events, ctx.clients)
         ctx.hasher = PasswordHasher(ctx.settings)
         ctx.tokens = TokenService(ctx.settings)
 
     @app.after_server_start
     async def start_background(app: TQApp) -> None:
         ctx = app.ctx
+        clients = ctx.clients
         ctx.background.append(
-            asyncio.create_task(ensure_indexes_until_done(ctx.engine, DOCUMENT_MODELS))
+            asyncio.create_task(ensure_indexes_until_done(clients.engine, DOCUMENT_MODELS))
         )
-        ctx.background.append(asyncio.create_task(_flush_outbox_forever(ctx.queue)))
+        ctx.background.append(asyncio.create_task(_flush_outbox_forever(clients.queue)))
 
     @app.before_server_stop
     async def close_clients(app: TQApp) -> None:
@@ -127,10 +153,8 @@ def setup_clients(app: TQApp) -> None:
         for task in ctx.background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        ctx.engine.client.close()
-        await ctx.redis.aclose()
-        ctx.celery.close()
-        await ctx.stream.close()
+        await ctx.clients.close()
+        ctx.clients.celery.close()
         ctx.hasher.close()
 
 
@@ -187,5 +211,6 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_request_context(app)
     setup_extensions(app)
     setup_clients(app)
+    setup_openapi_cache(app)
     setup_blueprints(app)
     return app

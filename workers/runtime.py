@@ -16,26 +16,17 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from odmantic import AIOEngine
-from redis.asyncio import Redis
-
 from config import Settings
-from tq.core.db import create_engine
-from tq.core.redis import create_redis
-from tq.core.stream import StreamGateway
-from tq.jobs.queue import JobQueue
+from tq.core.clients import Clients
+from tq.reactions import subscribe_reactions
 
 T = TypeVar("T")
 
 
 @dataclass
 class WorkerRuntime:
-    settings: Settings
     loop: asyncio.AbstractEventLoop
-    engine: AIOEngine
-    redis: Redis
-    stream: StreamGateway
-    queue: JobQueue
+    clients: Clients
     pid: int
 
 
@@ -49,21 +40,13 @@ def get_runtime(settings: Settings) -> WorkerRuntime:
         asyncio.set_event_loop(loop)
         from workers import app  # the worker's own Celery app sends follow-up jobs
 
-        # Clients are created while their loop is current, so they bind to it; the Stream
-        # gateway opens its HTTP session lazily, inside the loop, on first use.
+        # Clients are created while their loop is current, so they bind to it.
         # A job's single query may scan far more than a request's: bound it by the task limit.
-        engine = create_engine(
-            settings, socket_timeout_ms=settings.celery_task_soft_time_limit * 1000
+        clients = Clients.open(
+            settings, app, socket_timeout_ms=settings.celery_task_soft_time_limit * 1000
         )
-        _runtime = WorkerRuntime(
-            settings=settings,
-            loop=loop,
-            engine=engine,
-            redis=create_redis(settings),
-            stream=StreamGateway(settings),
-            queue=JobQueue(app, engine),
-            pid=os.getpid(),
-        )
+        subscribe_reactions(clients.events, clients)
+        _runtime = WorkerRuntime(loop=loop, clients=clients, pid=os.getpid())
     return _runtime
 
 

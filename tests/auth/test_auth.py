@@ -18,9 +18,14 @@ from sanic import json as json_response
 from sanic.response import HTTPResponse
 
 from config import Settings
-from tests.auth.helpers import register, unique_email
-from tests.conftest import TEST_JWT_SECRET, TEST_STREAM_SECRET
-from tests.support import http_client, running_app
+from tests.support import (
+    TEST_JWT_SECRET,
+    TEST_STREAM_SECRET,
+    http_client,
+    register,
+    running_app,
+    unique_email,
+)
 from tq.auth.dependencies import authenticated
 
 PUBLIC_USER_FIELDS = {

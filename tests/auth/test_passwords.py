@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.support import http_client, running_app
+from tests.support import http_client, register, running_app
 from tq.core.db import create_engine
 from tq.users.models import User
 

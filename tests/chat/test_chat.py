@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,11 +10,21 @@ import pytest
 from bson import ObjectId
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.conftest import TEST_STREAM_KEY, TEST_STREAM_SECRET, make_settings
 from tests.fakes.stream import FakeStream, message_event, signed_webhook
-from tests.sessions.helpers import act, create
-from tests.support import free_port, http_client, running_app
+from tests.support import (
+    TEST_STREAM_KEY,
+    TEST_STREAM_SECRET,
+    act,
+    create,
+    deliver,
+    free_port,
+    http_client,
+    make_settings,
+    register,
+    running_app,
+    save,
+    stamp,
+)
 
 
 @pytest.fixture
@@ -27,19 +36,6 @@ async def room(client: httpx.AsyncClient) -> dict[str, Any]:
     session = await create(client, host, title="Chatty", maxParticipants=1)
     assert (await act(client, guest, session, "join")).status_code == 200
     return {"host": host, "guest": guest, "outsider": outsider, "session": session}
-
-
-def stamp(seconds: float) -> str:
-    base = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return base.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-async def save(http, who, session, text, **extra) -> httpx.Response:
-    return await http.post(
-        "/api/chat/save-message",
-        headers=who["headers"],
-        json={"sessionId": session["_id"], "text": text, **extra},
-    )
 
 
 async def history(http, who, session, **params) -> httpx.Response:
@@ -170,14 +166,6 @@ async def test_history_pages_without_gaps_or_repeats(client, room) -> None:
     assert (
         await client.get("/api/chat/history/not-an-id", headers=room["host"]["headers"])
     ).status_code == 404
-
-
-async def deliver(
-    fake: FakeStream, url: str, event: dict[str, Any], webhook_id: str | None = None
-) -> httpx.Response:
-    response = await fake.deliver_webhook(f"{url}/api/webhooks/stream", event, webhook_id)
-    assert isinstance(response, httpx.Response)
-    return response
 
 
 async def texts(client, who, session) -> list[tuple[str, bool]]:

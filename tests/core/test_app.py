@@ -9,8 +9,7 @@ from sanic import Request, Sanic, json
 from sanic.response import HTTPResponse
 
 from config import Settings
-from tests.conftest import make_settings
-from tests.support import free_port, http_client, running_app
+from tests.support import free_port, http_client, make_settings, running_app
 from tq.core.http import parse_body
 from tq.health.schemas import HealthOut
 

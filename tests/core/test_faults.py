@@ -17,16 +17,25 @@ import pytest
 import redis as redis_sync
 
 from config import Settings
-from tests.auth.helpers import register, unique_email
-from tests.chat.test_chat import save
-from tests.conftest import make_settings
 from tests.fakes.stream import FakeStream
-from tests.sessions.helpers import act, create
-from tests.support import ROOT, free_port, http_client, running_app, settings_env, wait_until
-from tests.support import start_process as spawn
-from tq.core.celery import create_celery
-from tq.jobs.queue import JobQueue
-from tq.jobs.repair import repair_stream_sync
+from tests.support import (
+    ROOT,
+    act,
+    create,
+    free_port,
+    http_client,
+    make_settings,
+    open_clients,
+    register,
+    running_app,
+    save,
+    settings_env,
+    start_process,
+    unique_email,
+    wait_until,
+)
+from tq.sessions.jobs import repair_session_sync
+from tq.users.jobs import repair_user_sync
 
 
 class OwnService:
@@ -190,11 +199,9 @@ async def test_stream_down_end_to_end_then_recovery(
 
     fake_stream.heal()
     # Retries may have run out during the outage: the repair job puts them back in line.
-    celery = create_celery(settings)
-    try:
-        await repair_stream_sync(engine, JobQueue(celery, engine), older_than_s=0, limit=100)
-    finally:
-        celery.close()
+    async with open_clients(settings.model_copy(update={"repair_stream_after_s": 0})) as clients:
+        await repair_user_sync(clients)
+        await repair_session_sync(clients)
 
     def in_step() -> bool:
         channel = fake_stream.channel(session["callId"])
@@ -231,7 +238,7 @@ def _rss_kib(pid: int) -> int:
 def test_hostile_requests_get_4xx_and_memory_stays_flat(settings: Settings) -> None:
     port = free_port()
     env = settings_env(settings) | {"PORT": str(port), "WORKERS": "1"}
-    proc = spawn([sys.executable, "server.py"], env, ROOT / "var/test-logs/hostile-web.log")
+    proc = start_process([sys.executable, "server.py"], env, ROOT / "var/test-logs/hostile-web.log")
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=10) as http:

@@ -8,9 +8,7 @@ import asyncio
 import os
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.sessions.helpers import create
-from tests.support import VENV_BIN, http_client, running_app
+from tests.support import VENV_BIN, create, http_client, register, running_app
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 

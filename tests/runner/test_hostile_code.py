@@ -11,9 +11,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.runner.helpers import execute, sandbox_processes
-from tests.support import ROOT
+from tests.support import ROOT, execute, register, sandbox_processes
 
 pytestmark = pytest.mark.usefixtures("runner_worker")
 

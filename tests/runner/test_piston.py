@@ -9,9 +9,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.runner.helpers import execute, sandbox_processes
-from tests.support import http_client, running_app
+from tests.support import execute, http_client, register, running_app, sandbox_processes
 
 pytestmark = pytest.mark.usefixtures("runner_worker")
 

@@ -8,10 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import register
 from tests.fakes.stream import FakeStream
-from tests.sessions.helpers import act, create
-from tests.support import wait_until
+from tests.support import act, create, register, wait_until
 
 pytestmark = pytest.mark.usefixtures("runner_worker", "celery_worker")
 

@@ -13,13 +13,19 @@ import uuid
 from bson import ObjectId
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.conftest import app_on_own_database, start_worker, stop_worker
-from tests.runner.helpers import sandbox_processes
-from tests.sessions.helpers import create
-from tests.support import ROOT, settings_env, wait_until
+from tests.support import (
+    ROOT,
+    app_on_own_database,
+    create,
+    register,
+    sandbox_processes,
+    settings_env,
+    start_worker,
+    stop_worker,
+    wait_until,
+)
 from tq.core.celery import create_celery
-from tq.jobs.queue import JobQueue
+from tq.core.queue import JobQueue
 from tq.jobs.registry import TASK_ROUTES
 from tq.runner import jobs as runner_jobs
 from tq.runner.models import CodeRun
@@ -97,14 +103,14 @@ async def test_a_run_nobody_takes_is_failed_by_the_sweep(settings: Settings) -> 
             headers=user["headers"],
         )
         run_id = ObjectId(response.json()["run"]["_id"])
-        celery = create_celery(stack["settings"])
+        celery = create_celery(stack["settings"], routes=TASK_ROUTES)
         celery.conf.task_routes = TASK_ROUTES
         queue = JobQueue(celery, engine)
         try:
-            fresh = await runner_jobs.fail_stale_runs(engine, queue, stale_after_s=60)
+            fresh = await runner_jobs.fail_runs_older_than(engine, queue, stale_after_s=60)
             assert fresh == {"failed": 0}  # not stale yet
             await asyncio.sleep(0.05)
-            counts = await runner_jobs.fail_stale_runs(engine, queue, stale_after_s=0.01)
+            counts = await runner_jobs.fail_runs_older_than(engine, queue, stale_after_s=0.01)
         finally:
             celery.close()
         assert counts == {"failed": 1}

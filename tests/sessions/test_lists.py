@@ -8,9 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import register
-from tests.sessions.helpers import act, create
-from tests.sessions.test_sessions import iso
+from tests.support import act, create, iso, register
 
 
 @pytest.fixture

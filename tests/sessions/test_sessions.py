@@ -10,9 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import register
 from tests.fakes.stream import FakeStream
-from tests.sessions.helpers import act, create
+from tests.support import act, create, iso, register
 
 
 @pytest.fixture
@@ -28,10 +27,6 @@ async def guest(client: httpx.AsyncClient) -> dict[str, Any]:
 @pytest.fixture
 async def outsider(client: httpx.AsyncClient) -> dict[str, Any]:
     return await register(client, name="Olly Outsider")
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 async def test_create_readme_style(client, host, fake_stream: FakeStream) -> None:

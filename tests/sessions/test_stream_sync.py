@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.auth.helpers import register
 from tests.fakes.stream import FakeStream
-from tests.sessions.helpers import act, create
-from tests.support import wait_until
+from tests.support import act, create, register, wait_until
 
 
 async def stream_matches(client, host, session_id: str, fake: FakeStream) -> bool:

@@ -6,13 +6,13 @@ from pydantic import (
     AfterValidator,
     AnyHttpUrl,
     BaseModel,
-    ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
     model_validator,
 )
 
+from tq.core.schemas import Body
 from tq.users.models import Role
 from tq.users.schemas import UserOut
 
@@ -30,25 +30,21 @@ def _url_or_empty(value: str | None) -> str | None:
 AvatarUrl = Annotated[str | None, Field(max_length=2048), AfterValidator(_url_or_empty)]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class RegisterIn(Strict):
+class RegisterIn(Body):
     email: Email
     password: Password
     name: Name
     role: Role = "candidate"
 
 
-class LoginIn(Strict):
+class LoginIn(Body):
     email: Annotated[
         str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=320)
     ]
     password: Annotated[str, Field(min_length=1, max_length=128)]
 
 
-class UpdateMeIn(Strict):
+class UpdateMeIn(Body):
     name: Name | None = None
     avatar: AvatarUrl = None
     password: Password | None = None
@@ -63,7 +59,7 @@ class UpdateMeIn(Strict):
         return self
 
 
-class DeleteMeIn(Strict):
+class DeleteMeIn(Body):
     password: Annotated[str, Field(min_length=1, max_length=128)]
 
 

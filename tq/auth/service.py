@@ -6,10 +6,8 @@ import contextlib
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 
 from bson import ObjectId
-from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -17,6 +15,7 @@ from redis.exceptions import RedisError
 from config import Settings
 from tq.auth.dependencies import revoked_key
 from tq.auth.schemas import LoginIn, RegisterIn, UpdateMeIn
+from tq.core.clients import Clients
 from tq.core.errors import (
     Conflict,
     Forbidden,
@@ -27,22 +26,13 @@ from tq.core.errors import (
 from tq.core.locks import document_lock
 from tq.core.security import PasswordHasher, TokenClaims
 from tq.core.time import utcnow
-from tq.jobs.queue import JobQueue
-from tq.sessions.service import release_deleted_user
+from tq.jobs.registry import DELETE_STREAM_USER, SYNC_USER
+from tq.users.events import AccountClosing
 from tq.users.models import User
 
 log = logging.getLogger("tq.auth")
 
 INVALID_CREDENTIALS = "Invalid email or password"
-
-
-@dataclass
-class AuthContext:
-    engine: AIOEngine
-    redis: Redis
-    hasher: PasswordHasher
-    queue: JobQueue
-    settings: Settings
 
 
 class LoginThrottle:
@@ -94,35 +84,31 @@ class LoginThrottle:
             await self.redis.delete(self._key("email", email))
 
 
-async def _enqueue_sync(queue: JobQueue, user: User) -> None:
-    await queue.enqueue("sync_user", str(user.id))
-
-
-async def register(ctx: AuthContext, data: RegisterIn) -> User:
+async def register(clients: Clients, hasher: PasswordHasher, data: RegisterIn) -> User:
     user_id = ObjectId()
     user = User(
         id=user_id,
         email=data.email,
-        password=await ctx.hasher.hash(data.password),
+        password=await hasher.hash(data.password),
         name=data.name,
         role=data.role,
         stream_id=str(user_id),
     )
     try:
-        await ctx.engine.save(user)
+        await clients.engine.save(user)
     except DuplicateKeyError:
         raise Conflict("An account with this email already exists", code="email_taken") from None
     # After the write: if the queue is down the job waits in the outbox, the account stands.
-    await _enqueue_sync(ctx.queue, user)
+    await clients.queue.enqueue(SYNC_USER, str(user.id))
     return user
 
 
-async def login(ctx: AuthContext, data: LoginIn, client: str) -> User:
-    throttle = LoginThrottle(ctx.redis, ctx.settings)
+async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str) -> User:
+    throttle = LoginThrottle(clients.redis, clients.settings)
     await throttle.check(data.email, client)
-    user = await ctx.engine.find_one(User, User.email == data.email)
+    user = await clients.engine.find_one(User, User.email == data.email)
     # Unknown emails are verified against a dummy hash: same answer, about the same time.
-    ok, new_hash = await ctx.hasher.verify(data.password, user.password if user else None)
+    ok, new_hash = await hasher.verify(data.password, user.password if user else None)
     if not ok or user is None:
         await throttle.record_failure(data.email, client)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
@@ -130,18 +116,18 @@ async def login(ctx: AuthContext, data: LoginIn, client: str) -> User:
     if new_hash:
         # Hash parameters changed since this one was made: upgrade it transparently.
         user.password = new_hash
-        await ctx.engine.save(user)
+        await clients.engine.save(user)
     return user
 
 
-async def update_me(ctx: AuthContext, user: User, data: UpdateMeIn) -> bool:
+async def update_me(clients: Clients, hasher: PasswordHasher, user: User, data: UpdateMeIn) -> bool:
     """Apply a profile change; True when the password changed (old tokens are now void)."""
     changes = data.model_fields_set
     if "password" in changes and data.password is not None:
-        ok, _ = await ctx.hasher.verify(data.currentPassword or "", user.password)
+        ok, _ = await hasher.verify(data.currentPassword or "", user.password)
         if not ok:
             raise Forbidden("The current password is wrong", code="wrong_password")
-        user.password = await ctx.hasher.hash(data.password)
+        user.password = await hasher.hash(data.password)
         # Whole seconds, like JWT iat: tokens issued from the next second on stay valid.
         user.tokens_valid_after = utcnow().replace(microsecond=0)
     if "name" in changes and data.name is not None:
@@ -151,29 +137,30 @@ async def update_me(ctx: AuthContext, user: User, data: UpdateMeIn) -> bool:
     if changes & {"name", "avatar"}:
         user.stream_sync = "pending"
     user.updated_at = utcnow()
-    async with document_lock(ctx.redis, f"user:{user.id}"):
-        await ctx.engine.save(user)
+    async with document_lock(clients.redis, f"user:{user.id}"):
+        await clients.engine.save(user)
     if changes & {"name", "avatar"}:
-        await _enqueue_sync(ctx.queue, user)
+        await clients.queue.enqueue(SYNC_USER, str(user.id))
     return "password" in changes
 
 
-async def delete_me(ctx: AuthContext, user: User, password: str) -> None:
-    ok, _ = await ctx.hasher.verify(password, user.password)
+async def delete_me(clients: Clients, hasher: PasswordHasher, user: User, password: str) -> None:
+    ok, _ = await hasher.verify(password, user.password)
     if not ok:
         raise Forbidden("The password is wrong", code="wrong_password")
-    # Sessions let go of the user first: hosted open sessions are cancelled, seats freed.
-    await release_deleted_user(ctx.engine, ctx.redis, ctx.queue, user)
-    await ctx.engine.delete(user)
-    await ctx.queue.enqueue("delete_stream_user", user.stream_id)
+    # Other domains let go of the user first (sessions: hosted open ones cancelled, seats
+    # freed); see tq.reactions.
+    await clients.events.publish(AccountClosing(user.id))
+    await clients.engine.delete(user)
+    await clients.queue.enqueue(DELETE_STREAM_USER, user.stream_id)
 
 
-async def logout(ctx: AuthContext, claims: TokenClaims) -> None:
+async def logout(redis: Redis, claims: TokenClaims) -> None:
     ttl = claims.expires_at - int(time.time())
     if ttl <= 0:
         return
     try:
-        await ctx.redis.set(revoked_key(claims.jti), "1", ex=ttl)
+        await redis.set(revoked_key(claims.jti), "1", ex=ttl)
     except RedisError:
         raise ServiceUnavailable(
             "Could not log out right now; try again", code="redis_unavailable"

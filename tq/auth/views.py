@@ -14,21 +14,20 @@ from tq.auth.schemas import (
     StreamTokenOut,
     UpdateMeIn,
 )
+from tq.core.clients import Clients
 from tq.core.http import parse_body
 from tq.core.openapi import doc
+from tq.core.schemas import dump
+from tq.core.security import PasswordHasher, TokenService
+from tq.core.stream import StreamGateway
 from tq.users.models import User
-from tq.users.schemas import UserOut, dump
+from tq.users.schemas import UserOut
 
 bp = Blueprint("auth", url_prefix="/api/auth")
 
 
-def auth_context(request: Request) -> service.AuthContext:
-    ctx = request.app.ctx
-    return service.AuthContext(ctx.engine, ctx.redis, ctx.hasher, ctx.queue, ctx.settings)
-
-
-def token_response(request: Request, user: User, status: int) -> HTTPResponse:
-    token, _claims = request.app.ctx.tokens.issue(str(user.id), user.role)
+def token_response(tokens: TokenService, user: User, status: int) -> HTTPResponse:
+    token, _claims = tokens.issue(str(user.id), user.role)
     return json(dump(AuthOut(token=token, user=UserOut.of(user))), status=status)
 
 
@@ -46,10 +45,12 @@ def client_address(request: Request) -> str:
     errors=(409, 413),
     auth=False,
 )
-async def register(request: Request) -> HTTPResponse:
+async def register(
+    request: Request, clients: Clients, hasher: PasswordHasher, tokens: TokenService
+) -> HTTPResponse:
     data = parse_body(request, RegisterIn)
-    user = await service.register(auth_context(request), data)
-    return token_response(request, user, 201)
+    user = await service.register(clients, hasher, data)
+    return token_response(tokens, user, 201)
 
 
 @bp.post("/login")
@@ -61,10 +62,12 @@ async def register(request: Request) -> HTTPResponse:
     errors=(401, 413, 429),
     auth=False,
 )
-async def login(request: Request) -> HTTPResponse:
+async def login(
+    request: Request, clients: Clients, hasher: PasswordHasher, tokens: TokenService
+) -> HTTPResponse:
     data = parse_body(request, LoginIn)
-    user = await service.login(auth_context(request), data, client_address(request))
-    return token_response(request, user, 200)
+    user = await service.login(clients, hasher, data, client_address(request))
+    return token_response(tokens, user, 200)
 
 
 @bp.get("/me")
@@ -83,36 +86,37 @@ async def me(request: Request) -> HTTPResponse:
     errors=(403, 413),
 )
 @authenticated()
-async def update_me(request: Request) -> HTTPResponse:
+async def update_me(
+    request: Request, clients: Clients, hasher: PasswordHasher, tokens: TokenService
+) -> HTTPResponse:
     data = parse_body(request, UpdateMeIn)
     user = current_user(request)
-    password_changed = await service.update_me(auth_context(request), user, data)
+    password_changed = await service.update_me(clients, hasher, user, data)
     token = None
     if password_changed:
-        token, _ = request.app.ctx.tokens.issue(str(user.id), user.role)
+        token, _ = tokens.issue(str(user.id), user.role)
     return json(dump(MeOut(user=UserOut.of(user), token=token)))
 
 
 @bp.delete("/me")
 @doc(summary="Delete the account", tag="auth", body=DeleteMeIn, ok={204: None}, errors=(403,))
 @authenticated()
-async def delete_me(request: Request) -> HTTPResponse:
+async def delete_me(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
     data = parse_body(request, DeleteMeIn)
-    await service.delete_me(auth_context(request), current_user(request), data.password)
+    await service.delete_me(clients, hasher, current_user(request), data.password)
     return empty()
 
 
 @bp.post("/logout")
 @doc(summary="Revoke the presented token", tag="auth", ok={204: None}, errors=(503,))
 @authenticated()
-async def logout(request: Request) -> HTTPResponse:
-    await service.logout(auth_context(request), request.ctx.token_claims)
+async def logout(request: Request, clients: Clients) -> HTTPResponse:
+    await service.logout(clients.redis, request.ctx.token_claims)
     return empty()
 
 
-def stream_token_response(request: Request) -> HTTPResponse:
+def stream_token_response(request: Request, stream: StreamGateway) -> HTTPResponse:
     user = current_user(request)
-    stream = request.app.ctx.stream
     token, expires_at = stream.create_user_token(user.stream_id)
     body = StreamTokenOut(
         token=token,
@@ -134,5 +138,5 @@ def stream_token_response(request: Request) -> HTTPResponse:
     errors=(503,),
 )
 @authenticated()
-async def stream_token(request: Request) -> HTTPResponse:
-    return stream_token_response(request)
+async def stream_token(request: Request, clients: Clients) -> HTTPResponse:
+    return stream_token_response(request, clients.stream)

@@ -18,6 +18,9 @@ class ChatMessage(Model):
     plain unique index de-duplicates (a unique index over an optional field would clash on
     nulls, and partial indexes are not served by every MongoDB-wire backend)."""
 
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+
     session_id: ObjectId = Field(key_name="sessionId")
     key: str = Field(unique=True)
     stream_message_id: str | None = Field(default=None, key_name="streamMessageId")
@@ -45,6 +48,9 @@ class ChatMessage(Model):
 class WebhookEvent(Model):
     """A Stream webhook delivery, stored before it is acknowledged."""
 
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+
     key: str = Field(unique=True)  # X-Webhook-Id, or a digest of the body without one
     type: str
     payload: dict[str, Any]
@@ -59,6 +65,9 @@ class WebhookEvent(Model):
 class ChatArchiveChunk(Model):
     """Up to CHAT_ARCHIVE_CHUNK_SIZE messages of one session, in (createdAt, _id) order, as
     gzip-compressed BSON. `seq` is unique per session, so a re-run cannot write a chunk twice."""
+
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
 
     session_id: ObjectId = Field(key_name="sessionId")
     seq: int

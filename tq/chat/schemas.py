@@ -6,17 +6,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tq.chat.models import ChatMessage, Source
-from tq.sessions.schemas import UtcDatetime
+from tq.core.schemas import Body, Query, UtcDatetime
 
 ObjectIdStr = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]
 MessageText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)
 ]
 StreamMessageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-:.]{1,255}$")]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ChannelIn(Body):
@@ -30,7 +26,7 @@ class SaveMessageIn(Body):
     createdAt: UtcDatetime | None = None
 
 
-class HistoryQuery(Body):
+class HistoryQuery(Query):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     before: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     after: ObjectIdStr | None = None

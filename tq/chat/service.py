@@ -9,82 +9,41 @@ import contextlib
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from pymongo.errors import PyMongoError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from tq.chat import archive
-from tq.chat.models import ChatMessage, Source, WebhookEvent
+from tq.chat import store
+from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.chat.schemas import HistoryQuery, SaveMessageIn
-from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from tq.core.locks import document_lock
-from tq.core.stream import StreamError, StreamGateway, StreamNotConfigured
+from tq.core.clients import Clients
+from tq.core.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized
+from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
-from tq.jobs.queue import JobQueue
+from tq.jobs.registry import PROCESS_WEBHOOK_EVENT
 from tq.sessions.models import FINAL_STATUSES, Session
-from tq.sessions.service import SYNC_JOB, is_member, load_session
-from tq.sessions.tasks import sync_session_channel
+from tq.sessions.service import member_session
 from tq.users.models import User
-from tq.users.service import get_users
 
 log = logging.getLogger("tq.chat")
-MESSAGE_EVENTS = {"message.new", "message.updated", "message.deleted"}
 WEBHOOK_SEEN_TTL_S = 7 * 24 * 3600  # longer than Stream keeps retrying a delivery
-MAX_TEXT = 5000
-
-
-@dataclass
-class ChatContext:
-    engine: AIOEngine
-    redis: Redis
-    stream: StreamGateway
-    queue: JobQueue
-
-
-async def member_session(engine: AIOEngine, session_id: str, user: User) -> Session:
-    """The session if `user` is a member; 404 otherwise (ids cannot be probed)."""
-    session = await load_session(engine, session_id)
-    if not is_member(session, user):
-        raise NotFound("Session not found", code="session_not_found")
-    return session
-
-
-# --- channel
-
-
-async def ensure_channel(ctx: ChatContext, session: Session) -> list[str]:
-    """Run the session's channel sync now; 503 (with the repair queued) if Stream is away."""
-    if not ctx.stream.configured:
-        raise StreamNotConfigured()
-    try:
-        await sync_session_channel(ctx.engine, ctx.redis, ctx.stream, str(session.id))
-    except StreamError:
-        await ctx.queue.enqueue(SYNC_JOB, str(session.id))
-        raise ServiceUnavailable(
-            "Stream is unreachable; the channel will be repaired shortly",
-            code="stream_unavailable",
-        ) from None
-    users = await get_users(ctx.engine, session.members)
-    return [users[uid].stream_id for uid in session.members if uid in users]
 
 
 # --- messages
 
 
 async def save_message(
-    ctx: ChatContext, user: User, data: SaveMessageIn
+    clients: Clients, user: User, data: SaveMessageIn
 ) -> tuple[ChatMessage, bool]:
     """(message, created). A Stream message id already stored returns the stored message."""
-    session = await member_session(ctx.engine, data.sessionId, user)
+    session = await member_session(clients.engine, data.sessionId, user)
     if data.messageId:
-        existing = await ctx.engine.find_one(ChatMessage, ChatMessage.key == data.messageId)
+        existing = await clients.engine.find_one(ChatMessage, ChatMessage.key == data.messageId)
         if existing is not None:
             if existing.session_id != session.id:
                 raise Conflict("That message belongs to another session", code="message_conflict")
@@ -106,10 +65,10 @@ async def save_message(
         updated_at=now,
     )
     try:
-        await ctx.engine.save(message)
+        await clients.engine.save(message)
     except DuplicateKeyError:
         # The same Stream message arrived at the same time (another save or a webhook).
-        stored = await ctx.engine.find_one(ChatMessage, ChatMessage.key == message.key)
+        stored = await clients.engine.find_one(ChatMessage, ChatMessage.key == message.key)
         if stored is None:
             raise
         return stored, False
@@ -167,10 +126,10 @@ async def history(
     if len(newest_first) <= query.limit:
         oldest_hot = _position(newest_first[-1]) if newest_first else bound
         seen = {m.id for m in newest_first}
-        async for chunk in archive.chunks_before(engine, session.id, oldest_hot):
+        async for chunk in store.chunks_before(engine, session.id, oldest_hot):
             older = [
                 m
-                for m in reversed(archive.unpack(chunk))
+                for m in reversed(store.unpack(chunk))
                 if (oldest_hot is None or _position(m) < oldest_hot) and m.id not in seen
             ]
             newest_first += older
@@ -187,13 +146,13 @@ async def _history_after(
 ) -> list[ChatMessage]:
     anchor = await engine.find_one(
         ChatMessage, ChatMessage.id == anchor_id, ChatMessage.session_id == session.id
-    ) or await archive.find_archived(engine, session.id, anchor_id)
+    ) or await store.find_archived(engine, session.id, anchor_id)
     if anchor is None:
         raise BadRequest("No such message in this session", code="validation_error")
     bound = _position(anchor)
     newer: list[ChatMessage] = []
-    async for chunk in archive.chunks_after(engine, session.id, bound):
-        newer += [m for m in archive.unpack(chunk) if _position(m) > bound]
+    async for chunk in store.chunks_after(engine, session.id, bound):
+        newer += [m for m in store.unpack(chunk) if _position(m) > bound]
         if len(newer) >= limit:
             return newer[:limit]
     seen = {m.id for m in newer}
@@ -211,43 +170,17 @@ async def _history_after(
     return newer[:limit]
 
 
-async def purge_webhook_events(engine: AIOEngine, retention_days: int) -> int:
-    """Applied webhook deliveries older than the retention are no longer needed."""
-    cutoff = utcnow() - timedelta(days=retention_days)
-    result = await engine.get_collection(WebhookEvent).delete_many({"processedAt": {"$lt": cutoff}})
-    return int(result.deleted_count)
-
-
-async def delete_session_chat(engine: AIOEngine, session_id: ObjectId) -> None:
+async def forget_session_chat(engine: AIOEngine, session_id: ObjectId) -> None:
+    """A deleted session's history goes with it, hot and archived."""
     await engine.get_collection(ChatMessage).delete_many({"sessionId": session_id})
+    await engine.get_collection(ChatArchiveChunk).delete_many({"sessionId": session_id})
 
 
 # --- webhooks
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _channel_id(event: dict[str, Any]) -> str | None:
-    channel_id = event.get("channel_id")
-    if isinstance(channel_id, str):
-        return channel_id
-    cid = event.get("cid")
-    if isinstance(cid, str) and ":" in cid:
-        return cid.split(":", 1)[1]
-    return None
-
-
 async def receive_webhook(
-    ctx: ChatContext,
+    clients: Clients,
     body: bytes,
     signature: str | None,
     api_key: str | None,
@@ -257,9 +190,9 @@ async def receive_webhook(
 
     The stored event is the commit point: only once it is in MongoDB is the delivery
     acknowledged (a database failure propagates as 503 and Stream retries)."""
-    if not ctx.stream.configured:
+    if not clients.stream.configured:
         raise StreamNotConfigured()
-    if not ctx.stream.verify_webhook(body, signature, api_key):
+    if not clients.stream.verify_webhook(body, signature, api_key):
         raise Unauthorized("Invalid webhook signature", code="invalid_signature")
     try:
         event = json.loads(body)
@@ -270,103 +203,21 @@ async def receive_webhook(
     key = (webhook_id or "").strip()[:200] or "sha256:" + hashlib.sha256(body).hexdigest()
     seen_key = f"webhook:seen:{key}"
     try:
-        if await ctx.redis.exists(seen_key):
+        if await clients.redis.exists(seen_key):
             return True
     except RedisError:
         pass  # the unique index on the stored event still de-duplicates
     stored = WebhookEvent(key=key, type=event["type"], payload=event)
     try:
-        await ctx.engine.save(stored)
+        await clients.engine.save(stored)
     except DuplicateKeyError:
         return True
     with contextlib.suppress(RedisError):
-        await ctx.redis.set(seen_key, "1", ex=WEBHOOK_SEEN_TTL_S)
+        await clients.redis.set(seen_key, "1", ex=WEBHOOK_SEEN_TTL_S)
     try:
-        await process_event(ctx.engine, ctx.redis, stored)
+        await store.process_event(clients.engine, clients.redis, stored)
     except (PyMongoError, RedisError, ServiceUnavailable) as exc:
         # Stored but not applied: a job applies it (idempotently) when things recover.
         log.warning("webhook %s stored, applying later (%s)", event["type"], type(exc).__name__)
-        await ctx.queue.enqueue("process_webhook_event", key)
+        await clients.queue.enqueue(PROCESS_WEBHOOK_EVENT, key)
     return False
-
-
-async def process_event(engine: AIOEngine, redis: Redis, stored: WebhookEvent) -> str:
-    outcome = await apply_event(engine, redis, stored.payload)
-    stored.processed_at = utcnow()
-    stored.attempts += 1
-    stored.error = None
-    await engine.save(stored)
-    return outcome
-
-
-async def process_stored_event(engine: AIOEngine, redis: Redis, key: str) -> str:
-    stored = await engine.find_one(WebhookEvent, WebhookEvent.key == key)
-    if stored is None:
-        return "missing"
-    if stored.processed_at is not None:
-        return "already_processed"
-    return await process_event(engine, redis, stored)
-
-
-async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) -> str:
-    """Apply one Stream event to the chat record."""
-    kind = event.get("type")
-    if kind not in MESSAGE_EVENTS:
-        return "ignored"
-    channel_id = _channel_id(event)
-    message = event.get("message")
-    if not channel_id or not isinstance(message, dict) or not isinstance(message.get("id"), str):
-        return "ignored"
-    session = await engine.find_one(Session, Session.stream_channel_id == channel_id)
-    if session is None:
-        return "no_session"
-    if session.archived_at is not None:
-        # Final sessions' channels are frozen; a late delivery must not split the archive.
-        return "archived"
-    return await upsert_stream_message(engine, redis, session, message, str(kind), "webhook")
-
-
-async def upsert_stream_message(
-    engine: AIOEngine,
-    redis: Redis,
-    session: Session,
-    message: dict[str, Any],
-    kind: str,
-    source: Source,
-) -> str:
-    """Store one Stream message version. Idempotent and order-proof: each message keeps the
-    Stream `updated_at` of the version it holds, and older versions are ignored."""
-    message_key = str(message["id"])
-    created_at = _parse_time(message.get("created_at")) or utcnow()
-    version = _parse_time(message.get("updated_at")) or created_at
-    deleted_at = _parse_time(message.get("deleted_at"))
-    deleting = kind == "message.deleted" or deleted_at is not None
-    if deleting:
-        version = max(version, deleted_at or version)
-    sender = message.get("user") if isinstance(message.get("user"), dict) else None
-    stream_user_id = sender.get("id") if sender else None
-    async with document_lock(redis, f"chat:{message_key}"):
-        existing = await engine.find_one(ChatMessage, ChatMessage.key == message_key)
-        if existing and existing.stream_updated_at and version < existing.stream_updated_at:
-            return "stale"
-        if existing and existing.deleted_at and not deleting:
-            return "stale"  # a deleted message is not brought back by a late delivery
-        user = None
-        if isinstance(stream_user_id, str):
-            user = await engine.find_one(User, User.stream_id == stream_user_id)
-        record = existing or ChatMessage(
-            session_id=session.id, key=message_key, created_at=created_at, source=source
-        )
-        record.stream_message_id = message_key
-        record.stream_user_id = stream_user_id if isinstance(stream_user_id, str) else None
-        record.user_id = user.id if user else record.user_id
-        record.type = str(message.get("type") or "regular")[:50]
-        record.stream_updated_at = version
-        record.updated_at = utcnow()
-        if deleting:
-            record.text = ""
-            record.deleted_at = deleted_at or utcnow()
-        else:
-            record.text = str(message.get("text") or "")[:MAX_TEXT]
-        await engine.save(record)
-    return "updated" if existing else "created"

@@ -18,18 +18,15 @@ from tq.chat.schemas import (
     SaveMessageIn,
     WebhookAck,
 )
+from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
+from tq.core.schemas import dump
 from tq.core.stream import CHANNEL_TYPE
-from tq.users.schemas import dump
+from tq.sessions.service import ensure_channel, member_session
 
 bp = Blueprint("chat", url_prefix="/api/chat")
 webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
-
-
-def chat_context(request: Request) -> service.ChatContext:
-    ctx = request.app.ctx
-    return service.ChatContext(ctx.engine, ctx.redis, ctx.stream, ctx.queue)
 
 
 @bp.get("/token")
@@ -40,8 +37,8 @@ def chat_context(request: Request) -> service.ChatContext:
     errors=(503,),
 )
 @authenticated()
-async def chat_token(request: Request) -> HTTPResponse:
-    return stream_token_response(request)
+async def chat_token(request: Request, clients: Clients) -> HTTPResponse:
+    return stream_token_response(request, clients.stream)
 
 
 @bp.post("/channel")
@@ -53,11 +50,10 @@ async def chat_token(request: Request) -> HTTPResponse:
     errors=(404, 413, 503),
 )
 @authenticated()
-async def channel(request: Request) -> HTTPResponse:
+async def channel(request: Request, clients: Clients) -> HTTPResponse:
     data = parse_body(request, ChannelIn)
-    ctx = chat_context(request)
-    session = await service.member_session(ctx.engine, data.sessionId, current_user(request))
-    members = await service.ensure_channel(ctx, session)
+    session = await member_session(clients.engine, data.sessionId, current_user(request))
+    members = await ensure_channel(clients, session)
     out = ChannelOut(type=CHANNEL_TYPE, id=session.stream_channel_id, members=members)
     return json(ChannelEnvelope(channel=out).model_dump())
 
@@ -71,11 +67,10 @@ async def channel(request: Request) -> HTTPResponse:
     errors=(404,),
 )
 @authenticated()
-async def history(request: Request, session_id: str) -> HTTPResponse:
+async def history(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, HistoryQuery)
-    engine = request.app.ctx.engine
-    session = await service.member_session(engine, session_id, current_user(request))
-    messages, next_cursor = await service.history(engine, session, query)
+    session = await member_session(clients.engine, session_id, current_user(request))
+    messages, next_cursor = await service.history(clients.engine, session, query)
     return json({"messages": [dump(MessageOut.of(m)) for m in messages], "nextCursor": next_cursor})
 
 
@@ -88,11 +83,9 @@ async def history(request: Request, session_id: str) -> HTTPResponse:
     errors=(404, 409, 413),
 )
 @authenticated()
-async def save_message(request: Request) -> HTTPResponse:
+async def save_message(request: Request, clients: Clients) -> HTTPResponse:
     data = parse_body(request, SaveMessageIn)
-    message, created = await service.save_message(
-        chat_context(request), current_user(request), data
-    )
+    message, created = await service.save_message(clients, current_user(request), data)
     return json({"message": dump(MessageOut.of(message))}, status=201 if created else 200)
 
 
@@ -104,9 +97,9 @@ async def save_message(request: Request) -> HTTPResponse:
     errors=(401, 413, 503),
     auth=False,
 )
-async def stream_webhook(request: Request) -> HTTPResponse:
+async def stream_webhook(request: Request, clients: Clients) -> HTTPResponse:
     duplicate = await service.receive_webhook(
-        chat_context(request),
+        clients,
         request.body,
         request.headers.get("x-signature"),
         request.headers.get("x-api-key"),

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from celery import Celery
 
 from config import Settings
 
 
-def create_celery(settings: Settings, *, include: Iterable[str] = ()) -> Celery:
+def create_celery(
+    settings: Settings,
+    *,
+    routes: Mapping[str, Mapping[str, str]],
+    include: Iterable[str] = (),
+) -> Celery:
+    """`routes` is required (tq.jobs.registry.TASK_ROUTES): a sender without them would put
+    user code on the default queue, where the ordinary workers would run it unsandboxed."""
     app = Celery("tq", broker=settings.redis_url, backend=settings.redis_url, include=list(include))
     socket_opts = {
         "socket_timeout": max(settings.redis_timeout_s, 5.0),
@@ -40,5 +47,6 @@ def create_celery(settings: Settings, *, include: Iterable[str] = ()) -> Celery:
         redis_socket_timeout=socket_opts["socket_timeout"],
         redis_socket_connect_timeout=settings.redis_timeout_s,
         beat_schedule={},
+        task_routes=dict(routes),
     )
     return app

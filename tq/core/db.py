@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
+from bson import ObjectId
+from bson.errors import InvalidId
 from motor.motor_asyncio import AsyncIOMotorClient
 from odmantic import AIOEngine, Model
 from pymongo.errors import PyMongoError
@@ -22,7 +25,7 @@ log = logging.getLogger("tq.db")
 def create_engine(settings: Settings, *, socket_timeout_ms: int | None = None) -> AIOEngine:
     """`socket_timeout_ms` bounds one operation; jobs pass their own (longer) limit."""
     timeout = settings.mongodb_timeout_ms
-    client: AsyncIOMotorClient = AsyncIOMotorClient(
+    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(
         settings.mongodb_uri,
         serverSelectionTimeoutMS=timeout,
         connectTimeoutMS=timeout,
@@ -52,6 +55,14 @@ async def ensure_indexes_until_done(
         except PyMongoError as exc:
             log.warning("database indexes not created yet (%s); retrying", type(exc).__name__)
             await asyncio.sleep(retry_s)
+
+
+def parse_object_id(value: str) -> ObjectId | None:
+    """An id from a URL or body; None when malformed (callers answer 404: nothing to probe)."""
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
 
 
 async def ping(engine: AIOEngine) -> None:

@@ -19,7 +19,7 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
-def setup_request_context(app: Sanic) -> None:
+def setup_request_context(app: Sanic[Any, Any]) -> None:
     async def assign_request_id(request: Request) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         # Only an id that is safe to log is trusted; anything else gets a fresh one.

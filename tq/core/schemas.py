@@ -1,8 +1,44 @@
-"""Response shapes shared by every domain."""
+"""Schema pieces shared by every domain: the request body base, the date-time type the API
+speaks, the error shape, and how a response model becomes JSON."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+
+from tq.core.time import to_millis
+
+
+class Body(BaseModel):
+    """Every JSON request body: unknown fields are refused, and types are not coerced (a "5"
+    is not the number 5), so the server accepts exactly what the OpenAPI spec describes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Every query string: unknown parameters are refused; values arrive as text, so they are
+    converted to the declared types."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _iso_only(value: object) -> object:
+    # Pydantic would take numbers (and numeric strings) as Unix times; the API speaks ISO-8601.
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and "T" in value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise ValueError("must be an ISO-8601 date-time such as 2026-01-31T09:30:00Z")
+
+
+# An ISO-8601 date-time; one without a zone is taken as UTC. Kept to milliseconds like MongoDB.
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(to_millis)]
 
 
 class ErrorDetail(BaseModel):
@@ -14,3 +50,8 @@ class ErrorOut(BaseModel):
     error: str
     message: str
     details: list[ErrorDetail] | None = None
+
+
+def dump(model: BaseModel) -> dict[str, object]:
+    """JSON-ready dict with aliases (`_id`)."""
+    return model.model_dump(mode="json", by_alias=True)

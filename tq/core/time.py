@@ -1,7 +1,14 @@
+"""Time as stored: UTC with millisecond precision, which is all MongoDB keeps."""
+
 from datetime import UTC, datetime
 
 
+def to_millis(moment: datetime) -> datetime:
+    """`moment` in UTC (a naive one is taken as UTC), truncated to whole milliseconds, so what
+    we return equals what we store."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def utcnow() -> datetime:
-    # MongoDB keeps milliseconds; truncating here makes what we return equal what we store.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    return to_millis(datetime.now(UTC))

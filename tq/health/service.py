@@ -9,8 +9,8 @@ from odmantic import AIOEngine
 from redis.asyncio import Redis
 
 from tq.core.db import ping as ping_mongo
+from tq.core.queue import JobQueue
 from tq.health.schemas import HealthOut, Status
-from tq.jobs.queue import JobQueue
 from tq.version import VERSION
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
+from tq.core.clients import Clients
 from tq.core.openapi import doc
 from tq.health.schemas import HealthOut
 from tq.health.service import check_health
@@ -17,7 +18,6 @@ bp = Blueprint("health", url_prefix="/api")
     ok={200: HealthOut, 503: HealthOut},
     auth=False,
 )
-async def health(request: Request) -> HTTPResponse:
-    ctx = request.app.ctx
-    result = await check_health(ctx.engine, ctx.redis, ctx.queue)
+async def health(request: Request, clients: Clients) -> HTTPResponse:
+    result = await check_health(clients.engine, clients.redis, clients.queue)
     return json(result.model_dump(), status=200 if result.status == "ok" else 503)

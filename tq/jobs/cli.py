@@ -17,10 +17,9 @@ from typing import Any
 from config import Settings, load_settings
 from tq.core.celery import create_celery
 from tq.core.db import create_engine
+from tq.core.queue import JobName, JobQueue, JobRun
 from tq.jobs import service as runs
-from tq.jobs.models import JobRun
-from tq.jobs.queue import JobQueue
-from tq.jobs.registry import JOBS, schedules
+from tq.jobs.registry import JOBS, TASK_ROUTES, schedules
 
 
 class CliError(Exception):
@@ -55,13 +54,13 @@ async def cmd_list(settings: Settings) -> int:
 
 
 async def cmd_run(settings: Settings, job: str, args: list[str], wait: bool, wait_s: float) -> int:
-    spec = JOBS.get(job)
+    spec = JOBS.get(JobName(job))
     if spec is None:
         raise CliError(f"unknown job {job!r}; jobs: {', '.join(JOBS)}", 2)
     if len(args) != len(spec.args):
         wanted = " ".join(f"<{a}>" for a in spec.args) or "no arguments"
         raise CliError(f"{job} takes {wanted}; got {len(args)} argument(s)", 2)
-    celery = create_celery(settings)
+    celery = create_celery(settings, routes=TASK_ROUTES)
     engine = create_engine(settings)
     try:
         loop = asyncio.get_running_loop()
@@ -75,7 +74,7 @@ async def cmd_run(settings: Settings, job: str, args: list[str], wait: bool, wai
             raise CliError("no worker is reachable: start one with `celery -A workers worker`", 3)
         queue = JobQueue(celery, engine)
         before = time.time()
-        if not await queue.enqueue(job, *args, trigger="ops"):
+        if not await queue.enqueue(spec.name, *args, trigger="ops"):
             raise CliError("the job could not be handed to the broker", 3)
         recent = await runs.list_runs(engine, job=job, limit=5)
         run = next(

@@ -9,8 +9,8 @@ from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from pymongo import ReturnDocument
 
+from tq.core.queue import JobRun, RunStatus, Trigger
 from tq.core.time import utcnow
-from tq.jobs.models import JobRun, RunStatus, Trigger
 
 
 def _runs(engine: AIOEngine) -> Any:
@@ -33,7 +33,7 @@ async def record_start(
     result = await _runs(engine).update_one({"_id": run_id}, {"$set": running})
     if result.matched_count:
         return
-    record = JobRun(
+    record = JobRun(  # type: ignore[call-arg]  # see tq.core.queue: `id` is not JobRun's key
         run_id=run_id,
         job=job,
         args=args,
@@ -95,7 +95,7 @@ async def last_run(engine: AIOEngine, job: str) -> JobRun | None:
     return runs[0] if runs else None
 
 
-async def purge_job_runs(engine: AIOEngine, retention_days: int) -> int:
+async def purge_finished_runs(engine: AIOEngine, retention_days: int) -> int:
     """Drop finished run records older than the retention; returns how many."""
     cutoff = utcnow() - timedelta(days=retention_days)
     result = await _runs(engine).delete_many(

@@ -183,7 +183,9 @@ def _cases(
     )
 
 
-def _examples(solve: Callable[[str], str], shown: list[str], notes: list[str | None]) -> tuple:
+def _examples(
+    solve: Callable[[str], str], shown: list[str], notes: list[str | None]
+) -> tuple[Example, ...]:
     return tuple(
         Example(input=text, output=solve(text), explanation=note)
         for text, note in zip(shown, notes, strict=True)

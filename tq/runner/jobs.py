@@ -4,24 +4,28 @@ the `runs` queue; `announce_run` and `fail_stale_runs` are ordinary jobs that ex
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import timedelta
 from typing import Any
 
+from billiard.process import current_process
 from odmantic import AIOEngine
 from pymongo import ReturnDocument
 
 from config import Settings
-from tq.core.stream import StreamGateway
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
+from tq.core.queue import JobQueue
 from tq.core.time import utcnow
-from tq.jobs.queue import JobQueue
-from tq.jobs.registry import ANNOUNCE_RUN
+from tq.jobs.registry import ANNOUNCE_RUN, EXECUTE_SESSION_RUN, FAIL_STALE_RUNS, job
 from tq.problems.bank import BY_SLUG
 from tq.runner.judge import Outcome, Placement, execute, judge
-from tq.runner.languages import BY_NAME, Runtime, resolve
+from tq.runner.languages import BY_NAME, Runtime, discover, resolve
 from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.sandbox import Limits, SourceError, StageResult
 from tq.sessions.models import Session
-from tq.users.service import get_users, parse_object_id
+from tq.users.service import get_users
 
 log = logging.getLogger("tq.runner")
 
@@ -32,6 +36,22 @@ PISTON_STATUS = {
     "killed": "SG",
 }
 PREVIEW_CHARS = 200
+_runtimes: list[Runtime] | None = None
+
+
+def served_runtimes() -> list[Runtime]:
+    """What this machine serves, found once per process from the installed binaries."""
+    global _runtimes
+    if _runtimes is None:
+        _runtimes = discover()
+    return _runtimes
+
+
+def placement(settings: Settings) -> Placement:
+    # Each pool process runs its sandboxes as a uid of its own, so one run's process limit
+    # and the kill sweep after it never touch a concurrent run.
+    slot = getattr(current_process(), "index", None) or 0
+    return Placement(settings.runner_work_dir, settings.runner_uid_base + int(slot))
 
 
 def limits_from(
@@ -160,7 +180,21 @@ async def _fail(
     return bool(result.modified_count)
 
 
-async def execute_session_run(
+@job(EXECUTE_SESSION_RUN)
+async def execute_session_run(clients: Clients, run_id: str) -> dict[str, int]:
+    """Run (or judge) a session's code in the sandbox; on the runs queue only."""
+    return await run_session_code(
+        clients.engine,
+        clients.queue,
+        clients.settings,
+        run_id,
+        f"{socket.gethostname()}:{os.getpid()}",
+        placement(clients.settings),
+        served_runtimes(),
+    )
+
+
+async def run_session_code(
     engine: AIOEngine,
     queue: JobQueue,
     settings: Settings,
@@ -223,8 +257,10 @@ async def execute_session_run(
     return {"completed": result.modified_count}
 
 
-async def announce_run(engine: AIOEngine, stream: StreamGateway, run_id: str) -> dict[str, int]:
+@job(ANNOUNCE_RUN)
+async def announce_run(clients: Clients, run_id: str) -> dict[str, int]:
     """`run.completed` on the session's channel, so both clients see the run end."""
+    engine, stream = clients.engine, clients.stream
     oid = parse_object_id(run_id)
     run = await engine.find_one(CodeRun, CodeRun.id == oid) if oid else None
     if run is None or run.status in UNFINISHED:
@@ -254,7 +290,15 @@ async def announce_run(engine: AIOEngine, stream: StreamGateway, run_id: str) ->
     return {"announced": 1}
 
 
-async def fail_stale_runs(
+@job(FAIL_STALE_RUNS)
+async def fail_stale_runs(clients: Clients) -> dict[str, int]:
+    """Fail runs left queued or running past RUNNER_STALE_AFTER_S."""
+    return await fail_runs_older_than(
+        clients.engine, clients.queue, clients.settings.runner_stale_after_s
+    )
+
+
+async def fail_runs_older_than(
     engine: AIOEngine, queue: JobQueue, stale_after_s: float, batch: int = 500
 ) -> dict[str, int]:
     """Runs still queued or running long after any limit would have ended them: their runner

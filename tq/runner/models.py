@@ -18,6 +18,9 @@ class CodeRun(Model):
     completed (the program ran, whatever its verdict) or failed (the runner could not run it:
     lost, or it gave up). Every move is a conditional update on the current state."""
 
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+
     session_id: ObjectId = Field(key_name="sessionId")
     user_id: ObjectId = Field(key_name="userId")
     language: str

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
+from tq.core.schemas import Body, Query
 from tq.runner.models import CodeRun, RunStatus
 
 LanguageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
@@ -22,10 +23,6 @@ Verdict = Literal[
     "output_limit",
     "killed",
 ]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- Piston (https://github.com/engineer-man/piston, API v2)
@@ -153,7 +150,7 @@ class RunEnvelope(BaseModel):
     run: RunOut
 
 
-class ListRunsQuery(Body):
+class ListRunsQuery(Query):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     before: Annotated[
         str | None, Field(pattern=r"^[0-9a-f]{24}$", description="a run id: older runs only")

@@ -11,17 +11,17 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from bson import ObjectId
-from celery import Celery
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from config import Settings
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
 from tq.core.errors import (
     BadRequest,
     Conflict,
@@ -31,16 +31,14 @@ from tq.core.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from tq.jobs.queue import JobQueue
 from tq.jobs.registry import EXECUTE_SESSION_RUN, RUN_CODE, RUNS_QUEUE
 from tq.problems.bank import BY_SLUG
 from tq.runner.languages import Runtime, resolve
 from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
 from tq.sessions.models import FINAL_STATUSES, Session
-from tq.sessions.service import is_member, load_session
+from tq.sessions.service import member_session
 from tq.users.models import User
-from tq.users.service import parse_object_id
 
 # The runners publish what they serve here at start (language, version, aliases).
 RUNTIMES_KEY = "runner:runtimes"
@@ -48,15 +46,6 @@ RUNTIMES_KEY = "runner:runtimes"
 
 def result_key(request_id: str) -> str:
     return f"runner:result:{request_id}"
-
-
-@dataclass
-class RunnerContext:
-    settings: Settings
-    engine: AIOEngine
-    redis: Redis
-    celery: Celery
-    queue: JobQueue
 
 
 async def available_runtimes(redis: Redis) -> list[Runtime]:
@@ -100,13 +89,13 @@ def check_sizes(settings: Settings, sources: list[str], stdin: str) -> None:
         )
 
 
-async def admit(ctx: RunnerContext, user: User) -> None:
+async def admit(clients: Clients, user: User) -> None:
     """Per-user rate (a fixed one-minute window) and a bound on the queue's backlog."""
-    settings = ctx.settings
+    settings = clients.settings
     window = int(time.time() // 60)
     key = f"runner:rate:{user.id}:{window}"
     try:
-        async with ctx.redis.pipeline(transaction=True) as pipe:
+        async with clients.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, 61)
             pipe.llen(RUNS_QUEUE)
@@ -133,11 +122,11 @@ async def admit(ctx: RunnerContext, user: User) -> None:
 # --- Piston
 
 
-async def execute_piston(ctx: RunnerContext, user: User, body: PistonExecuteIn) -> dict[str, Any]:
-    settings = ctx.settings
+async def execute_piston(clients: Clients, user: User, body: PistonExecuteIn) -> dict[str, Any]:
+    settings = clients.settings
     check_sizes(settings, [f.content for f in body.files], body.stdin)
-    runtime = await runtime_for(ctx.redis, body.language)
-    await admit(ctx, user)
+    runtime = await runtime_for(clients.redis, body.language)
+    await admit(clients, user)
     request_id = uuid.uuid4().hex
     payload = {
         "request_id": request_id,
@@ -149,7 +138,7 @@ async def execute_piston(ctx: RunnerContext, user: User, body: PistonExecuteIn) 
         "run_timeout_ms": body.run_timeout,
     }
     send = partial(
-        ctx.celery.send_task,
+        clients.celery.send_task,
         RUN_CODE,
         args=[payload],
         task_id=request_id,
@@ -165,16 +154,18 @@ async def execute_piston(ctx: RunnerContext, user: User, body: PistonExecuteIn) 
         raise ServiceUnavailable(
             "The code runner's queue cannot be reached", code="runner_unavailable"
         ) from None
-    return await _await_answer(ctx, request_id)
+    return await _await_answer(clients, request_id)
 
 
-async def _await_answer(ctx: RunnerContext, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + ctx.settings.runner_wait_s
+async def _await_answer(clients: Clients, request_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + clients.settings.runner_wait_s
     # Each block stays under the client's socket timeout; BLPOP returns as soon as it arrives.
-    block = max(0.05, min(0.5, ctx.settings.redis_timeout_s / 2))
+    block = max(0.05, min(0.5, clients.settings.redis_timeout_s / 2))
     while (remaining := deadline - time.monotonic()) > 0:
         try:
-            item = await ctx.redis.blpop([result_key(request_id)], timeout=min(block, remaining))
+            item = await clients.redis.blpop(
+                [result_key(request_id)], timeout=min(block, remaining)
+            )
         except RedisError:
             await asyncio.sleep(min(block, max(remaining, 0)))
             continue
@@ -187,24 +178,15 @@ async def _await_answer(ctx: RunnerContext, request_id: str) -> dict[str, Any]:
 # --- session runs
 
 
-async def member_session(engine: AIOEngine, session_id: str, user: User) -> Session:
-    session = await load_session(engine, session_id)
-    if not is_member(session, user):
-        raise NotFound("Session not found", code="session_not_found")
-    return session
-
-
-async def create_session_run(
-    ctx: RunnerContext, session_id: str, user: User, body: RunIn
-) -> CodeRun:
-    session = await member_session(ctx.engine, session_id, user)
+async def create_session_run(clients: Clients, session_id: str, user: User, body: RunIn) -> CodeRun:
+    session = await member_session(clients.engine, session_id, user)
     if session.status in FINAL_STATUSES:
         raise Conflict(f"The session is {session.status}", code="session_closed")
-    check_sizes(ctx.settings, [body.source], body.stdin)
+    check_sizes(clients.settings, [body.source], body.stdin)
     if body.problemId is not None and body.problemId not in BY_SLUG:
         raise BadRequest(f"Unknown problem {body.problemId!r}", code="unknown_problem")
-    runtime = await runtime_for(ctx.redis, body.language)
-    await admit(ctx, user)
+    runtime = await runtime_for(clients.redis, body.language)
+    await admit(clients, user)
     run = CodeRun(
         session_id=session.id,
         user_id=user.id,
@@ -214,8 +196,8 @@ async def create_session_run(
         stdin=body.stdin,
         problem_id=body.problemId,
     )
-    await ctx.engine.save(run)
-    await ctx.queue.enqueue(EXECUTE_SESSION_RUN, str(run.id))
+    await clients.engine.save(run)
+    await clients.queue.enqueue(EXECUTE_SESSION_RUN, str(run.id))
     return run
 
 
@@ -247,3 +229,8 @@ async def get_run(engine: AIOEngine, session: Session, run_id: str) -> CodeRun:
     if run is None:
         raise NotFound("Run not found", code="run_not_found")
     return run
+
+
+async def forget_session_runs(engine: AIOEngine, session_id: ObjectId) -> None:
+    """A deleted session's code runs go with it."""
+    await engine.get_collection(CodeRun).delete_many({"sessionId": session_id})

@@ -6,8 +6,10 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from tq.auth.dependencies import authenticated, current_user
+from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
+from tq.core.schemas import dump
 from tq.runner import service
 from tq.runner.schemas import (
     ListRunsQuery,
@@ -19,23 +21,18 @@ from tq.runner.schemas import (
     RunPage,
     RuntimeList,
 )
-from tq.users.schemas import dump
+from tq.sessions.service import member_session
 
 piston_bp = Blueprint("piston", url_prefix="/api/v2/piston")
 runs_bp = Blueprint("runs", url_prefix="/api/sessions")
 TAG = "code runner"
 
 
-def runner_context(request: Request) -> service.RunnerContext:
-    ctx = request.app.ctx
-    return service.RunnerContext(ctx.settings, ctx.engine, ctx.redis, ctx.celery, ctx.queue)
-
-
 @piston_bp.get("/runtimes")
 @doc(summary="Languages the runners serve (Piston)", tag=TAG, ok={200: RuntimeList}, errors=(503,))
 @authenticated()
-async def runtimes(request: Request) -> HTTPResponse:
-    served = await service.available_runtimes(request.app.ctx.redis)
+async def runtimes(request: Request, clients: Clients) -> HTTPResponse:
+    served = await service.available_runtimes(clients.redis)
     return json(
         [{"language": r.language, "version": r.version, "aliases": list(r.aliases)} for r in served]
     )
@@ -50,9 +47,9 @@ async def runtimes(request: Request) -> HTTPResponse:
     errors=(413, 429, 503, 504),
 )
 @authenticated()
-async def execute(request: Request) -> HTTPResponse:
+async def execute(request: Request, clients: Clients) -> HTTPResponse:
     body = parse_body(request, PistonExecuteIn)
-    answer = await service.execute_piston(runner_context(request), current_user(request), body)
+    answer = await service.execute_piston(clients, current_user(request), body)
     return json(answer)
 
 
@@ -65,11 +62,9 @@ async def execute(request: Request) -> HTTPResponse:
     errors=(404, 409, 413, 429, 503),
 )
 @authenticated()
-async def create_run(request: Request, session_id: str) -> HTTPResponse:
+async def create_run(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     body = parse_body(request, RunIn)
-    run = await service.create_session_run(
-        runner_context(request), session_id, current_user(request), body
-    )
+    run = await service.create_session_run(clients, session_id, current_user(request), body)
     return json({"run": dump(RunOut.of(run))}, status=202)
 
 
@@ -82,10 +77,10 @@ async def create_run(request: Request, session_id: str) -> HTTPResponse:
     errors=(404,),
 )
 @authenticated()
-async def list_runs(request: Request, session_id: str) -> HTTPResponse:
+async def list_runs(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, ListRunsQuery)
-    engine = request.app.ctx.engine
-    session = await service.member_session(engine, session_id, current_user(request))
+    engine = clients.engine
+    session = await member_session(engine, session_id, current_user(request))
     runs, next_cursor = await service.list_runs(engine, session, query)
     return json({"runs": [dump(RunOut.of(run)) for run in runs], "nextCursor": next_cursor})
 
@@ -93,8 +88,8 @@ async def list_runs(request: Request, session_id: str) -> HTTPResponse:
 @runs_bp.get("/<session_id:str>/runs/<run_id:str>")
 @doc(summary="One run of a session (members)", tag=TAG, ok={200: RunEnvelope}, errors=(404,))
 @authenticated()
-async def get_run(request: Request, session_id: str, run_id: str) -> HTTPResponse:
-    engine = request.app.ctx.engine
-    session = await service.member_session(engine, session_id, current_user(request))
+async def get_run(request: Request, session_id: str, run_id: str, clients: Clients) -> HTTPResponse:
+    engine = clients.engine
+    session = await member_session(engine, session_id, current_user(request))
     run = await service.get_run(engine, session, run_id)
     return json({"run": dump(RunOut.of(run))})

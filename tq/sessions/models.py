@@ -38,6 +38,9 @@ class Session(Model):
     atomic updates as `participants`: one index serves "my sessions", and a join is a single
     conditional update on `seatsLeft > 0` (FerretDB has no $expr to compare two fields)."""
 
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+
     title: str
     description: str | None = None
     problem_id: str | None = Field(default=None, key_name="problemId")

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from bson import ObjectId
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -14,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from tq.core.schemas import Body, Query, UtcDatetime
 from tq.sessions.models import Difficulty, Language, Session, Status, SyncState
 from tq.users.models import User
 from tq.users.schemas import PublicUserOut
@@ -26,31 +26,6 @@ ProblemTitle = Annotated[
 ]
 Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
 Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
-
-
-def _iso_only(value: object) -> object:
-    # Pydantic would take numbers (and numeric strings) as Unix times; the API speaks ISO-8601.
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and "T" in value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-    raise ValueError("must be an ISO-8601 date-time such as 2026-01-31T09:30:00Z")
-
-
-def _as_utc(value: datetime) -> datetime:
-    # A time without a zone is taken as UTC; stored with millisecond precision like MongoDB.
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_as_utc)]
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class CreateSessionIn(Body):
@@ -101,7 +76,7 @@ def _comma_list(value: object) -> object:
     return value
 
 
-class ListSessionsQuery(Body):
+class ListSessionsQuery(Query):
     scope: Literal["mine", "open"] = "mine"
     status: Annotated[
         list[Status] | None,
@@ -120,10 +95,8 @@ class ListSessionsQuery(Body):
     page: Annotated[int, Field(ge=1, le=100_000)] = 1
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-
-class LimitQuery(Body):
+class LimitQuery(Query):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,16 +14,19 @@ from odmantic import AIOEngine
 from pymongo import ReturnDocument
 from redis.asyncio import Redis
 
-from tq.core.errors import Conflict, Forbidden, NotFound
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
+from tq.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from tq.core.locks import document_lock
-from tq.core.stream import StreamError, StreamGateway
+from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
-from tq.jobs.queue import JobQueue
+from tq.jobs.registry import SYNC_SESSION_CHANNEL
+from tq.sessions.events import SessionDeleted
+from tq.sessions.jobs import sync_session_channel
 from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Session, Status, channel_id_for
 from tq.sessions.schemas import CreateSessionIn, ListSessionsQuery, UpdateSessionIn
-from tq.sessions.tasks import sync_session_channel
 from tq.users.models import User
-from tq.users.service import parse_object_id
+from tq.users.service import get_users
 
 log = logging.getLogger("tq.sessions")
 
@@ -35,15 +37,6 @@ TRANSITIONS: set[tuple[Status, Status]] = {
     ("active", "cancelled"),
     ("active", "completed"),
 }
-SYNC_JOB = "sync_session_channel"
-
-
-@dataclass
-class SessionContext:
-    engine: AIOEngine
-    redis: Redis
-    stream: StreamGateway
-    queue: JobQueue
 
 
 def _collection(engine: AIOEngine) -> Any:
@@ -78,6 +71,14 @@ async def session_for_viewer(engine: AIOEngine, session_id: str, viewer: User) -
     """Members see the session; others only a joinable one; anything else is 404."""
     session = await load_session(engine, session_id)
     if not is_member(session, viewer) and not is_joinable(session):
+        raise NotFound("Session not found", code="session_not_found")
+    return session
+
+
+async def member_session(engine: AIOEngine, session_id: str, user: User) -> Session:
+    """The session if `user` is a member; 404 otherwise (ids cannot be probed)."""
+    session = await load_session(engine, session_id)
+    if not is_member(session, user):
         raise NotFound("Session not found", code="session_not_found")
     return session
 
@@ -182,7 +183,7 @@ async def sessions_of_user(
 # --- writing
 
 
-async def create_session(ctx: SessionContext, host: User, data: CreateSessionIn) -> Session:
+async def create_session(clients: Clients, host: User, data: CreateSessionIn) -> Session:
     now = utcnow()
     starts_later = data.startTime is not None and data.startTime > now
     session_id = ObjectId()
@@ -206,8 +207,8 @@ async def create_session(ctx: SessionContext, host: User, data: CreateSessionIn)
         created_at=now,
         updated_at=now,
     )
-    await ctx.engine.save(session)  # the database first: it is the authority
-    return await sync_channel_now(ctx, session)
+    await clients.engine.save(session)  # the database first: it is the authority
+    return await sync_channel_now(clients, session)
 
 
 async def conditional_update(
@@ -257,33 +258,37 @@ def completion_fields(session: Session, now: datetime) -> dict[str, Any]:
     return fields
 
 
-async def start_session(ctx: SessionContext, session: Session) -> Session:
-    updated = await transition(ctx.engine, ctx.redis, session, "active", {"startTime": utcnow()})
-    return await sync_channel_now(ctx, updated)
-
-
-async def end_session(ctx: SessionContext, session: Session) -> Session:
+async def start_session(clients: Clients, session: Session) -> Session:
     updated = await transition(
-        ctx.engine, ctx.redis, session, "completed", completion_fields(session, utcnow())
+        clients.engine, clients.redis, session, "active", {"startTime": utcnow()}
     )
-    return await sync_channel_now(ctx, updated)
+    return await sync_channel_now(clients, updated)
 
 
-async def cancel_session(ctx: SessionContext, session: Session) -> Session:
-    updated = await transition(ctx.engine, ctx.redis, session, "cancelled", {"endTime": utcnow()})
-    return await sync_channel_now(ctx, updated)
+async def end_session(clients: Clients, session: Session) -> Session:
+    updated = await transition(
+        clients.engine, clients.redis, session, "completed", completion_fields(session, utcnow())
+    )
+    return await sync_channel_now(clients, updated)
 
 
-async def join_session(ctx: SessionContext, session_id: str, user: User) -> Session:
-    session = await load_session(ctx.engine, session_id)
+async def cancel_session(clients: Clients, session: Session) -> Session:
+    updated = await transition(
+        clients.engine, clients.redis, session, "cancelled", {"endTime": utcnow()}
+    )
+    return await sync_channel_now(clients, updated)
+
+
+async def join_session(clients: Clients, session_id: str, user: User) -> Session:
+    session = await load_session(clients.engine, session_id)
     if is_member(session, user):
         return session  # joining twice changes nothing
     if session.status in FINAL_STATUSES:
         raise Conflict("This session has ended", code="session_closed")
     # One atomic conditional update: a seat is taken only if one is left.
     joined = await conditional_update(
-        ctx.engine,
-        ctx.redis,
+        clients.engine,
+        clients.redis,
         {
             "_id": session.id,
             "status": {"$in": list(OPEN_STATUSES)},
@@ -296,7 +301,7 @@ async def join_session(ctx: SessionContext, session_id: str, user: User) -> Sess
         },
     )
     if joined is None:
-        current = await load_session(ctx.engine, session_id)
+        current = await load_session(clients.engine, session_id)
         if is_member(current, user):
             return current
         if current.status in FINAL_STATUSES:
@@ -306,15 +311,15 @@ async def join_session(ctx: SessionContext, session_id: str, user: User) -> Sess
         # The first join at or after the start time opens the session.
         try:
             joined = await transition(
-                ctx.engine, ctx.redis, joined, "active", {"startTime": utcnow()}
+                clients.engine, clients.redis, joined, "active", {"startTime": utcnow()}
             )
         except Conflict:
-            joined = await load_session(ctx.engine, session_id)
-    return await sync_channel_now(ctx, joined)
+            joined = await load_session(clients.engine, session_id)
+    return await sync_channel_now(clients, joined)
 
 
-async def leave_session(ctx: SessionContext, session_id: str, user: User) -> Session:
-    session = await load_session(ctx.engine, session_id)
+async def leave_session(clients: Clients, session_id: str, user: User) -> Session:
+    session = await load_session(clients.engine, session_id)
     if not is_member(session, user):
         raise NotFound("Session not found", code="session_not_found")
     if session.created_by == user.id:
@@ -322,16 +327,16 @@ async def leave_session(ctx: SessionContext, session_id: str, user: User) -> Ses
     if session.status in FINAL_STATUSES:
         raise Conflict("This session has ended", code="session_closed")
     left = await conditional_update(
-        ctx.engine,
-        ctx.redis,
+        clients.engine,
+        clients.redis,
         {"_id": session.id, "participants": user.id, "status": {"$in": list(OPEN_STATUSES)}},
         {"$pull": {"participants": user.id, "members": user.id}, "$inc": {"seatsLeft": 1}},
     )
     if left is None:
-        left = await load_session(ctx.engine, session_id)
+        left = await load_session(clients.engine, session_id)
         if user.id in left.participants:
             raise Conflict("This session has ended", code="session_closed")
-    return await sync_channel_now(ctx, left)
+    return await sync_channel_now(clients, left)
 
 
 FIELD_KEYS = {
@@ -346,7 +351,7 @@ FIELD_KEYS = {
 }
 
 
-async def update_session(ctx: SessionContext, session: Session, data: UpdateSessionIn) -> Session:
+async def update_session(clients: Clients, session: Session, data: UpdateSessionIn) -> Session:
     changes = data.model_fields_set
     if session.status in FINAL_STATUSES:
         raise Conflict("A finished session cannot be changed", code="session_closed")
@@ -382,25 +387,27 @@ async def update_session(ctx: SessionContext, session: Session, data: UpdateSess
             update["$set"]["endTime"] = now
         elif target == "active" and "startTime" not in changes:
             update["$set"]["startTime"] = now
-    updated = await conditional_update(ctx.engine, ctx.redis, filter_, update)
+    updated = await conditional_update(clients.engine, clients.redis, filter_, update)
     if updated is None:
         raise Conflict("The session changed meanwhile; reload and retry", code="conflict")
-    return await sync_channel_now(ctx, updated)
+    return await sync_channel_now(clients, updated)
 
 
-async def delete_session(ctx: SessionContext, session: Session) -> None:
-    await _collection(ctx.engine).delete_one({"_id": session.id})
+async def delete_session(clients: Clients, session: Session) -> None:
+    await _collection(clients.engine).delete_one({"_id": session.id})
+    # What other domains keep of it (chat history, code runs) goes too: see tq.reactions.
+    await clients.events.publish(SessionDeleted(session.id))
     # The job finds no session and removes the channel: one code path for every change.
-    await ctx.queue.enqueue(SYNC_JOB, str(session.id))
+    await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
 
 
-async def release_deleted_user(
-    engine: AIOEngine, redis: Redis, queue: JobQueue, user: User
-) -> None:
-    """Account deletion: hosted open sessions are cancelled, joined seats are freed."""
+async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
+    """Account deletion (the AccountClosing reaction): hosted open sessions are cancelled,
+    joined seats are freed."""
+    engine, redis, queue = clients.engine, clients.redis, clients.queue
     collection = _collection(engine)
     touched: list[ObjectId] = []
-    hosted = collection.find({"createdBy": user.id, "status": {"$in": list(OPEN_STATUSES)}})
+    hosted = collection.find({"createdBy": user_id, "status": {"$in": list(OPEN_STATUSES)}})
     async for doc in hosted:
         session = _from_doc(doc)
         cancelled = await conditional_update(
@@ -411,32 +418,49 @@ async def release_deleted_user(
         )
         if cancelled:
             touched.append(session.id)
-    async for doc in collection.find({"participants": user.id}, {"_id": 1}):
+    async for doc in collection.find({"participants": user_id}, {"_id": 1}):
         freed = await conditional_update(
             engine,
             redis,
-            {"_id": doc["_id"], "participants": user.id},
-            {"$pull": {"participants": user.id, "members": user.id}, "$inc": {"seatsLeft": 1}},
+            {"_id": doc["_id"], "participants": user_id},
+            {"$pull": {"participants": user_id, "members": user_id}, "$inc": {"seatsLeft": 1}},
         )
         if freed:
             touched.append(doc["_id"])
     for session_id in touched:
-        await queue.enqueue(SYNC_JOB, str(session_id))
+        await queue.enqueue(SYNC_SESSION_CHANNEL, str(session_id))
 
 
 # --- Stream
 
 
-async def sync_channel_now(ctx: SessionContext, session: Session) -> Session:
+async def sync_channel_now(clients: Clients, session: Session) -> Session:
     """Try to bring Stream in step right away; if Stream fails or is slow, mark the session
     `pending` and leave it to the `sync_session_channel` job, which retries until it works."""
     try:
-        await sync_session_channel(ctx.engine, ctx.redis, ctx.stream, str(session.id))
+        await sync_session_channel(clients, str(session.id))
     except StreamError as exc:
         log.warning("Stream channel of session %s out of step (%s); queued", session.id, exc)
         marked = await conditional_update(
-            ctx.engine, ctx.redis, {"_id": session.id}, {"$set": {"streamSync": "pending"}}
+            clients.engine, clients.redis, {"_id": session.id}, {"$set": {"streamSync": "pending"}}
         )
-        await ctx.queue.enqueue(SYNC_JOB, str(session.id))
+        await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
         return marked or session
-    return await load_session(ctx.engine, str(session.id))
+    return await load_session(clients.engine, str(session.id))
+
+
+async def ensure_channel(clients: Clients, session: Session) -> list[str]:
+    """Run the session's channel sync now and return the members' Stream ids; 503 (with the
+    repair queued) if Stream is away."""
+    if not clients.stream.configured:
+        raise StreamNotConfigured()
+    try:
+        await sync_session_channel(clients, str(session.id))
+    except StreamError:
+        await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
+        raise ServiceUnavailable(
+            "Stream is unreachable; the channel will be repaired shortly",
+            code="stream_unavailable",
+        ) from None
+    users = await get_users(clients.engine, session.members)
+    return [users[uid].stream_id for uid in session.members if uid in users]

@@ -7,9 +7,10 @@ from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
 from tq.auth.dependencies import authenticated, current_user
-from tq.chat.service import delete_session_chat
+from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
+from tq.core.schemas import dump
 from tq.sessions import service
 from tq.sessions.models import Session
 from tq.sessions.schemas import (
@@ -24,56 +25,79 @@ from tq.sessions.schemas import (
     UpdateSessionIn,
     render_session,
 )
-from tq.users.schemas import dump
 from tq.users.service import get_users
 
 bp = Blueprint("sessions", url_prefix="/api/sessions")
 TAG = "sessions"
 
 
-def session_context(request: Request) -> service.SessionContext:
-    ctx = request.app.ctx
-    return service.SessionContext(ctx.engine, ctx.redis, ctx.stream, ctx.queue)
-
-
-async def rendered(request: Request, sessions: Iterable[Session]) -> list[dict[str, object]]:
+async def rendered(
+    request: Request, clients: Clients, sessions: Iterable[Session]
+) -> list[dict[str, object]]:
     """Sessions as JSON for the caller; their users come from one extra query in all."""
     sessions = list(sessions)
     viewer = current_user(request)
     ids = {uid for session in sessions for uid in session.members}
-    users = await get_users(request.app.ctx.engine, ids)
+    users = await get_users(clients.engine, ids)
     return [dump(render_session(session, users, viewer)) for session in sessions]
 
 
-async def one(request: Request, session: Session, status: int = 200) -> HTTPResponse:
-    return json({"session": (await rendered(request, [session]))[0]}, status=status)
+async def one(
+    request: Request, clients: Clients, session: Session, status: int = 200
+) -> HTTPResponse:
+    return json({"session": (await rendered(request, clients, [session]))[0]}, status=status)
 
 
 async def page(
-    request: Request, sessions: list[Session], total: int, query: ListSessionsQuery
+    request: Request,
+    clients: Clients,
+    sessions: list[Session],
+    total: int,
+    query: ListSessionsQuery,
 ) -> HTTPResponse:
     pagination = Pagination(
         page=query.page, limit=query.limit, total=total, pages=math.ceil(total / query.limit)
     )
     return json(
-        {"sessions": await rendered(request, sessions), "pagination": pagination.model_dump()}
+        {
+            "sessions": await rendered(request, clients, sessions),
+            "pagination": pagination.model_dump(),
+        }
     )
 
 
 @bp.post("/")
-@bp.post("/create", name="create_session_readme")
 @doc(
-    summary="Create a session (README or frontend body)",
+    summary="Create a session (the frontend's body, or the README's)",
     tag=TAG,
     body=CreateSessionIn,
     ok={201: SessionEnvelope},
     errors=(413,),
 )
 @authenticated()
-async def create_session(request: Request) -> HTTPResponse:
+async def create_session(request: Request, clients: Clients) -> HTTPResponse:
+    return await _create(request, clients)
+
+
+async def _create(request: Request, clients: Clients) -> HTTPResponse:
     data = parse_body(request, CreateSessionIn)
-    session = await service.create_session(session_context(request), current_user(request), data)
-    return await one(request, session, 201)
+    session = await service.create_session(clients, current_user(request), data)
+    return await one(request, clients, session, 201)
+
+
+# The README's route for the same operation: a handler of its own, so each path gets its own
+# operationId in the spec.
+@bp.post("/create")
+@doc(
+    summary="Create a session (the README's route; same body as POST /api/sessions)",
+    tag=TAG,
+    body=CreateSessionIn,
+    ok={201: SessionEnvelope},
+    errors=(413,),
+)
+@authenticated()
+async def create_session_readme(request: Request, clients: Clients) -> HTTPResponse:
+    return await _create(request, clients)
 
 
 @bp.get("/")
@@ -84,12 +108,10 @@ async def create_session(request: Request) -> HTTPResponse:
     ok={200: SessionPage},
 )
 @authenticated()
-async def list_sessions(request: Request) -> HTTPResponse:
+async def list_sessions(request: Request, clients: Clients) -> HTTPResponse:
     query = parse_query(request, ListSessionsQuery)
-    sessions, total = await service.list_sessions(
-        request.app.ctx.engine, current_user(request), query
-    )
-    return await page(request, sessions, total, query)
+    sessions, total = await service.list_sessions(clients.engine, current_user(request), query)
+    return await page(request, clients, sessions, total, query)
 
 
 @bp.get("/active")
@@ -100,10 +122,10 @@ async def list_sessions(request: Request) -> HTTPResponse:
     ok={200: SessionList},
 )
 @authenticated()
-async def active_sessions(request: Request) -> HTTPResponse:
+async def active_sessions(request: Request, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LimitQuery)
-    sessions = await service.active_sessions(request.app.ctx.engine, query.limit)
-    return json({"sessions": await rendered(request, sessions)})
+    sessions = await service.active_sessions(clients.engine, query.limit)
+    return json({"sessions": await rendered(request, clients, sessions)})
 
 
 @bp.get("/my-recent")
@@ -111,12 +133,10 @@ async def active_sessions(request: Request) -> HTTPResponse:
     summary="My completed sessions, newest first", tag=TAG, query=LimitQuery, ok={200: SessionList}
 )
 @authenticated()
-async def my_recent(request: Request) -> HTTPResponse:
+async def my_recent(request: Request, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LimitQuery)
-    sessions = await service.recent_sessions(
-        request.app.ctx.engine, current_user(request), query.limit
-    )
-    return json({"sessions": await rendered(request, sessions)})
+    sessions = await service.recent_sessions(clients.engine, current_user(request), query.limit)
+    return json({"sessions": await rendered(request, clients, sessions)})
 
 
 @bp.get("/user/<user_id:str>")
@@ -128,12 +148,12 @@ async def my_recent(request: Request) -> HTTPResponse:
     errors=(404,),
 )
 @authenticated()
-async def sessions_of_user(request: Request, user_id: str) -> HTTPResponse:
+async def sessions_of_user(request: Request, user_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, ListSessionsQuery)
     sessions, total = await service.sessions_of_user(
-        request.app.ctx.engine, current_user(request), user_id, query
+        clients.engine, current_user(request), user_id, query
     )
-    return await page(request, sessions, total, query)
+    return await page(request, clients, sessions, total, query)
 
 
 @bp.get("/<session_id:str>")
@@ -144,14 +164,12 @@ async def sessions_of_user(request: Request, user_id: str) -> HTTPResponse:
     errors=(404,),
 )
 @authenticated()
-async def get_session(request: Request, session_id: str) -> HTTPResponse:
-    session = await service.session_for_viewer(
-        request.app.ctx.engine, session_id, current_user(request)
-    )
-    return await one(request, session)
+async def get_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await service.session_for_viewer(clients.engine, session_id, current_user(request))
+    return await one(request, clients, session)
 
 
-@bp.route("/<session_id:str>", methods=["PUT", "PATCH"])
+@bp.patch("/<session_id:str>")
 @doc(
     summary="Change a session (host only)",
     tag=TAG,
@@ -160,11 +178,30 @@ async def get_session(request: Request, session_id: str) -> HTTPResponse:
     errors=(403, 404, 409, 413),
 )
 @authenticated()
-async def update_session(request: Request, session_id: str) -> HTTPResponse:
+async def update_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    return await _update(request, session_id, clients)
+
+
+async def _update(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     data = parse_body(request, UpdateSessionIn)
-    session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
-    updated = await service.update_session(session_context(request), session, data)
-    return await one(request, updated)
+    session = await service.host_session(clients.engine, session_id, current_user(request))
+    updated = await service.update_session(clients, session, data)
+    return await one(request, clients, updated)
+
+
+# PUT takes the same partial body as PATCH (the README documents both); its own handler gives
+# it its own operationId in the spec.
+@bp.put("/<session_id:str>")
+@doc(
+    summary="Change a session (host only; same as PATCH)",
+    tag=TAG,
+    body=UpdateSessionIn,
+    ok={200: SessionEnvelope},
+    errors=(403, 404, 409, 413),
+)
+@authenticated()
+async def replace_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    return await _update(request, session_id, clients)
 
 
 @bp.delete("/<session_id:str>")
@@ -175,36 +212,30 @@ async def update_session(request: Request, session_id: str) -> HTTPResponse:
     errors=(403, 404),
 )
 @authenticated()
-async def delete_session(request: Request, session_id: str) -> HTTPResponse:
-    session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
-    await service.delete_session(session_context(request), session)
-    await delete_session_chat(request.app.ctx.engine, session.id)  # its history goes with it
+async def delete_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await service.host_session(clients.engine, session_id, current_user(request))
+    await service.delete_session(clients, session)
     return empty()
 
 
 @bp.post("/<session_id:str>/join")
 @doc(summary="Take a seat", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
 @authenticated()
-async def join(request: Request, session_id: str) -> HTTPResponse:
-    session = await service.join_session(
-        session_context(request), session_id, current_user(request)
-    )
-    return await one(request, session)
+async def join(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await service.join_session(clients, session_id, current_user(request))
+    return await one(request, clients, session)
 
 
 @bp.post("/<session_id:str>/leave")
 @doc(summary="Give up a seat (participants)", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
 @authenticated()
-async def leave(request: Request, session_id: str) -> HTTPResponse:
-    session = await service.leave_session(
-        session_context(request), session_id, current_user(request)
-    )
-    return await one(request, session)
+async def leave(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await service.leave_session(clients, session_id, current_user(request))
+    return await one(request, clients, session)
 
 
-async def host_action(request: Request, session_id: str) -> tuple[service.SessionContext, Session]:
-    session = await service.host_session(request.app.ctx.engine, session_id, current_user(request))
-    return session_context(request), session
+async def host_action(request: Request, clients: Clients, session_id: str) -> Session:
+    return await service.host_session(clients.engine, session_id, current_user(request))
 
 
 @bp.post("/<session_id:str>/start")
@@ -215,9 +246,9 @@ async def host_action(request: Request, session_id: str) -> tuple[service.Sessio
     errors=(403, 404, 409),
 )
 @authenticated()
-async def start(request: Request, session_id: str) -> HTTPResponse:
-    ctx, session = await host_action(request, session_id)
-    return await one(request, await service.start_session(ctx, session))
+async def start(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await host_action(request, clients, session_id)
+    return await one(request, clients, await service.start_session(clients, session))
 
 
 @bp.post("/<session_id:str>/end")
@@ -225,11 +256,11 @@ async def start(request: Request, session_id: str) -> HTTPResponse:
     summary="End an active session (host)", tag=TAG, ok={200: EndSessionOut}, errors=(403, 404, 409)
 )
 @authenticated()
-async def end(request: Request, session_id: str) -> HTTPResponse:
-    ctx, session = await host_action(request, session_id)
-    ended = await service.end_session(ctx, session)
+async def end(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await host_action(request, clients, session_id)
+    ended = await service.end_session(clients, session)
     body = {
-        "session": (await rendered(request, [ended]))[0],
+        "session": (await rendered(request, clients, [ended]))[0],
         "message": "Session ended successfully",
     }
     return json(body)
@@ -243,6 +274,6 @@ async def end(request: Request, session_id: str) -> HTTPResponse:
     errors=(403, 404, 409),
 )
 @authenticated()
-async def cancel(request: Request, session_id: str) -> HTTPResponse:
-    ctx, session = await host_action(request, session_id)
-    return await one(request, await service.cancel_session(ctx, session))
+async def cancel(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await host_action(request, clients, session_id)
+    return await one(request, clients, await service.cancel_session(clients, session))

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from bson import ObjectId
 from odmantic import Field, Index, Model
 
 from tq.core.time import utcnow
@@ -13,6 +14,9 @@ ROLES: tuple[Role, ...] = ("interviewer", "candidate")
 
 class User(Model):
     """An account. A user's sessions are found by an indexed query on `sessions`, not stored."""
+
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
 
     email: str = Field(unique=True)  # trimmed and lower-cased before it gets here
     password: str  # an argon2id hash, never the password

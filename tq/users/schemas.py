@@ -45,8 +45,3 @@ class UserOut(PublicUserOut):
     def of(cls, user: User) -> UserOut:
         public = PublicUserOut.of(user).model_dump(by_alias=True)
         return cls(**public, email=user.email, createdAt=user.created_at, updatedAt=user.updated_at)
-
-
-def dump(model: BaseModel) -> dict[str, object]:
-    """JSON-ready dict with aliases (`_id`)."""
-    return model.model_dump(mode="json", by_alias=True)

@@ -6,19 +6,12 @@ import logging
 from collections.abc import Iterable
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from odmantic import AIOEngine, query
 
+from tq.core.db import parse_object_id
 from tq.users.models import User
 
 log = logging.getLogger("tq.users")
-
-
-def parse_object_id(value: str) -> ObjectId | None:
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        return None
 
 
 async def get_user(engine: AIOEngine, user_id: str) -> User | None:

@@ -1,4 +1,5 @@
-"""expire_sessions: every rule at its boundaries, and the race with a host ending a session."""
+"""The session jobs. expire_sessions: every rule at its boundaries, and the race with a host
+ending a session."""
 
 from __future__ import annotations
 
@@ -12,17 +13,12 @@ import pytest
 from bson import ObjectId
 from odmantic import AIOEngine
 
-from config import Settings
-from tests.auth.helpers import register
-from tests.conftest import app_on_own_database
-from tests.sessions.helpers import act, create
-from tests.sessions.test_sessions import iso
-from tests.support import wait_until
+from tests.support import act, app_on_own_database, create, iso, register, wait_until
 from tq.core.celery import create_celery
-from tq.jobs.models import JobRun, OutboxJob
-from tq.jobs.queue import JobQueue
+from tq.core.queue import JobQueue, JobRun, OutboxJob
+from tq.jobs.registry import EXPIRE_SESSIONS, SYNC_SESSION_CHANNEL, TASK_ROUTES
+from tq.sessions.jobs import close_overdue_sessions
 from tq.sessions.models import Session
-from tq.sessions.tasks import expire_sessions
 
 GRACE = 15
 MAX_MINUTES = 240
@@ -36,7 +32,7 @@ async def own_db(settings) -> AsyncIterator[dict[str, Any]]:
 
 
 async def run_expiry(ctx: dict[str, Any], now: datetime) -> dict[str, int]:
-    counts, _to_sync = await expire_sessions(
+    counts, _to_sync = await close_overdue_sessions(
         ctx["engine"],
         ctx["redis"],
         grace_minutes=GRACE,
@@ -108,7 +104,7 @@ async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:
         later = start + timedelta(minutes=5 + GRACE, seconds=1)
         host_end, (counts, to_sync) = await asyncio.gather(
             act(http, host, session, "end"),
-            expire_sessions(
+            close_overdue_sessions(
                 own_db["engine"],
                 own_db["redis"],
                 grace_minutes=GRACE,
@@ -125,22 +121,6 @@ async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:
         if expired_it:
             assert host_end.json()["error"] == "invalid_transition"
             assert ObjectId(session["_id"]) in to_sync
-
-
-def test_beat_schedule_comes_from_settings(settings: Settings) -> None:
-    from tq.jobs.registry import beat_schedule
-
-    tuned = settings.model_copy(update={"expire_sessions_every_s": 30.0})
-    schedule = beat_schedule(tuned)
-    assert set(schedule) == {
-        "expire_sessions",
-        "archive_chat_history",
-        "purge_job_runs",
-        "repair_stream_sync",
-        "fail_stale_runs",
-    }
-    assert schedule["expire_sessions"]["schedule"] == 30.0
-    assert schedule["expire_sessions"]["options"]["headers"] == {"tq_trigger": "schedule"}
 
 
 async def test_expiry_through_the_worker_freezes_the_channel(
@@ -165,7 +145,7 @@ async def test_expiry_through_the_worker_freezes_the_channel(
     await sessions.update_one({"_id": oid}, {"$set": {"startTime": long_ago}})
 
     queue = JobQueue(celery_client, engine)
-    assert await queue.enqueue("expire_sessions", trigger="ops")
+    assert await queue.enqueue(EXPIRE_SESSIONS, trigger="ops")
 
     async def frozen_and_in_step() -> bool:
         doc = await sessions.find_one({"_id": oid})
@@ -190,10 +170,12 @@ async def test_fan_out_keeps_what_the_broker_refuses(
     """enqueue_many with the broker away: every run is recorded and kept in the outbox, and
     the outbox hands them all to the worker once a broker answers."""
     ids = [str(ObjectId()) for _ in range(7)]  # sessions that do not exist: a cheap, real job
-    away = create_celery(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    away = create_celery(
+        settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}), routes=TASK_ROUTES
+    )
     try:
         taken = await JobQueue(away, engine, timeout_s=1.0).enqueue_many(
-            "sync_session_channel", [[i] for i in ids], batch=3
+            SYNC_SESSION_CHANNEL, [[i] for i in ids], batch=3
         )
     finally:
         away.close()

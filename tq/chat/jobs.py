@@ -1,4 +1,7 @@
-"""Chat archiving: a finished session's messages move into compressed chunks.
+"""Chat jobs: apply stored webhook deliveries, purge old ones, and archive the chat of
+finished sessions.
+
+Archiving: a finished session's messages move into compressed chunks.
 
 Order of work for one session, chosen so that a run killed anywhere and run again loses and
 duplicates nothing:
@@ -13,96 +16,78 @@ Memory stays bounded by one chunk (and one Stream page) whatever the session's s
 
 from __future__ import annotations
 
-import gzip
 import logging
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import bson
 from bson import ObjectId
-from bson.codec_options import CodecOptions
 from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from pymongo import DeleteOne
 from redis.asyncio import Redis
 
-from tq.chat.models import ChatArchiveChunk, ChatMessage
+from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.chat.store import last_chunk, pack, process_event, upsert_stream_message
+from tq.core.clients import Clients
 from tq.core.locks import document_lock
 from tq.core.stream import StreamGateway
 from tq.core.time import utcnow
+from tq.jobs.registry import (
+    ARCHIVE_CHAT_HISTORY,
+    PROCESS_WEBHOOK_EVENT,
+    PURGE_WEBHOOK_EVENTS,
+    job,
+)
 from tq.sessions.models import FINAL_STATUSES, Session
 
-log = logging.getLogger("tq.chat.archive")
+log = logging.getLogger("tq.chat.jobs")
 STREAM_PAGE = 100
-TZ_AWARE: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
-def pack(messages: list[ChatMessage]) -> bytes:
-    # BSON keeps ObjectIds and datetimes exactly; gzip makes text-heavy chunks small.
-    return gzip.compress(bson.encode({"m": [m.model_dump_doc() for m in messages]}), 6)
+@job(PROCESS_WEBHOOK_EVENT)
+async def process_webhook_event(clients: Clients, event_key: str) -> dict[str, int]:
+    """Apply a stored webhook event that could not be applied on arrival (idempotent)."""
+    outcome = await process_stored_event(clients.engine, clients.redis, event_key)
+    return {outcome: 1}
 
 
-def unpack(chunk: ChatArchiveChunk) -> list[ChatMessage]:
-    docs = bson.decode(gzip.decompress(chunk.data), codec_options=TZ_AWARE)["m"]
-    return [ChatMessage.model_validate_doc(doc) for doc in docs]
+async def process_stored_event(engine: AIOEngine, redis: Redis, key: str) -> str:
+    stored = await engine.find_one(WebhookEvent, WebhookEvent.key == key)
+    if stored is None:
+        return "missing"
+    if stored.processed_at is not None:
+        return "already_processed"
+    return await process_event(engine, redis, stored)
 
 
-def _chunks(engine: AIOEngine) -> Any:
-    return engine.get_collection(ChatArchiveChunk)
+@job(PURGE_WEBHOOK_EVENTS)
+async def purge_webhook_events(clients: Clients) -> dict[str, int]:
+    """Applied webhook deliveries older than JOB_RUNS_RETENTION_DAYS are no longer needed."""
+    cutoff = utcnow() - timedelta(days=clients.settings.job_runs_retention_days)
+    result = await clients.engine.get_collection(WebhookEvent).delete_many(
+        {"processedAt": {"$lt": cutoff}}
+    )
+    return {"deleted": int(result.deleted_count)}
 
 
-async def last_chunk(engine: AIOEngine, session_id: ObjectId) -> ChatArchiveChunk | None:
-    doc = await _chunks(engine).find_one({"sessionId": session_id}, sort=[("seq", -1)])
-    return ChatArchiveChunk.model_validate_doc(doc) if doc else None
-
-
-async def chunks_before(
-    engine: AIOEngine, session_id: ObjectId, bound: tuple[datetime, ObjectId] | None
-) -> AsyncIterator[ChatArchiveChunk]:
-    """Chunks holding messages before `bound` (all when None), newest chunk first."""
-    filter_: dict[str, Any] = {"sessionId": session_id}
-    if bound:
-        filter_["$or"] = [
-            {"firstCreatedAt": {"$lt": bound[0]}},
-            {"firstCreatedAt": bound[0], "firstId": {"$lt": bound[1]}},
-        ]
-    async for doc in _chunks(engine).find(filter_).sort([("seq", -1)]):
-        yield ChatArchiveChunk.model_validate_doc(doc)
-
-
-async def chunks_after(
-    engine: AIOEngine, session_id: ObjectId, bound: tuple[datetime, ObjectId]
-) -> AsyncIterator[ChatArchiveChunk]:
-    filter_ = {
-        "sessionId": session_id,
-        "$or": [
-            {"lastCreatedAt": {"$gt": bound[0]}},
-            {"lastCreatedAt": bound[0], "lastId": {"$gt": bound[1]}},
-        ],
-    }
-    async for doc in _chunks(engine).find(filter_).sort([("seq", 1)]):
-        yield ChatArchiveChunk.model_validate_doc(doc)
-
-
-async def find_archived(
-    engine: AIOEngine, session_id: ObjectId, message_id: ObjectId
-) -> ChatMessage | None:
-    doc = await _chunks(engine).find_one({"sessionId": session_id, "messageIds": message_id})
-    if doc is None:
-        return None
-    for message in unpack(ChatArchiveChunk.model_validate_doc(doc)):
-        if message.id == message_id:
-            return message
-    return None
+@job(ARCHIVE_CHAT_HISTORY)
+async def archive_chat_history(clients: Clients) -> dict[str, int]:
+    """Move the chat of sessions final for CHAT_ARCHIVE_AFTER_DAYS into compressed chunks,
+    after pulling what Stream has that we lack."""
+    settings = clients.settings
+    return await archive_finished_sessions(
+        clients.engine,
+        clients.redis,
+        clients.stream,
+        after_days=settings.chat_archive_after_days,
+        chunk_size=settings.chat_archive_chunk_size,
+    )
 
 
 async def import_from_stream(
     engine: AIOEngine, redis: Redis, stream: StreamGateway, session: Session
 ) -> int:
     """Store every message Stream holds for the session's channel that we lack."""
-    from tq.chat.service import upsert_stream_message  # the same rule the webhooks use
-
     imported = 0
     before: str | None = None
     while True:
@@ -210,7 +195,7 @@ async def archive_session(
     return counts
 
 
-async def archive_chat_history(
+async def archive_finished_sessions(
     engine: AIOEngine,
     redis: Redis,
     stream: StreamGateway,

@@ -1,4 +1,4 @@
-"""Enqueueing jobs after the write, with a run record, and the outbox that keeps them.
+"""The job queue: jobs enqueued after the write, with a run record, and the outbox that keeps them.
 
 The web process never imports task code: it sends tasks by their stable names. Each enqueue
 writes a `queued` run record first (the Celery task id is the run id), then hands the task to the
@@ -12,22 +12,74 @@ import asyncio
 import logging
 import threading
 import uuid
+from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal, NewType
 
+from bson import ObjectId
 from celery import Celery
-from odmantic import AIOEngine
+from odmantic import AIOEngine, Field, Index, Model
+from odmantic.query import desc
 from pymongo.errors import PyMongoError
 
-from tq.jobs.models import JobRun, OutboxJob, Trigger
+from tq.core.time import utcnow
 
 log = logging.getLogger("tq.queue")
 TRIGGER_HEADER = "tq_trigger"
+# A job's stable name. Declared once, in tq.jobs.registry; a bare string is a type error.
+JobName = NewType("JobName", str)
+Trigger = Literal["event", "schedule", "ops"]
+RunStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
+
+
+class JobRun(Model):
+    """One run of a job (Inngest's run log): keyed by the Celery task id, which retries keep.
+    The run id is the document's `_id`, so every record update is an `_id` lookup."""
+
+    run_id: str = Field(primary_field=True)
+    job: str
+    args: list[Any] = Field(default_factory=list)
+    trigger: Trigger = "event"
+    status: RunStatus = "queued"
+    attempts: int = 0
+    queued_at: datetime = Field(default_factory=utcnow, key_name="queuedAt")
+    started_at: datetime | None = Field(default=None, key_name="startedAt")
+    finished_at: datetime | None = Field(default=None, key_name="finishedAt")
+    error: str | None = None
+    retry_in_s: float | None = Field(default=None, key_name="retryInS")
+    counts: dict[str, int] = Field(default_factory=dict)
+    worker: str | None = None
+
+    model_config = {
+        "collection": "job_runs",
+        "indexes": lambda: [
+            Index(JobRun.job, desc(JobRun.queued_at), name="job_queued"),
+            Index(JobRun.status, desc(JobRun.queued_at), name="status_queued"),
+            Index(desc(JobRun.queued_at), name="queued"),
+        ],
+    }
+
+
+class OutboxJob(Model):
+    """A job that could not be handed to the broker yet."""
+
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+
+    task: str
+    args: list[Any] = Field(default_factory=list)
+    run_id: str = Field(key_name="runId")
+    trigger: Trigger = "event"
+    created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
+    attempts: int = 0
+    last_error: str = Field(default="", key_name="lastError")
+
+    model_config = {"collection": "job_outbox"}
 
 
 def send(
     celery: Celery,
-    task: str,
+    task: JobName,
     args: list[Any],
     run_id: str,
     trigger: Trigger,
@@ -49,7 +101,7 @@ def send(
 
 def send_all(
     celery: Celery,
-    task: str,
+    task: JobName,
     runs: list[JobRun],
     trigger: Trigger,
     sent: list[str],
@@ -72,18 +124,22 @@ class JobQueue:
         self.engine = engine
         self.timeout_s = timeout_s
 
-    async def _send(self, task: str, args: list[Any], run_id: str, trigger: Trigger) -> None:
+    async def _send(self, task: JobName, args: list[Any], run_id: str, trigger: Trigger) -> None:
         # kombu's publish is blocking; keep it off the event loop and bounded in time.
         loop = asyncio.get_running_loop()
         call = partial(send, self.celery, task, args, run_id, trigger)
         await asyncio.wait_for(loop.run_in_executor(None, call), self.timeout_s)
 
-    async def enqueue(self, task: str, *args: Any, trigger: Trigger = "event") -> bool:
+    async def enqueue(self, task: JobName, *args: Any, trigger: Trigger = "event") -> bool:
         """Send `task(*args)`; True when the broker took it, False when it went to the outbox."""
         return await self.enqueue_many(task, [list(args)], trigger) == 1
 
     async def enqueue_many(
-        self, task: str, arg_lists: list[list[Any]], trigger: Trigger = "event", batch: int = 500
+        self,
+        task: JobName,
+        arg_lists: list[list[Any]],
+        trigger: Trigger = "event",
+        batch: int = 500,
     ) -> int:
         """Send `task(*args)` for each args list: one insert of run records and one hand-over
         (on one broker connection, off the loop) per batch, not a round trip each. Runs the
@@ -91,7 +147,8 @@ class JobQueue:
         taken = 0
         for start in range(0, len(arg_lists), batch):
             runs = [
-                JobRun(run_id=uuid.uuid4().hex, job=task, args=list(args), trigger=trigger)
+                # ODMantic declares `id` to type checkers even where another field is primary.
+                JobRun(run_id=uuid.uuid4().hex, job=task, args=list(args), trigger=trigger)  # type: ignore[call-arg]
                 for args in arg_lists[start : start + batch]
             ]
             try:
@@ -121,7 +178,7 @@ class JobQueue:
                 await self._keep(task, left, trigger, reason or "BrokerUnavailable")
         return taken
 
-    async def _keep(self, task: str, runs: list[JobRun], trigger: Trigger, reason: str) -> None:
+    async def _keep(self, task: JobName, runs: list[JobRun], trigger: Trigger, reason: str) -> None:
         outbox = [
             OutboxJob(
                 task=task, args=run.args, run_id=run.run_id, trigger=trigger, last_error=reason
@@ -142,7 +199,7 @@ class JobQueue:
         jobs = await self.engine.find(OutboxJob, sort=OutboxJob.created_at, limit=batch)
         for job in jobs:
             try:
-                await self._send(job.task, job.args, job.run_id, job.trigger)
+                await self._send(JobName(job.task), job.args, job.run_id, job.trigger)
             except Exception as exc:
                 job.attempts += 1
                 job.last_error = type(exc).__name__

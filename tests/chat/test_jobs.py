@@ -1,5 +1,6 @@
-"""archive_chat_history end to end: pulled from the fake Stream, archived in chunks, history
-identical before and after, idempotent, and resumed after an interruption halfway."""
+"""The chat jobs. archive_chat_history end to end: pulled from the fake Stream, archived in
+chunks, history identical before and after, idempotent, and resumed after an interruption
+halfway."""
 
 from __future__ import annotations
 
@@ -11,13 +12,11 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from tests.auth.helpers import register
-from tests.chat.test_chat import deliver, save, stamp
-from tests.conftest import app_on_own_database
 from tests.fakes.stream import FakeStream, message_event
-from tests.sessions.helpers import act, create
-from tq.chat.archive import archive_chat_history, unpack
+from tests.support import act, app_on_own_database, create, deliver, register, save, stamp
+from tq.chat.jobs import archive_finished_sessions
 from tq.chat.models import ChatArchiveChunk, ChatMessage
+from tq.chat.store import unpack
 from tq.core.stream import StreamGateway
 from tq.sessions.models import Session
 
@@ -66,7 +65,7 @@ async def run(
     ctx, *, max_chunks: int | None = None, stream: StreamGateway | None = None
 ) -> dict[str, int]:
     later = datetime.now(UTC) + timedelta(days=8)
-    return await archive_chat_history(
+    return await archive_finished_sessions(
         ctx["engine"],
         ctx["redis"],
         stream or ctx["stream"],
@@ -167,7 +166,7 @@ async def test_sessions_not_old_enough_are_left_alone(own_db) -> None:
     session = await create(http, host, title="Recent")
     await save(http, host, session, "still hot")
     await act(http, host, session, "end")
-    counts = await archive_chat_history(
+    counts = await archive_finished_sessions(
         own_db["engine"], own_db["redis"], own_db["stream"], after_days=7, chunk_size=50
     )
     assert counts["sessions"] == 0

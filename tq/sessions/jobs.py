@@ -1,4 +1,5 @@
-"""Job logic for sessions: make a session's Stream channel match the database."""
+"""Session jobs: keep each session's Stream channel in step with the database, close the
+sessions time has passed by, and repair syncs that ran out of retries."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from bson import ObjectId
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
 from tq.core.locks import DocumentLocks, document_lock
-from tq.core.stream import StreamChannelSpec, StreamGateway
+from tq.core.stream import StreamChannelSpec
 from tq.core.time import utcnow
+from tq.jobs.registry import EXPIRE_SESSIONS, REPAIR_SESSION_SYNC, SYNC_SESSION_CHANNEL, job
 from tq.sessions.models import FINAL_STATUSES, Session, channel_id_for
 from tq.users.models import User
-from tq.users.service import get_users, parse_object_id, stream_user_payload
+from tq.users.service import get_users, stream_user_payload
 
-log = logging.getLogger("tq.sessions.tasks")
+log = logging.getLogger("tq.sessions.jobs")
 DELETED_HOST = "deleted-user"
 
 
@@ -38,12 +42,12 @@ def channel_spec(session: Session, users: dict[ObjectId, User]) -> StreamChannel
     )
 
 
-async def sync_session_channel(
-    engine: AIOEngine, redis: Redis, stream: StreamGateway, session_id: str
-) -> dict[str, int]:
+@job(SYNC_SESSION_CHANNEL)
+async def sync_session_channel(clients: Clients, session_id: str) -> dict[str, int]:
     """Converge Stream on the database: the channel exists with members = host + participants,
     frozen once the session is final, and is gone once the session is deleted. Reads current
     state every time, so repeated or reordered runs end the same."""
+    engine, redis, stream = clients.engine, clients.redis, clients.stream
     if not stream.configured:
         log.info("sync_session_channel skipped: Stream is not configured")
         return {"skipped": 1}
@@ -65,7 +69,40 @@ async def sync_session_channel(
     return {"synced": 1}
 
 
-async def expire_sessions(
+@job(EXPIRE_SESSIONS)
+async def expire_sessions(clients: Clients) -> dict[str, int]:
+    """Cancel never-joined sessions past their start, complete overdue ones, then freeze their
+    channels through sync_session_channel."""
+    settings = clients.settings
+    counts, to_sync = await close_overdue_sessions(
+        clients.engine,
+        clients.redis,
+        grace_minutes=settings.session_start_grace_minutes,
+        max_session_minutes=settings.max_session_minutes,
+        batch_size=settings.job_batch_size,
+    )
+    await clients.queue.enqueue_many(SYNC_SESSION_CHANNEL, [[str(sid)] for sid in to_sync])
+    return counts
+
+
+@job(REPAIR_SESSION_SYNC)
+async def repair_session_sync(clients: Clients) -> dict[str, int]:
+    """Sessions still `streamSync: "pending"` a while after their last change (the sync's
+    retries ran out during a long outage) get `sync_session_channel` queued again. The sync
+    converges on the database, so a spare run is harmless."""
+    settings = clients.settings
+    cutoff = utcnow() - timedelta(seconds=settings.repair_stream_after_s)
+    stale = (
+        clients.engine.get_collection(Session)
+        .find({"streamSync": "pending", "updatedAt": {"$lt": cutoff}}, {"_id": 1})
+        .limit(settings.job_batch_size)
+    )
+    ids = [[str(doc["_id"])] async for doc in stale]
+    await clients.queue.enqueue_many(SYNC_SESSION_CHANNEL, ids)
+    return {"sessions": len(ids)}
+
+
+async def close_overdue_sessions(
     engine: AIOEngine,
     redis: Redis,
     *,
@@ -89,7 +126,7 @@ async def expire_sessions(
     The ids to sync are the candidates this run tried to close: a few may have been ended by
     their host between the read and the lock, and syncing those again is harmless (the sync
     reads current state). Every closed session is also marked `streamSync: "pending"`, so
-    repair_stream_sync freezes its channel should the sync never be queued (a worker killed
+    repair_session_sync freezes its channel should the sync never be queued (a worker killed
     right after the update, whose retry finds nothing left to close)."""
     now = now or utcnow()
     grace = timedelta(minutes=grace_minutes)

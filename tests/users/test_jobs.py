@@ -5,16 +5,21 @@ from __future__ import annotations
 import httpx
 
 from config import Settings
-from tests.auth.helpers import register
-from tests.conftest import make_settings
 from tests.fakes.stream import FakeStream
-from tests.support import free_port, http_client, running_app, wait_until
+from tests.support import (
+    free_port,
+    http_client,
+    make_settings,
+    open_clients,
+    register,
+    running_app,
+    wait_until,
+)
 from tq.core.celery import create_celery
 from tq.core.db import create_engine
-from tq.core.stream import StreamGateway
-from tq.jobs.models import OutboxJob
-from tq.jobs.queue import JobQueue
-from tq.users import tasks as user_jobs
+from tq.core.queue import JobQueue, OutboxJob
+from tq.jobs.registry import TASK_ROUTES
+from tq.users import jobs as user_jobs
 
 
 async def test_register_and_profile_change_reach_stream(
@@ -71,15 +76,9 @@ async def test_delete_removes_stream_user(
 
 async def test_sync_jobs_are_skipped_without_stream_keys(settings: Settings) -> None:
     bare = settings.model_copy(update={"stream_api_key": "", "stream_api_secret": ""})
-    engine = create_engine(bare)
-    try:
-        gateway = StreamGateway(bare)
-        assert await user_jobs.sync_user(engine, None, gateway, "0" * 24) == {  # type: ignore[arg-type]
-            "skipped": 1
-        }
-        assert await user_jobs.delete_stream_user(StreamGateway(bare), "x") == {"skipped": 1}
-    finally:
-        engine.client.close()
+    async with open_clients(bare) as clients:
+        assert await user_jobs.sync_user(clients, "0" * 24) == {"skipped": 1}
+        assert await user_jobs.delete_stream_user(clients, "x") == {"skipped": 1}
 
 
 async def test_registration_survives_a_dead_queue_and_the_outbox_delivers(
@@ -106,7 +105,7 @@ async def test_registration_survives_a_dead_queue_and_the_outbox_delivers(
         assert health["pendingJobs"] >= 1
 
     engine = create_engine(settings)
-    celery = create_celery(settings)
+    celery = create_celery(settings, routes=TASK_ROUTES)
     try:
         pending = await engine.find(OutboxJob, OutboxJob.task == "sync_user")
         assert [user["user"]["_id"]] in [job.args for job in pending]

@@ -1,0 +1,183 @@
+"""The chat record's shared core: storing a Stream message version (webhooks, saves and the
+archive's import use the same rule), and reading the compressed archive chunks."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+import bson
+from bson import ObjectId
+from bson.codec_options import CodecOptions
+from odmantic import AIOEngine
+from redis.asyncio import Redis
+
+from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, WebhookEvent
+from tq.core.locks import document_lock
+from tq.core.time import to_millis, utcnow
+from tq.sessions.models import Session
+from tq.users.models import User
+
+MESSAGE_EVENTS = {"message.new", "message.updated", "message.deleted"}
+MAX_TEXT = 5000
+TZ_AWARE: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
+
+
+# --- Stream message versions
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return to_millis(moment)
+
+
+def _channel_id(event: dict[str, Any]) -> str | None:
+    channel_id = event.get("channel_id")
+    if isinstance(channel_id, str):
+        return channel_id
+    cid = event.get("cid")
+    if isinstance(cid, str) and ":" in cid:
+        return cid.split(":", 1)[1]
+    return None
+
+
+async def process_event(engine: AIOEngine, redis: Redis, stored: WebhookEvent) -> str:
+    outcome = await apply_event(engine, redis, stored.payload)
+    stored.processed_at = utcnow()
+    stored.attempts += 1
+    stored.error = None
+    await engine.save(stored)
+    return outcome
+
+
+async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) -> str:
+    """Apply one Stream event to the chat record."""
+    kind = event.get("type")
+    if kind not in MESSAGE_EVENTS:
+        return "ignored"
+    channel_id = _channel_id(event)
+    message = event.get("message")
+    if not channel_id or not isinstance(message, dict) or not isinstance(message.get("id"), str):
+        return "ignored"
+    session = await engine.find_one(Session, Session.stream_channel_id == channel_id)
+    if session is None:
+        return "no_session"
+    if session.archived_at is not None:
+        # Final sessions' channels are frozen; a late delivery must not split the archive.
+        return "archived"
+    return await upsert_stream_message(engine, redis, session, message, str(kind), "webhook")
+
+
+async def upsert_stream_message(
+    engine: AIOEngine,
+    redis: Redis,
+    session: Session,
+    message: dict[str, Any],
+    kind: str,
+    source: Source,
+) -> str:
+    """Store one Stream message version. Idempotent and order-proof: each message keeps the
+    Stream `updated_at` of the version it holds, and older versions are ignored."""
+    message_key = str(message["id"])
+    created_at = _parse_time(message.get("created_at")) or utcnow()
+    version = _parse_time(message.get("updated_at")) or created_at
+    deleted_at = _parse_time(message.get("deleted_at"))
+    deleting = kind == "message.deleted" or deleted_at is not None
+    if deleting:
+        version = max(version, deleted_at or version)
+    sender = message.get("user") if isinstance(message.get("user"), dict) else None
+    stream_user_id = sender.get("id") if sender else None
+    async with document_lock(redis, f"chat:{message_key}"):
+        existing = await engine.find_one(ChatMessage, ChatMessage.key == message_key)
+        if existing and existing.stream_updated_at and version < existing.stream_updated_at:
+            return "stale"
+        if existing and existing.deleted_at and not deleting:
+            return "stale"  # a deleted message is not brought back by a late delivery
+        user = None
+        if isinstance(stream_user_id, str):
+            user = await engine.find_one(User, User.stream_id == stream_user_id)
+        record = existing or ChatMessage(
+            session_id=session.id, key=message_key, created_at=created_at, source=source
+        )
+        record.stream_message_id = message_key
+        record.stream_user_id = stream_user_id if isinstance(stream_user_id, str) else None
+        record.user_id = user.id if user else record.user_id
+        record.type = str(message.get("type") or "regular")[:50]
+        record.stream_updated_at = version
+        record.updated_at = utcnow()
+        if deleting:
+            record.text = ""
+            record.deleted_at = deleted_at or utcnow()
+        else:
+            record.text = str(message.get("text") or "")[:MAX_TEXT]
+        await engine.save(record)
+    return "updated" if existing else "created"
+
+
+# --- archive chunks
+
+
+def pack(messages: list[ChatMessage]) -> bytes:
+    # BSON keeps ObjectIds and datetimes exactly; gzip makes text-heavy chunks small.
+    return gzip.compress(bson.encode({"m": [m.model_dump_doc() for m in messages]}), 6)
+
+
+def unpack(chunk: ChatArchiveChunk) -> list[ChatMessage]:
+    docs = bson.decode(gzip.decompress(chunk.data), codec_options=TZ_AWARE)["m"]
+    return [ChatMessage.model_validate_doc(doc) for doc in docs]
+
+
+def _chunks(engine: AIOEngine) -> Any:
+    return engine.get_collection(ChatArchiveChunk)
+
+
+async def last_chunk(engine: AIOEngine, session_id: ObjectId) -> ChatArchiveChunk | None:
+    doc = await _chunks(engine).find_one({"sessionId": session_id}, sort=[("seq", -1)])
+    return ChatArchiveChunk.model_validate_doc(doc) if doc else None
+
+
+async def chunks_before(
+    engine: AIOEngine, session_id: ObjectId, bound: tuple[datetime, ObjectId] | None
+) -> AsyncIterator[ChatArchiveChunk]:
+    """Chunks holding messages before `bound` (all when None), newest chunk first."""
+    filter_: dict[str, Any] = {"sessionId": session_id}
+    if bound:
+        filter_["$or"] = [
+            {"firstCreatedAt": {"$lt": bound[0]}},
+            {"firstCreatedAt": bound[0], "firstId": {"$lt": bound[1]}},
+        ]
+    async for doc in _chunks(engine).find(filter_).sort([("seq", -1)]):
+        yield ChatArchiveChunk.model_validate_doc(doc)
+
+
+async def chunks_after(
+    engine: AIOEngine, session_id: ObjectId, bound: tuple[datetime, ObjectId]
+) -> AsyncIterator[ChatArchiveChunk]:
+    filter_ = {
+        "sessionId": session_id,
+        "$or": [
+            {"lastCreatedAt": {"$gt": bound[0]}},
+            {"lastCreatedAt": bound[0], "lastId": {"$gt": bound[1]}},
+        ],
+    }
+    async for doc in _chunks(engine).find(filter_).sort([("seq", 1)]):
+        yield ChatArchiveChunk.model_validate_doc(doc)
+
+
+async def find_archived(
+    engine: AIOEngine, session_id: ObjectId, message_id: ObjectId
+) -> ChatMessage | None:
+    doc = await _chunks(engine).find_one({"sessionId": session_id, "messageIds": message_id})
+    if doc is None:
+        return None
+    for message in unpack(ChatArchiveChunk.model_validate_doc(doc)):
+        if message.id == message_id:
+            return message
+    return None

@@ -1,0 +1,28 @@
+"""Cross-domain reactions, all in one place: which domain does what when another announces a
+change. Domains publish events (tq/<domain>/events.py) and never import a domain above them;
+the app and the workers wire these subscriptions into their event bus at start."""
+
+from __future__ import annotations
+
+from tq.chat.service import forget_session_chat
+from tq.core.clients import Clients
+from tq.core.events import EventBus
+from tq.runner.service import forget_session_runs
+from tq.sessions.events import SessionDeleted
+from tq.sessions.service import release_closing_account
+from tq.users.events import AccountClosing
+
+
+def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
+    async def release_seats(event: AccountClosing) -> None:
+        await release_closing_account(clients, event.user_id)
+
+    async def forget_chat(event: SessionDeleted) -> None:
+        await forget_session_chat(clients.engine, event.session_id)
+
+    async def forget_runs(event: SessionDeleted) -> None:
+        await forget_session_runs(clients.engine, event.session_id)
+
+    bus.subscribe(AccountClosing, release_seats)
+    bus.subscribe(SessionDeleted, forget_chat)
+    bus.subscribe(SessionDeleted, forget_runs)

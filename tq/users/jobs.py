@@ -1,0 +1,61 @@
+"""User jobs: keep Stream's users in step with the database."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from tq.core.clients import Clients
+from tq.core.locks import document_lock
+from tq.core.time import utcnow
+from tq.jobs.registry import DELETE_STREAM_USER, REPAIR_USER_SYNC, SYNC_USER, job
+from tq.users.models import User
+from tq.users.service import get_user, stream_user_payload
+
+log = logging.getLogger("tq.users.jobs")
+
+
+@job(SYNC_USER)
+async def sync_user(clients: Clients, user_id: str) -> dict[str, int]:
+    """Make Stream's copy of the user match the database (upsert: id = streamId, name, image).
+    Idempotent."""
+    if not clients.stream.configured:
+        log.info("sync_user skipped: Stream is not configured")
+        return {"skipped": 1}
+    user = await get_user(clients.engine, user_id)
+    if user is None:
+        return {"missing": 1}  # deleted since: delete_stream_user takes care of Stream
+    await clients.stream.upsert_user(stream_user_payload(user))
+    # In step, unless the profile changed meanwhile (that change queued its own sync).
+    async with document_lock(clients.redis, f"user:{user.id}"):
+        await clients.engine.get_collection(User).update_one(
+            {"_id": user.id, "updatedAt": user.updated_at}, {"$set": {"streamSync": "ok"}}
+        )
+    return {"upserted": 1}
+
+
+@job(DELETE_STREAM_USER)
+async def delete_stream_user(clients: Clients, stream_id: str) -> dict[str, int]:
+    """Remove a deleted account's user from Stream."""
+    if not clients.stream.configured:
+        log.info("delete_stream_user skipped: Stream is not configured")
+        return {"skipped": 1}
+    await clients.stream.delete_user(stream_id)
+    return {"deleted": 1}
+
+
+@job(REPAIR_USER_SYNC)
+async def repair_user_sync(clients: Clients) -> dict[str, int]:
+    """Users still `streamSync: "pending"` a while after their last change (their sync's
+    retries ran out during a long outage) get `sync_user` queued again. The sync converges on
+    the database, so a spare run is harmless."""
+    settings = clients.settings
+    cutoff = utcnow() - timedelta(seconds=settings.repair_stream_after_s)
+    stale = (
+        clients.engine.get_collection(User)
+        .find({"streamSync": "pending", "updatedAt": {"$lt": cutoff}}, {"_id": 1})
+        .limit(settings.job_batch_size)
+    )
+    ids = [[str(doc["_id"])] async for doc in stale]
+    await clients.queue.enqueue_many(SYNC_USER, ids)
+    return {"users": len(ids)}
