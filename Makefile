@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 
-.PHONY: setup run test lint format services-tools clean fuzz bench bench-jobs bench-runner
+.PHONY: setup run test test-fast lint format services-tools clean fuzz bench bench-jobs bench-runner
 
 setup: $(VENV)/.installed services-tools
 
@@ -25,19 +25,27 @@ $(FERRETDB): scripts/build-ferretdb.sh $(wildcard scripts/ferretdb-patches/*.pat
 run: setup
 	scripts/run-dev.sh
 
+# What pre-commit runs too (.pre-commit-config.yaml): lint, format, types, and the import
+# contracts in pyproject.toml (no cycles; domains import only downwards).
+CODE := tq workers config tests bench server.py
 lint: setup
-	$(BIN)/ruff check tq workers config tests bench server.py
-	$(BIN)/ruff format --check tq workers config tests bench server.py
-	$(BIN)/mypy tq workers config
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy $(CODE)
+	$(BIN)/lint-imports
 
 format: setup
-	$(BIN)/ruff check --fix tq workers config tests bench server.py
-	$(BIN)/ruff format tq workers config tests bench server.py
+	$(BIN)/ruff check --fix $(CODE)
+	$(BIN)/ruff format $(CODE)
 
 # Tests start their own FerretDB and Redis on dedicated ports with a throw-away database,
 # so they can run while `make run` is up.
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Pure functions only, no services: seconds.
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/unit -q
 
 clean:
 	rm -rf var/test .pytest_cache .mypy_cache .ruff_cache
@@ -49,15 +57,15 @@ fuzz: setup
 # Seeds a data set, drives the real server and a baseline over loopback (about 30 minutes),
 # and writes bench/results/<date>.json and .md. Not part of `make test`.
 bench: setup
-	$(BIN)/python bench/run.py
-	$(BIN)/python bench/runner.py
+	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.runner
 
 # The code runner alone (a few minutes): Piston execute latency and throughput, the runner's
 # CPU at saturation with the web's health p99 beside it, and the sandbox's own overhead.
 bench-runner: setup
-	$(BIN)/python bench/runner.py
+	$(BIN)/python -m bench.runner
 
 # The bulk jobs at the jobs issue's scale: expire_sessions over 100,000 sessions, and
 # archive_chat_history on 10,000- and 100,000-message sessions (time and peak memory).
 bench-jobs: setup
-	$(BIN)/python bench/jobs.py
+	$(BIN)/python -m bench.jobs

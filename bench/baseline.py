@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from bson import ObjectId, json_util
 from motor.motor_asyncio import AsyncIOMotorClient
@@ -20,9 +21,9 @@ USER_ID = ObjectId(os.environ["BASELINE_USER_ID"])
 
 
 @app.before_server_start
-async def connect(app: Sanic) -> None:
+async def connect(app: Sanic[Any, Any]) -> None:
     uri = os.environ["MONGODB_URI"]
-    client: AsyncIOMotorClient = AsyncIOMotorClient(uri, tz_aware=True)
+    client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(uri, tz_aware=True)
     app.ctx.db = client.get_default_database()
 
 

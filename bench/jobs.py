@@ -14,34 +14,30 @@ Writes bench/results/<date>-jobs.json and .md.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import platform
 import random
-import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.run import Seeder, Stack, log
+from bench.procs import Stack, log
+from bench.report import jobs_table, machine, save, today
+from bench.seed import Seeder
 from config import load_settings
 from tq.app import DOCUMENT_MODELS
-from tq.chat.archive import archive_session
+from tq.chat.jobs import archive_session
 from tq.chat.models import ChatArchiveChunk, ChatMessage
 from tq.core.celery import create_celery
 from tq.core.db import create_engine, ensure_indexes
 from tq.core.queue import JobQueue
 from tq.core.redis import create_redis
 from tq.core.stream import StreamGateway
-from tq.sessions.models import Session, channel_id_for
-from tq.sessions.tasks import expire_sessions
+from tq.jobs.registry import SYNC_SESSION_CHANNEL, TASK_ROUTES
+from tq.sessions.jobs import close_overdue_sessions
+from tq.sessions.models import Session, Status, channel_id_for
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "100000"))
@@ -56,6 +52,7 @@ def seeded_session(rng: random.Random, now: datetime, host: ObjectId) -> tuple[S
     participants: list[ObjectId] = []
     duration = None
     end = None
+    status: Status
     if roll < 0.55:
         status, start = "completed", now - timedelta(minutes=rng.randint(60, 60 * 24 * 90))
         duration, end = 45, start + timedelta(minutes=45)
@@ -116,22 +113,22 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
     log(f"seeded {SESSIONS} sessions in {seeded_s:.1f} s: {before}")
 
     started = time.perf_counter()
-    counts, to_sync = await expire_sessions(
+    counts, to_sync = await close_overdue_sessions(
         engine, redis, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
     )
     first_s = time.perf_counter() - started
     log(f"expire_sessions: {counts} in {first_s:.1f} s")
     # The job then queues one sync_session_channel per closed session (run records + broker).
-    celery = create_celery(settings)
+    celery = create_celery(settings, routes=TASK_ROUTES)
     started = time.perf_counter()
     taken = await JobQueue(celery, engine).enqueue_many(
-        "sync_session_channel", [[str(sid)] for sid in to_sync]
+        SYNC_SESSION_CHANNEL, [[str(sid)] for sid in to_sync]
     )
     fan_out_s = time.perf_counter() - started
     celery.close()
     log(f"queued {taken} of {len(to_sync)} channel syncs in {fan_out_s:.1f} s")
     started = time.perf_counter()
-    again, _ = await expire_sessions(
+    again, _ = await close_overdue_sessions(
         engine, redis, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
     )
     second_s = time.perf_counter() - started
@@ -211,38 +208,6 @@ async def bench_archive(
     }
 
 
-def markdown(report: dict[str, Any]) -> str:
-    expiry = report["expire_sessions"]
-    lines = [
-        f"# Jobs benchmark {report['date']}",
-        "",
-        f"Machine: {report['machine']}. Database: {report['database']}.",
-        "",
-        "## expire_sessions",
-        "",
-        "| sessions | closed (cancelled / completed) | closing | queueing the channel syncs "
-        "| re-run | end state |",
-        "|---|---|---|---|---|---|",
-        f"| {expiry['sessions']:,} | {expiry['changed']['cancelled']:,} / "
-        f"{expiry['changed']['completed']:,} | {expiry['seconds']} s | "
-        f"{expiry['fan_out_queued']:,} in {expiry['fan_out_seconds']} s | "
-        f"{expiry['rerun_seconds']} s, nothing changed | "
-        f"{'as the seed says' if expiry['correct'] else 'WRONG'} |",
-        "",
-        "## archive_chat_history (one session)",
-        "",
-        "| messages | chunk | chunks | time | peak Python memory | end state |",
-        "|---|---|---|---|---|---|",
-    ]
-    for run in report["archive"]:
-        lines.append(
-            f"| {run['messages']:,} | {run['chunk_size']} | {run['counts']['chunks']} | "
-            f"{run['seconds']} s | {run['peak_traced_mib']} MiB | "
-            f"{'all archived, none hot' if run['correct'] else 'WRONG'} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 async def main() -> None:
     stack = Stack()
     settings = load_settings(
@@ -257,8 +222,7 @@ async def main() -> None:
         await ensure_indexes(engine, DOCUMENT_MODELS)
         report: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cpus, Python "
-            f"{platform.python_version()}",
+            "machine": machine(),
             "database": "MongoDB at BENCH_MONGODB_URL"
             if os.environ.get("BENCH_MONGODB_URL")
             else "embedded FerretDB v1.24.2 / SQLite (scripts/ferretdb-patches applied)",
@@ -271,10 +235,7 @@ async def main() -> None:
             await bench_archive(engine, redis, seeder, MESSAGES, chunk),
         ]
         seeder.client.close()
-        out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}-jobs"
-        out.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-        out.with_suffix(".md").write_text(markdown(report))
-        print(markdown(report))
+        save(f"{today()}-jobs", report, jobs_table(report))
     finally:
         await redis.aclose()
         engine.client.close()

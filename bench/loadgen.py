@@ -81,3 +81,14 @@ async def run_load(
         p50_ms=round(statistics.median(latencies), 2) if latencies else float("nan"),
         p99_ms=round(percentile(latencies, 99), 2),
     )
+
+
+async def api(
+    http: aiohttp.ClientSession, method: str, path: str, token: str | None = None, body: Any = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with http.request(method, path, json=body, headers=headers) as resp:
+        data = await resp.json()
+        if resp.status >= 400:
+            raise RuntimeError(f"{method} {path} → {resp.status}: {data}")
+        return data

@@ -11,12 +11,9 @@ bench/results/<date>-runner.json and .md.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import shlex
 import statistics
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,25 +22,16 @@ from typing import Any
 import aiohttp
 import redis
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from bench.loadgen import LoadResult, run_load
-from bench.run import Stack, log
+from bench.procs import Stack, log, procfile_command
+from bench.report import runner_table, save, today
+from tests.support import ROOT
 from tq.runner.languages import BY_NAME
 from tq.runner.sandbox import Limits, Workspace
 
 DURATION = float(os.environ.get("BENCH_DURATION_S", "5"))
 C_HELLO = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 RUNNER_SLOTS = int(os.environ.get("RUNNER_CONCURRENCY", str(os.cpu_count() or 2)))
-
-
-def procfile_command(name: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            command = line.split(":", 1)[1].replace("${RUNNER_CONCURRENCY:-2}", str(RUNNER_SLOTS))
-            return shlex.split(command)
-    raise RuntimeError(f"no {name} line in Procfile")
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -173,42 +161,6 @@ def overhead(rounds: int = 30) -> dict[str, Any]:
     return results
 
 
-def report(results: dict[str, Any]) -> str:
-    lines = [
-        f"# Code runner benchmark, {results['date']}",
-        "",
-        f"Machine: {results['machine']}. Runner slots: {RUNNER_SLOTS}. "
-        f"Each cell {DURATION:.0f} s, closed loop over loopback, through "
-        "`POST /api/v2/piston/execute` (web → Redis → runner → sandbox → Redis → web).",
-        "",
-        "| program | c | runs/s | p50 ms | p99 ms | errors |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in results["cells"]:
-        lines.append(
-            f"| {row['name']} | {row['concurrency']} | {row['rps']} | {row['p50_ms']} | "
-            f"{row['p99_ms']} | {row['errors']} |"
-        )
-    sat = results["saturation"]
-    lines += [
-        "",
-        f"Saturation (python `print(1)`, c=16): {sat['execute']['rps']} runs/s; the runner used "
-        f"{sat['runner_cpu_share']:.0%} of its {sat['runner_slots']} cores, the web process "
-        f"{sat['web_cpu_share']:.0%} of the machine, and the whole machine (web, runner, Redis, "
-        f"database, load generator) was {sat['machine_cpu_share']:.0%} busy; the web's "
-        f"`/api/health` p99 meanwhile: {sat['health']['p99_ms']} ms "
-        f"(p50 {sat['health']['p50_ms']} ms).",
-        "",
-        "Sandbox overhead (p50 of 30, the runner's own process, no queue):",
-        "",
-        "| program | bare ms | sandbox ms |",
-        "|---|---|---|",
-    ]
-    for name, numbers in results["overhead"].items():
-        lines.append(f"| {name} | {numbers['bare_p50_ms']} | {numbers['sandbox_p50_ms']} |")
-    return "\n".join(lines) + "\n"
-
-
 async def main() -> None:
     stack = Stack()
     runner: subprocess.Popen[bytes] | None = None
@@ -218,7 +170,7 @@ async def main() -> None:
         web, base = await stack.web(1)
         runner_log = open(stack.data / "runner.log", "wb")  # noqa: SIM115
         runner = subprocess.Popen(
-            procfile_command("runner"),
+            procfile_command("runner", {"RUNNER_CONCURRENCY": str(RUNNER_SLOTS)}),
             cwd=ROOT,
             env=env,
             stdout=runner_log,
@@ -250,16 +202,15 @@ async def main() -> None:
         results = {
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{os.cpu_count()} cores",
+            "slots": RUNNER_SLOTS,
+            "duration_s": DURATION,
             "cells": [c.as_dict() for c in cells],
             "saturation": sat,
             "overhead": overhead(),
         }
     finally:
         await stack.close()
-    out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%d}-runner"
-    out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    out.with_suffix(".md").write_text(report(results))
-    log(f"wrote {out}.md")
+    save(f"{today()}-runner", results, runner_table(results))
 
 
 if __name__ == "__main__":

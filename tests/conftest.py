@@ -12,11 +12,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pymongo
 import pytest
 import redis as redis_sync
+from celery import Celery
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
@@ -78,7 +80,7 @@ def test_database(services: dict[str, str]) -> Iterator[str]:
     """A fresh database name for this run, dropped afterwards."""
     name = f"tq_test_{uuid.uuid4().hex[:12]}"
     yield name
-    client: pymongo.MongoClient = pymongo.MongoClient(
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
         services["mongo"], serverSelectionTimeoutMS=3000
     )
     client.drop_database(name)
@@ -179,7 +181,7 @@ def runner_worker(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @pytest.fixture(scope="session")
-def celery_client(settings: Settings, celery_worker: subprocess.Popen[bytes]):  # type: ignore[no-untyped-def]
+def celery_client(settings: Settings, celery_worker: subprocess.Popen[bytes]) -> Iterator[Celery]:
     app = create_celery(settings, routes=TASK_ROUTES)
     yield app
     app.close()

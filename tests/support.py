@@ -4,6 +4,7 @@ workers, and the API calls many tests make."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -58,8 +59,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 @asynccontextmanager
 async def running_app(
-    settings: Settings, customize: Callable[[Sanic], None] | None = None
-) -> AsyncIterator[tuple[Sanic, str]]:
+    settings: Settings, customize: Callable[[Sanic[Any, Any]], None] | None = None
+) -> AsyncIterator[tuple[Sanic[Any, Any], str]]:
     """Serve `create_app(settings)` over real HTTP on a free loopback port, in this loop."""
     app = create_app(settings)
     # Sanic's touchup rewrites shared protocol classes once per app; with many apps in one
@@ -112,13 +113,24 @@ def http_client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=15.0)
 
 
+class RecordingHandler(logging.Handler):
+    """Keeps every log record it is given, for tests that read what was logged."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 # --- settings, apps and workers
 
 
 def make_settings(
     services: dict[str, str], database: str, redis_url: str, **overrides: object
 ) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "app_env": "test",
         "mongodb_uri": f"{services['mongo']}/{database}",
         "mongodb_timeout_ms": 2000,
@@ -140,7 +152,7 @@ def make_settings(
         "runner_runs_per_minute": 10_000,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @asynccontextmanager

@@ -21,6 +21,7 @@ from config import Settings
 from tests.support import (
     TEST_JWT_SECRET,
     TEST_STREAM_SECRET,
+    RecordingHandler,
     http_client,
     register,
     running_app,
@@ -296,7 +297,7 @@ async def test_every_bad_token_is_401(client: httpx.AsyncClient, settings: Setti
     ).status_code == 200
 
 
-def add_interviewer_route(app: Sanic) -> None:
+def add_interviewer_route(app: Sanic[Any, Any]) -> None:
     @app.get("/test/interviewers-only")
     @authenticated("interviewer")
     async def only(request: Request) -> HTTPResponse:
@@ -388,8 +389,7 @@ async def test_stream_token_503_when_stream_not_configured(settings: Settings) -
 
 async def test_logs_never_carry_secrets(settings: Settings) -> None:
     records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = RecordingHandler(records)
     logger = logging.getLogger("tq")
     logger.addHandler(handler)
     try:

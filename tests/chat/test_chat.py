@@ -56,7 +56,9 @@ async def test_channel_for_members_only(client, room, fake_stream: FakeStream) -
         "id": session["callId"],
         "members": [room["host"]["user"]["streamId"], room["guest"]["user"]["streamId"]],
     }
-    assert sorted(fake_stream.channel(session["callId"])["members"]) == sorted(channel["members"])
+    stream_channel = fake_stream.channel(session["callId"])
+    assert stream_channel is not None
+    assert sorted(stream_channel["members"]) == sorted(channel["members"])
     stranger = await client.post(
         "/api/chat/channel", headers=room["outsider"]["headers"], json={"sessionId": session["_id"]}
     )

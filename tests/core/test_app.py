@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 from sanic import Request, Sanic, json
 from sanic.response import HTTPResponse
 
 from config import Settings
-from tests.support import free_port, http_client, make_settings, running_app
+from tests.support import RecordingHandler, free_port, http_client, make_settings, running_app
 from tq.core.http import parse_body
 from tq.health.schemas import HealthOut
 
@@ -66,7 +67,7 @@ async def test_wrong_method_is_405_json(client: httpx.AsyncClient) -> None:
     assert response.json()["error"] == "method_not_allowed"
 
 
-def add_echo_route(app: Sanic) -> None:
+def add_echo_route(app: Sanic[Any, Any]) -> None:
     """A route that parses a JSON body the way every real handler does."""
     from pydantic import BaseModel, Field
 
@@ -124,8 +125,7 @@ async def test_body_errors_are_json(settings: Settings) -> None:
 
 async def test_500_hides_internals_and_logs_request_id(settings: Settings) -> None:
     records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = RecordingHandler(records)
     logging.getLogger("tq.errors").addHandler(handler)
     try:
         async with running_app(settings, add_echo_route) as (_app, url), http_client(url) as http:

@@ -217,6 +217,6 @@ async def test_run_listing_skips_records_of_the_old_shape(engine: AIOEngine) -> 
     await engine.get_collection(JobRun).insert_one(
         {"_id": ObjectId(), "runId": "old", "job": job, "queuedAt": datetime.now(UTC)}
     )
-    current = await engine.save(JobRun(run_id=str(ObjectId()), job=job))
+    current = await engine.save(JobRun(run_id=str(ObjectId()), job=job))  # type: ignore[call-arg]
     runs = await list_runs(engine, job=job)
     assert [run.run_id for run in runs] == [current.run_id]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from typing import Any, cast
 
 from bson import ObjectId
 
@@ -66,7 +67,7 @@ async def test_a_run_whose_runner_dies_fails_after_bounded_redelivery(settings: 
                     return run if ok else None
 
                 run = await wait_until(running, timeout=30, interval=0.05)
-                pid = int(run.worker.rsplit(":", 1)[1])  # type: ignore[union-attr]
+                pid = int(cast(Any, run).worker.rsplit(":", 1)[1])
                 os.kill(pid, signal.SIGKILL)  # the pool process running the sandbox
                 killed.append(pid)
 

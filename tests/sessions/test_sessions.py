@@ -263,6 +263,7 @@ async def test_update_session(client, host, guest, outsider) -> None:
     assert (
         await client.patch(url, headers=outsider["headers"], json={"title": "x"})
     ).status_code == 404
+    bad: dict[str, Any]
     for bad in (
         {"createdBy": outsider["user"]["_id"]},
         {"participants": []},

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from pymongo.errors import PyMongoError
@@ -85,7 +86,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, ObjectId]:
         padded = cursor + "=" * (-len(cursor) % 4)
         millis, oid = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
         return datetime.fromtimestamp(int(millis) / 1000, UTC), ObjectId(oid)
-    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError, InvalidId):
         raise BadRequest("Malformed cursor", code="validation_error") from None
 
 

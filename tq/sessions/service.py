@@ -93,7 +93,7 @@ async def host_session(engine: AIOEngine, session_id: str, viewer: User) -> Sess
     return session
 
 
-def _list_filter(viewer: User, query: ListSessionsQuery) -> dict[str, Any]:
+def list_filter(viewer: User, query: ListSessionsQuery) -> dict[str, Any]:
     if query.scope == "open":
         filter_: dict[str, Any] = {
             "members": {"$ne": viewer.id},
@@ -148,7 +148,7 @@ async def _page(
 async def list_sessions(
     engine: AIOEngine, viewer: User, query: ListSessionsQuery
 ) -> tuple[list[Session], int]:
-    return await _page(engine, _list_filter(viewer, query), query)
+    return await _page(engine, list_filter(viewer, query), query)
 
 
 async def active_sessions(engine: AIOEngine, limit: int) -> list[Session]:
@@ -175,7 +175,7 @@ async def sessions_of_user(
         raise NotFound("User not found", code="user_not_found")
     if other == viewer.id:
         return await list_sessions(engine, viewer, query.model_copy(update={"scope": "mine"}))
-    filter_ = _list_filter(viewer, query.model_copy(update={"scope": "mine"}))
+    filter_ = list_filter(viewer, query.model_copy(update={"scope": "mine"}))
     filter_["members"] = {"$all": [viewer.id, other]}
     return await _page(engine, filter_, query)
 

@@ -18,7 +18,7 @@ from tq.jobs.registry import (
 )
 
 
-def test_registry_celery_and_beat_agree(settings: Settings) -> None:
+def test_registry_celery_and_beat_agree() -> None:
     import workers
 
     workers.app.loader.import_default_modules()  # the `include`d raw-task modules

@@ -1,0 +1,261 @@
+"""`make bench` (first part): seed a realistic data set through the project's own code, drive
+the real server (the Procfile's web command, WORKERS=1 and 2) and a minimal baseline over
+loopback, and write bench/results/<date>.json and .md. Run as `python -m bench.api`.
+
+By default it starts its own FerretDB and Redis (like the tests); BENCH_MONGODB_URL and
+BENCH_REDIS_URL point it at other servers (e.g. a real MongoDB to compare query plans).
+Every load phase is bounded in time (BENCH_DURATION_S per cell, default 3 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from typing import Any
+
+import aiohttp
+from bson import ObjectId
+
+from bench.loadgen import LoadResult, RequestSpec, api, run_load
+from bench.procs import Stack, log
+from bench.report import api_table, machine, save, today
+from bench.seed import PASSWORD, Seeder
+
+DURATION = float(os.environ.get("BENCH_DURATION_S", "3"))
+CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").split(",")]
+
+
+async def prepare(base: str) -> dict[str, Any]:
+    """Accounts and sessions made through the API itself (register, create, join)."""
+    async with aiohttp.ClientSession(base) as http:
+        email = f"bench-{uuid.uuid4().hex[:8]}@bench.example"
+        me = await api(
+            http,
+            "POST",
+            "/api/auth/register",
+            body={
+                "email": email,
+                "password": PASSWORD,
+                "name": "Bench Host",
+                "role": "interviewer",
+            },
+        )
+        token = me["token"]
+        big = (
+            await api(
+                http, "POST", "/api/sessions", token, {"title": "Big chat", "maxParticipants": 10}
+            )
+        )["session"]
+        small = (
+            await api(
+                http, "POST", "/api/sessions", token, {"title": "Small chat", "maxParticipants": 10}
+            )
+        )["session"]
+        joiners = []
+        rooms = [
+            (
+                await api(
+                    http,
+                    "POST",
+                    "/api/sessions",
+                    token,
+                    {"title": f"Join room {i}", "maxParticipants": 10},
+                )
+            )["session"]["_id"]
+            for i in range(8)
+        ]
+        for i in range(64):
+            joiner = await api(
+                http,
+                "POST",
+                "/api/auth/register",
+                body={
+                    "email": f"joiner{i}-{uuid.uuid4().hex[:6]}@bench.example",
+                    "password": PASSWORD,
+                    "name": f"Joiner {i}",
+                },
+            )
+            joiners.append(joiner["token"])
+    return {
+        "email": email,
+        "token": token,
+        "user_id": me["user"]["_id"],
+        "big": big["_id"],
+        "small": small["_id"],
+        "joiners": joiners,
+        "rooms": rooms,
+    }
+
+
+def endpoint_specs(ctx: dict[str, Any]) -> dict[str, tuple[Any, tuple[int, ...]]]:
+    auth = {"Authorization": f"Bearer {ctx['token']}"}
+    joiners, rooms = ctx["joiners"], ctx["rooms"]
+
+    def fixed(method: str, path: str, headers: dict[str, str] | None = None, body: Any = None):
+        return lambda _n: (method, path, headers or {}, body)
+
+    def join_leave(n: int) -> RequestSpec:
+        k = (n // 2) % len(joiners)
+        action = "join" if n % 2 else "leave"
+        return (
+            "POST",
+            f"/api/sessions/{rooms[k % len(rooms)]}/{action}",
+            {"Authorization": f"Bearer {joiners[k]}"},
+            None,
+        )
+
+    def save(n: int) -> RequestSpec:
+        return (
+            "POST",
+            "/api/chat/save-message",
+            auth,
+            {"sessionId": ctx["big"], "text": f"bench message {n}"},
+        )
+
+    login_body = {"email": ctx["email"], "password": PASSWORD}
+    return {
+        "GET /api/health": (fixed("GET", "/api/health"), (200,)),
+        "POST /api/auth/login": (fixed("POST", "/api/auth/login", body=login_body), (200,)),
+        "GET /api/sessions?limit=20": (fixed("GET", "/api/sessions?limit=20", auth), (200,)),
+        "GET /api/sessions/active": (fixed("GET", "/api/sessions/active", auth), (200,)),
+        "GET /api/sessions/:id": (fixed("GET", f"/api/sessions/{ctx['big']}", auth), (200,)),
+        # Concurrent join/leave of one user may meet 404 (already left): not an error here.
+        "POST join/leave pair": (join_leave, (200, 404)),
+        "GET /api/chat/history/:id": (
+            fixed("GET", f"/api/chat/history/{ctx['big']}", auth),
+            (200,),
+        ),
+        "POST /api/chat/save-message": (save, (201,)),
+    }
+
+
+async def measure(
+    stack: Stack, base: str, specs: dict[str, Any], concurrency: list[int]
+) -> list[LoadResult]:
+    results = []
+    for name, (make, ok) in specs.items():
+        for level in concurrency:
+            await stack.settle()
+            duration = DURATION if "login" not in name else max(DURATION, 3)
+            result = await run_load(base, name, make, level, duration, ok)
+            log(
+                f"  {name:<30} c={level:<3} {result.rps:>8} rps  p50 {result.p50_ms:>8} ms  "
+                f"p99 {result.p99_ms:>8} ms  errors {result.errors}"
+            )
+            results.append(result)
+    return results
+
+
+async def p50(base: str, path: str, token: str, seconds: float = 2.0) -> float:
+    make = lambda _n: ("GET", path, {"Authorization": f"Bearer {token}"}, None)  # noqa: E731
+    return (await run_load(base, path, make, 1, seconds)).p50_ms
+
+
+async def scale_point(base: str, ctx: dict[str, Any]) -> dict[str, float]:
+    return {
+        "list": await p50(base, "/api/sessions?limit=20", ctx["token"]),
+        "my-recent": await p50(base, "/api/sessions/my-recent", ctx["token"]),
+        "history": await p50(base, f"/api/chat/history/{ctx['big']}", ctx["token"]),
+        "history_small": await p50(base, f"/api/chat/history/{ctx['small']}", ctx["token"]),
+    }
+
+
+async def health_under_login(base: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    login: RequestSpec = (
+        "POST",
+        "/api/auth/login",
+        {},
+        {"email": ctx["email"], "password": PASSWORD},
+    )
+    health: RequestSpec = ("GET", "/api/health", {}, None)
+    logins, probe = await asyncio.gather(
+        run_load(base, "login", lambda _n: login, 16, DURATION * 2),
+        run_load(base, "health", lambda _n: health, 1, DURATION * 2),
+    )
+    return {"health": probe.as_dict(), "logins": logins.as_dict()}
+
+
+async def main() -> None:
+    stack = Stack()
+    report: dict[str, Any] = {
+        "date": today(),
+        "machine": f"{machine()}, MongoDB wire: "
+        f"{'FerretDB v1.24.2 (SQLite)' if 'BENCH_MONGODB_URL' not in os.environ else 'external'}",
+        "duration_s": DURATION,
+    }
+    try:
+        web, base = await stack.web(1)
+        ctx = await prepare(base)
+        seeder = Seeder(stack)
+        host_id = ObjectId(ctx["user_id"])
+        log("seeding 1,000 users and 1,000 sessions")
+        await seeder.users(1000)
+        await seeder.sessions_up_to(1000, host_id, share=0.01)
+        await seeder.messages(ObjectId(ctx["small"]), host_id, 1000)
+        report["scale"] = {"1000": await scale_point(base, ctx)}
+        log(f"scale at 1,000: {report['scale']['1000']}")
+        # Before the heavy phases: a backlog of slow queries would blur what the loop does.
+        report["health_under_login"] = await health_under_login(base, ctx)
+        log(f"health under login load: {report['health_under_login']['health']}")
+
+        log("seeding up to 10,000 sessions and 100,000 messages")
+        await seeder.sessions_up_to(10_000, host_id, share=0.01)
+        await seeder.messages(ObjectId(ctx["big"]), host_id, 100_000)
+        report["sessions_during_load"] = 10_000
+        report["messages"] = 100_000
+        report["load"] = {}
+        specs = endpoint_specs(ctx)
+        log("load, WORKERS=1")
+        report["load"]["WORKERS=1"] = [
+            r.as_dict() for r in await measure(stack, base, specs, CONCURRENCY)
+        ]
+        Stack.stop(web)
+
+        baseline, baseline_base = await stack.baseline(ctx["user_id"])
+        compare = {
+            k: specs[k]
+            for k in (
+                "GET /api/sessions?limit=20",
+                "GET /api/sessions/active",
+                "GET /api/sessions/:id",
+                "GET /api/chat/history/:id",
+            )
+        }
+        ours = {(r["name"], r["concurrency"]): r["rps"] for r in report["load"]["WORKERS=1"]}
+        report["baseline"] = []
+        log("baseline")
+        for result in await measure(stack, baseline_base, compare, CONCURRENCY):
+            mine = ours[(result.name, result.concurrency)]
+            report["baseline"].append(
+                {
+                    "name": result.name,
+                    "concurrency": result.concurrency,
+                    "ours": mine,
+                    "baseline": result.rps,
+                    "ratio": round(mine / result.rps, 2) if result.rps else None,
+                }
+            )
+        Stack.stop(baseline)
+
+        web2, base2 = await stack.web(2)
+        log("load, WORKERS=2")
+        report["load"]["WORKERS=2"] = [
+            r.as_dict() for r in await measure(stack, base2, specs, CONCURRENCY)
+        ]
+
+        await stack.settle()
+        log("seeding up to 100,000 sessions")
+        await seeder.sessions_up_to(100_000, host_id, share=0.01)
+        report["scale"]["100000"] = await scale_point(base2, ctx)
+        log(f"scale at 100,000: {report['scale']['100000']}")
+        report["plans"] = await seeder.explain(host_id, ObjectId(ctx["big"]))
+        Stack.stop(web2)
+    finally:
+        await stack.close()
+
+    save(report["date"], report, api_table(report))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
