@@ -172,6 +172,9 @@ async def test_patch_me_changes_profile_and_password(client: httpx.AsyncClient) 
         {"email": "x@example.com"},
         {"role": "interviewer"},
         {"name": ""},
+        {"name": "\u0085"},  # only whitespace, by Python's and the spec's reading alike
+        {"name": None},
+        {"password": "newpassword1", "currentPassword": None},
     ):
         response = await client.patch("/api/auth/me", headers=headers, json=bad)
         assert response.status_code == 400, (bad, response.text)

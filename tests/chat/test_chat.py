@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -159,7 +160,6 @@ async def test_history_pages_without_gaps_or_repeats(client, room) -> None:
         {"before": "@@@"},
         {"before": "bm90LWEtY3Vyc29y"},
         {"after": "nope"},
-        {"after": "5f0000000000000000000000"},
         {"bogus": 1},
     ):
         bad = await history(client, room["host"], session, **params)
@@ -294,18 +294,67 @@ async def test_webhook_while_mongo_is_down_is_5xx(
         assert retry.json() == {"ok": True, "duplicate": False}
 
 
-async def test_deleting_a_session_deletes_its_history(client, room, settings) -> None:
-    from tq.chat.models import ChatMessage
+async def test_deleting_a_session_deletes_its_history_and_runs(client, room, settings) -> None:
+    """The reactions to SessionDeleted (tq/reactions.py): hot messages, archive chunks and code
+    runs go with the session."""
+    from tq.chat.models import ChatArchiveChunk, ChatMessage
     from tq.core.db import create_engine
+    from tq.runner.models import CodeRun
 
     session = room["session"]
+    oid = ObjectId(session["_id"])
     await save(client, room["host"], session, "soon gone")
     engine = create_engine(settings)
     try:
-        query = ChatMessage.session_id == ObjectId(session["_id"])
+        await engine.save(
+            ChatArchiveChunk(
+                session_id=oid,
+                seq=1,
+                count=0,
+                first_created_at=datetime.now(UTC),
+                first_id=ObjectId(),
+                last_created_at=datetime.now(UTC),
+                last_id=ObjectId(),
+                message_ids=[],
+                data=b"",
+            )
+        )
+        await engine.save(
+            CodeRun(
+                session_id=oid,
+                user_id=ObjectId(),
+                language="python",
+                version="3",
+                source="print(1)",
+            )
+        )
+        query = ChatMessage.session_id == oid
         assert await engine.count(ChatMessage, query) == 1
         url = f"/api/sessions/{session['_id']}"
         assert (await client.delete(url, headers=room["host"]["headers"])).status_code == 204
         assert await engine.count(ChatMessage, query) == 0
+        assert await engine.count(ChatArchiveChunk, ChatArchiveChunk.session_id == oid) == 0
+        assert await engine.count(CodeRun, CodeRun.session_id == oid) == 0
     finally:
         engine.client.close()
+
+
+async def test_history_between_two_positions_and_bad_anchors(client, room) -> None:
+    who, session = room["host"], room["session"]
+    ids = []
+    for i in range(6):
+        saved = await save(client, who, session, f"m{i}", createdAt=stamp(1000 + i))
+        ids.append(saved.json()["message"]["_id"])
+    # A cursor pointing at m4: `before` it and `after` m1 is the window m2, m3.
+    page = (await history(client, who, session, limit=2)).json()
+    assert [m["text"] for m in page["messages"]] == ["m4", "m5"]
+    window = await history(client, who, session, after=ids[1], before=page["nextCursor"])
+    assert window.status_code == 200, window.text
+    assert [m["text"] for m in window.json()["messages"]] == ["m2", "m3"]
+    assert window.json()["nextCursor"] is None
+    unknown = await history(client, who, session, after=str(ObjectId()))
+    assert unknown.status_code == 404 and unknown.json()["error"] == "message_not_found"
+    for bad in ("", "0", "123_nothex", f"1_{'0' * 23}x", f"99999999999999_{ObjectId()}"):
+        response = await history(client, who, session, before=bad)
+        assert response.status_code == 400, bad
+        assert response.json()["message"] == "Malformed cursor"

@@ -63,6 +63,11 @@ async def test_filters_sorting_and_pagination(client, host) -> None:
     assert [s["title"] for s in scheduled.json()["sessions"]] == ["Epsilon later", "Delta later"]
     several = await get(client, host, "/api/sessions", status="scheduled,completed")
     assert several.json()["pagination"]["total"] == 3
+    # The spec's array form: the parameter repeated.
+    repeated = await get(client, host, "/api/sessions", status=["scheduled", "completed"])
+    assert repeated.json()["pagination"]["total"] == 3
+    twice = await get(client, host, "/api/sessions", limit=["1", "2"])
+    assert twice.status_code == 400  # a single-valued parameter given twice is still refused
     window = await get(
         client,
         host,

@@ -281,6 +281,21 @@ async def test_update_session(client, host, guest, outsider) -> None:
     )
     assert moved.status_code == 409 and moved.json()["error"] == "not_scheduled"
 
+    later = await create(
+        client, host, title="Later", startTime=iso(datetime.now(UTC) + timedelta(days=1))
+    )
+    before = datetime.now(UTC)
+    past = await client.patch(
+        f"/api/sessions/{later['_id']}",
+        headers=host["headers"],
+        json={"startTime": iso(before - timedelta(days=3))},
+    )
+    # As at creation, a start already past means now.
+    assert past.status_code == 200, past.text
+    starts = datetime.fromisoformat(past.json()["session"]["startTime"].replace("Z", "+00:00"))
+    assert before - timedelta(seconds=1) <= starts <= datetime.now(UTC)
+    assert past.json()["session"]["status"] == "scheduled"
+
     shrink = await client.patch(url, headers=host["headers"], json={"maxParticipants": 1})
     assert shrink.status_code == 200
     assert shrink.json()["session"]["seatsLeft"] == 0

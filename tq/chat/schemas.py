@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from tq.chat.models import ChatMessage, Source
 from tq.core.schemas import Body, Query, UtcDatetime
@@ -26,10 +28,26 @@ class SaveMessageIn(Body):
     createdAt: UtcDatetime | None = None
 
 
+# A page position: the createdAt (ms since the epoch, years 1653 to 2286) and the id of the
+# message a page ends at.
+CURSOR = r"^-?[0-9]{1,13}_[0-9a-f]{24}$"
+CURSOR_RE = re.compile(CURSOR)
+
+
 class HistoryQuery(Query):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    before: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    after: ObjectIdStr | None = None
+    # The pattern is not enforced here: a malformed cursor gets its own message.
+    before: Annotated[
+        str | SkipJsonSchema[None],
+        Field(
+            json_schema_extra={"pattern": CURSOR},
+            description="nextCursor of the previous page: older messages only",
+        ),
+    ] = None
+    after: Annotated[
+        ObjectIdStr | SkipJsonSchema[None],
+        Field(description="a message id: newer messages (with before: those in between)"),
+    ] = None
 
 
 class ChannelOut(BaseModel):

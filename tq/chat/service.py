@@ -3,8 +3,6 @@ neither lose nor duplicate anything."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
@@ -13,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from pymongo.errors import PyMongoError
@@ -21,9 +18,9 @@ from redis.exceptions import RedisError
 
 from tq.chat import store
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.chat.schemas import HistoryQuery, SaveMessageIn
+from tq.chat.schemas import CURSOR_RE, HistoryQuery, SaveMessageIn
 from tq.core.clients import Clients
-from tq.core.errors import BadRequest, Conflict, ServiceUnavailable, Unauthorized
+from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import PROCESS_WEBHOOK_EVENT
@@ -77,17 +74,16 @@ async def save_message(
 
 
 def encode_cursor(message: ChatMessage) -> str:
-    raw = f"{int(message.created_at.timestamp() * 1000)}:{message.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """`<createdAt in ms>_<id>`: the position a page ends at (tq.chat.schemas.CURSOR)."""
+    return f"{int(message.created_at.timestamp() * 1000)}_{message.id}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, ObjectId]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        millis, oid = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
-        return datetime.fromtimestamp(int(millis) / 1000, UTC), ObjectId(oid)
-    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError, InvalidId):
-        raise BadRequest("Malformed cursor", code="validation_error") from None
+    # Exactly what CURSOR describes, so the spec and the server agree on every string.
+    if not CURSOR_RE.fullmatch(cursor):
+        raise BadRequest("Malformed cursor", code="validation_error")
+    millis, oid = cursor.split("_")
+    return datetime.fromtimestamp(int(millis) / 1000, UTC), ObjectId(oid)
 
 
 def _position_filter(moment: datetime, oid: ObjectId, op: str) -> dict[str, Any]:
@@ -109,11 +105,14 @@ async def history(
     than every hot one (archiving runs oldest first), so a page reads hot messages first and
     continues into the archive chunks; copies in both (a run killed between writing a chunk and
     deleting its hot copies) are counted once."""
-    if query.before and query.after:
-        raise BadRequest("Use either before or after, not both", code="validation_error")
     if query.after:
-        return await _history_after(engine, session, ObjectId(query.after), query.limit), None
-    bound = decode_cursor(query.before) if query.before else None
+        newer = await _history_after(engine, session, ObjectId(query.after), query.limit)
+        if query.before is not None:
+            # Both: the messages between the two positions (ascending, so a prefix).
+            until = decode_cursor(query.before)
+            newer = [m for m in newer if _position(m) < until]
+        return newer, None
+    bound = decode_cursor(query.before) if query.before is not None else None
     filter_: dict[str, Any] = {"sessionId": session.id}
     if bound:
         filter_.update(_position_filter(bound[0], bound[1], "$lt"))
@@ -149,7 +148,7 @@ async def _history_after(
         ChatMessage, ChatMessage.id == anchor_id, ChatMessage.session_id == session.id
     ) or await store.find_archived(engine, session.id, anchor_id)
     if anchor is None:
-        raise BadRequest("No such message in this session", code="validation_error")
+        raise NotFound("No such message in this session", code="message_not_found")
     bound = _position(anchor)
     newer: list[ChatMessage] = []
     async for chunk in store.chunks_after(engine, session.id, bound):

@@ -6,7 +6,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import pydantic
 from sanic import Request, Sanic
@@ -66,14 +66,24 @@ def parse_body(request: Request, model: type[ModelT]) -> ModelT:
         raise ValidationFailed(details=validation_details(exc)) from None
 
 
+def _is_list_param(model: type[pydantic.BaseModel], key: str) -> bool:
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return any(
+                get_origin(arg) is list or arg is list
+                for arg in (field.annotation, *get_args(field.annotation))
+            )
+    return False
+
+
 def parse_query(request: Request, model: type[ModelT]) -> ModelT:
-    # Repeated keys are refused rather than silently picking one.
-    data: dict[str, str] = {}
+    data: dict[str, str | list[str]] = {}
     # Blank values are kept: `?before=` is a bad cursor, not an absent one.
     for key, values in request.get_args(keep_blank_values=True).items():
-        if len(values) > 1:
+        if len(values) > 1 and not _is_list_param(model, key):
+            # Refused rather than silently picking one; array parameters take them all.
             raise ValidationFailed(details=[{"field": key, "problem": "given more than once"}])
-        data[key] = values[0]
+        data[key] = values if _is_list_param(model, key) else values[0]
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sanic_ext.extensions.openapi import openapi
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
-from sanic_ext.extensions.openapi.definitions import Parameter, Reference, Response
+from sanic_ext.extensions.openapi.definitions import Parameter, Reference, RequestBody, Response
 from sanic_ext.extensions.openapi.types import Schema
 
 from tq.core.schemas import ErrorOut
@@ -71,7 +71,7 @@ def doc(
             parameters.append(
                 Parameter(
                     name,
-                    Schema(**to_openapi30(_inline_refs(prop, schema.get("$defs", {})))),
+                    RawSchema(to_openapi30(_inline_refs(prop, schema.get("$defs", {})))),
                     location="query",
                     required=name in schema.get("required", []),
                 )
@@ -79,11 +79,24 @@ def doc(
     return openapi.definition(
         summary=summary,
         tag=tag,
-        body={"application/json": component(body)} if body else None,
+        # Every body this API takes is required: a request without one is refused.
+        body=RequestBody({"application/json": component(body)}, required=True) if body else None,
         response=responses,
         parameter=parameters or None,
         secured={"bearerAuth": []} if auth else None,
     )
+
+
+class RawSchema(Schema):
+    """A schema served exactly as given: sanic-ext's Schema(**...) drops keys it does not know
+    (an array's `items` among them), and a plain dict would be described, not served."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._raw = raw
+
+    def serialize(self) -> dict[str, Any]:
+        return self._raw
 
 
 def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
@@ -109,6 +122,8 @@ def to_openapi30(schema: Any) -> Any:
     schema = {key: to_openapi30(value) for key, value in schema.items()}
     if "const" in schema:
         schema["enum"] = [schema.pop("const")]
+    if "default" in schema and schema["default"] is None and not _allows_null(schema):
+        del schema["default"]  # absent-means-unset fields that may not be sent as null
     for keyword in ("anyOf", "oneOf"):
         options = schema.get(keyword)
         if not isinstance(options, list) or {"type": "null"} not in options:
@@ -125,6 +140,13 @@ def to_openapi30(schema: Any) -> Any:
         else:
             schema[keyword] = rest
     return schema
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    options = schema.get("anyOf") or schema.get("oneOf") or []
+    return (
+        schema.get("type") == "null" or {"type": "null"} in options or bool(schema.get("nullable"))
+    )
 
 
 def component(model: type[BaseModel]) -> Reference:

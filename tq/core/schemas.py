@@ -29,9 +29,11 @@ def _iso_only(value: object) -> object:
     # Pydantic would take numbers (and numeric strings) as Unix times; the API speaks ISO-8601.
     if isinstance(value, datetime):
         return value
-    if isinstance(value, str) and "T" in value:
+    # RFC 3339 allows a lower-case `t` and `z`; Python's parser wants neither.
+    if isinstance(value, str) and len(value) > 10 and value[10] in "Tt":
+        text = value[:10] + "T" + value[11:]
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             pass
     raise ValueError("must be an ISO-8601 date-time such as 2026-01-31T09:30:00Z")
@@ -39,6 +41,11 @@ def _iso_only(value: object) -> object:
 
 # An ISO-8601 date-time; one without a zone is taken as UTC. Kept to milliseconds like MongoDB.
 UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(to_millis)]
+
+
+# "Has a character that is not whitespace", spelled out so that ECMA-262 (generated clients),
+# Python's `re` and pydantic's Rust regex all read it the same (their `\s` differ).
+NON_BLANK = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 
 
 class ErrorDetail(BaseModel):

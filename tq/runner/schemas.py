@@ -8,10 +8,22 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
-from tq.core.schemas import Body, Query
+from tq.core.schemas import NON_BLANK, Body, Query
+from tq.problems.bank import BY_SLUG
+from tq.runner.languages import LANGUAGES
 from tq.runner.models import CodeRun, RunStatus
 
-LanguageName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+# The names and aliases a runner may serve (matched case-insensitively); which of them this
+# deployment serves is GET /api/v2/piston/runtimes.
+SLUGS = sorted(BY_SLUG)
+LANGUAGE_NAMES = sorted({name for spec in LANGUAGES for name in (spec.name, *spec.aliases)})
+LanguageName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    Field(json_schema_extra={"enum": LANGUAGE_NAMES}),
+]
+# Non-blank source: checked by the service (error `empty_source`), declared here for the spec.
+Source = Annotated[str, Field(json_schema_extra={"pattern": NON_BLANK})]
 Verdict = Literal[
     "ok",
     "accepted",
@@ -31,7 +43,7 @@ Verdict = Literal[
 class PistonFile(BaseModel):
     model_config = ConfigDict(extra="ignore")  # Piston clients may send `encoding`
     name: Annotated[str | None, Field(max_length=128)] = None
-    content: str
+    content: Source
 
 
 class PistonExecuteIn(BaseModel):
@@ -78,10 +90,11 @@ class RuntimeOut(BaseModel):
 
 class RunIn(Body):
     language: LanguageName
-    source: Annotated[str, Field(description="the program (one file)")]
+    source: Annotated[Source, Field(description="the program (one file)")]
     stdin: str = ""
     problemId: Annotated[
-        str | None, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)
+        str | None,
+        Field(description="judge against this problem's tests", json_schema_extra={"enum": SLUGS}),
     ] = None
 
 

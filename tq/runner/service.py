@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from functools import partial
@@ -31,6 +32,7 @@ from tq.core.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
+from tq.core.schemas import NON_BLANK
 from tq.jobs.registry import EXECUTE_SESSION_RUN, RUN_CODE, RUNS_QUEUE
 from tq.problems.bank import BY_SLUG
 from tq.runner.languages import Runtime, resolve
@@ -75,7 +77,7 @@ async def runtime_for(redis: Redis, language: str) -> Runtime:
 
 
 def check_sizes(settings: Settings, sources: list[str], stdin: str) -> None:
-    if not any(source.strip() for source in sources):
+    if not all(re.search(NON_BLANK, source) for source in sources):
         raise BadRequest("The source is empty", code="empty_source")
     size = sum(len(source.encode()) for source in sources)
     if size > settings.runner_max_source_bytes:

@@ -12,24 +12,41 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from tq.core.schemas import Body, Query, UtcDatetime
+from tq.core.schemas import NON_BLANK, Body, Query, UtcDatetime
 from tq.sessions.models import Difficulty, Language, Session, Status, SyncState
 from tq.users.models import User
 from tq.users.schemas import PublicUserOut
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Non-blank: `pattern` tells clients what stripping whitespace would otherwise leave empty.
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NON_BLANK)
+]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]
-ProblemTitle = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-]
+ProblemTitle = Title
 Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
 Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
 
 
 class CreateSessionIn(Body):
     """Either the README's `{title, ...}` or the frontend's `{problem, difficulty}`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            # Exactly one shape matches any accepted body: a title (the README's), or a problem
+            # and no title (the frontend's; the session is named after the problem).
+            "oneOf": [
+                {"required": ["title"], "properties": {"title": {"type": "string"}}},
+                {
+                    "required": ["problem"],
+                    "properties": {"problem": {"type": "string"}},
+                    "not": {"required": ["title"], "properties": {"title": {"type": "string"}}},
+                },
+            ]
+        }
+    )
 
     title: Title | None = None
     description: Description | None = None
@@ -49,48 +66,64 @@ class CreateSessionIn(Body):
 
 
 class UpdateSessionIn(Body):
-    title: Title | None = None
+    """Only the fields sent change. `null` clears the optional ones; the others cannot be null
+    (`SkipJsonSchema[None]`: absent is allowed, null is not, and the spec says so)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    title: Title | SkipJsonSchema[None] = None
     description: Description | None = None
     problemId: Slug | None = None
     problem: ProblemTitle | None = None
     difficulty: Difficulty | None = None
-    language: Language | None = None
-    startTime: UtcDatetime | None = None
+    language: Language | SkipJsonSchema[None] = None
+    startTime: UtcDatetime | SkipJsonSchema[None] = Field(
+        default=None, description="a time already past means now"
+    )
     duration: Duration | None = None
-    maxParticipants: Seats | None = None
-    status: Status | None = None
+    maxParticipants: Seats | SkipJsonSchema[None] = None
+    status: Status | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def not_empty(self) -> UpdateSessionIn:
         if not self.model_fields_set:
             raise ValueError("nothing to change")
-        for required in ("title", "language", "maxParticipants", "status"):
+        for required in ("title", "language", "maxParticipants", "status", "startTime"):
             if required in self.model_fields_set and getattr(self, required) is None:
                 raise ValueError(f"{required} cannot be null")
         return self
 
 
 def _comma_list(value: object) -> object:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
+    """`status=a,b` (the frontend's) and `status=a&status=b` (the spec's array) alike."""
+    parts = value if isinstance(value, list) else [value] if isinstance(value, str) else None
+    if parts is None:
+        return value
+    return [
+        p.strip() for part in parts if isinstance(part, str) for p in part.split(",") if p.strip()
+    ]
 
 
 class ListSessionsQuery(Query):
     scope: Literal["mine", "open"] = "mine"
     status: Annotated[
-        list[Status] | None,
+        list[Status] | SkipJsonSchema[None],
         BeforeValidator(_comma_list),
-        Field(description="comma-separated statuses"),
+        Field(description="statuses: repeated, or comma-separated"),
     ] = None
-    difficulty: Difficulty | None = None
-    language: Language | None = None
+    difficulty: Difficulty | SkipJsonSchema[None] = None
+    language: Language | SkipJsonSchema[None] = None
     q: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-        | None
+        Annotated[
+            str,
+            StringConstraints(
+                strip_whitespace=True, min_length=1, max_length=100, pattern=NON_BLANK
+            ),
+        ]
+        | SkipJsonSchema[None]
     ) = None
-    from_: Annotated[UtcDatetime | None, Field(alias="from")] = None
-    to: UtcDatetime | None = None
+    from_: Annotated[UtcDatetime | SkipJsonSchema[None], Field(alias="from")] = None
+    to: UtcDatetime | SkipJsonSchema[None] = None
     sort: Literal["-createdAt", "createdAt", "startTime", "-startTime"] = "-createdAt"
     page: Annotated[int, Field(ge=1, le=100_000)] = 1
     limit: Annotated[int, Field(ge=1, le=100)] = 20

@@ -358,6 +358,9 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
     update: dict[str, Any] = {
         "$set": {FIELD_KEYS[name]: getattr(data, name) for name in changes if name in FIELD_KEYS}
     }
+    if data.startTime is not None and data.startTime < utcnow():
+        # As at creation: a start already past means now (the next join opens the session).
+        update["$set"]["startTime"] = utcnow()
     filter_: dict[str, Any] = {"_id": session.id, "status": session.status}
     if "startTime" in changes and session.status != "scheduled":
         raise Conflict("Only a scheduled session can be moved", code="not_scheduled")
