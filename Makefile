@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 
-.PHONY: setup run test test-fast lint format services-tools clean fuzz bench bench-jobs bench-runner
+.PHONY: setup run test test-fast lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec
 
 setup: $(VENV)/.installed services-tools
 
@@ -64,6 +64,10 @@ bench: setup
 # CPU at saturation with the web's health p99 beside it, and the sandbox's own overhead.
 bench-runner: setup
 	$(BIN)/python -m bench.runner
+
+# GET /docs/openapi.json throughput (the spec is built once at start-up).
+bench-spec: setup
+	$(BIN)/python -m bench.spec
 
 # The bulk jobs at the jobs issue's scale: expire_sessions over 100,000 sessions, and
 # archive_chat_history on 10,000- and 100,000-message sessions (time and peak memory).
