@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from tests.support import ROOT, free_port
+from tests.support import ROOT, free_port, start_process
 
 
 def log(message: str) -> None:
@@ -84,15 +84,7 @@ class Stack:
     async def start(
         self, args: list[str], env: dict[str, str], port: int, name: str
     ) -> subprocess.Popen[bytes]:
-        logfile = open(self.data / f"{name}.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=env,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = start_process(args, env, self.data / f"{name}.log")
         self.procs.append(proc)
         async with aiohttp.ClientSession() as http:
             for _ in range(300):

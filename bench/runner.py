@@ -25,7 +25,7 @@ import redis
 from bench.loadgen import LoadResult, run_load
 from bench.procs import Stack, log, procfile_command
 from bench.report import runner_table, save, today
-from tests.support import ROOT
+from tests.support import start_process
 from tq.runner.languages import BY_NAME
 from tq.runner.sandbox import Limits, Workspace
 
@@ -168,14 +168,10 @@ async def main() -> None:
         env = {**stack.env, "RUNNER_RUNS_PER_MINUTE": "1000000", "RUNNER_MAX_BACKLOG": "1000"}
         stack.env = env
         web, base = await stack.web(1)
-        runner_log = open(stack.data / "runner.log", "wb")  # noqa: SIM115
-        runner = subprocess.Popen(
+        runner = start_process(
             procfile_command("runner", {"RUNNER_CONCURRENCY": str(RUNNER_SLOTS)}),
-            cwd=ROOT,
-            env=env,
-            stdout=runner_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            env,
+            stack.data / "runner.log",
         )
         stack.procs.append(runner)
         client = redis.Redis.from_url(stack.redis_url)

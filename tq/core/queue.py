@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal, NewType
 
@@ -189,6 +189,22 @@ class JobQueue:
             await self.engine.get_collection(OutboxJob).insert_many(outbox, ordered=False)
         except PyMongoError:
             log.error("%d %s job(s) lost: neither broker nor database answered", len(runs), task)
+
+    async def requeue_pending_syncs(
+        self, model: type[Model], job: JobName, *, older_than_s: float, limit: int
+    ) -> int:
+        """Documents still `streamSync: "pending"` a while after their last change (their sync
+        ran out of retries during a long outage) get `job(id)` queued again. Syncs converge on
+        the database, so a spare run is harmless. Returns how many were queued."""
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        stale = (
+            self.engine.get_collection(model)
+            .find({"streamSync": "pending", "updatedAt": {"$lt": cutoff}}, {"_id": 1})
+            .limit(limit)
+        )
+        ids = [[str(doc["_id"])] async for doc in stale]
+        await self.enqueue_many(job, ids)
+        return len(ids)
 
     async def pending(self) -> int:
         return await self.engine.count(OutboxJob)

@@ -91,15 +91,13 @@ async def repair_session_sync(clients: Clients) -> dict[str, int]:
     retries ran out during a long outage) get `sync_session_channel` queued again. The sync
     converges on the database, so a spare run is harmless."""
     settings = clients.settings
-    cutoff = utcnow() - timedelta(seconds=settings.repair_stream_after_s)
-    stale = (
-        clients.engine.get_collection(Session)
-        .find({"streamSync": "pending", "updatedAt": {"$lt": cutoff}}, {"_id": 1})
-        .limit(settings.job_batch_size)
+    queued = await clients.queue.requeue_pending_syncs(
+        Session,
+        SYNC_SESSION_CHANNEL,
+        older_than_s=settings.repair_stream_after_s,
+        limit=settings.job_batch_size,
     )
-    ids = [[str(doc["_id"])] async for doc in stale]
-    await clients.queue.enqueue_many(SYNC_SESSION_CHANNEL, ids)
-    return {"sessions": len(ids)}
+    return {"sessions": queued}
 
 
 async def close_overdue_sessions(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from tq.core.clients import Clients
 from tq.core.locks import document_lock
-from tq.core.time import utcnow
 from tq.jobs.registry import DELETE_STREAM_USER, REPAIR_USER_SYNC, SYNC_USER, job
 from tq.users.models import User
 from tq.users.service import get_user, stream_user_payload
@@ -50,12 +48,10 @@ async def repair_user_sync(clients: Clients) -> dict[str, int]:
     retries ran out during a long outage) get `sync_user` queued again. The sync converges on
     the database, so a spare run is harmless."""
     settings = clients.settings
-    cutoff = utcnow() - timedelta(seconds=settings.repair_stream_after_s)
-    stale = (
-        clients.engine.get_collection(User)
-        .find({"streamSync": "pending", "updatedAt": {"$lt": cutoff}}, {"_id": 1})
-        .limit(settings.job_batch_size)
+    queued = await clients.queue.requeue_pending_syncs(
+        User,
+        SYNC_USER,
+        older_than_s=settings.repair_stream_after_s,
+        limit=settings.job_batch_size,
     )
-    ids = [[str(doc["_id"])] async for doc in stale]
-    await clients.queue.enqueue_many(SYNC_USER, ids)
-    return {"users": len(ids)}
+    return {"users": queued}
