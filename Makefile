@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 
-.PHONY: setup run test test-fast lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec
 
 setup: $(VENV)/.installed services-tools
 
@@ -38,10 +38,17 @@ format: setup
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
 
-# Tests start their own FerretDB and Redis on dedicated ports with a throw-away database,
-# so they can run while `make run` is up.
+# Tests start their own SecantusDB and Redis on dedicated ports with a throw-away database,
+# so they can run while `make run` is up. Then a smoke subset runs on the fallback engine,
+# FerretDB v1 (with the write locks it needs), so neither engine rots.
+FERRETDB_SMOKE := tests/sessions/test_sessions.py tests/chat/test_chat.py tests/health \
+	tests/core/test_faults.py
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-ferretdb
+
+test-ferretdb: setup
+	DB_ENGINE=ferretdb $(BIN)/python -m pytest -q $(FERRETDB_SMOKE)
 
 # Pure functions only, no services: seconds.
 test-fast: $(VENV)/.installed

@@ -32,6 +32,7 @@ from tq.chat.jobs import archive_session
 from tq.chat.models import ChatArchiveChunk, ChatMessage
 from tq.core.celery import create_celery
 from tq.core.db import create_engine, ensure_indexes
+from tq.core.locks import WriteLocks
 from tq.core.queue import JobQueue
 from tq.core.redis import create_redis
 from tq.core.stream import StreamGateway
@@ -39,6 +40,10 @@ from tq.jobs.registry import SYNC_SESSION_CHANNEL, TASK_ROUTES
 from tq.sessions.jobs import close_overdue_sessions
 from tq.sessions.models import Session, Status, channel_id_for
 
+ENGINE_NAMES = {
+    "secantus": "embedded SecantusDB 0.7.0b3 (WiredTiger)",
+    "ferretdb": "embedded FerretDB v1.24.2 / SQLite (scripts/ferretdb-patches applied)",
+}
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "100000"))
 GRACE, MAX_MINUTES = 15, 240
@@ -113,8 +118,9 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
     log(f"seeded {SESSIONS} sessions in {seeded_s:.1f} s: {before}")
 
     started = time.perf_counter()
+    locks = WriteLocks(redis, settings.document_locks)
     counts, to_sync = await close_overdue_sessions(
-        engine, redis, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
+        engine, locks, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
     )
     first_s = time.perf_counter() - started
     log(f"expire_sessions: {counts} in {first_s:.1f} s")
@@ -129,7 +135,7 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
     log(f"queued {taken} of {len(to_sync)} channel syncs in {fan_out_s:.1f} s")
     started = time.perf_counter()
     again, _ = await close_overdue_sessions(
-        engine, redis, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
+        engine, locks, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
     )
     second_s = time.perf_counter() - started
     after = {s: await sessions.count_documents({"status": s}) for s in expected}
@@ -158,7 +164,7 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
 
 
 async def bench_archive(
-    engine: Any, redis: Any, seeder: Seeder, count: int, chunk_size: int
+    engine: Any, redis: Any, locks: WriteLocks, seeder: Seeder, count: int, chunk_size: int
 ) -> dict[str, Any]:
     user = ObjectId()
     oid = ObjectId()
@@ -182,7 +188,7 @@ async def bench_archive(
 
     tracemalloc.start()
     started = time.perf_counter()
-    counts = await archive_session(engine, redis, stream, session, chunk_size)
+    counts = await archive_session(engine, redis, locks, stream, session, chunk_size)
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -215,6 +221,7 @@ async def main() -> None:
         mongodb_uri=stack.env["MONGODB_URI"],
         redis_url=stack.redis_url,
         jwt_secret="x" * 40,
+        db_engine=stack.engine,
     )
     engine = create_engine(settings, socket_timeout_ms=600_000)
     redis = create_redis(settings)
@@ -225,14 +232,15 @@ async def main() -> None:
             "machine": machine(),
             "database": "MongoDB at BENCH_MONGODB_URL"
             if os.environ.get("BENCH_MONGODB_URL")
-            else "embedded FerretDB v1.24.2 / SQLite (scripts/ferretdb-patches applied)",
+            else ENGINE_NAMES[stack.engine],
         }
+        locks = WriteLocks(redis, settings.document_locks)
         report["expire_sessions"] = await bench_expiry(settings, engine, redis)
         seeder = Seeder(stack)
         chunk = settings.chat_archive_chunk_size
         report["archive"] = [
-            await bench_archive(engine, redis, seeder, MESSAGES // 10, chunk),
-            await bench_archive(engine, redis, seeder, MESSAGES, chunk),
+            await bench_archive(engine, redis, locks, seeder, MESSAGES // 10, chunk),
+            await bench_archive(engine, redis, locks, seeder, MESSAGES, chunk),
         ]
         seeder.client.close()
         save(f"{today()}-jobs", report, jobs_table(report))

@@ -42,7 +42,8 @@ def procfile_command(name: str, variables: dict[str, str] | None = None) -> list
 
 
 class Stack:
-    """FerretDB + Redis (unless given), the web server and the baseline, as processes."""
+    """The embedded MongoDB-wire server (DB_ENGINE: secantus by default, or ferretdb) and Redis
+    unless given, the web server and the baseline, as processes."""
 
     def __init__(self) -> None:
         self.data = ROOT / "var" / "bench" / uuid.uuid4().hex[:8]
@@ -59,14 +60,16 @@ class Stack:
             text=True,
         )
         self.pids = [int(pid) for pid in out.stdout.split()]
-        # services.sh prints the pid of what it started, FerretDB first.
-        self.ferretdb_pid = self.pids[0] if not mongo and self.pids else None
+        # services.sh prints the pid of what it started, the database first.
+        self.engine = "mongodb" if mongo else os.environ.get("DB_ENGINE", "secantus")
+        self.db_pid = self.pids[0] if not mongo and self.pids else None
         self.mongo_base = mongo or f"mongodb://127.0.0.1:{ports[0]}"
         self.redis_url = redis or f"redis://127.0.0.1:{ports[1]}/0"
         self.db_name = f"tq_bench_{uuid.uuid4().hex[:6]}"
         self.env = {
             **os.environ,
             "APP_ENV": "development",
+            "DB_ENGINE": self.engine,
             "MONGODB_URI": f"{self.mongo_base}/{self.db_name}",
             "REDIS_URL": self.redis_url,
             "JWT_SECRET": "bench-" + "s" * 40,
@@ -116,11 +119,11 @@ class Stack:
         return proc, f"http://127.0.0.1:{port}"
 
     async def settle(self, limit_s: float = 300.0) -> None:
-        """Wait until the embedded FerretDB is idle. It keeps running the scans of requests whose
-        clients timed out, so without this one cell's backlog is billed to the next cells."""
-        if self.ferretdb_pid is None:
+        """Wait until the embedded database is idle. FerretDB keeps running the scans of requests
+        whose clients timed out, so without this one cell's backlog is billed to the next."""
+        if self.db_pid is None:
             return
-        stat = Path(f"/proc/{self.ferretdb_pid}/stat")
+        stat = Path(f"/proc/{self.db_pid}/stat")
         tick = os.sysconf("SC_CLK_TCK")
 
         def cpu_s() -> float:
@@ -135,7 +138,7 @@ class Stack:
                 break
         waited = time.monotonic() - started
         if waited > 1.5:
-            log(f"  (FerretDB busy with earlier requests for {waited:.0f} s before going on)")
+            log(f"  ({self.engine} busy with earlier requests for {waited:.0f} s before going on)")
 
     @staticmethod
     def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -163,5 +166,5 @@ class Stack:
                     break
                 await asyncio.sleep(0.1)
         # The seeded data is gigabytes; the logs (a few KB) stay for a look after a failure.
-        for store in ("ferretdb", "redis"):
+        for store in ("ferretdb", "secantus", "redis"):
             shutil.rmtree(self.data / store, ignore_errors=True)

@@ -11,7 +11,7 @@ import os
 import secrets
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,9 +51,18 @@ class Settings(BaseSettings):
     # Reverse proxies in front of the web process (1 on Heroku): whose X-Forwarded-For to trust.
     proxies_count: int = Field(0, ge=0, le=5)
 
-    # --- MongoDB (any MongoDB 6+, Atlas, or the embedded FerretDB)
+    # --- MongoDB (any MongoDB 6+, Atlas, or the embedded SecantusDB / FerretDB)
     mongodb_uri: str = "mongodb://127.0.0.1:27017/talent-quotient"
     mongodb_timeout_ms: int = Field(2000, ge=100)  # server selection / connect: fail fast, 503
+    # Which MongoDB-wire server MONGODB_URI reaches. `mongodb` (MongoDB 6+, Atlas) and
+    # `secantus` (the embedded default of `make run`/`make test`) behave alike. `ferretdb` (the
+    # embedded fallback, FerretDB v1) does not apply conditional updates atomically and has no
+    # pipeline updates: writers then take Redis write locks and update in two steps.
+    db_engine: Literal["mongodb", "secantus", "ferretdb"] = "mongodb"
+
+    @property
+    def document_locks(self) -> bool:
+        return self.db_engine == "ferretdb"
 
     # --- Redis (Celery broker and result backend, rate limits, token revocation)
     redis_url: str = "redis://127.0.0.1:6379/0"

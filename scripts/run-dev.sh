@@ -9,7 +9,9 @@ started=()
 cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null; }
 trap cleanup EXIT INT TERM
 
-# An external MONGODB_URI or REDIS_URL means that service is not started here.
+# An external MONGODB_URI or REDIS_URL means that service is not started here. DB_ENGINE picks
+# the embedded MongoDB-wire server (secantus by default, or ferretdb) and tells the app which.
+if [ -z "${MONGODB_URI:-}" ]; then export DB_ENGINE=${DB_ENGINE:-secantus}; fi
 mongo_port=27017; redis_port=6379
 [ -z "${MONGODB_URI:-}" ] || mongo_port=-
 [ -z "${REDIS_URL:-}" ] || redis_port=-

@@ -44,7 +44,8 @@ from tq.jobs.registry import TASK_ROUTES
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[dict[str, str]]:
-    """Start (or reuse) FerretDB and Redis for tests. TEST_MONGODB_URL / TEST_REDIS_URL
+    """Start (or reuse) the embedded MongoDB-wire server (DB_ENGINE) and Redis for tests.
+    TEST_MONGODB_URL / TEST_REDIS_URL
     (e.g. mongodb://host:27017, redis://host:6379) point the suite at existing servers."""
     mongo_base = os.environ.get("TEST_MONGODB_URL")
     redis_base = os.environ.get("TEST_REDIS_URL")

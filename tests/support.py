@@ -32,7 +32,9 @@ from tq.reactions import subscribe_reactions
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-TEST_MONGO_PORT = 27217
+# The embedded MongoDB-wire server the suite starts: SecantusDB unless DB_ENGINE=ferretdb.
+DB_ENGINE = os.environ.get("DB_ENGINE", "secantus")
+TEST_MONGO_PORT = 27218 if DB_ENGINE == "ferretdb" else 27217
 TEST_REDIS_PORT = 6479
 TEST_JWT_SECRET = "test-secret-" + "x" * 40
 TEST_STREAM_KEY = "test-stream-key"
@@ -132,6 +134,7 @@ def make_settings(
 ) -> Settings:
     values: dict[str, Any] = {
         "app_env": "test",
+        "db_engine": "ferretdb" if DB_ENGINE == "ferretdb" else "secantus",
         "mongodb_uri": f"{services['mongo']}/{database}",
         "mongodb_timeout_ms": 2000,
         "redis_url": redis_url,
@@ -171,6 +174,7 @@ async def app_on_own_database(settings: Settings, suffix: str) -> AsyncIterator[
                 "url": url,
                 "engine": engine,
                 "redis": app.ctx.clients.redis,
+                "locks": app.ctx.clients.locks,
                 "stream": app.ctx.clients.stream,
                 "settings": mine,
             }

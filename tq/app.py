@@ -25,6 +25,7 @@ from tq.core.errors import JSONErrorHandler
 from tq.core.http import setup_request_context
 from tq.core.queue import JobQueue, JobRun, OutboxJob
 from tq.core.security import PasswordHasher, TokenService
+from tq.health.service import Readiness
 from tq.jobs.registry import TASK_ROUTES
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
@@ -56,6 +57,7 @@ class AppContext:
     clients: Clients = field(init=False)
     hasher: PasswordHasher = field(init=False)
     tokens: TokenService = field(init=False)
+    readiness: Readiness = field(init=False)
     openapi_json: bytes = b""
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -93,6 +95,7 @@ def setup_extensions(app: TQApp) -> None:
     app.ext.add_dependency(Clients, _clients)
     app.ext.add_dependency(PasswordHasher, _hasher)
     app.ext.add_dependency(TokenService, _tokens)
+    app.ext.add_dependency(Readiness, _readiness)
 
 
 def _clients(request: Request) -> Clients:
@@ -105,6 +108,10 @@ def _hasher(request: Request) -> PasswordHasher:
 
 def _tokens(request: Request) -> TokenService:
     return cast(TQApp, request.app).ctx.tokens
+
+
+def _readiness(request: Request) -> Readiness:
+    return cast(TQApp, request.app).ctx.readiness
 
 
 def setup_openapi_cache(app: TQApp) -> None:
@@ -135,6 +142,7 @@ def setup_clients(app: TQApp) -> None:
         subscribe_reactions(ctx.clients.events, ctx.clients)
         ctx.hasher = PasswordHasher(ctx.settings)
         ctx.tokens = TokenService(ctx.settings)
+        ctx.readiness = Readiness(ctx.clients)
 
     @app.after_server_start
     async def start_background(app: TQApp) -> None:

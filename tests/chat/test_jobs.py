@@ -68,6 +68,7 @@ async def run(
     return await archive_finished_sessions(
         ctx["engine"],
         ctx["redis"],
+        ctx["locks"],
         stream or ctx["stream"],
         after_days=7,
         chunk_size=50,
@@ -167,7 +168,12 @@ async def test_sessions_not_old_enough_are_left_alone(own_db) -> None:
     await save(http, host, session, "still hot")
     await act(http, host, session, "end")
     counts = await archive_finished_sessions(
-        own_db["engine"], own_db["redis"], own_db["stream"], after_days=7, chunk_size=50
+        own_db["engine"],
+        own_db["redis"],
+        own_db["locks"],
+        own_db["stream"],
+        after_days=7,
+        chunk_size=50,
     )
     assert counts["sessions"] == 0
     hot = await own_db["engine"].count(

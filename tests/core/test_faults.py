@@ -59,8 +59,20 @@ class OwnService:
         return self
 
     def stop(self) -> None:
+        """A clean stop (SIGTERM, then SIGKILL after 10 s). Measured: SecantusDB 0.7.0b3
+        SIGKILLed while it creates a table's column groups does not start again
+        ("cannot be used until all column groups are created"), so a crash is not what these
+        tests inflict; they test the app's side of an outage."""
         if self.pid:
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, signal.SIGTERM)
+            for _ in range(100):
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
             self.pid = None
 
 
@@ -101,7 +113,7 @@ async def test_mongo_stopped_then_back(
             "error": "database_unavailable",
             "message": "The database is unavailable",
         }
-        health = await http.get("/api/health")
+        health = await http.get("/api/health/ready")
         assert health.status_code == 503 and health.json()["mongo"] == "down"
         lost_email = unique_email("during-outage")
         during = await http.post(
@@ -127,7 +139,7 @@ async def test_mongo_stopped_then_back(
 
 
 async def _healthy(http: httpx.AsyncClient) -> bool:
-    return (await http.get("/api/health")).status_code == 200
+    return (await http.get("/api/health/ready")).status_code == 200
 
 
 async def test_redis_stopped_then_back(
@@ -158,7 +170,7 @@ async def test_redis_stopped_then_back(
         assert session["status"] == "active"
         other = await register(http)  # its sync_user job goes to the outbox
         assert (await act(http, other, session, "join")).status_code == 200
-        health = (await http.get("/api/health")).json()
+        health = (await http.get("/api/health/ready")).json()
         assert health["redis"] == "down" and health["pendingJobs"] >= 1
         logout = await http.post("/api/auth/logout", headers=user["headers"])
         assert logout.status_code == 503  # revocation cannot be promised: say so
@@ -173,7 +185,7 @@ async def test_redis_stopped_then_back(
 
 
 async def _pending_zero(http: httpx.AsyncClient) -> bool:
-    health = (await http.get("/api/health")).json()
+    health = (await http.get("/api/health/ready")).json()
     return health["redis"] == "up" and health["pendingJobs"] == 0
 
 

@@ -40,7 +40,7 @@ def test_web_process_from_procfile_serves_health(settings: Settings) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                response = httpx.get(f"http://127.0.0.1:{port}/api/health/ready", timeout=2)
                 break
             except httpx.TransportError:
                 assert proc.poll() is None, "web process exited"

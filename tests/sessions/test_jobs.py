@@ -34,7 +34,7 @@ async def own_db(settings) -> AsyncIterator[dict[str, Any]]:
 async def run_expiry(ctx: dict[str, Any], now: datetime) -> dict[str, int]:
     counts, _to_sync = await close_overdue_sessions(
         ctx["engine"],
-        ctx["redis"],
+        ctx["locks"],
         grace_minutes=GRACE,
         max_session_minutes=MAX_MINUTES,
         batch_size=2,
@@ -106,7 +106,7 @@ async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:
             act(http, host, session, "end"),
             close_overdue_sessions(
                 own_db["engine"],
-                own_db["redis"],
+                own_db["locks"],
                 grace_minutes=GRACE,
                 max_session_minutes=MAX_MINUTES,
                 now=later,

@@ -100,7 +100,7 @@ async def test_registration_survives_a_dead_queue_and_the_outbox_delivers(
     async with running_app(dead_redis) as (app, url), http_client(url) as http:
         app.ctx.background[-1].cancel()  # stop its own outbox flusher: this test flushes
         user = await register(http, name="Queued Later")
-        health = (await http.get("/api/health")).json()
+        health = (await http.get("/api/health/ready")).json()
         assert health["redis"] == "down"
         assert health["pendingJobs"] >= 1
 

@@ -23,7 +23,6 @@ from tq.core.errors import (
     TooManyRequests,
     Unauthorized,
 )
-from tq.core.locks import document_lock
 from tq.core.security import PasswordHasher, TokenClaims
 from tq.core.time import utcnow
 from tq.jobs.registry import DELETE_STREAM_USER, SYNC_USER
@@ -137,7 +136,7 @@ async def update_me(clients: Clients, hasher: PasswordHasher, user: User, data: 
     if changes & {"name", "avatar"}:
         user.stream_sync = "pending"
     user.updated_at = utcnow()
-    async with document_lock(clients.redis, f"user:{user.id}"):
+    async with clients.locks.hold(f"user:{user.id}"):
         await clients.engine.save(user)
     if changes & {"name", "avatar"}:
         await clients.queue.enqueue(SYNC_USER, str(user.id))

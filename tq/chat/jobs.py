@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.chat.store import last_chunk, pack, process_event, upsert_stream_message
 from tq.core.clients import Clients
-from tq.core.locks import document_lock
+from tq.core.locks import WriteLocks
 from tq.core.stream import StreamGateway
 from tq.core.time import utcnow
 from tq.jobs.registry import (
@@ -78,6 +78,7 @@ async def archive_chat_history(clients: Clients) -> dict[str, int]:
     return await archive_finished_sessions(
         clients.engine,
         clients.redis,
+        clients.locks,
         clients.stream,
         after_days=settings.chat_archive_after_days,
         chunk_size=settings.chat_archive_chunk_size,
@@ -139,6 +140,7 @@ async def store_chunk(
 async def archive_session(
     engine: AIOEngine,
     redis: Redis,
+    locks: WriteLocks,
     stream: StreamGateway,
     session: Session,
     chunk_size: int,
@@ -188,7 +190,7 @@ async def archive_session(
             return counts
         if read == 0:
             break
-    async with document_lock(redis, f"session:{session.id}"):
+    async with locks.hold(f"session:{session.id}"):
         await engine.get_collection(Session).update_one(
             {"_id": session.id, "archivedAt": None}, {"$set": {"archivedAt": utcnow()}}
         )
@@ -198,6 +200,7 @@ async def archive_session(
 async def archive_finished_sessions(
     engine: AIOEngine,
     redis: Redis,
+    locks: WriteLocks,
     stream: StreamGateway,
     *,
     after_days: float,
@@ -215,7 +218,9 @@ async def archive_finished_sessions(
     }
     async for doc in engine.get_collection(Session).find(filter_).sort([("_id", 1)]):
         session = Session.model_validate_doc(doc)
-        counts = await archive_session(engine, redis, stream, session, chunk_size, max_chunks)
+        counts = await archive_session(
+            engine, redis, locks, stream, session, chunk_size, max_chunks
+        )
         totals["sessions"] += 1
         for key, value in counts.items():
             totals[key] += value

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from config import Settings
 from tq.core.db import create_engine
 from tq.core.events import EventBus
+from tq.core.locks import WriteLocks
 from tq.core.queue import JobQueue
 from tq.core.redis import create_redis
 from tq.core.stream import StreamGateway
@@ -27,6 +28,7 @@ class Clients:
     celery: Celery
     queue: JobQueue
     stream: StreamGateway
+    locks: WriteLocks
     events: EventBus = field(default_factory=EventBus)
 
     @classmethod
@@ -41,10 +43,12 @@ class Clients:
         """Create every client; call it on the loop that will use them (motor and redis bind
         to the running loop). The Stream gateway opens its HTTP session on first use."""
         engine = create_engine(settings, socket_timeout_ms=socket_timeout_ms)
+        redis = create_redis(settings)
         return cls(
             settings=settings,
             engine=engine,
-            redis=create_redis(settings),
+            redis=redis,
+            locks=WriteLocks(redis, settings.document_locks),
             celery=celery,
             queue=JobQueue(celery, engine),
             stream=StreamGateway(settings),

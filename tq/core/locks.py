@@ -81,3 +81,34 @@ class DocumentLocks:
                 for key in self.held:
                     pipe.eval(_RELEASE, 1, f"lock:{key}", self.token)
                 await pipe.execute()
+
+
+class _AllHeld:
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+
+    async def __aenter__(self) -> list[str]:
+        return list(self.keys)
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class WriteLocks:
+    """The write locks around conditional updates, switched by DOCUMENT_LOCKS.
+
+    They exist for FerretDB v1 alone (see above). On MongoDB and SecantusDB a conditional
+    update is atomic and is the guard by itself, so by default these are no-ops and cost no
+    Redis round trip. (A read-modify-write that is not one conditional update, such as storing
+    a Stream message version, takes `document_lock` directly, on every engine.)"""
+
+    def __init__(self, redis: Redis, enabled: bool) -> None:
+        self.redis = redis
+        self.enabled = enabled
+
+    def hold(self, key: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return document_lock(self.redis, key) if self.enabled else contextlib.nullcontext()
+
+    def hold_many(self, keys: list[str]) -> contextlib.AbstractAsyncContextManager[list[str]]:
+        """The keys held (all of them when the locks are off)."""
+        return DocumentLocks(self.redis, keys) if self.enabled else _AllHeld(keys)

@@ -7,6 +7,11 @@ from pydantic import BaseModel
 Status = Literal["up", "down"]
 
 
+class LiveOut(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     mongo: Status

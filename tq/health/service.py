@@ -1,15 +1,14 @@
-"""Health: real pings with short timeouts, never a hard-coded answer."""
+"""Health: liveness touches nothing; readiness pings MongoDB and Redis for real, with short
+timeouts, and keeps the answer for a second so a load balancer cannot turn it into load."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 
-from odmantic import AIOEngine
-from redis.asyncio import Redis
-
+from tq.core.clients import Clients
 from tq.core.db import ping as ping_mongo
-from tq.core.queue import JobQueue
 from tq.health.schemas import HealthOut, Status
 from tq.version import VERSION
 
@@ -22,17 +21,15 @@ async def _probe(check: Awaitable[object], timeout_s: float) -> Status:
         return "down"
 
 
-async def check_health(
-    engine: AIOEngine, redis: Redis, queue: JobQueue, timeout_s: float = 1.5
-) -> HealthOut:
+async def check_readiness(clients: Clients, timeout_s: float = 1.5) -> HealthOut:
     mongo, redis_status = await asyncio.gather(
-        _probe(ping_mongo(engine), timeout_s), _probe(redis.ping(), timeout_s)
+        _probe(ping_mongo(clients.engine), timeout_s), _probe(clients.redis.ping(), timeout_s)
     )
     pending = None
     if mongo == "up":
         try:
             # Jobs waiting in the outbox mean the queue was unreachable at some point.
-            pending = await asyncio.wait_for(queue.pending(), timeout_s)
+            pending = await asyncio.wait_for(clients.queue.pending(), timeout_s)
         except Exception:
             pending = None
     ok = mongo == "up" and redis_status == "up"
@@ -43,3 +40,23 @@ async def check_health(
         version=VERSION,
         pendingJobs=pending,
     )
+
+
+class Readiness:
+    """One process's readiness answer, kept `ttl_s`; concurrent askers share one check."""
+
+    def __init__(self, clients: Clients, ttl_s: float = 1.0) -> None:
+        self.clients = clients
+        self.ttl_s = ttl_s
+        self._answer: HealthOut | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def check(self) -> HealthOut:
+        if self._answer is not None and time.monotonic() - self._at < self.ttl_s:
+            return self._answer
+        async with self._lock:
+            if self._answer is None or time.monotonic() - self._at >= self.ttl_s:
+                self._answer = await check_readiness(self.clients)
+                self._at = time.monotonic()
+            return self._answer

@@ -9,23 +9,22 @@ from datetime import datetime, timedelta
 
 from bson import ObjectId
 from odmantic import AIOEngine
-from redis.asyncio import Redis
 
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
-from tq.core.locks import DocumentLocks, document_lock
+from tq.core.locks import WriteLocks
 from tq.core.stream import StreamChannelSpec
 from tq.core.time import utcnow
 from tq.jobs.registry import EXPIRE_SESSIONS, REPAIR_SESSION_SYNC, SYNC_SESSION_CHANNEL, job
 from tq.sessions.models import FINAL_STATUSES, Session, channel_id_for
-from tq.users.models import User
+from tq.users.models import UserCard
 from tq.users.service import get_users, stream_user_payload
 
 log = logging.getLogger("tq.sessions.jobs")
 DELETED_HOST = "deleted-user"
 
 
-def channel_spec(session: Session, users: dict[ObjectId, User]) -> StreamChannelSpec:
+def channel_spec(session: Session, users: dict[ObjectId, UserCard]) -> StreamChannelSpec:
     host = users.get(session.created_by)
     member_users = [users[uid] for uid in session.members if uid in users]
     return StreamChannelSpec(
@@ -47,26 +46,39 @@ async def sync_session_channel(clients: Clients, session_id: str) -> dict[str, i
     """Converge Stream on the database: the channel exists with members = host + participants,
     frozen once the session is final, and is gone once the session is deleted. Reads current
     state every time, so repeated or reordered runs end the same."""
-    engine, redis, stream = clients.engine, clients.redis, clients.stream
+    engine, stream = clients.engine, clients.stream
     if not stream.configured:
         log.info("sync_session_channel skipped: Stream is not configured")
         return {"skipped": 1}
     oid = parse_object_id(session_id)
     if oid is None:
         return {"invalid": 1}
-    session = await engine.find_one(Session, Session.id == oid)
-    if session is None:
+    doc = await engine.get_collection(Session).find_one({"_id": oid})
+    if doc is None:
         await stream.delete_channel(channel_id_for(oid))
         return {"deleted": 1}
-    users = await get_users(engine, session.members)
-    await stream.sync_channel(channel_spec(session, users))
-    # Marked in step only if nothing changed meanwhile; a later change queued its own run.
-    async with document_lock(redis, f"session:{session.id}"):
-        await engine.get_collection(Session).update_one(
+    session = Session.model_validate_doc(doc)
+    await push_channel(clients, session, await get_users(engine, session.members))
+    return {"synced": 1}
+
+
+async def push_channel(
+    clients: Clients, session: Session, users: dict[ObjectId, UserCard]
+) -> Session:
+    """Make Stream's channel match `session` as given, then mark the session in step, if it was
+    not, unless it changed meanwhile (that change queued its own sync). No read: the caller
+    passes what it has. Returns the session as it now stands."""
+    await clients.stream.sync_channel(channel_spec(session, users))
+    if session.stream_sync == "ok":
+        return session
+    async with clients.locks.hold(f"session:{session.id}"):
+        marked = await clients.engine.get_collection(Session).update_one(
             {"_id": session.id, "updatedAt": session.updated_at, "streamSync": {"$ne": "ok"}},
             {"$set": {"streamSync": "ok"}},
         )
-    return {"synced": 1}
+    if marked.modified_count:
+        session.stream_sync = "ok"
+    return session
 
 
 @job(EXPIRE_SESSIONS)
@@ -76,7 +88,7 @@ async def expire_sessions(clients: Clients) -> dict[str, int]:
     settings = clients.settings
     counts, to_sync = await close_overdue_sessions(
         clients.engine,
-        clients.redis,
+        clients.locks,
         grace_minutes=settings.session_start_grace_minutes,
         max_session_minutes=settings.max_session_minutes,
         batch_size=settings.job_batch_size,
@@ -102,7 +114,7 @@ async def repair_session_sync(clients: Clients) -> dict[str, int]:
 
 async def close_overdue_sessions(
     engine: AIOEngine,
-    redis: Redis,
+    locks: WriteLocks,
     *,
     grace_minutes: int,
     max_session_minutes: int,
@@ -153,11 +165,11 @@ async def close_overdue_sessions(
 
     candidates = lonely + list(due)
     counts = {"cancelled": 0, "completed": 0}
-    async with contextlib.AsyncExitStack() as locks:
+    async with contextlib.AsyncExitStack() as stack:
         held: set[str] = set()
         for start in range(0, len(candidates), batch_size):
             keys = [f"session:{sid}" for sid in candidates[start : start + batch_size]]
-            held.update(await locks.enter_async_context(DocumentLocks(redis, keys)))
+            held.update(await stack.enter_async_context(locks.hold_many(keys)))
         busy = [sid for sid in candidates if f"session:{sid}" not in held]
         not_busy = {"_id": {"$nin": busy}} if busy else {}
         if lonely:

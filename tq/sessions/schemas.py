@@ -16,7 +16,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, Body, Query, UtcDatetime
 from tq.sessions.models import Difficulty, Language, Session, Status, SyncState
-from tq.users.models import User
+from tq.users.models import User, UserCard
 from tq.users.schemas import PublicUserOut
 
 # Non-blank: `pattern` tells clients what stripping whitespace would otherwise leave empty.
@@ -191,7 +191,7 @@ class SessionList(BaseModel):
     sessions: list[SessionOut]
 
 
-def _person(user: User | None, user_id: ObjectId, show_email: bool) -> SessionUserOut:
+def _person(user: UserCard | None, user_id: ObjectId, show_email: bool) -> SessionUserOut:
     if user is None:  # the account was deleted since
         return SessionUserOut(
             _id=str(user_id),
@@ -205,7 +205,7 @@ def _person(user: User | None, user_id: ObjectId, show_email: bool) -> SessionUs
     return SessionUserOut(**public, email=user.email if show_email else None)
 
 
-def render_session(session: Session, users: dict[ObjectId, User], viewer: User) -> SessionOut:
+def render_session(session: Session, users: dict[ObjectId, UserCard], viewer: User) -> SessionOut:
     """The JSON of a session for `viewer`: members see the Stream ids; emails only for the
     viewer themself or when the viewer is the host."""
     member = viewer.id in session.members

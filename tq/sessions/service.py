@@ -6,29 +6,37 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
 from pymongo import ReturnDocument
-from redis.asyncio import Redis
 
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
-from tq.core.locks import document_lock
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import SYNC_SESSION_CHANNEL
 from tq.sessions.events import SessionDeleted
-from tq.sessions.jobs import sync_session_channel
+from tq.sessions.jobs import push_channel
 from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Session, Status, channel_id_for
 from tq.sessions.schemas import CreateSessionIn, ListSessionsQuery, UpdateSessionIn
-from tq.users.models import User
+from tq.users.models import User, UserCard
 from tq.users.service import get_users
 
 log = logging.getLogger("tq.sessions")
+
+
+@dataclass
+class SessionView:
+    """A session as just written, with the users its response shows (read once)."""
+
+    session: Session
+    users: dict[ObjectId, UserCard]
+
 
 # (from, to) pairs the state machine allows; everything else is 409 invalid_transition.
 TRANSITIONS: set[tuple[Status, Status]] = {
@@ -53,10 +61,11 @@ def _from_doc(doc: dict[str, Any]) -> Session:
 async def load_session(engine: AIOEngine, session_id: str) -> Session:
     """The session, or 404 (malformed ids are just not found: nothing to probe)."""
     oid = parse_object_id(session_id)
-    session = await engine.find_one(Session, Session.id == oid) if oid else None
-    if session is None:
+    # A plain find (ODMantic's own reads are aggregation pipelines).
+    doc = await _collection(engine).find_one({"_id": oid}) if oid else None
+    if doc is None:
         raise NotFound("Session not found", code="session_not_found")
-    return session
+    return _from_doc(doc)
 
 
 def is_member(session: Session, user: User) -> bool:
@@ -183,7 +192,7 @@ async def sessions_of_user(
 # --- writing
 
 
-async def create_session(clients: Clients, host: User, data: CreateSessionIn) -> Session:
+async def create_session(clients: Clients, host: User, data: CreateSessionIn) -> SessionView:
     now = utcnow()
     starts_later = data.startTime is not None and data.startTime > now
     session_id = ObjectId()
@@ -207,47 +216,24 @@ async def create_session(clients: Clients, host: User, data: CreateSessionIn) ->
         created_at=now,
         updated_at=now,
     )
-    await clients.engine.save(session)  # the database first: it is the authority
-    return await sync_channel_now(clients, session)
+    # The database first: it is the authority. A plain insert: ODMantic's save is an upsert.
+    await _collection(clients.engine).insert_one(session.model_dump_doc())
+    return await after_write(clients, session)
 
 
 async def conditional_update(
-    engine: AIOEngine, redis: Redis, filter_: dict[str, Any], update: dict[str, Any]
+    clients: Clients, filter_: dict[str, Any], update: dict[str, Any] | list[dict[str, Any]]
 ) -> Session | None:
-    """The one way a session document changes: a conditional update (under the session's write
-    lock, see tq.core.locks); None when the filter no longer matches."""
-    update.setdefault("$set", {})["updatedAt"] = utcnow()
-    async with document_lock(redis, f"session:{filter_['_id']}"):
-        doc = await _collection(engine).find_one_and_update(
+    """The one way a session document changes: one conditional `find_one_and_update` that
+    returns the new document (None when the filter no longer matches). A pipeline update (a
+    list) sets `updatedAt` in its own first stage."""
+    if isinstance(update, dict):
+        update.setdefault("$set", {})["updatedAt"] = utcnow()
+    async with clients.locks.hold(f"session:{filter_['_id']}"):
+        doc = await _collection(clients.engine).find_one_and_update(
             filter_, update, return_document=ReturnDocument.AFTER
         )
     return _from_doc(doc) if doc else None
-
-
-async def transition(
-    engine: AIOEngine,
-    redis: Redis,
-    session: Session,
-    to: Status,
-    extra: dict[str, Any] | None = None,
-) -> Session:
-    """Move `session` to `to` with one conditional update on its current status, so concurrent
-    requests (and the expiry job) can never both win."""
-    if (session.status, to) not in TRANSITIONS:
-        raise Conflict(f"A {session.status} session cannot become {to}", code="invalid_transition")
-    updated = await conditional_update(
-        engine,
-        redis,
-        {"_id": session.id, "status": session.status},
-        {"$set": {"status": to, **(extra or {})}},
-    )
-    if updated is None:
-        current = await load_session(engine, str(session.id))
-        raise Conflict(
-            f"The session is {current.status} now; it cannot become {to}",
-            code="invalid_transition",
-        )
-    return updated
 
 
 def completion_fields(session: Session, now: datetime) -> dict[str, Any]:
@@ -258,39 +244,71 @@ def completion_fields(session: Session, now: datetime) -> dict[str, Any]:
     return fields
 
 
-async def start_session(clients: Clients, session: Session) -> Session:
-    updated = await transition(
-        clients.engine, clients.redis, session, "active", {"startTime": utcnow()}
+# Which statuses a host action may start from.
+HOST_MOVES: dict[Status, list[Status]] = {
+    "active": ["scheduled"],
+    "completed": ["active"],
+    "cancelled": ["scheduled", "active"],
+}
+
+
+def _host_move(to: Status, now: datetime, pipeline: bool) -> dict[str, Any] | list[dict[str, Any]]:
+    fields: dict[str, Any] = {"status": to}
+    if to == "active":
+        fields["startTime"] = now
+    else:
+        fields["endTime"] = now
+    if to == "completed" and pipeline:
+        # A session nobody gave a duration gets the minutes it ran, in the same update.
+        elapsed = {"$ceil": {"$divide": [{"$subtract": [now, "$startTime"]}, 60_000]}}
+        fields["duration"] = {"$ifNull": ["$duration", {"$toInt": {"$max": [1, elapsed]}}]}
+        return [{"$set": {**fields, "updatedAt": now}}]
+    return {"$set": fields}
+
+
+async def host_action(clients: Clients, session_id: str, host: User, to: Status) -> SessionView:
+    """start (→ active), end (→ completed), cancel (→ cancelled): one conditional update on the
+    session's id, host and current status, so concurrent requests and the expiry job never both
+    win. Only when it does not match is the session read, to say why (404, 403 or 409)."""
+    oid = parse_object_id(session_id)
+    if oid is None:
+        raise NotFound("Session not found", code="session_not_found")
+    now = utcnow()
+    pipeline = not clients.settings.document_locks  # FerretDB v1 has no pipeline updates
+    updated = await conditional_update(
+        clients,
+        {"_id": oid, "createdBy": host.id, "status": {"$in": HOST_MOVES[to]}},
+        _host_move(to, now, pipeline),
     )
-    return await sync_channel_now(clients, updated)
+    if updated is None:
+        current = await load_session(clients.engine, session_id)
+        if not is_member(current, host):
+            raise NotFound("Session not found", code="session_not_found")
+        if current.created_by != host.id:
+            raise Forbidden("Only the host may do this", code="not_host")
+        raise Conflict(f"A {current.status} session cannot become {to}", code="invalid_transition")
+    if to == "completed" and updated.duration is None:
+        # The two-step form (FerretDB): the duration of the session just completed.
+        fields = completion_fields(updated, now)
+        updated = (
+            await conditional_update(
+                clients, {"_id": oid, "duration": None}, {"$set": {"duration": fields["duration"]}}
+            )
+            or updated
+        )
+    return await after_write(clients, updated)
 
 
-async def end_session(clients: Clients, session: Session) -> Session:
-    updated = await transition(
-        clients.engine, clients.redis, session, "completed", completion_fields(session, utcnow())
-    )
-    return await sync_channel_now(clients, updated)
-
-
-async def cancel_session(clients: Clients, session: Session) -> Session:
-    updated = await transition(
-        clients.engine, clients.redis, session, "cancelled", {"endTime": utcnow()}
-    )
-    return await sync_channel_now(clients, updated)
-
-
-async def join_session(clients: Clients, session_id: str, user: User) -> Session:
-    session = await load_session(clients.engine, session_id)
-    if is_member(session, user):
-        return session  # joining twice changes nothing
-    if session.status in FINAL_STATUSES:
-        raise Conflict("This session has ended", code="session_closed")
-    # One atomic conditional update: a seat is taken only if one is left.
+async def join_session(clients: Clients, session_id: str, user: User) -> SessionView:
+    """Take a seat with one conditional update (a seat is taken only if one is left); the
+    session is read only when that does not match, to say why."""
+    oid = parse_object_id(session_id)
+    if oid is None:
+        raise NotFound("Session not found", code="session_not_found")
     joined = await conditional_update(
-        clients.engine,
-        clients.redis,
+        clients,
         {
-            "_id": session.id,
+            "_id": oid,
             "status": {"$in": list(OPEN_STATUSES)},
             "seatsLeft": {"$gt": 0},
             "members": {"$ne": user.id},
@@ -303,40 +321,41 @@ async def join_session(clients: Clients, session_id: str, user: User) -> Session
     if joined is None:
         current = await load_session(clients.engine, session_id)
         if is_member(current, user):
-            return current
+            # Joining twice changes nothing.
+            return SessionView(current, await get_users(clients.engine, current.members))
         if current.status in FINAL_STATUSES:
             raise Conflict("This session has ended", code="session_closed")
         raise Conflict("This session is full", code="session_full")
     if joined.status == "scheduled" and utcnow() >= joined.start_time:
         # The first join at or after the start time opens the session.
-        try:
-            joined = await transition(
-                clients.engine, clients.redis, joined, "active", {"startTime": utcnow()}
-            )
-        except Conflict:
-            joined = await load_session(clients.engine, session_id)
-    return await sync_channel_now(clients, joined)
+        opened = await conditional_update(
+            clients,
+            {"_id": oid, "status": "scheduled"},
+            {"$set": {"status": "active", "startTime": utcnow()}},
+        )
+        joined = opened or await load_session(clients.engine, session_id)
+    return await after_write(clients, joined)
 
 
-async def leave_session(clients: Clients, session_id: str, user: User) -> Session:
-    session = await load_session(clients.engine, session_id)
-    if not is_member(session, user):
+async def leave_session(clients: Clients, session_id: str, user: User) -> SessionView:
+    oid = parse_object_id(session_id)
+    if oid is None:
         raise NotFound("Session not found", code="session_not_found")
-    if session.created_by == user.id:
-        raise Conflict("The host cannot leave; end or cancel the session", code="host_cannot_leave")
-    if session.status in FINAL_STATUSES:
-        raise Conflict("This session has ended", code="session_closed")
     left = await conditional_update(
-        clients.engine,
-        clients.redis,
-        {"_id": session.id, "participants": user.id, "status": {"$in": list(OPEN_STATUSES)}},
+        clients,
+        {"_id": oid, "participants": user.id, "status": {"$in": list(OPEN_STATUSES)}},
         {"$pull": {"participants": user.id, "members": user.id}, "$inc": {"seatsLeft": 1}},
     )
     if left is None:
-        left = await load_session(clients.engine, session_id)
-        if user.id in left.participants:
-            raise Conflict("This session has ended", code="session_closed")
-    return await sync_channel_now(clients, left)
+        current = await load_session(clients.engine, session_id)
+        if not is_member(current, user):
+            raise NotFound("Session not found", code="session_not_found")
+        if current.created_by == user.id:
+            raise Conflict(
+                "The host cannot leave; end or cancel the session", code="host_cannot_leave"
+            )
+        raise Conflict("This session has ended", code="session_closed")
+    return await after_write(clients, left)
 
 
 FIELD_KEYS = {
@@ -351,7 +370,7 @@ FIELD_KEYS = {
 }
 
 
-async def update_session(clients: Clients, session: Session, data: UpdateSessionIn) -> Session:
+async def update_session(clients: Clients, session: Session, data: UpdateSessionIn) -> SessionView:
     changes = data.model_fields_set
     if session.status in FINAL_STATUSES:
         raise Conflict("A finished session cannot be changed", code="session_closed")
@@ -390,10 +409,10 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
             update["$set"]["endTime"] = now
         elif target == "active" and "startTime" not in changes:
             update["$set"]["startTime"] = now
-    updated = await conditional_update(clients.engine, clients.redis, filter_, update)
+    updated = await conditional_update(clients, filter_, update)
     if updated is None:
         raise Conflict("The session changed meanwhile; reload and retry", code="conflict")
-    return await sync_channel_now(clients, updated)
+    return await after_write(clients, updated)
 
 
 async def delete_session(clients: Clients, session: Session) -> None:
@@ -407,15 +426,13 @@ async def delete_session(clients: Clients, session: Session) -> None:
 async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
     """Account deletion (the AccountClosing reaction): hosted open sessions are cancelled,
     joined seats are freed."""
-    engine, redis, queue = clients.engine, clients.redis, clients.queue
-    collection = _collection(engine)
+    collection = _collection(clients.engine)
     touched: list[ObjectId] = []
     hosted = collection.find({"createdBy": user_id, "status": {"$in": list(OPEN_STATUSES)}})
     async for doc in hosted:
         session = _from_doc(doc)
         cancelled = await conditional_update(
-            engine,
-            redis,
+            clients,
             {"_id": session.id, "status": {"$in": list(OPEN_STATUSES)}},
             {"$set": {"status": "cancelled", "endTime": utcnow()}},
         )
@@ -423,33 +440,35 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
             touched.append(session.id)
     async for doc in collection.find({"participants": user_id}, {"_id": 1}):
         freed = await conditional_update(
-            engine,
-            redis,
+            clients,
             {"_id": doc["_id"], "participants": user_id},
             {"$pull": {"participants": user_id, "members": user_id}, "$inc": {"seatsLeft": 1}},
         )
         if freed:
             touched.append(doc["_id"])
-    for session_id in touched:
-        await queue.enqueue(SYNC_SESSION_CHANNEL, str(session_id))
+    await clients.queue.enqueue_many(SYNC_SESSION_CHANNEL, [[str(sid)] for sid in touched])
 
 
 # --- Stream
 
 
-async def sync_channel_now(clients: Clients, session: Session) -> Session:
-    """Try to bring Stream in step right away; if Stream fails or is slow, mark the session
-    `pending` and leave it to the `sync_session_channel` job, which retries until it works."""
+async def after_write(clients: Clients, session: Session) -> SessionView:
+    """After a change: the one users read the response needs anyway, then Stream brought in
+    step right away from what was just written (no re-read). If Stream fails or is slow, the
+    session is marked `pending` and the `sync_session_channel` job retries until it works."""
+    users = await get_users(clients.engine, session.members)
+    if not clients.stream.configured:
+        return SessionView(session, users)
     try:
-        await sync_session_channel(clients, str(session.id))
+        session = await push_channel(clients, session, users)
     except StreamError as exc:
         log.warning("Stream channel of session %s out of step (%s); queued", session.id, exc)
         marked = await conditional_update(
-            clients.engine, clients.redis, {"_id": session.id}, {"$set": {"streamSync": "pending"}}
+            clients, {"_id": session.id}, {"$set": {"streamSync": "pending"}}
         )
         await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
-        return marked or session
-    return await load_session(clients.engine, str(session.id))
+        session = marked or session
+    return SessionView(session, users)
 
 
 async def ensure_channel(clients: Clients, session: Session) -> list[str]:
@@ -457,13 +476,13 @@ async def ensure_channel(clients: Clients, session: Session) -> list[str]:
     repair queued) if Stream is away."""
     if not clients.stream.configured:
         raise StreamNotConfigured()
+    users = await get_users(clients.engine, session.members)
     try:
-        await sync_session_channel(clients, str(session.id))
+        await push_channel(clients, session, users)
     except StreamError:
         await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
         raise ServiceUnavailable(
             "Stream is unreachable; the channel will be repaired shortly",
             code="stream_unavailable",
         ) from None
-    users = await get_users(clients.engine, session.members)
     return [users[uid].stream_id for uid in session.members if uid in users]

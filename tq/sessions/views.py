@@ -48,6 +48,12 @@ async def one(
     return json({"session": (await rendered(request, clients, [session]))[0]}, status=status)
 
 
+def written(request: Request, view: service.SessionView, status: int = 200) -> HTTPResponse:
+    """A session just written: its users came with it (no further read)."""
+    body = render_session(view.session, view.users, current_user(request))
+    return json({"session": dump(body)}, status=status)
+
+
 async def page(
     request: Request,
     clients: Clients,
@@ -81,8 +87,8 @@ async def create_session(request: Request, clients: Clients) -> HTTPResponse:
 
 async def _create(request: Request, clients: Clients) -> HTTPResponse:
     data = parse_body(request, CreateSessionIn)
-    session = await service.create_session(clients, current_user(request), data)
-    return await one(request, clients, session, 201)
+    view = await service.create_session(clients, current_user(request), data)
+    return written(request, view, 201)
 
 
 # The README's route for the same operation: a handler of its own, so each path gets its own
@@ -185,8 +191,7 @@ async def update_session(request: Request, session_id: str, clients: Clients) ->
 async def _update(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     data = parse_body(request, UpdateSessionIn)
     session = await service.host_session(clients.engine, session_id, current_user(request))
-    updated = await service.update_session(clients, session, data)
-    return await one(request, clients, updated)
+    return written(request, await service.update_session(clients, session, data))
 
 
 # PUT takes the same partial body as PATCH (the README documents both); its own handler gives
@@ -222,20 +227,15 @@ async def delete_session(request: Request, session_id: str, clients: Clients) ->
 @doc(summary="Take a seat", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
 @authenticated()
 async def join(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await service.join_session(clients, session_id, current_user(request))
-    return await one(request, clients, session)
+    return written(request, await service.join_session(clients, session_id, current_user(request)))
 
 
 @bp.post("/<session_id:str>/leave")
 @doc(summary="Give up a seat (participants)", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
 @authenticated()
 async def leave(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await service.leave_session(clients, session_id, current_user(request))
-    return await one(request, clients, session)
-
-
-async def host_action(request: Request, clients: Clients, session_id: str) -> Session:
-    return await service.host_session(clients.engine, session_id, current_user(request))
+    view = await service.leave_session(clients, session_id, current_user(request))
+    return written(request, view)
 
 
 @bp.post("/<session_id:str>/start")
@@ -247,8 +247,8 @@ async def host_action(request: Request, clients: Clients, session_id: str) -> Se
 )
 @authenticated()
 async def start(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await host_action(request, clients, session_id)
-    return await one(request, clients, await service.start_session(clients, session))
+    view = await service.host_action(clients, session_id, current_user(request), "active")
+    return written(request, view)
 
 
 @bp.post("/<session_id:str>/end")
@@ -257,13 +257,9 @@ async def start(request: Request, session_id: str, clients: Clients) -> HTTPResp
 )
 @authenticated()
 async def end(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await host_action(request, clients, session_id)
-    ended = await service.end_session(clients, session)
-    body = {
-        "session": (await rendered(request, clients, [ended]))[0],
-        "message": "Session ended successfully",
-    }
-    return json(body)
+    view = await service.host_action(clients, session_id, current_user(request), "completed")
+    body = render_session(view.session, view.users, current_user(request))
+    return json({"session": dump(body), "message": "Session ended successfully"})
 
 
 @bp.post("/<session_id:str>/cancel")
@@ -275,5 +271,5 @@ async def end(request: Request, session_id: str, clients: Clients) -> HTTPRespon
 )
 @authenticated()
 async def cancel(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await host_action(request, clients, session_id)
-    return await one(request, clients, await service.cancel_session(clients, session))
+    view = await service.host_action(clients, session_id, current_user(request), "cancelled")
+    return written(request, view)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from tq.core.clients import Clients
-from tq.core.locks import document_lock
 from tq.jobs.registry import DELETE_STREAM_USER, REPAIR_USER_SYNC, SYNC_USER, job
 from tq.users.models import User
 from tq.users.service import get_user, stream_user_payload
@@ -25,7 +24,7 @@ async def sync_user(clients: Clients, user_id: str) -> dict[str, int]:
         return {"missing": 1}  # deleted since: delete_stream_user takes care of Stream
     await clients.stream.upsert_user(stream_user_payload(user))
     # In step, unless the profile changed meanwhile (that change queued its own sync).
-    async with document_lock(clients.redis, f"user:{user.id}"):
+    async with clients.locks.hold(f"user:{user.id}"):
         await clients.engine.get_collection(User).update_one(
             {"_id": user.id, "updatedAt": user.updated_at}, {"$set": {"streamSync": "ok"}}
         )

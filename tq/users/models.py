@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from bson import ObjectId
 from odmantic import Field, Index, Model
@@ -10,6 +11,38 @@ from tq.core.time import utcnow
 
 Role = Literal["interviewer", "candidate"]
 ROLES: tuple[Role, ...] = ("interviewer", "candidate")
+
+
+@dataclass(frozen=True)
+class UserCard:
+    """A user as other records show them (session members, run authors, Stream payloads): read
+    with a projection, so no password hash or timestamps leave the database for them."""
+
+    id: ObjectId
+    name: str
+    role: Role
+    stream_id: str
+    avatar: str | None
+    email: str
+
+    PROJECTION: ClassVar[dict[str, int]] = {
+        "name": 1,
+        "role": 1,
+        "streamId": 1,
+        "avatar": 1,
+        "email": 1,
+    }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> UserCard:
+        return cls(
+            id=doc["_id"],
+            name=doc["name"],
+            role=doc.get("role", "candidate"),
+            stream_id=doc["streamId"],
+            avatar=doc.get("avatar"),
+            email=doc["email"],
+        )
 
 
 class User(Model):

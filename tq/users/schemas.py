@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tq.users.models import Role, User
+from tq.users.models import Role, User, UserCard
 
 
 class PublicUserOut(BaseModel):
@@ -23,7 +23,7 @@ class PublicUserOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, user: User) -> PublicUserOut:
+    def of(cls, user: User | UserCard) -> PublicUserOut:
         return cls(
             _id=str(user.id),
             name=user.name,
@@ -42,6 +42,7 @@ class UserOut(PublicUserOut):
     updatedAt: datetime
 
     @classmethod
-    def of(cls, user: User) -> UserOut:
+    def of(cls, user: User | UserCard) -> UserOut:
+        assert isinstance(user, User), "a user sees their whole record"
         public = PublicUserOut.of(user).model_dump(by_alias=True)
         return cls(**public, email=user.email, createdAt=user.created_at, updatedAt=user.updated_at)

@@ -6,29 +6,31 @@ import logging
 from collections.abc import Iterable
 
 from bson import ObjectId
-from odmantic import AIOEngine, query
+from odmantic import AIOEngine
 
 from tq.core.db import parse_object_id
-from tq.users.models import User
+from tq.users.models import User, UserCard
 
 log = logging.getLogger("tq.users")
 
 
 async def get_user(engine: AIOEngine, user_id: str) -> User | None:
     oid = parse_object_id(user_id)
-    return await engine.find_one(User, User.id == oid) if oid else None
+    # A plain find (ODMantic's own reads are aggregation pipelines).
+    doc = await engine.get_collection(User).find_one({"_id": oid}) if oid else None
+    return User.model_validate_doc(doc) if doc else None
 
 
-async def get_users(engine: AIOEngine, user_ids: Iterable[ObjectId]) -> dict[ObjectId, User]:
-    """Many users in one query (no $lookup), keyed by id."""
+async def get_users(engine: AIOEngine, user_ids: Iterable[ObjectId]) -> dict[ObjectId, UserCard]:
+    """Many users in one `$in` read (no $lookup), projected to what responses show, by id."""
     ids = list({*user_ids})
     if not ids:
         return {}
-    users = await engine.find(User, query.in_(User.id, ids))
-    return {user.id: user for user in users}
+    cursor = engine.get_collection(User).find({"_id": {"$in": ids}}, UserCard.PROJECTION)
+    return {doc["_id"]: UserCard.from_doc(doc) async for doc in cursor}
 
 
-def stream_user_payload(user: User) -> dict[str, object]:
+def stream_user_payload(user: User | UserCard) -> dict[str, object]:
     """What Stream keeps of a user. Our role travels as `tq_role`: Stream's own `role` field is
     its permission role, and an unknown role name there would be refused."""
     payload: dict[str, object] = {
