@@ -123,7 +123,8 @@ async def history(
         .limit(query.limit + 1)
     )
     newest_first = [ChatMessage.model_validate_doc(doc) async for doc in cursor]
-    if len(newest_first) <= query.limit:
+    # Only final sessions are ever archived: an open one has no chunks to read.
+    if len(newest_first) <= query.limit and session.status in FINAL_STATUSES:
         oldest_hot = _position(newest_first[-1]) if newest_first else bound
         seen = {m.id for m in newest_first}
         async for chunk in store.chunks_before(engine, session.id, oldest_hot):
@@ -144,17 +145,22 @@ async def history(
 async def _history_after(
     engine: AIOEngine, session: Session, anchor_id: ObjectId, limit: int
 ) -> list[ChatMessage]:
-    anchor = await engine.find_one(
-        ChatMessage, ChatMessage.id == anchor_id, ChatMessage.session_id == session.id
-    ) or await store.find_archived(engine, session.id, anchor_id)
+    archived = session.status in FINAL_STATUSES  # only final sessions are ever archived
+    doc = await engine.get_collection(ChatMessage).find_one(
+        {"_id": anchor_id, "sessionId": session.id}
+    )
+    anchor = ChatMessage.model_validate_doc(doc) if doc else None
+    if anchor is None and archived:
+        anchor = await store.find_archived(engine, session.id, anchor_id)
     if anchor is None:
         raise NotFound("No such message in this session", code="message_not_found")
     bound = _position(anchor)
     newer: list[ChatMessage] = []
-    async for chunk in store.chunks_after(engine, session.id, bound):
-        newer += [m for m in store.unpack(chunk) if _position(m) > bound]
-        if len(newer) >= limit:
-            return newer[:limit]
+    if archived:
+        async for chunk in store.chunks_after(engine, session.id, bound):
+            newer += [m for m in store.unpack(chunk) if _position(m) > bound]
+            if len(newer) >= limit:
+                return newer[:limit]
     seen = {m.id for m in newer}
     filter_ = {"sessionId": session.id, **_position_filter(bound[0], bound[1], "$gt")}
     cursor = (
