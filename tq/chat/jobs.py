@@ -216,7 +216,9 @@ async def archive_finished_sessions(
         "endTime": {"$lt": cutoff},
         "archivedAt": None,
     }
-    async for doc in engine.get_collection(Session).find(filter_).sort([("_id", 1)]):
+    # Oldest ending first, on status_archived_end_id.
+    cursor = engine.get_collection(Session).find(filter_).sort([("endTime", 1), ("_id", 1)])
+    async for doc in cursor:
         session = Session.model_validate_doc(doc)
         counts = await archive_session(
             engine, redis, locks, stream, session, chunk_size, max_chunks

@@ -59,7 +59,11 @@ class WebhookEvent(Model):
     attempts: int = 0
     error: str | None = None
 
-    model_config = {"collection": "webhook_events"}
+    model_config = {
+        "collection": "webhook_events",
+        # the retention purge: applied deliveries by age
+        "indexes": lambda: [Index(WebhookEvent.processed_at, name="processed")],
+    }
 
 
 class ChatArchiveChunk(Model):

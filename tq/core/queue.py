@@ -56,6 +56,8 @@ class JobRun(Model):
             Index(JobRun.job, desc(JobRun.queued_at), name="job_queued"),
             Index(JobRun.status, desc(JobRun.queued_at), name="status_queued"),
             Index(desc(JobRun.queued_at), name="queued"),
+            # the retention purge: finished runs by age
+            Index(JobRun.status, JobRun.finished_at, name="status_finished"),
         ],
     }
 
@@ -74,7 +76,11 @@ class OutboxJob(Model):
     attempts: int = 0
     last_error: str = Field(default="", key_name="lastError")
 
-    model_config = {"collection": "job_outbox"}
+    model_config = {
+        "collection": "job_outbox",
+        # flushed oldest first
+        "indexes": lambda: [Index(OutboxJob.created_at, name="created")],
+    }
 
 
 def send(

@@ -65,19 +65,48 @@ class Session(Model):
 
     model_config = {
         "collection": "sessions",
+        # Every query on sessions is catalogued in tq/query_catalogue.py against these, in
+        # equality-sort-range order with the _id tie-break of the pages' sort. (Names changed
+        # with their keys: MongoDB refuses a known name with other keys. The earlier
+        # members_status_created, members_created, status_created, status_end can be dropped.)
         "indexes": lambda: [
-            # my sessions / my-recent / shared with another user, newest first
+            # my sessions, my-recent, shared with another user: by creation or by start
             Index(
                 Session.members,
                 Session.status,
                 desc(Session.created_at),
-                name="members_status_created",
+                desc(Session.id),
+                name="members_status_created_id",
             ),
-            Index(Session.members, desc(Session.created_at), name="members_created"),
-            # lobby (/active), scope=open, and the expiry job
-            Index(Session.status, desc(Session.created_at), name="status_created"),
-            Index(Session.status, Session.start_time, name="status_start"),
-            Index(Session.status, Session.end_time, name="status_end"),
+            Index(
+                Session.members,
+                desc(Session.created_at),
+                desc(Session.id),
+                name="members_created_id",
+            ),
+            Index(Session.members, Session.start_time, Session.id, name="members_start_id"),
+            Index(
+                Session.members,
+                Session.status,
+                Session.start_time,
+                Session.id,
+                name="members_status_start_id",
+            ),
+            # lobby (/active) and scope=open, by creation or by start; the expiry job
+            Index(
+                Session.status, desc(Session.created_at), desc(Session.id), name="status_created_id"
+            ),
+            Index(Session.status, Session.start_time, Session.id, name="status_start_id"),
+            # a leaving account's hosted sessions
+            Index(Session.created_by, Session.status, name="host_status"),
+            # the chat archive: final sessions not archived yet, oldest ending first
+            Index(
+                Session.status,
+                Session.archived_at,
+                Session.end_time,
+                Session.id,
+                name="status_archived_end_id",
+            ),
             Index(Session.stream_sync, Session.updated_at, name="stream_sync"),
         ],
     }

@@ -438,7 +438,8 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
         )
         if cancelled:
             touched.append(session.id)
-    async for doc in collection.find({"participants": user_id}, {"_id": 1}):
+    # `members` (indexed) narrows to the user's sessions; `participants` leaves the hosted.
+    async for doc in collection.find({"members": user_id, "participants": user_id}, {"_id": 1}):
         freed = await conditional_update(
             clients,
             {"_id": doc["_id"], "participants": user_id},

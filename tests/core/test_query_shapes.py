@@ -1,0 +1,236 @@
+"""Every query the code sends is in the catalogue (tq/query_catalogue.py): a walk through the
+API and the jobs is recorded with a pymongo command listener, each filter and sort is reduced to
+its shape, and each shape must match a catalogued one. On a real MongoDB (TEST_MONGODB_URL) the
+catalogued list and history pages are also explained: IXSCAN, no in-memory SORT, and at most
+twice the page's documents examined."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pymongo.monitoring
+import pytest
+
+from config import Settings
+from tests.support import act, create, http_client, open_clients, register, running_app, save
+from tq.chat.jobs import archive_finished_sessions
+from tq.jobs.registry import SYNC_USER
+from tq.jobs.service import list_runs, purge_finished_runs
+from tq.query_catalogue import CATALOGUE, QueryShape
+from tq.runner.jobs import fail_runs_older_than
+from tq.sessions.jobs import close_overdue_sessions
+from tq.sessions.models import Session
+from tq.users.models import User
+
+EQUALITY_OPS = {"$eq", "$in", "$all"}
+RANGE_OPS = {"$lt", "$lte", "$gt", "$gte"}
+READ_COMMANDS = {"find", "aggregate", "count", "findAndModify", "update", "delete"}
+
+
+class Recorder(pymongo.monitoring.CommandListener):
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.commands: list[dict[str, Any]] = []
+
+    def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.database and event.command_name in READ_COMMANDS:
+            self.commands.append(dict(event.command))
+
+    def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: pymongo.monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+Shape = tuple[str, frozenset[str], tuple[tuple[str, int], ...], frozenset[str], frozenset[str]]
+
+
+def classify(filter_: dict[str, Any]) -> list[tuple[set[str], set[str], set[str]]]:
+    """(equality, range, residual) field sets; one per `$or` branch that compares fields."""
+    eq: set[str] = set()
+    rng: set[str] = set()
+    rest: set[str] = set()
+    branches: list[dict[str, Any]] = []
+    for field, value in filter_.items():
+        if field == "$or":
+            branches = value
+        elif isinstance(value, dict) and value and all(k.startswith("$") for k in value):
+            ops = set(value)
+            if ops <= EQUALITY_OPS:
+                eq.add(field)
+            elif ops <= RANGE_OPS:
+                rng.add(field)
+            else:
+                rest.add(field)
+        else:
+            eq.add(field)
+    if not branches:
+        return [(eq, rng, rest)]
+    shapes = []
+    for branch in branches:
+        for b_eq, b_rng, b_rest in classify(branch):
+            shapes.append((eq | b_eq, rng | b_rng, rest | b_rest))
+    return shapes
+
+
+def shapes_of(command: dict[str, Any]) -> list[tuple[str, dict[str, Any], list[tuple[str, int]]]]:
+    """(collection, filter, sort) of each query in a command."""
+    name = next(iter(command))
+    collection = command[name]
+    if name == "find":
+        return [(collection, command.get("filter", {}), list(command.get("sort", {}).items()))]
+    if name == "findAndModify":
+        return [(collection, command.get("query", {}), list(command.get("sort", {}).items()))]
+    if name == "count":
+        return [(collection, command.get("query", {}), [])]
+    if name == "update":
+        return [(collection, u["q"], []) for u in command["updates"]]
+    if name == "delete":
+        return [(collection, d["q"], []) for d in command["deletes"]]
+    match: dict[str, Any] = {}
+    sort: list[tuple[str, int]] = []
+    for stage in command.get("pipeline", []):
+        if "$match" in stage:
+            match = stage["$match"]
+        if "$sort" in stage:
+            sort = list(stage["$sort"].items())
+    return [(collection, match, sort)]
+
+
+def catalogued(
+    collection: str, eq: set[str], rng: set[str], rest: set[str], sort: list[tuple[str, int]]
+) -> bool:
+    for shape in CATALOGUE:
+        if shape.collection != collection:
+            continue
+        if shape.equality == ("_id",) and "_id" in eq:
+            return True  # one document by _id: the other conditions narrow that one
+        if matches(shape, eq, rng, rest, sort):
+            return True
+    return False
+
+
+def matches(
+    shape: QueryShape, eq: set[str], rng: set[str], rest: set[str], sort: list[tuple[str, int]]
+) -> bool:
+    allowed = set(shape.residual) | set(shape.range)
+    sort_fields = {f for f, _ in shape.sort}
+    # Sorting on an equality field first changes nothing; a sort all reversed is the same scan.
+    sort = [(f, int(d)) for f, d in sort if f not in shape.equality]
+    reversed_sort = [(f, -d) for f, d in sort]
+    return (
+        set(shape.equality) <= eq
+        # Equality on a sort field (a page's tie position) is a point in the index's order.
+        and eq - set(shape.equality) <= set(shape.residual) | sort_fields
+        and rng <= allowed | sort_fields
+        and rest <= allowed
+        and (not sort or list(shape.sort) in (sort, reversed_sort))
+    )
+
+
+async def walk(http: Any, fake_stream: Any) -> None:
+    """The API's reads and writes, with the parameters that change a query's shape."""
+    host = await register(http, role="interviewer")
+    guest = await register(http)
+    await http.post(
+        "/api/auth/login", json={"email": host["user"]["email"], "password": host["password"]}
+    )
+    later = await create(http, host, title="Shapes later", startTime="2099-01-01T10:00:00Z")
+    session = await create(http, host, title="Shapes")
+    await act(http, guest, session, "join")
+    saved = (await save(http, guest, session, "hi")).json()["message"]
+    await save(http, guest, session, "again", messageId="stream-shape-1")
+    headers = host["headers"]
+    sid = session["_id"]
+    for params in (
+        {},
+        {"status": "active,completed"},
+        {"sort": "startTime"},
+        {"status": "scheduled", "sort": "-startTime"},
+        {"scope": "open"},
+        {"scope": "open", "sort": "startTime"},
+        {"difficulty": "easy", "language": "python", "q": "Sha"},
+    ):
+        assert (await http.get("/api/sessions", headers=headers, params=params)).status_code == 200
+    await http.get(f"/api/sessions/user/{guest['user']['_id']}", headers=headers)
+    await http.get("/api/sessions/active", headers=headers)
+    await http.get("/api/sessions/my-recent", headers=headers)
+    await http.get(f"/api/sessions/{sid}", headers=headers)
+    page = (await http.get(f"/api/chat/history/{sid}", headers=headers, params={"limit": 1})).json()
+    await http.get(
+        f"/api/chat/history/{sid}", headers=headers, params={"before": page["nextCursor"]}
+    )
+    await http.get(f"/api/chat/history/{sid}", headers=headers, params={"after": saved["_id"]})
+    await http.post("/api/chat/channel", headers=headers, json={"sessionId": sid})
+    await http.get(f"/api/sessions/{sid}/runs", headers=headers)
+    await http.patch(f"/api/sessions/{later['_id']}", headers=headers, json={"title": "Moved"})
+    await act(http, host, later, "start")
+    await act(http, host, later, "end")
+    await act(http, guest, session, "leave")
+    await http.get("/api/health/ready")
+    gone = await register(http)
+    await act(http, gone, session, "join")
+    await http.request(
+        "DELETE", "/api/auth/me", headers=gone["headers"], json={"password": gone["password"]}
+    )
+    await http.delete(f"/api/sessions/{later['_id']}", headers=headers)
+
+
+async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -> None:
+    recorder = Recorder(settings.mongodb_database)
+    pymongo.monitoring.register(recorder)  # clients created from now on report to it
+    async with running_app(settings) as (_app, url), http_client(url) as http:
+        await walk(http, fake_stream)
+    async with open_clients(settings) as clients:
+        await close_overdue_sessions(
+            clients.engine, clients.locks, grace_minutes=15, max_session_minutes=240
+        )
+        later = datetime.now(UTC) + timedelta(days=30)
+        await archive_finished_sessions(
+            clients.engine,
+            clients.redis,
+            clients.locks,
+            clients.stream,
+            after_days=7,
+            chunk_size=50,
+            max_chunks=1,
+            now=later,
+        )
+        await clients.queue.requeue_pending_syncs(User, SYNC_USER, older_than_s=0, limit=5)
+        await fail_runs_older_than(clients.engine, clients.queue, stale_after_s=3600)
+        await list_runs(clients.engine, job="sync_user", limit=3)
+        await list_runs(clients.engine, failed_only=True, limit=3)
+        await list_runs(clients.engine, limit=3)
+        await purge_finished_runs(clients.engine, 30)
+        await clients.queue.flush_outbox()
+    unlisted = []
+    for command in recorder.commands:
+        for collection, filter_, sort in shapes_of(command):
+            for eq, rng, rest in classify(filter_):
+                if not catalogued(collection, eq, rng, rest, sort):
+                    unlisted.append((collection, sorted(eq), sorted(rng), sorted(rest), sort))
+    assert len(recorder.commands) > 50, "the walk recorded too little to mean anything"
+    assert not unlisted, "queries not in tq/query_catalogue.py:\n" + "\n".join(map(str, unlisted))
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_MONGODB_URL"), reason="explain() plans are MongoDB's own"
+)
+async def test_pages_are_index_served_on_mongodb(settings: Settings) -> None:
+    async with open_clients(settings) as clients:
+        sessions = clients.engine.get_collection(Session)
+        someone = (await sessions.find_one({}, {"members": 1})) or {"members": [None]}
+        member = someone["members"][0]
+        plans = {
+            "mine": sessions.find({"members": member}).sort([("createdAt", -1), ("_id", -1)]),
+            "active": sessions.find({"status": "active"}).sort([("createdAt", -1), ("_id", -1)]),
+        }
+        for name, cursor in plans.items():
+            plan = await cursor.limit(20).explain()
+            text = str(plan["queryPlanner"]["winningPlan"])
+            assert "IXSCAN" in text and "'SORT'" not in text, (name, text)
+            examined = plan.get("executionStats", {}).get("totalDocsExamined", 0)
+            assert examined <= 40, (name, examined)

@@ -1,0 +1,292 @@
+"""Every query the code sends, by shape, next to the indexes the models declare.
+
+A shape is what an index must serve: the fields compared for equality (an `$in` or `$all`
+counts: MongoDB merges the sorted runs), the sort (with the `_id` tie-break of a page), and
+the range fields. `tests/unit/test_query_catalogue.py` checks each against the model's indexes
+with the equality-sort-range rule, and `tests/core/test_query_shapes.py` checks that every
+query a walk through the API and the jobs sends is catalogued here. With TEST_MONGODB_URL
+pointing at a real MongoDB, the same test asks `explain()` for an IXSCAN and no in-memory SORT.
+
+`residual` fields are filtered after the index, on purpose (optional filters a user may add,
+or conditions that narrow a single document already found by `_id`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.core.queue import JobRun, OutboxJob
+from tq.runner.models import CodeRun
+from tq.sessions.models import Session
+from tq.users.models import User
+
+ASC, DESC = 1, -1
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    model: Any  # an ODMantic model class
+    name: str
+    where: str
+    equality: tuple[str, ...] = ()
+    sort: tuple[tuple[str, int], ...] = ()
+    range: tuple[str, ...] = ()
+    residual: tuple[str, ...] = ()
+
+    @property
+    def collection(self) -> str:
+        return str(self.model.model_config["collection"])
+
+
+def by_id(model: Any, where: str) -> QueryShape:
+    """Reads and conditional writes of one document by `_id` (other conditions are checked on
+    that one document)."""
+    return QueryShape(model, "by _id", where, equality=("_id",))
+
+
+NEWEST = (("createdAt", DESC), ("_id", DESC))
+OLDEST = (("createdAt", ASC), ("_id", ASC))
+BY_START = (("startTime", ASC), ("_id", ASC))
+# Optional list filters a user may add; applied to the index-served range.
+LIST_FILTERS = ("difficulty", "language", "title", "startTime", "seatsLeft")
+
+CATALOGUE: tuple[QueryShape, ...] = (
+    # --- users
+    by_id(User, "users.service.get_user, get_users ($in), jobs"),
+    QueryShape(User, "by email", "auth.service.login", equality=("email",)),
+    QueryShape(User, "by Stream id", "chat.store.upsert_stream_message", equality=("streamId",)),
+    QueryShape(
+        User,
+        "pending Stream syncs",
+        "core.queue.requeue_pending_syncs",
+        equality=("streamSync",),
+        range=("updatedAt",),
+    ),
+    # --- sessions
+    by_id(Session, "sessions.service (load, conditional updates), sessions.jobs"),
+    QueryShape(
+        Session,
+        "my sessions, newest",
+        "sessions.service.list_sessions, sessions_of_user (members $all)",
+        equality=("members",),
+        sort=NEWEST,
+        residual=LIST_FILTERS,
+    ),
+    QueryShape(
+        Session,
+        "my sessions by status, newest",
+        "sessions.service.list_sessions, recent_sessions",
+        equality=("members", "status"),
+        sort=NEWEST,
+        residual=LIST_FILTERS,
+    ),
+    QueryShape(
+        Session,
+        "my sessions by start",
+        "sessions.service.list_sessions sort=startTime",
+        equality=("members",),
+        sort=BY_START,
+        residual=LIST_FILTERS,
+    ),
+    QueryShape(
+        Session,
+        "my sessions by status and start",
+        "sessions.service.list_sessions status=…&sort=startTime",
+        equality=("members", "status"),
+        sort=BY_START,
+        residual=LIST_FILTERS,
+    ),
+    QueryShape(
+        Session,
+        "open or active sessions, newest",
+        "sessions.service.active_sessions, list_sessions scope=open",
+        equality=("status",),
+        sort=NEWEST,
+        residual=(*LIST_FILTERS, "members"),
+    ),
+    QueryShape(
+        Session,
+        "open sessions by start",
+        "sessions.service.list_sessions scope=open&sort=startTime",
+        equality=("status",),
+        sort=BY_START,
+        residual=(*LIST_FILTERS, "members"),
+    ),
+    QueryShape(
+        Session,
+        "sessions past their start",
+        "sessions.jobs.close_overdue_sessions (each $or branch, and the updates)",
+        equality=("status",),
+        range=("startTime",),
+        residual=("participants.0", "duration", "_id"),
+    ),
+    QueryShape(
+        Session,
+        "a leaving account's hosted open sessions",
+        "sessions.service.release_closing_account",
+        equality=("createdBy", "status"),
+    ),
+    QueryShape(
+        Session,
+        "a leaving account's seats",
+        "sessions.service.release_closing_account",
+        equality=("members",),
+        residual=("participants",),
+    ),
+    QueryShape(
+        Session,
+        "final sessions to archive, oldest ending first",
+        "chat.jobs.archive_finished_sessions",
+        equality=("status", "archivedAt"),
+        sort=(("endTime", ASC), ("_id", ASC)),
+        range=("endTime",),
+    ),
+    QueryShape(
+        Session,
+        "by Stream channel",
+        "chat.store.apply_event",
+        equality=("streamChannelId",),
+    ),
+    QueryShape(
+        Session,
+        "pending Stream syncs",
+        "core.queue.requeue_pending_syncs",
+        equality=("streamSync",),
+        range=("updatedAt",),
+    ),
+    # --- chat
+    by_id(ChatMessage, "chat.service (the catch-up anchor), chat.jobs (deletes)"),
+    QueryShape(ChatMessage, "by Stream message id", "chat.store, chat.service", equality=("key",)),
+    QueryShape(
+        ChatMessage,
+        "a session's page, newest first",
+        "chat.service.history",
+        equality=("sessionId",),
+        sort=NEWEST,
+        range=("createdAt", "_id"),
+    ),
+    QueryShape(
+        ChatMessage,
+        "a session's messages, oldest first",
+        "chat.service._history_after, chat.jobs.archive_session",
+        equality=("sessionId",),
+        sort=OLDEST,
+        range=("createdAt", "_id"),
+    ),
+    by_id(ChatArchiveChunk, "chat.jobs.store_chunk (ODMantic's save)"),
+    QueryShape(
+        ChatArchiveChunk,
+        "a session's chunks by seq",
+        "chat.store.last_chunk, chunks_before, chunks_after",
+        equality=("sessionId",),
+        sort=(("seq", DESC),),
+        residual=("firstCreatedAt", "firstId", "lastCreatedAt", "lastId"),
+    ),
+    QueryShape(
+        ChatArchiveChunk,
+        "the chunk holding a message",
+        "chat.store.find_archived",
+        equality=("sessionId", "messageIds"),
+    ),
+    by_id(WebhookEvent, "chat.store.process_event (ODMantic's save)"),
+    QueryShape(WebhookEvent, "by delivery key", "chat.store, chat.jobs", equality=("key",)),
+    QueryShape(
+        WebhookEvent, "applied deliveries by age", "chat.jobs.purge", range=("processedAt",)
+    ),
+    # --- code runs
+    by_id(CodeRun, "runner.service.get_run, runner.jobs (conditional updates)"),
+    QueryShape(
+        CodeRun,
+        "a session's runs, newest first",
+        "runner.service.list_runs (before: an _id range)",
+        equality=("sessionId",),
+        sort=(("_id", DESC),),
+        range=("_id",),
+    ),
+    QueryShape(
+        CodeRun,
+        "unfinished runs by age",
+        "runner.jobs.fail_runs_older_than",
+        equality=("status",),
+        sort=(("createdAt", ASC),),
+        range=("createdAt",),
+    ),
+    # --- jobs
+    by_id(JobRun, "jobs.service.record_start, record_end, get_run"),
+    QueryShape(
+        JobRun,
+        "a job's runs, newest",
+        "jobs.service.list_runs job=…",
+        equality=("job",),
+        sort=(("queuedAt", DESC),),
+        residual=("_id", "status"),
+    ),
+    QueryShape(
+        JobRun,
+        "failed runs, newest",
+        "jobs.service.list_runs --failed",
+        equality=("status",),
+        sort=(("queuedAt", DESC),),
+        residual=("_id",),
+    ),
+    QueryShape(
+        JobRun,
+        "all runs, newest",
+        "jobs.service.list_runs",
+        sort=(("queuedAt", DESC),),
+        residual=("_id",),
+    ),
+    QueryShape(
+        JobRun,
+        "finished runs by age",
+        "jobs.service.purge_finished_runs",
+        equality=("status",),
+        range=("finishedAt",),
+    ),
+    by_id(OutboxJob, "core.queue.flush_outbox (deletes and saves)"),
+    QueryShape(OutboxJob, "oldest first", "core.queue.flush_outbox", sort=(("createdAt", ASC),)),
+)
+
+
+def index_keys(model: Any) -> list[list[tuple[str, int]]]:
+    """The key patterns of a model's indexes, `_id` included."""
+    keys = [[("_id", ASC)]]
+    for index in model.__indexes__():
+        model_index = index.get_pymongo_index() if hasattr(index, "get_pymongo_index") else index
+        document = model_index.document
+        keys.append([(field, int(direction)) for field, direction in document["key"].items()])
+    return keys
+
+
+def serves(shape: QueryShape, key: list[tuple[str, int]]) -> bool:
+    """The equality-sort-range rule: the equality fields first (any order), then the sort in
+    order (all in the index's direction, or all reversed), then the range fields; a range
+    field may also be a sort field (the sort's range then serves it)."""
+    fields = [field for field, _ in key]
+    n_eq = len(shape.equality)
+    if set(fields[:n_eq]) != set(shape.equality):
+        return False
+    rest = key[n_eq:]
+    if shape.sort:
+        if len(rest) < len(shape.sort):
+            return False
+        head = rest[: len(shape.sort)]
+        if [f for f, _ in head] != [f for f, _ in shape.sort]:
+            return False
+        same = all(d == s for (_, d), (_, s) in zip(head, shape.sort, strict=True))
+        reverse = all(d == -s for (_, d), (_, s) in zip(head, shape.sort, strict=True))
+        if not (same or reverse):
+            return False
+        rest = rest[len(shape.sort) :]
+    sorted_fields = {f for f, _ in shape.sort}
+    ranges = {f for f in shape.range if f not in sorted_fields}
+    return {f for f, _ in rest[: len(ranges)]} == ranges
+
+
+def serving_index(shape: QueryShape) -> list[tuple[str, int]] | None:
+    for key in index_keys(shape.model):
+        if serves(shape, key):
+            return key
+    return None
