@@ -10,6 +10,7 @@ Every load phase is bounded in time (BENCH_DURATION_S per cell, default 3 s).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from typing import Any
@@ -18,10 +19,16 @@ import aiohttp
 from bson import ObjectId
 
 from bench.loadgen import LoadResult, RequestSpec, api, run_load
-from bench.procs import Stack, log
+from bench.procs import Stack, log, tree_cpu_s
 from bench.report import api_table, machine, save, today
 from bench.seed import PASSWORD, Seeder
+from tests.support import ROOT
 
+ENGINES = {
+    "secantus": "SecantusDB 0.7.0b3 (WiredTiger), embedded",
+    "ferretdb": "FerretDB v1.24.2 (SQLite), embedded",
+    "mongodb": "MongoDB at BENCH_MONGODB_URL",
+}
 DURATION = float(os.environ.get("BENCH_DURATION_S", "3"))
 CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").split(",")]
 
@@ -116,6 +123,7 @@ def endpoint_specs(ctx: dict[str, Any]) -> dict[str, tuple[Any, tuple[int, ...]]
     login_body = {"email": ctx["email"], "password": PASSWORD}
     return {
         "GET /api/health": (fixed("GET", "/api/health"), (200,)),
+        "GET /api/auth/me": (fixed("GET", "/api/auth/me", auth), (200,)),
         "POST /api/auth/login": (fixed("POST", "/api/auth/login", body=login_body), (200,)),
         "GET /api/sessions?limit=20": (fixed("GET", "/api/sessions?limit=20", auth), (200,)),
         "GET /api/sessions/active": (fixed("GET", "/api/sessions/active", auth), (200,)),
@@ -130,18 +138,54 @@ def endpoint_specs(ctx: dict[str, Any]) -> dict[str, tuple[Any, tuple[int, ...]]
     }
 
 
+PREVIOUS = os.environ.get("BENCH_PREVIOUS", "bench/results/2026-11-26-default.json")
+
+
+def against_previous(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """req/s of get, join/leave and me against the previous run's file (BENCH_PREVIOUS)."""
+    path = ROOT / PREVIOUS
+    if not path.exists():
+        return None
+    before = {
+        (r["name"], r["concurrency"]): r["rps"]
+        for r in json.loads(path.read_text())["load"]["WORKERS=1"]
+    }
+    compared = []
+    for row in rows:
+        if row["name"] not in ("GET /api/sessions/:id", "POST join/leave pair", "GET /api/auth/me"):
+            continue
+        old = before.get((row["name"], row["concurrency"]))
+        compared.append(
+            {
+                "name": row["name"],
+                "concurrency": row["concurrency"],
+                "before": old if old is not None else "not measured",
+                "now": row["rps"],
+                "ratio": round(row["rps"] / old, 1) if old else "",
+            }
+        )
+    return {"file": PREVIOUS, "rows": compared}
+
+
 async def measure(
-    stack: Stack, base: str, specs: dict[str, Any], concurrency: list[int]
+    stack: Stack, base: str, specs: dict[str, Any], concurrency: list[int], server_pid: int
 ) -> list[LoadResult]:
+    """Each endpoint at each concurrency, with the serving process's CPU per request (its
+    workers included): the figure that says whether the web process is the bottleneck."""
     results = []
     for name, (make, ok) in specs.items():
         for level in concurrency:
             await stack.settle()
             duration = DURATION if "login" not in name else max(DURATION, 3)
+            cpu_before = tree_cpu_s(server_pid)
             result = await run_load(base, name, make, level, duration, ok)
+            cpu_s = tree_cpu_s(server_pid) - cpu_before
+            if result.requests:
+                result.cpu_ms_per_request = round(cpu_s * 1000 / result.requests, 3)
             log(
                 f"  {name:<30} c={level:<3} {result.rps:>8} rps  p50 {result.p50_ms:>8} ms  "
-                f"p99 {result.p99_ms:>8} ms  errors {result.errors}"
+                f"p99 {result.p99_ms:>8} ms  cpu/req {result.cpu_ms_per_request} ms  "
+                f"errors {result.errors}"
             )
             results.append(result)
     return results
@@ -180,8 +224,8 @@ async def main() -> None:
     stack = Stack()
     report: dict[str, Any] = {
         "date": today(),
-        "machine": f"{machine()}, MongoDB wire: "
-        f"{'FerretDB v1.24.2 (SQLite)' if 'BENCH_MONGODB_URL' not in os.environ else 'external'}",
+        "machine": f"{machine()}, MongoDB wire: {ENGINES[stack.engine]}",
+        "engine": stack.engine,
         "duration_s": DURATION,
     }
     try:
@@ -208,9 +252,10 @@ async def main() -> None:
         specs = endpoint_specs(ctx)
         log("load, WORKERS=1")
         report["load"]["WORKERS=1"] = [
-            r.as_dict() for r in await measure(stack, base, specs, CONCURRENCY)
+            r.as_dict() for r in await measure(stack, base, specs, CONCURRENCY, web.pid)
         ]
         Stack.stop(web)
+        report["previous"] = against_previous(report["load"]["WORKERS=1"])
 
         baseline, baseline_base = await stack.baseline(ctx["user_id"])
         compare = {
@@ -225,7 +270,7 @@ async def main() -> None:
         ours = {(r["name"], r["concurrency"]): r["rps"] for r in report["load"]["WORKERS=1"]}
         report["baseline"] = []
         log("baseline")
-        for result in await measure(stack, baseline_base, compare, CONCURRENCY):
+        for result in await measure(stack, baseline_base, compare, CONCURRENCY, baseline.pid):
             mine = ours[(result.name, result.concurrency)]
             report["baseline"].append(
                 {
@@ -241,7 +286,7 @@ async def main() -> None:
         web2, base2 = await stack.web(2)
         log("load, WORKERS=2")
         report["load"]["WORKERS=2"] = [
-            r.as_dict() for r in await measure(stack, base2, specs, CONCURRENCY)
+            r.as_dict() for r in await measure(stack, base2, specs, CONCURRENCY, web2.pid)
         ]
 
         await stack.settle()
@@ -254,7 +299,7 @@ async def main() -> None:
     finally:
         await stack.close()
 
-    save(report["date"], report, api_table(report))
+    save(f"{report['date']}-{stack.engine}", report, api_table(report))
 
 
 if __name__ == "__main__":

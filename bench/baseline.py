@@ -7,12 +7,14 @@ Run: MONGODB_URI=... BASELINE_USER_ID=... python bench/baseline.py PORT
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from typing import Any
 
 from bson import ObjectId, json_util
 from motor.motor_asyncio import AsyncIOMotorClient
+from redis.asyncio import Redis
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, text
 
@@ -25,6 +27,15 @@ async def connect(app: Sanic[Any, Any]) -> None:
     uri = os.environ["MONGODB_URI"]
     client: AsyncIOMotorClient[dict[str, Any]] = AsyncIOMotorClient(uri, tz_aware=True)
     app.ctx.db = client.get_default_database()
+    app.ctx.redis = Redis.from_url(os.environ["REDIS_URL"])
+
+
+async def signed_in(request: Request) -> None:
+    """The same two reads our auth makes (revocation in Redis, the user in MongoDB), together."""
+    await asyncio.gather(
+        request.app.ctx.redis.exists("auth:revoked:baseline"),
+        request.app.ctx.db.users.find_one({"_id": USER_ID}),
+    )
 
 
 def dump(value: object) -> HTTPResponse:
@@ -34,6 +45,7 @@ def dump(value: object) -> HTTPResponse:
 @app.get("/api/sessions")
 async def sessions(request: Request) -> HTTPResponse:
     """Same filter, sort and limit as GET /api/sessions?limit=20, plus the user lookup."""
+    await signed_in(request)
     db = request.app.ctx.db
     filter_ = {"members": USER_ID}
     total = await db.sessions.count_documents(filter_)
@@ -47,6 +59,7 @@ async def sessions(request: Request) -> HTTPResponse:
 
 @app.get("/api/sessions/active")
 async def active(request: Request) -> HTTPResponse:
+    await signed_in(request)
     db = request.app.ctx.db
     docs = (
         await db.sessions.find({"status": "active"})
@@ -61,6 +74,7 @@ async def active(request: Request) -> HTTPResponse:
 
 @app.get("/api/sessions/<session_id:str>")
 async def one(request: Request, session_id: str) -> HTTPResponse:
+    await signed_in(request)
     db = request.app.ctx.db
     doc = await db.sessions.find_one({"_id": ObjectId(session_id)})
     users = await db.users.find({"_id": {"$in": doc["members"]}}).to_list(None)
@@ -69,6 +83,7 @@ async def one(request: Request, session_id: str) -> HTTPResponse:
 
 @app.get("/api/chat/history/<session_id:str>")
 async def history(request: Request, session_id: str) -> HTTPResponse:
+    await signed_in(request)
     db = request.app.ctx.db
     docs = (
         await db.chat_messages.find({"sessionId": ObjectId(session_id)})

@@ -24,6 +24,8 @@ class LoadResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    # CPU of the serving process (and its children) per request, when the caller measured it.
+    cpu_ms_per_request: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

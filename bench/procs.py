@@ -41,6 +41,23 @@ def procfile_command(name: str, variables: dict[str, str] | None = None) -> list
     raise RuntimeError(f"no {name} line in Procfile")
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children, including the sandboxes they reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(child) for child in children.read_text().split()]
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+    return total
+
+
 class Stack:
     """The embedded MongoDB-wire server (DB_ENGINE: secantus by default, or ferretdb) and Redis
     unless given, the web server and the baseline, as processes."""

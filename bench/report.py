@@ -38,13 +38,27 @@ def api_table(report: dict[str, Any]) -> str:
             f"**{workers}** (sessions: {report['sessions_during_load']:,}, messages in the "
             f"history session: {report['messages']:,})",
             "",
-            "| endpoint | c | req/s | p50 ms | p99 ms | errors |",
-            "|---|---|---|---|---|---|",
+            "| endpoint | c | req/s | p50 ms | p99 ms | web CPU ms/req | errors |",
+            "|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {r['name']} | {r['concurrency']} | {r['rps']} | {r['p50_ms']} | "
-            f"{r['p99_ms']} | {r['errors']} |"
+            f"{r['p99_ms']} | {r.get('cpu_ms_per_request', '')} | {r['errors']} |"
             for r in rows
+        ]
+        lines.append("")
+    previous = report.get("previous")
+    if previous:
+        lines += [
+            f"**Against the previous run** ({previous['file']}, WORKERS=1, req/s)",
+            "",
+            "| endpoint | c | before | now | ratio |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['name']} | {row['concurrency']} | {row['before']} | {row['now']} | "
+            f"{row['ratio']} |"
+            for row in previous["rows"]
         ]
         lines.append("")
     lines += [

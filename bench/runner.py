@@ -23,7 +23,7 @@ import aiohttp
 import redis
 
 from bench.loadgen import LoadResult, run_load
-from bench.procs import Stack, log, procfile_command
+from bench.procs import Stack, log, procfile_command, tree_cpu_s
 from bench.report import runner_table, save, today
 from tests.support import start_process
 from tq.runner.languages import BY_NAME
@@ -32,23 +32,6 @@ from tq.runner.sandbox import Limits, Workspace
 DURATION = float(os.environ.get("BENCH_DURATION_S", "5"))
 C_HELLO = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 RUNNER_SLOTS = int(os.environ.get("RUNNER_CONCURRENCY", str(os.cpu_count() or 2)))
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of a process and its children, including the sandboxes they reaped."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(child) for child in children.read_text().split()]
-    for each in pids:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
-    return total
 
 
 async def token_for(base: str) -> str:
