@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -20,25 +18,11 @@ from typing import Any
 import aiohttp
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from tests.support import ROOT, free_port, start_process
+from tests.support import ROOT, free_port, procfile_command, start_process
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def procfile_command(name: str, variables: dict[str, str] | None = None) -> list[str]:
-    """The Procfile's `name` line as argv, with `${VAR:-default}` replaced from `variables`
-    (or its default)."""
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            command = re.sub(
-                r"\$\{(\w+):-([^}]*)\}",
-                lambda m: (variables or {}).get(m.group(1), m.group(2)),
-                line.split(":", 1)[1],
-            )
-            return shlex.split(command)
-    raise RuntimeError(f"no {name} line in Procfile")
 
 
 def tree_cpu_s(pid: int) -> float:

@@ -23,9 +23,9 @@ import aiohttp
 import redis
 
 from bench.loadgen import LoadResult, run_load
-from bench.procs import Stack, log, procfile_command, tree_cpu_s
+from bench.procs import Stack, log, tree_cpu_s
 from bench.report import runner_table, save, today
-from tests.support import start_process
+from tests.support import procfile_command, start_process
 from tq.runner.languages import BY_NAME
 from tq.runner.sandbox import Limits, Workspace
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -101,6 +103,20 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def procfile_command(name: str, variables: dict[str, str] | None = None) -> list[str]:
+    """The Procfile's `name` line as argv, with `${VAR:-default}` replaced from `variables`
+    (or its default)."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            command = re.sub(
+                r"\$\{(\w+):-([^}]*)\}",
+                lambda m: (variables or {}).get(m.group(1), m.group(2)),
+                line.split(":", 1)[1],
+            )
+            return shlex.split(command)
+    raise RuntimeError(f"no {name} line in Procfile")
 
 
 def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

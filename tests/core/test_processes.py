@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 import time
@@ -11,14 +10,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.support import ROOT, free_port, settings_env, start_process
-
-
-def procfile_command(name: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            return shlex.split(line.split(":", 1)[1])
-    raise AssertionError(f"no {name} line in Procfile")
+from tests.support import ROOT, free_port, procfile_command, settings_env, start_process
 
 
 def test_procfile_has_exactly_web_worker_beat_runner() -> None:
