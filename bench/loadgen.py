@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,8 @@ class LoadResult:
     p99_ms: float
     # CPU of the serving process (and its children) per request, when the caller measured it.
     cpu_ms_per_request: float | None = None
+    # What the errors were: an HTTP status, or "timeout" / "connection".
+    error_kinds: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +53,7 @@ async def run_load(
     assert base_url.startswith(("http://127.", "http://localhost")), "loopback only"
     latencies: list[float] = []
     errors = 0
+    kinds: Counter[str] = Counter()
     counter = 0
     deadline = time.monotonic() + duration_s
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
@@ -67,8 +71,13 @@ async def run_load(
                         await resp.read()
                         if resp.status not in ok_statuses:
                             errors += 1
-                except (aiohttp.ClientError, TimeoutError):
+                            kinds[str(resp.status)] += 1
+                except TimeoutError:
                     errors += 1
+                    kinds["timeout"] += 1
+                except aiohttp.ClientError:
+                    errors += 1
+                    kinds["connection"] += 1
                 latencies.append((time.perf_counter() - started) * 1000)
 
         started_all = time.perf_counter()
@@ -82,6 +91,7 @@ async def run_load(
         rps=round(len(latencies) / elapsed, 1),
         p50_ms=round(statistics.median(latencies), 2) if latencies else float("nan"),
         p99_ms=round(percentile(latencies, 99), 2),
+        error_kinds=dict(kinds),
     )
 
 

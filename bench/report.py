@@ -31,6 +31,13 @@ def save(stem: str, report: dict[str, Any], table: str) -> None:
     print(table)
 
 
+def _errors(row: dict[str, Any]) -> str:
+    kinds = row.get("error_kinds") or {}
+    if not kinds:
+        return str(row["errors"])
+    return f"{row['errors']} ({', '.join(f'{k}: {v}' for k, v in sorted(kinds.items()))})"
+
+
 def api_table(report: dict[str, Any]) -> str:
     lines = [f"Benchmark {report['date']} on {report['machine']}", ""]
     for workers, rows in report["load"].items():
@@ -43,7 +50,7 @@ def api_table(report: dict[str, Any]) -> str:
         ]
         lines += [
             f"| {r['name']} | {r['concurrency']} | {r['rps']} | {r['p50_ms']} | "
-            f"{r['p99_ms']} | {r.get('cpu_ms_per_request', '')} | {r['errors']} |"
+            f"{r['p99_ms']} | {r.get('cpu_ms_per_request', '')} | {_errors(r)} |"
             for r in rows
         ]
         lines.append("")

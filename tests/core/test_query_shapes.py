@@ -234,3 +234,18 @@ async def test_pages_are_index_served_on_mongodb(settings: Settings) -> None:
             assert "IXSCAN" in text and "'SORT'" not in text, (name, text)
             examined = plan.get("executionStats", {}).get("totalDocsExamined", 0)
             assert examined <= 40, (name, examined)
+        # The expiry job's candidates: each branch on status_start_id, so what it reads grows
+        # with the sessions due, not with the collection.
+        now = datetime.now(UTC)
+        due = {
+            "$or": [
+                {"status": "scheduled", "startTime": {"$lt": now}},
+                {"status": "active", "startTime": {"$lt": now}},
+            ]
+        }
+        plan = await sessions.find(due, {"_id": 1}).explain()
+        text = str(plan["queryPlanner"]["winningPlan"])
+        assert "COLLSCAN" not in text and "IXSCAN" in text, text
+        stats = plan.get("executionStats", {})
+        matched = await sessions.count_documents(due)
+        assert stats.get("totalKeysExamined", 0) <= 2 * matched + 2, stats
