@@ -62,7 +62,13 @@ class Settings(BaseSettings):
 
     @property
     def document_locks(self) -> bool:
+        """Redis write locks around conditional updates (FerretDB only)."""
         return self.db_engine == "ferretdb"
+
+    @property
+    def pipeline_updates(self) -> bool:
+        """Updates given as an aggregation pipeline (MongoDB 4.2+, SecantusDB; not FerretDB)."""
+        return self.db_engine != "ferretdb"
 
     # --- Redis (Celery broker and result backend, rate limits, token revocation)
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -131,7 +131,7 @@ def matches(
     )
 
 
-async def walk(http: Any, fake_stream: Any) -> None:
+async def walk(http: Any) -> None:
     """The API's reads and writes, with the parameters that change a query's shape."""
     host = await register(http, role="interviewer")
     guest = await register(http)
@@ -183,7 +183,7 @@ async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -
     recorder = Recorder(settings.mongodb_database)
     pymongo.monitoring.register(recorder)  # clients created from now on report to it
     async with running_app(settings) as (_app, url), http_client(url) as http:
-        await walk(http, fake_stream)
+        await walk(http)
     async with open_clients(settings) as clients:
         await close_overdue_sessions(
             clients.engine, clients.locks, grace_minutes=15, max_session_minutes=240

@@ -1,12 +1,13 @@
 """Short per-document write locks in Redis.
 
 Why: every state change is one conditional update (filter on the current state), which MongoDB
-applies atomically per document. FerretDB v1 (the embedded default) does not: its handler reads
-the document and writes the whole of it back as two steps, so two concurrent conditional updates
-can both "win" and one can undo the other's change (measured: 56 extra winners in 30 rounds of 5
-concurrent findAndModify). Writers of the same document therefore take this lock around the
-conditional update; on MongoDB it is redundant, never wrong. With Redis down the lock is skipped
-(fail open) and the conditional update alone decides, as it does on MongoDB.
+applies atomically per document, and so does SecantusDB. FerretDB v1 (the fallback engine,
+DB_ENGINE=ferretdb) does not: its handler reads the document and writes the whole of it back as
+two steps, so two concurrent conditional updates can both "win" and one can undo the other's
+change (measured: 56 extra winners in 30 rounds of 5 concurrent findAndModify). On FerretDB,
+writers of the same document therefore take this lock around the conditional update
+(`WriteLocks`, below; off elsewhere). With Redis down the lock is skipped (fail open) and the
+conditional update alone decides, as it does on MongoDB.
 """
 
 from __future__ import annotations

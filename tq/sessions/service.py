@@ -274,7 +274,7 @@ async def host_action(clients: Clients, session_id: str, host: User, to: Status)
     if oid is None:
         raise NotFound("Session not found", code="session_not_found")
     now = utcnow()
-    pipeline = not clients.settings.document_locks  # FerretDB v1 has no pipeline updates
+    pipeline = clients.settings.pipeline_updates
     updated = await conditional_update(
         clients,
         {"_id": oid, "createdBy": host.id, "status": {"$in": HOST_MOVES[to]}},
