@@ -37,6 +37,7 @@ PUBLIC_USER_FIELDS = {
     "streamId",
     "avatar",
     "profileImage",
+    "timezone",
     "createdAt",
     "updatedAt",
 }
@@ -416,3 +417,20 @@ async def test_logs_never_carry_secrets(settings: Settings) -> None:
         "Bearer",
     ):
         assert secret not in text
+
+
+async def test_timezone_is_an_iana_name_shown_to_its_owner(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    headers = user["headers"]
+    assert user["user"]["timezone"] is None  # UTC until set
+    set_ = await client.patch("/api/auth/me", headers=headers, json={"timezone": "Europe/Paris"})
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["user"]["timezone"] == "Europe/Paris"
+    assert (await client.get("/api/auth/me", headers=headers)).json()["user"][
+        "timezone"
+    ] == "Europe/Paris"
+    for bad in ("Mars/Olympus", "europe/paris", "", "+02:00"):
+        refused = await client.patch("/api/auth/me", headers=headers, json={"timezone": bad})
+        assert refused.status_code == 400, bad
+    cleared = await client.patch("/api/auth/me", headers=headers, json={"timezone": None})
+    assert cleared.json()["user"]["timezone"] is None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import zoneinfo
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
@@ -75,6 +76,19 @@ class LoginIn(Body):
     password: Annotated[str, Field(min_length=1, max_length=128)]
 
 
+def _known_zone(value: str) -> str:
+    if value not in ZONES:
+        raise ValueError("must be an IANA time zone name such as Europe/Paris")
+    return value
+
+
+# The zones this machine's tz database knows; the spec lists exactly these.
+ZONES = frozenset(zoneinfo.available_timezones())
+TimeZoneName = Annotated[
+    str, AfterValidator(_known_zone), Field(json_schema_extra={"enum": sorted(ZONES)})
+]
+
+
 class UpdateMeIn(Body):
     model_config = ConfigDict(
         json_schema_extra={
@@ -89,6 +103,7 @@ class UpdateMeIn(Body):
 
     name: Name | SkipJsonSchema[None] = None
     avatar: AvatarUrl = None
+    timezone: Annotated[TimeZoneName | None, Field(description="null: back to UTC")] = None
     password: Password | SkipJsonSchema[None] = None
     currentPassword: Annotated[str, Field(min_length=1, max_length=128)] | SkipJsonSchema[None] = (
         None
@@ -97,7 +112,7 @@ class UpdateMeIn(Body):
     @model_validator(mode="after")
     def password_needs_current(self) -> UpdateMeIn:
         if not self.model_fields_set:
-            raise ValueError("nothing to change: send name, avatar or password")
+            raise ValueError("nothing to change: send name, avatar, timezone or password")
         for field in ("name", "password", "currentPassword"):
             if field in self.model_fields_set and getattr(self, field) is None:
                 raise ValueError(f"{field} cannot be null")

@@ -133,6 +133,8 @@ async def update_me(clients: Clients, hasher: PasswordHasher, user: User, data: 
         user.name = data.name
     if "avatar" in changes:
         user.avatar = data.avatar
+    if "timezone" in changes:
+        user.timezone = data.timezone
     if changes & {"name", "avatar"}:
         user.stream_sync = "pending"
     user.updated_at = utcnow()

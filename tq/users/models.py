@@ -57,6 +57,9 @@ class User(Model):
     role: Role = "candidate"
     stream_id: str = Field(key_name="streamId", unique=True)
     avatar: str | None = None
+    # An IANA zone name (Europe/Paris): how times are shown to this user outside the API
+    # (emails, calendar invites); the API itself speaks UTC.
+    timezone: str | None = None
     # "pending" until sync_user has put the current profile into Stream.
     stream_sync: Literal["ok", "pending"] = Field(default="pending", key_name="streamSync")
     # Tokens issued before this instant are refused (set when the password changes).

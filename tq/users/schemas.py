@@ -38,6 +38,7 @@ class UserOut(PublicUserOut):
     """A user as they see themselves."""
 
     email: str
+    timezone: Annotated[str | None, Field(description="IANA zone name, or null (UTC)")] = None
     createdAt: datetime
     updatedAt: datetime
 
@@ -45,4 +46,10 @@ class UserOut(PublicUserOut):
     def of(cls, user: User | UserCard) -> UserOut:
         assert isinstance(user, User), "a user sees their whole record"
         public = PublicUserOut.of(user).model_dump(by_alias=True)
-        return cls(**public, email=user.email, createdAt=user.created_at, updatedAt=user.updated_at)
+        return cls(
+            **public,
+            email=user.email,
+            timezone=user.timezone,
+            createdAt=user.created_at,
+            updatedAt=user.updated_at,
+        )
