@@ -26,7 +26,7 @@ from tq.users.models import User
 
 EQUALITY_OPS = {"$eq", "$in", "$all"}
 RANGE_OPS = {"$lt", "$lte", "$gt", "$gte"}
-READ_COMMANDS = {"find", "aggregate", "count", "findAndModify", "update", "delete"}
+QUERY_COMMANDS = {"find", "aggregate", "count", "findAndModify", "update", "delete"}
 
 
 class Recorder(pymongo.monitoring.CommandListener):
@@ -35,7 +35,7 @@ class Recorder(pymongo.monitoring.CommandListener):
         self.commands: list[dict[str, Any]] = []
 
     def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
-        if event.database_name == self.database and event.command_name in READ_COMMANDS:
+        if event.database_name == self.database and event.command_name in QUERY_COMMANDS:
             self.commands.append(dict(event.command))
 
     def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:

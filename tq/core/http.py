@@ -80,10 +80,11 @@ def parse_query(request: Request, model: type[ModelT]) -> ModelT:
     data: dict[str, str | list[str]] = {}
     # Blank values are kept: `?before=` is a bad cursor, not an absent one.
     for key, values in request.get_args(keep_blank_values=True).items():
-        if len(values) > 1 and not _is_list_param(model, key):
+        many = _is_list_param(model, key)
+        if len(values) > 1 and not many:
             # Refused rather than silently picking one; array parameters take them all.
             raise ValidationFailed(details=[{"field": key, "problem": "given more than once"}])
-        data[key] = values if _is_list_param(model, key) else values[0]
+        data[key] = values if many else values[0]
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:

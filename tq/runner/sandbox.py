@@ -507,11 +507,3 @@ def _result(
         # pre-exec image's peak), so it says nothing about the program: not reported.
         memory_kb=None,
     )
-
-
-def runner_uid(base: int, slot: int) -> int:
-    return base + slot
-
-
-def bwrap_available() -> bool:
-    return os.access(BWRAP, os.X_OK)
