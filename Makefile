@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
+MAILPIT := .tools/bin/mailpit
 
 .PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec
 
@@ -15,12 +16,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-services-tools: $(FERRETDB)
+services-tools: $(FERRETDB) $(MAILPIT)
 	@scripts/ensure-redis.sh
 	@scripts/ensure-runner.sh
 
 $(FERRETDB): scripts/build-ferretdb.sh $(wildcard scripts/ferretdb-patches/*.patch)
 	scripts/build-ferretdb.sh
+
+$(MAILPIT): scripts/build-mailpit.sh
+	scripts/build-mailpit.sh
 
 run: setup
 	scripts/run-dev.sh
@@ -42,6 +46,7 @@ format: setup
 # so they can run while `make run` is up. Then a smoke subset runs on the fallback engine,
 # FerretDB v1 (with the write locks it needs), so neither engine rots.
 FERRETDB_SMOKE := tests/sessions/test_sessions.py tests/chat/test_chat.py tests/health \
+	tests/invitations \
 	tests/core/test_faults.py
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from enum import StrEnum
 from functools import cached_property
@@ -138,6 +139,19 @@ class Settings(BaseSettings):
     runner_stale_after_s: float = Field(600, ge=5)  # unfinished this long → failed
     fail_stale_runs_every_s: float = Field(60, gt=0)
 
+    # --- Invitations, join window, email (README "Invitations and email")
+    app_url: str = "http://localhost:5173"  # the frontend's address: invitation links point there
+    invite_ttl_days: float = Field(14, gt=0, le=365)
+    invite_any_account: bool = False  # true: any signed-in account may accept an invitation link
+    join_window_minutes: int = Field(10, ge=0, le=24 * 60)  # the room opens this long before
+    # smtp://[user:pass@]host:port (plain, or STARTTLS with ?starttls=true), smtps:// (TLS).
+    # Unset: emails stay queued (status `queued`) until it is set.
+    smtp_url: str | None = None
+    mail_from: str = "Talent Quotient <no-reply@localhost>"
+    smtp_timeout_s: float = Field(10.0, gt=0, le=120)
+    reminder_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
+    send_reminders_every_s: float = Field(60, gt=0)
+
     @field_validator("cors_origin", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
@@ -155,6 +169,20 @@ class Settings(BaseSettings):
         if not parsed.get("database"):
             raise ValueError("must name a database, e.g. mongodb://host:27017/talent-quotient")
         return value
+
+    @field_validator("app_url")
+    @classmethod
+    def app_url_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL, e.g. https://app.example.com")
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def smtp_url_scheme(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^smtps?://[^/\s]+", value):
+            raise ValueError("must be smtp://host:port or smtps://host:port")
+        return value or None
 
     @model_validator(mode="after")
     def apply_node_env(self) -> Settings:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: local FerretDB and Redis (unless MONGODB_URI / REDIS_URL point elsewhere), then
-# web, worker, beat and runner from the Procfile through honcho. Ctrl-C stops everything it started.
+# `make run`: the local MongoDB-wire server and Redis (unless MONGODB_URI / REDIS_URL point
+# elsewhere), Mailpit (unless SMTP_URL does), then web, worker, beat and runner from the Procfile
+# through honcho. Ctrl-C stops everything it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,6 +20,21 @@ pids=$(scripts/services.sh "$mongo_port" "$redis_port" var/dev)
 for pid in $pids; do started+=("$pid"); done
 export MONGODB_URI=${MONGODB_URI:-mongodb://127.0.0.1:27017/talent-quotient}
 export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+# Mail: Mailpit catches everything the worker sends and shows it in its web UI.
+if [ -z "${SMTP_URL:-}" ]; then
+  mkdir -p var/dev/mailpit
+  .tools/bin/mailpit --listen 127.0.0.1:${MAILPIT_UI_PORT:-8025} --smtp 127.0.0.1:${MAILPIT_SMTP_PORT:-1025} \
+    --database var/dev/mailpit/mailpit.db --disable-version-check >var/dev/mailpit.log 2>&1 &
+  started+=($!)
+  export SMTP_URL="smtp://127.0.0.1:${MAILPIT_SMTP_PORT:-1025}"
+  echo "mail caught by Mailpit: http://127.0.0.1:${MAILPIT_UI_PORT:-8025}"
+fi
+# One secret for every process (the worker derives the invitation links the web issued); kept
+# under var/dev so links and sign-ins survive a restart. Production sets JWT_SECRET.
+if [ -z "${JWT_SECRET:-}" ]; then
+  [ -s var/dev/jwt-secret ] || (umask 077; head -c 48 /dev/urandom | base64 | tr -d '\n=' >var/dev/jwt-secret)
+  JWT_SECRET=$(cat var/dev/jwt-secret); export JWT_SECRET
+fi
 export PATH="$root/.venv/bin:$PATH"
 echo "web on http://${HOST:-127.0.0.1}:${PORT:-3000}  (Ctrl-C stops everything)"
 # -p: honcho hands PORT to the first line (web); the default would be 5000.

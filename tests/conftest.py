@@ -30,6 +30,7 @@ from tests.support import (
     TEST_REDIS_PORT,
     TEST_STREAM_KEY,
     TEST_STREAM_SECRET,
+    SmtpCatcher,
     http_client,
     make_settings,
     running_app,
@@ -114,8 +115,20 @@ def healthy_stream(fake_stream: FakeStream) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def mail_server() -> Iterator[SmtpCatcher]:
+    """A real SMTP server the run's workers send to (tests assert on what it received)."""
+    catcher = SmtpCatcher().start()
+    yield catcher
+    catcher.stop()
+
+
+@pytest.fixture(scope="session")
 def settings(
-    services: dict[str, str], test_database: str, redis_db: str, fake_stream: FakeStream
+    services: dict[str, str],
+    test_database: str,
+    redis_db: str,
+    fake_stream: FakeStream,
+    mail_server: SmtpCatcher,
 ) -> Settings:
     return make_settings(
         services,
@@ -125,6 +138,8 @@ def settings(
         stream_api_secret=TEST_STREAM_SECRET,
         stream_base_url=fake_stream.url,
         stream_timeout_s=1.0,
+        smtp_url=mail_server.url,
+        app_url="https://app.example.com",
     )
 
 

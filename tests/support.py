@@ -4,6 +4,8 @@ workers, and the API calls many tests make."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import logging
 import os
 import re
@@ -16,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +255,84 @@ async def open_clients(settings: Settings) -> AsyncIterator[Clients]:
     finally:
         await clients.close()
         celery.close()
+
+
+# --- mail
+
+
+class SmtpCatcher:
+    """A real SMTP server (aiosmtpd) in a thread, keeping what it received. `port`: a fixed
+    port (to start it where a worker already points), else a free one."""
+
+    def __init__(self, port: int | None = None, **smtp_options: Any) -> None:
+        self.port = port or free_port()
+        self.received: list[tuple[list[str], EmailMessage]] = []
+        self._options = smtp_options
+        self._controller: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> SmtpCatcher:
+        from aiosmtpd.controller import Controller
+
+        catcher = self
+
+        class Keep:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                catcher.received.append((list(envelope.rcpt_tos), message))
+                return "250 OK"
+
+        self._controller = Controller(Keep(), hostname="127.0.0.1", port=self.port, **self._options)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def to(self, address: str, subject_prefix: str = "") -> list[EmailMessage]:
+        """Messages whose envelope went to `address` (and whose subject starts so)."""
+        return [
+            message
+            for rcpts, message in self.received
+            if address in rcpts and str(message["Subject"]).strip().startswith(subject_prefix)
+        ]
+
+    async def wait_for(
+        self, address: str, subject_prefix: str = "", count: int = 1, timeout: float = 30
+    ) -> list[EmailMessage]:
+        try:
+            await wait_until(lambda: len(self.to(address, subject_prefix)) >= count, timeout)
+        except AssertionError:
+            seen = [(rcpts, str(message["Subject"])) for rcpts, message in self.received]
+            raise AssertionError(
+                f"no {subject_prefix!r} mail to {address}; received {seen}"
+            ) from None
+        return self.to(address, subject_prefix)
+
+
+def calendar_of(message: EmailMessage) -> tuple[str, Any]:
+    """(method parameter of the text/calendar part, the parsed VCALENDAR)."""
+    from icalendar import Calendar
+
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return str(part.get_param("method")), Calendar.from_ical(payload)
+    raise AssertionError("no text/calendar part")
+
+
+def text_and_html(message: EmailMessage) -> tuple[str, str]:
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None
+    return str(text.get_content()), str(html.get_content())
 
 
 # --- API calls

@@ -27,9 +27,11 @@ from tq.core.queue import JobQueue, JobRun, OutboxJob
 from tq.core.security import PasswordHasher, TokenService
 from tq.health.service import Readiness
 from tq.jobs.registry import TASK_ROUTES
+from tq.notifications.models import Email
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session
+from tq.sessions.service import backfill_fields
 from tq.users.models import User
 from tq.version import VERSION
 
@@ -45,6 +47,7 @@ DOCUMENT_MODELS: list[Any] = [
     ChatArchiveChunk,
     WebhookEvent,
     CodeRun,
+    Email,
 ]
 
 
@@ -148,9 +151,7 @@ def setup_clients(app: TQApp) -> None:
     async def start_background(app: TQApp) -> None:
         ctx = app.ctx
         clients = ctx.clients
-        ctx.background.append(
-            asyncio.create_task(ensure_indexes_until_done(clients.engine, DOCUMENT_MODELS))
-        )
+        ctx.background.append(asyncio.create_task(_prepare_database(clients)))
         ctx.background.append(asyncio.create_task(_flush_outbox_forever(clients.queue)))
 
     @app.before_server_stop
@@ -164,6 +165,15 @@ def setup_clients(app: TQApp) -> None:
         await ctx.clients.close()
         ctx.clients.celery.close()
         ctx.hasher.close()
+
+
+async def _prepare_database(clients: Clients) -> None:
+    """Indexes, then the one-off backfills of fields added since (idempotent)."""
+    await ensure_indexes_until_done(clients.engine, DOCUMENT_MODELS)
+    try:
+        await backfill_fields(clients.engine)
+    except Exception as exc:  # the next start tries again
+        log.warning("session backfill skipped: %s", type(exc).__name__)
 
 
 async def _flush_outbox_forever(queue: JobQueue, every_s: float = 5.0) -> None:
@@ -180,6 +190,9 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.chat.views import bp as chat_bp
     from tq.chat.views import webhooks_bp
     from tq.health.views import bp as health_bp
+    from tq.invitations.views import bp as invitations_bp
+    from tq.invitations.views import links_bp as invitation_links_bp
+    from tq.notifications.views import bp as calendar_bp
     from tq.problems.views import bp as problems_bp
     from tq.runner.views import piston_bp, runs_bp
     from tq.sessions.views import bp as sessions_bp
@@ -190,6 +203,9 @@ def setup_blueprints(app: TQApp) -> None:
         chat_bp,
         webhooks_bp,
         sessions_bp,
+        invitations_bp,
+        invitation_links_bp,
+        calendar_bp,
         runs_bp,
         piston_bp,
         problems_bp,

@@ -18,6 +18,7 @@ from typing import Any
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.core.queue import JobRun, OutboxJob
+from tq.notifications.models import Email
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session
 from tq.users.models import User
@@ -101,8 +102,8 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "open or active sessions, newest",
-        "sessions.service.active_sessions, list_sessions scope=open",
-        equality=("status",),
+        "sessions.service.active_sessions, list_sessions scope=open (open visibility only)",
+        equality=("visibility", "status"),
         sort=NEWEST,
         residual=(*LIST_FILTERS, "members"),
     ),
@@ -110,9 +111,28 @@ CATALOGUE: tuple[QueryShape, ...] = (
         Session,
         "open sessions by start",
         "sessions.service.list_sessions scope=open&sort=startTime",
-        equality=("status",),
+        equality=("visibility", "status"),
         sort=BY_START,
         residual=(*LIST_FILTERS, "members"),
+    ),
+    QueryShape(
+        Session,
+        "sessions written before visibility existed",
+        "sessions.service.backfill_fields (start-up)",
+        equality=("visibility",),
+    ),
+    QueryShape(
+        Session,
+        "scheduled sessions to remind, by start",
+        "notifications.jobs.send_reminders",
+        equality=("status", "remindedAt"),
+        range=("startTime",),
+    ),
+    QueryShape(
+        Session,
+        "the session of an invitation link",
+        "sessions.service.session_by_invite_token",
+        equality=("inviteTokens",),
     ),
     QueryShape(
         Session,
@@ -130,10 +150,10 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     QueryShape(
         Session,
-        "a leaving account's seats",
+        "a leaving account's seats and panel places",
         "sessions.service.release_closing_account",
         equality=("members",),
-        residual=("participants",),
+        residual=("participants", "interviewers"),
     ),
     QueryShape(
         Session,
@@ -194,6 +214,15 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(WebhookEvent, "by delivery key", "chat.store, chat.jobs", equality=("key",)),
     QueryShape(
         WebhookEvent, "applied deliveries by age", "chat.jobs.purge", range=("processedAt",)
+    ),
+    # --- emails
+    by_id(Email, "notifications (queue_emails inserts, send_email's claim and marks)"),
+    QueryShape(
+        Email,
+        "emails left queued, by age",
+        "notifications.jobs.send_reminders",
+        equality=("status",),
+        range=("createdAt",),
     ),
     # --- code runs
     by_id(CodeRun, "runner.service.get_run, runner.jobs (conditional updates)"),

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from config import Settings
 from tq.core.clients import Clients
+from tq.core.mail import MailUnavailable
 from tq.core.queue import TRIGGER_HEADER, JobName, Trigger
 from tq.core.stream import StreamUnavailable
 from tq.jobs import service as runs
@@ -26,7 +27,13 @@ from workers.runtime import get_runtime
 log = logging.getLogger("tq.jobs")
 
 # Failures worth another attempt; anything else fails the run at once.
-TRANSIENT = (StreamUnavailable, AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError)
+TRANSIENT = (
+    StreamUnavailable,
+    MailUnavailable,
+    AutoReconnect,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 
 
 def retry_delay(

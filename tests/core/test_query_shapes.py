@@ -18,6 +18,7 @@ from tests.support import act, create, http_client, open_clients, register, runn
 from tq.chat.jobs import archive_finished_sessions
 from tq.jobs.registry import SYNC_USER
 from tq.jobs.service import list_runs, purge_finished_runs
+from tq.notifications.jobs import send_reminders
 from tq.query_catalogue import CATALOGUE, QueryShape
 from tq.runner.jobs import fail_runs_older_than
 from tq.sessions.jobs import close_overdue_sessions
@@ -166,7 +167,11 @@ async def walk(http: Any) -> None:
     await http.get(f"/api/chat/history/{sid}", headers=headers, params={"after": saved["_id"]})
     await http.post("/api/chat/channel", headers=headers, json={"sessionId": sid})
     await http.get(f"/api/sessions/{sid}/runs", headers=headers)
+    await walk_invitations(http, host, later)
     await http.patch(f"/api/sessions/{later['_id']}", headers=headers, json={"title": "Moved"})
+    await http.patch(
+        f"/api/sessions/{later['_id']}", headers=headers, json={"startTime": "2099-02-01T10:00:00Z"}
+    )
     await act(http, host, later, "start")
     await act(http, host, later, "end")
     await act(http, guest, session, "leave")
@@ -179,6 +184,30 @@ async def walk(http: Any) -> None:
     await http.delete(f"/api/sessions/{later['_id']}", headers=headers)
 
 
+async def walk_invitations(http: Any, host: dict[str, Any], session: dict[str, Any]) -> None:
+    headers = host["headers"]
+    base = f"/api/sessions/{session['_id']}"
+    invited = await register(http)
+    created = await http.post(
+        f"{base}/invitations",
+        headers=headers,
+        json={"email": invited["user"]["email"], "role": "interviewer"},
+    )
+    token = created.json()["inviteUrl"].rsplit("/", 1)[1]
+    await http.get(f"/api/invitations/{token}")
+    await http.post(f"/api/invitations/{token}/accept", headers=invited["headers"])
+    other = await http.post(
+        f"{base}/invitations",
+        headers=headers,
+        json={"email": "shape@example.test", "role": "candidate"},
+    )
+    invitation_id = other.json()["invitation"]["_id"]
+    await http.post(f"{base}/invitations/{invitation_id}/resend", headers=headers)
+    await http.delete(f"{base}/invitations/{invitation_id}", headers=headers)
+    await http.get(f"{base}/invitations", headers=headers)
+    await http.get(f"{base}/calendar.ics", headers=headers)
+
+
 async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -> None:
     recorder = Recorder(settings.mongodb_database)
     pymongo.monitoring.register(recorder)  # clients created from now on report to it
@@ -188,6 +217,7 @@ async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -
         await close_overdue_sessions(
             clients.engine, clients.locks, grace_minutes=15, max_session_minutes=240
         )
+        await send_reminders(clients)
         later = datetime.now(UTC) + timedelta(days=30)
         await archive_finished_sessions(
             clients.engine,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo.monitoring
@@ -13,7 +14,7 @@ import pytest
 from redis.asyncio.client import Pipeline
 
 from config import Settings
-from tests.support import act, create, http_client, register, running_app, save
+from tests.support import act, create, http_client, iso, register, running_app, save
 
 
 class Commands(pymongo.monitoring.CommandListener):
@@ -80,7 +81,9 @@ async def test_round_trips_per_request(
 
         host = await register(http, role="interviewer")
         guest = await register(http)
-        later = await create(http, host, title="Counted later", startTime="2099-01-01T10:00:00Z")
+        # Inside the join window, so the host may start it.
+        soon = iso(datetime.now(UTC) + timedelta(minutes=5))
+        later = await create(http, host, title="Counted later", startTime=soon)
         session = await create(http, host, title="Counted")
         await save(http, host, session, "hello")
 

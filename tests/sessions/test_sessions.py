@@ -188,7 +188,7 @@ async def test_non_member_view_of_a_joinable_session(client, host, outsider) -> 
 
 
 async def test_state_machine(client, host, guest, outsider, fake_stream) -> None:
-    start = datetime.now(UTC) + timedelta(hours=1)
+    start = datetime.now(UTC) + timedelta(minutes=5)  # inside the join window
     session = await create(client, host, title="Scheduled", startTime=iso(start))
     assert (await act(client, guest, session, "join")).status_code == 200
     assert (await act(client, guest, session, "start")).status_code == 403

@@ -21,6 +21,10 @@ class ChannelIn(Body):
     sessionId: ObjectIdStr
 
 
+class ChatTokenQuery(Query):
+    sessionId: ObjectIdStr | SkipJsonSchema[None] = None
+
+
 class SaveMessageIn(Body):
     sessionId: ObjectIdStr
     text: MessageText

@@ -11,6 +11,7 @@ from tq.chat.schemas import (
     ChannelEnvelope,
     ChannelIn,
     ChannelOut,
+    ChatTokenQuery,
     HistoryOut,
     HistoryQuery,
     MessageEnvelope,
@@ -23,7 +24,7 @@ from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.stream import CHANNEL_TYPE
-from tq.sessions.service import ensure_channel, member_session
+from tq.sessions.service import ensure_channel, member_session, open_member_session
 
 bp = Blueprint("chat", url_prefix="/api/chat")
 webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
@@ -31,13 +32,18 @@ webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
 
 @bp.get("/token")
 @doc(
-    summary="A Stream user token (the route the React frontend calls)",
+    summary="A Stream user token (the route the React frontend calls); with sessionId, only "
+    "for a member once that session's room is open",
     tag="chat",
+    query=ChatTokenQuery,
     ok={200: StreamTokenOut},
-    errors=(503,),
+    errors=(404, 409, 503),
 )
 @authenticated()
 async def chat_token(request: Request, clients: Clients) -> HTTPResponse:
+    query = parse_query(request, ChatTokenQuery)
+    if query.sessionId is not None:
+        await open_member_session(clients, query.sessionId, current_user(request))
     return stream_token_response(request, clients.stream)
 
 
@@ -47,12 +53,12 @@ async def chat_token(request: Request, clients: Clients) -> HTTPResponse:
     tag="chat",
     body=ChannelIn,
     ok={200: ChannelEnvelope},
-    errors=(404, 413, 503),
+    errors=(404, 409, 413, 503),
 )
 @authenticated()
 async def channel(request: Request, clients: Clients) -> HTTPResponse:
     data = parse_body(request, ChannelIn)
-    session = await member_session(clients.engine, data.sessionId, current_user(request))
+    session = await open_member_session(clients, data.sessionId, current_user(request))
     members = await ensure_channel(clients, session)
     out = ChannelOut(type=CHANNEL_TYPE, id=session.stream_channel_id, members=members)
     return json(ChannelEnvelope(channel=out).model_dump())

@@ -31,11 +31,14 @@ class AppError(Exception):
         code: str | None = None,
         details: Sequence[Mapping[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.message = message or self.message
         self.code = code or self.code
         self.details = list(details) if details else None
         self.headers = dict(headers or {})
+        # Further top-level fields of the error body (declared in ErrorOut), e.g. `opensAt`.
+        self.extra = dict(extra or {})
         super().__init__(self.message)
 
 
@@ -65,6 +68,10 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status_code, code, message = 409, "conflict", "Conflict"
+
+
+class Gone(AppError):
+    status_code, code, message = 410, "gone", "This no longer exists"
 
 
 class PayloadTooLarge(AppError):
@@ -140,6 +147,7 @@ def error_response(error: AppError, request_id: str | None = None) -> HTTPRespon
     body: dict[str, Any] = {"error": error.code, "message": error.message}
     if error.details:
         body["details"] = error.details
+    body.update(error.extra)
     headers = dict(error.headers)
     if request_id:
         headers["X-Request-ID"] = request_id

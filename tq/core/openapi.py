@@ -25,6 +25,7 @@ STATUS_TEXT = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    410: "Gone",
     413: "Body too large",
     415: "The body is not JSON",
     429: "Too many requests",
@@ -37,7 +38,7 @@ def doc(
     *,
     summary: str,
     tag: str,
-    ok: Mapping[int, type[BaseModel] | None],
+    ok: Mapping[int, type[BaseModel] | str | None],
     errors: tuple[int, ...] = (),
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
@@ -45,9 +46,14 @@ def doc(
 ) -> Callable[[F], F]:
     # Models go in as components whose schema comes from pydantic itself (sanic-ext's own
     # conversion of an inline model loses Literal types and leaves dangling $defs).
+    # A model is JSON; a string names another media type, served as text.
     responses = [
         Response(
-            {"application/json": component(model)} if model else {},
+            {model: RawSchema({"type": "string"})}
+            if isinstance(model, str)
+            else {"application/json": component(model)}
+            if model
+            else {},
             status=status,
             description=STATUS_TEXT.get(status, ""),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from tq.core.time import to_millis
 
@@ -57,6 +57,9 @@ class ErrorOut(BaseModel):
     error: str
     message: str
     details: list[ErrorDetail] | None = None
+    opensAt: datetime | None = Field(
+        default=None, description="409 too_early: when the session's room opens"
+    )
 
 
 def dump(model: BaseModel) -> dict[str, object]:

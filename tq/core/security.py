@@ -1,8 +1,13 @@
-"""Passwords (argon2id via passlib, off the event loop) and API tokens (PyJWT, HS256)."""
+"""Passwords (argon2id via passlib, off the event loop), API tokens (PyJWT, HS256) and the
+one-time tokens of emailed links (derived, never stored)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -111,3 +116,22 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use an 'Authorization: Bearer <token>' header")
     return token.strip()
+
+
+def new_nonce() -> str:
+    """The random part of a link token (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def link_token(secret: str, purpose: str, subject: str, nonce: str) -> str:
+    """A link's one-time token: an HMAC of (purpose, subject, nonce) under the server secret.
+    Only the nonce and `token_hash(token)` are stored, so the database alone can neither show
+    nor forge a link, while the worker that emails it can derive it again."""
+    key = hashlib.sha256(f"tq-link-token\0{purpose}\0{secret}".encode()).digest()
+    mac = hmac.new(key, f"{subject}\0{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def token_hash(token: str) -> str:
+    """How a link token is stored and looked up (SHA-256, hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()

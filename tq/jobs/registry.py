@@ -28,6 +28,9 @@ PURGE_JOB_RUNS = JobName("purge_job_runs")
 EXECUTE_SESSION_RUN = JobName("execute_session_run")
 ANNOUNCE_RUN = JobName("announce_run")
 FAIL_STALE_RUNS = JobName("fail_stale_runs")
+SEND_EMAIL = JobName("send_email")
+NOTIFY_SESSION = JobName("notify_session")
+SEND_REMINDERS = JobName("send_reminders")
 
 # Raw Celery tasks that are not recorded jobs: a Piston execute answers through Redis, and the
 # two pings check the wiring.
@@ -45,6 +48,7 @@ JOB_MODULES = (
     "tq.sessions.jobs",
     "tq.chat.jobs",
     "tq.runner.jobs",
+    "tq.notifications.jobs",
     "tq.jobs.jobs",
 )
 
@@ -117,6 +121,18 @@ JOBS: dict[JobName, JobSpec] = {
             (),
             "fail code runs the runner lost or never took",
             every=lambda s: s.fail_stale_runs_every_s,
+        ),
+        JobSpec(SEND_EMAIL, ("key",), "send one queued email over SMTP"),
+        JobSpec(
+            NOTIFY_SESSION,
+            ("session_id", "kind"),
+            "email a session's members and invitees (reschedule, cancellation)",
+        ),
+        JobSpec(
+            SEND_REMINDERS,
+            (),
+            "queue reminders of sessions starting soon; re-send emails left queued",
+            every=lambda s: s.send_reminders_every_s,
         ),
     )
 }

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Literal, get_args
 
 from bson import ObjectId
-from odmantic import Field, Index, Model
+from odmantic import EmbeddedModel, Field, Index, Model
 from odmantic.query import desc
 
 from tq.core.time import utcnow
@@ -12,6 +12,12 @@ from tq.core.time import utcnow
 Status = Literal["scheduled", "active", "completed", "cancelled"]
 Difficulty = Literal["easy", "medium", "hard"]
 SyncState = Literal["ok", "pending"]
+Visibility = Literal["open", "invite_only"]
+SessionRole = Literal["host", "interviewer", "candidate"]
+InvitedRole = Literal["candidate", "interviewer"]
+# What is stored; `expired` is derived when read (past expiresAt, or the session is final).
+StoredInvitationStatus = Literal["pending", "accepted", "revoked"]
+InvitationStatus = Literal["pending", "accepted", "revoked", "expired"]
 Language = Literal[
     "javascript",
     "typescript",
@@ -33,6 +39,30 @@ OPEN_STATUSES: tuple[Status, ...] = ("scheduled", "active")
 FINAL_STATUSES: tuple[Status, ...] = ("completed", "cancelled")
 
 
+class Invitation(EmbeddedModel):
+    """One person invited to a session, kept inside the session document: accepting, revoking
+    and resending are then one conditional update of one document, atomic on every engine.
+    The link's token is never stored: it is an HMAC of `nonce` under the server secret, and
+    only its SHA-256 (`tokenHash`, also in the session's indexed `inviteTokens`) is kept."""
+
+    id: ObjectId = Field(default_factory=ObjectId)
+    email: str  # lower-cased
+    name: str | None = None
+    role: InvitedRole
+    timezone: str | None = None
+    nonce: str
+    token_hash: str = Field(key_name="tokenHash")
+    status: StoredInvitationStatus = "pending"
+    invited_by: ObjectId = Field(key_name="invitedBy")
+    expires_at: datetime = Field(key_name="expiresAt")
+    created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
+    sent_at: datetime | None = Field(default=None, key_name="sentAt")  # the last link's email
+    sends: int = 1  # links issued: the first and each resend (names the email sent)
+    accepted_at: datetime | None = Field(default=None, key_name="acceptedAt")
+    accepted_by: ObjectId | None = Field(default=None, key_name="acceptedBy")
+    revoked_at: datetime | None = Field(default=None, key_name="revokedAt")
+
+
 class Session(Model):
     """An interview session. `members` (host + participants) and `seatsLeft` are kept in the same
     atomic updates as `participants`: one index serves "my sessions", and a join is a single
@@ -48,8 +78,22 @@ class Session(Model):
     difficulty: Difficulty | None = None
     language: Language = "javascript"
     created_by: ObjectId = Field(key_name="createdBy")
+    # Candidates: they take the seats (maxParticipants, seatsLeft).
     participants: list[ObjectId] = Field(default_factory=list)
+    # The panel: interviewers invited by the host; they take no seat.
+    interviewers: list[ObjectId] = Field(default=[])
+    # host + interviewers + participants
     members: list[ObjectId] = Field(default_factory=list)
+    visibility: Visibility = "open"
+    invitations: list[Invitation] = Field(default=[])
+    # The tokenHash of every pending invitation (indexed: a link finds its session).
+    invite_tokens: list[str] = Field(default=[], key_name="inviteTokens")
+    # Bumped by every change of `invitations`: their writes are conditional on it.
+    invites_version: int = Field(default=0, key_name="invitesVersion")
+    # The calendar event's SEQUENCE: raised by every reschedule and by the cancellation.
+    calendar_sequence: int = Field(default=0, key_name="calendarSequence")
+    # Set once the reminder emails were queued (the reminder job claims a session by it).
+    reminded_at: datetime | None = Field(default=None, key_name="remindedAt")
     max_participants: int = Field(default=1, key_name="maxParticipants")
     seats_left: int = Field(default=1, key_name="seatsLeft")
     status: Status
@@ -92,11 +136,32 @@ class Session(Model):
                 Session.id,
                 name="members_status_start_id",
             ),
-            # lobby (/active) and scope=open, by creation or by start; the expiry job
+            # lobby (/active) and scope=open (open sessions only), by creation or by start
             Index(
-                Session.status, desc(Session.created_at), desc(Session.id), name="status_created_id"
+                Session.visibility,
+                Session.status,
+                desc(Session.created_at),
+                desc(Session.id),
+                name="visibility_status_created_id",
             ),
+            Index(
+                Session.visibility,
+                Session.status,
+                Session.start_time,
+                Session.id,
+                name="visibility_status_start_id",
+            ),
+            # the expiry job
             Index(Session.status, Session.start_time, Session.id, name="status_start_id"),
+            # the reminder job: scheduled sessions not reminded yet, by start
+            Index(
+                Session.status,
+                Session.reminded_at,
+                Session.start_time,
+                name="status_reminded_start",
+            ),
+            # an invitation link finds its session
+            Index(Session.invite_tokens, name="invite_tokens"),
             # a leaving account's hosted sessions
             Index(Session.created_by, Session.status, name="host_status"),
             # the chat archive: final sessions not archived yet, oldest ending first

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from bson import ObjectId
@@ -15,7 +15,15 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, Body, Query, UtcDatetime
-from tq.sessions.models import Difficulty, Language, Session, Status, SyncState
+from tq.sessions.models import (
+    Difficulty,
+    Language,
+    Session,
+    SessionRole,
+    Status,
+    SyncState,
+    Visibility,
+)
 from tq.users.models import User, UserCard
 from tq.users.schemas import PublicUserOut
 
@@ -57,6 +65,10 @@ class CreateSessionIn(Body):
     startTime: UtcDatetime | None = None
     duration: Duration | None = None
     maxParticipants: Seats = 1
+    visibility: Visibility = Field(
+        default="open",
+        description="open: listed and joinable first-come; invite_only: members and invitees only",
+    )
 
     @model_validator(mode="after")
     def needs_title_or_problem(self) -> CreateSessionIn:
@@ -83,12 +95,20 @@ class UpdateSessionIn(Body):
     duration: Duration | None = None
     maxParticipants: Seats | SkipJsonSchema[None] = None
     status: Status | SkipJsonSchema[None] = None
+    visibility: Visibility | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def not_empty(self) -> UpdateSessionIn:
         if not self.model_fields_set:
             raise ValueError("nothing to change")
-        for required in ("title", "language", "maxParticipants", "status", "startTime"):
+        for required in (
+            "title",
+            "language",
+            "maxParticipants",
+            "status",
+            "startTime",
+            "visibility",
+        ):
             if required in self.model_fields_set and getattr(self, required) is None:
                 raise ValueError(f"{required} cannot be null")
         return self
@@ -135,6 +155,7 @@ class LimitQuery(Query):
 
 class SessionUserOut(PublicUserOut):
     email: Annotated[str | None, Field(description="only for the user themself or the host")] = None
+    sessionRole: SessionRole = Field(description="this person's role in this session")
 
 
 class SessionOut(BaseModel):
@@ -150,13 +171,26 @@ class SessionOut(BaseModel):
     )
     language: Language
     createdBy: str
-    participants: list[str] = Field(description="user ids of the members besides the host")
-    participantsInfo: list[SessionUserOut] = Field(description="participants, populated")
-    maxParticipants: int
+    participants: list[str] = Field(
+        description="user ids of the members besides the host: interviewers, then candidates"
+    )
+    participantsInfo: list[SessionUserOut] = Field(
+        description="participants, populated, each with its sessionRole"
+    )
+    maxParticipants: int = Field(description="candidate seats (interviewers take none)")
     seatsLeft: int
     status: Status
-    streamChannelId: str | None = Field(description="null unless the viewer is a member")
-    callId: str | None = Field(description="Stream call id = chat channel id; members only")
+    visibility: Visibility
+    opensAt: datetime = Field(
+        description="when the room opens (JOIN_WINDOW_MINUTES before startTime); before it the "
+        "Stream ids are null and joining, starting and chat answer 409 too_early"
+    )
+    streamChannelId: str | None = Field(
+        description="null unless the viewer is a member and the room is open"
+    )
+    callId: str | None = Field(
+        description="Stream call id = chat channel id; members only, once the room is open"
+    )
     streamSync: SyncState
     startTime: datetime
     endTime: datetime | None
@@ -164,7 +198,7 @@ class SessionOut(BaseModel):
     createdAt: datetime
     updatedAt: datetime
     host: SessionUserOut
-    participant: SessionUserOut | None = Field(description="first participant, or null")
+    participant: SessionUserOut | None = Field(description="first candidate, or null")
 
 
 class SessionEnvelope(BaseModel):
@@ -191,7 +225,9 @@ class SessionList(BaseModel):
     sessions: list[SessionOut]
 
 
-def _person(user: UserCard | None, user_id: ObjectId, show_email: bool) -> SessionUserOut:
+def _person(
+    user: UserCard | None, user_id: ObjectId, show_email: bool, role: SessionRole
+) -> SessionUserOut:
     if user is None:  # the account was deleted since
         return SessionUserOut(
             _id=str(user_id),
@@ -200,22 +236,49 @@ def _person(user: UserCard | None, user_id: ObjectId, show_email: bool) -> Sessi
             streamId="",
             avatar=None,
             profileImage=None,
+            sessionRole=role,
         )
     public = PublicUserOut.of(user).model_dump(by_alias=True)
-    return SessionUserOut(**public, email=user.email if show_email else None)
+    return SessionUserOut(**public, email=user.email if show_email else None, sessionRole=role)
 
 
-def render_session(session: Session, users: dict[ObjectId, UserCard], viewer: User) -> SessionOut:
-    """The JSON of a session for `viewer`: members see the Stream ids; emails only for the
-    viewer themself or when the viewer is the host."""
+def session_role(session: Session, user_id: ObjectId) -> SessionRole | None:
+    if user_id == session.created_by:
+        return "host"
+    if user_id in session.interviewers:
+        return "interviewer"
+    if user_id in session.participants:
+        return "candidate"
+    return None
+
+
+def opens_at(session: Session, join_window_minutes: int) -> datetime:
+    """When the room opens: the join window before the start (a started session is open)."""
+    return session.start_time - timedelta(minutes=join_window_minutes)
+
+
+def render_session(
+    session: Session,
+    users: dict[ObjectId, UserCard],
+    viewer: User,
+    *,
+    join_window_minutes: int,
+    now: datetime,
+) -> SessionOut:
+    """The JSON of a session for `viewer`: members see the Stream ids once the room is open;
+    emails only for the viewer themself or when the viewer is the host."""
     member = viewer.id in session.members
     viewer_is_host = viewer.id == session.created_by
+    opening = opens_at(session, join_window_minutes)
+    room_open = member and (session.status != "scheduled" or now >= opening)
 
-    def person(user_id: ObjectId) -> SessionUserOut:
+    def person(user_id: ObjectId, role: SessionRole) -> SessionUserOut:
         show_email = member and (viewer_is_host or user_id == viewer.id)
-        return _person(users.get(user_id), user_id, show_email)
+        return _person(users.get(user_id), user_id, show_email, role)
 
-    participants = [person(uid) for uid in session.participants]
+    candidates = [person(uid, "candidate") for uid in session.participants]
+    panel = [person(uid, "interviewer") for uid in session.interviewers]
+    others = panel + candidates
     return SessionOut(
         _id=str(session.id),
         title=session.title,
@@ -225,19 +288,21 @@ def render_session(session: Session, users: dict[ObjectId, UserCard], viewer: Us
         difficulty=session.difficulty or "",
         language=session.language,
         createdBy=str(session.created_by),
-        participants=[str(uid) for uid in session.participants],
-        participantsInfo=participants,
+        participants=[str(uid) for uid in [*session.interviewers, *session.participants]],
+        participantsInfo=others,
         maxParticipants=session.max_participants,
         seatsLeft=session.seats_left,
         status=session.status,
-        streamChannelId=session.stream_channel_id if member else None,
-        callId=session.stream_channel_id if member else None,
+        visibility=session.visibility,
+        opensAt=opening,
+        streamChannelId=session.stream_channel_id if room_open else None,
+        callId=session.stream_channel_id if room_open else None,
         streamSync=session.stream_sync,
         startTime=session.start_time,
         endTime=session.end_time,
         duration=session.duration,
         createdAt=session.created_at,
         updatedAt=session.updated_at,
-        host=person(session.created_by),
-        participant=participants[0] if participants else None,
+        host=person(session.created_by, "host"),
+        participant=candidates[0] if candidates else None,
     )

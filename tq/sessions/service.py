@@ -7,7 +7,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -19,11 +19,19 @@ from tq.core.db import parse_object_id
 from tq.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
-from tq.jobs.registry import SYNC_SESSION_CHANNEL
+from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
 from tq.sessions.events import SessionDeleted
 from tq.sessions.jobs import push_channel
-from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Session, Status, channel_id_for
-from tq.sessions.schemas import CreateSessionIn, ListSessionsQuery, UpdateSessionIn
+from tq.sessions.models import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Invitation,
+    InvitationStatus,
+    Session,
+    Status,
+    channel_id_for,
+)
+from tq.sessions.schemas import CreateSessionIn, ListSessionsQuery, UpdateSessionIn, opens_at
 from tq.users.models import User, UserCard
 from tq.users.service import get_users
 
@@ -73,7 +81,28 @@ def is_member(session: Session, user: User) -> bool:
 
 
 def is_joinable(session: Session) -> bool:
-    return session.status in OPEN_STATUSES and session.seats_left > 0
+    """Open to a first-come seat: listed, not over, and a seat left."""
+    return (
+        session.visibility == "open" and session.status in OPEN_STATUSES and session.seats_left > 0
+    )
+
+
+class TooEarly(Conflict):
+    code = "too_early"
+
+    def __init__(self, opening: datetime) -> None:
+        super().__init__(
+            f"The room opens at {opening.isoformat().replace('+00:00', 'Z')}",
+            extra={"opensAt": opening.isoformat().replace("+00:00", "Z")},
+            headers={"Retry-After": str(max(1, math.ceil((opening - utcnow()).total_seconds())))},
+        )
+
+
+def check_room_open(session: Session, join_window_minutes: int, now: datetime) -> None:
+    """A scheduled session's room (join, start, chat) opens the join window before its start."""
+    opening = opens_at(session, join_window_minutes)
+    if session.status == "scheduled" and now < opening:
+        raise TooEarly(opening)
 
 
 async def session_for_viewer(engine: AIOEngine, session_id: str, viewer: User) -> Session:
@@ -81,6 +110,13 @@ async def session_for_viewer(engine: AIOEngine, session_id: str, viewer: User) -
     session = await load_session(engine, session_id)
     if not is_member(session, viewer) and not is_joinable(session):
         raise NotFound("Session not found", code="session_not_found")
+    return session
+
+
+async def open_member_session(clients: Clients, session_id: str, user: User) -> Session:
+    """A member's session whose room is open (chat, the session's Stream token)."""
+    session = await member_session(clients.engine, session_id, user)
+    check_room_open(session, clients.settings.join_window_minutes, utcnow())
     return session
 
 
@@ -105,6 +141,7 @@ async def host_session(engine: AIOEngine, session_id: str, viewer: User) -> Sess
 def list_filter(viewer: User, query: ListSessionsQuery) -> dict[str, Any]:
     if query.scope == "open":
         filter_: dict[str, Any] = {
+            "visibility": "open",
             "members": {"$ne": viewer.id},
             "status": {"$in": list(OPEN_STATUSES)},
             "seatsLeft": {"$gt": 0},
@@ -161,7 +198,13 @@ async def list_sessions(
 
 
 async def active_sessions(engine: AIOEngine, limit: int) -> list[Session]:
-    cursor = _collection(engine).find({"status": "active"}).sort(SORTS["-createdAt"]).limit(limit)
+    # The lobby lists open sessions only: invite-only ones are never listed to non-members.
+    cursor = (
+        _collection(engine)
+        .find({"visibility": "open", "status": "active"})
+        .sort(SORTS["-createdAt"])
+        .limit(limit)
+    )
     return [_from_doc(doc) async for doc in cursor]
 
 
@@ -211,6 +254,7 @@ async def create_session(clients: Clients, host: User, data: CreateSessionIn) ->
         seats_left=data.maxParticipants,
         status="scheduled" if starts_later else "active",
         stream_channel_id=channel_id_for(session_id),
+        visibility=data.visibility,
         start_time=data.startTime if starts_later and data.startTime else now,
         duration=data.duration,
         created_at=now,
@@ -258,6 +302,8 @@ def _host_move(to: Status, now: datetime, pipeline: bool) -> dict[str, Any] | li
         fields["startTime"] = now
     else:
         fields["endTime"] = now
+    if to == "cancelled":
+        return {"$set": fields, "$inc": {"calendarSequence": 1}}
     if to == "completed" and pipeline:
         # A session nobody gave a duration gets the minutes it ran, in the same update.
         elapsed = {"$ceil": {"$divide": [{"$subtract": [now, "$startTime"]}, 60_000]}}
@@ -274,19 +320,24 @@ async def host_action(clients: Clients, session_id: str, host: User, to: Status)
     if oid is None:
         raise NotFound("Session not found", code="session_not_found")
     now = utcnow()
+    window = timedelta(minutes=clients.settings.join_window_minutes)
     pipeline = clients.settings.pipeline_updates
-    updated = await conditional_update(
-        clients,
-        {"_id": oid, "createdBy": host.id, "status": {"$in": HOST_MOVES[to]}},
-        _host_move(to, now, pipeline),
-    )
+    filter_: dict[str, Any] = {"_id": oid, "createdBy": host.id, "status": {"$in": HOST_MOVES[to]}}
+    if to == "active":
+        filter_["startTime"] = {"$lte": now + window}  # the room must be open
+    updated = await conditional_update(clients, filter_, _host_move(to, now, pipeline))
     if updated is None:
         current = await load_session(clients.engine, session_id)
         if not is_member(current, host):
             raise NotFound("Session not found", code="session_not_found")
         if current.created_by != host.id:
             raise Forbidden("Only the host may do this", code="not_host")
+        if to == "active" and current.status == "scheduled":
+            check_room_open(current, clients.settings.join_window_minutes, now)
         raise Conflict(f"A {current.status} session cannot become {to}", code="invalid_transition")
+    if to == "cancelled":
+        # The calendar event is cancelled with the next SEQUENCE; members and invitees are told.
+        await clients.queue.enqueue(NOTIFY_SESSION, str(oid), "cancellation")
     if to == "completed" and updated.duration is None:
         # The two-step form (FerretDB): the duration of the session just completed.
         fields = completion_fields(updated, now)
@@ -305,13 +356,18 @@ async def join_session(clients: Clients, session_id: str, user: User) -> Session
     oid = parse_object_id(session_id)
     if oid is None:
         raise NotFound("Session not found", code="session_not_found")
+    now = utcnow()
+    window_minutes = clients.settings.join_window_minutes
     joined = await conditional_update(
         clients,
         {
             "_id": oid,
+            "visibility": "open",
             "status": {"$in": list(OPEN_STATUSES)},
             "seatsLeft": {"$gt": 0},
             "members": {"$ne": user.id},
+            # The room is open (a started session's startTime is past anyway).
+            "startTime": {"$lte": now + timedelta(minutes=window_minutes)},
         },
         {
             "$addToSet": {"participants": user.id, "members": user.id},
@@ -320,7 +376,13 @@ async def join_session(clients: Clients, session_id: str, user: User) -> Session
     )
     if joined is None:
         current = await load_session(clients.engine, session_id)
-        if is_member(current, user):
+        member = is_member(current, user)
+        if not member and current.visibility != "open":
+            # Invite-only: only an invitation makes a member; the session is not shown.
+            raise NotFound("Session not found", code="session_not_found")
+        if current.status in OPEN_STATUSES and (member or current.seats_left > 0):
+            check_room_open(current, window_minutes, now)
+        if member:
             # Joining twice changes nothing.
             return SessionView(current, await get_users(clients.engine, current.members))
         if current.status in FINAL_STATUSES:
@@ -347,6 +409,13 @@ async def leave_session(clients: Clients, session_id: str, user: User) -> Sessio
         {"$pull": {"participants": user.id, "members": user.id}, "$inc": {"seatsLeft": 1}},
     )
     if left is None:
+        # An interviewer leaves the panel (no seat to give back).
+        left = await conditional_update(
+            clients,
+            {"_id": oid, "interviewers": user.id, "status": {"$in": list(OPEN_STATUSES)}},
+            {"$pull": {"interviewers": user.id, "members": user.id}},
+        )
+    if left is None:
         current = await load_session(clients.engine, session_id)
         if not is_member(current, user):
             raise NotFound("Session not found", code="session_not_found")
@@ -367,6 +436,7 @@ FIELD_KEYS = {
     "language": "language",
     "duration": "duration",
     "startTime": "startTime",
+    "visibility": "visibility",
 }
 
 
@@ -397,6 +467,8 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
         filter_[f"participants.{seats}"] = {"$exists": False}
     target = data.status if "status" in changes else None
     if target is not None and target != session.status:
+        if target == "active" and session.status == "scheduled":
+            check_room_open(session, clients.settings.join_window_minutes, utcnow())
         if (session.status, target) not in TRANSITIONS:
             raise Conflict(
                 f"A {session.status} session cannot become {target}", code="invalid_transition"
@@ -409,9 +481,25 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
             update["$set"]["endTime"] = now
         elif target == "active" and "startTime" not in changes:
             update["$set"]["startTime"] = now
+    notice = None
+    moved = session.status == "scheduled" and any(
+        name in changes and getattr(data, name) != current
+        for name, current in (("startTime", session.start_time), ("duration", session.duration))
+    )
+    if target == "cancelled" and session.status != "cancelled":
+        update["$inc"] = {**update.get("$inc", {}), "calendarSequence": 1}
+        notice = "cancellation"
+    elif moved and target in (None, "scheduled"):
+        # A reschedule: the calendar event gets the next SEQUENCE, and the reminder is due
+        # again for the new time.
+        update["$inc"] = {**update.get("$inc", {}), "calendarSequence": 1}
+        update["$set"]["remindedAt"] = None
+        notice = "reschedule"
     updated = await conditional_update(clients, filter_, update)
     if updated is None:
         raise Conflict("The session changed meanwhile; reload and retry", code="conflict")
+    if notice:
+        await clients.queue.enqueue(NOTIFY_SESSION, str(updated.id), notice)
     return await after_write(clients, updated)
 
 
@@ -447,7 +535,71 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
         )
         if freed:
             touched.append(doc["_id"])
+    async for doc in collection.find({"members": user_id, "interviewers": user_id}, {"_id": 1}):
+        freed = await conditional_update(
+            clients,
+            {"_id": doc["_id"], "interviewers": user_id},
+            {"$pull": {"interviewers": user_id, "members": user_id}},
+        )
+        if freed:
+            touched.append(doc["_id"])
     await clients.queue.enqueue_many(SYNC_SESSION_CHANNEL, [[str(sid)] for sid in touched])
+
+
+# --- invitations (kept inside the session document; see tq.invitations for the routes)
+
+
+def invitation_expiry(invitation: Invitation, session: Session) -> datetime:
+    """An invitation lapses after its TTL, or when the session ends or is cancelled."""
+    if session.status in FINAL_STATUSES and session.end_time is not None:
+        return min(invitation.expires_at, session.end_time)
+    return invitation.expires_at
+
+
+def invitation_status(invitation: Invitation, session: Session, now: datetime) -> InvitationStatus:
+    if invitation.status != "pending":
+        return invitation.status
+    if session.status in FINAL_STATUSES or now >= invitation.expires_at:
+        return "expired"
+    return "pending"
+
+
+async def rewrite_invitations(
+    clients: Clients,
+    session: Session,
+    invitations: list[Invitation],
+    *,
+    filter_: dict[str, Any] | None = None,
+    update: dict[str, Any] | None = None,
+) -> Session | None:
+    """Replace the session's invitations with `invitations` (and apply `update`) if nobody
+    changed them since `session` was read: one conditional update on `invitesVersion`. None
+    when it did not match (the caller re-reads and decides again)."""
+    update = dict(update or {})
+    update["$set"] = {
+        **update.get("$set", {}),
+        "invitations": [inv.model_dump_doc() for inv in invitations],
+        "inviteTokens": [inv.token_hash for inv in invitations],
+    }
+    update["$inc"] = {**update.get("$inc", {}), "invitesVersion": 1}
+    return await conditional_update(
+        clients,
+        {"_id": session.id, "invitesVersion": session.invites_version, **(filter_ or {})},
+        update,
+    )
+
+
+async def session_by_invite_token(engine: AIOEngine, hashed: str) -> Session | None:
+    doc = await _collection(engine).find_one({"inviteTokens": hashed})
+    return _from_doc(doc) if doc else None
+
+
+async def backfill_fields(engine: AIOEngine) -> int:
+    """Sessions written before visibility existed are open (the lobby's filter names it)."""
+    result = await _collection(engine).update_many(
+        {"visibility": None}, {"$set": {"visibility": "open"}}
+    )
+    return int(result.modified_count)
 
 
 # --- Stream

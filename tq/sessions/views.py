@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from bson import ObjectId
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
@@ -11,6 +12,7 @@ from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
+from tq.core.time import utcnow
 from tq.sessions import service
 from tq.sessions.models import Session
 from tq.sessions.schemas import (
@@ -21,10 +23,12 @@ from tq.sessions.schemas import (
     Pagination,
     SessionEnvelope,
     SessionList,
+    SessionOut,
     SessionPage,
     UpdateSessionIn,
     render_session,
 )
+from tq.users.models import User, UserCard
 from tq.users.service import get_users
 
 bp = Blueprint("sessions", url_prefix="/api/sessions")
@@ -39,7 +43,19 @@ async def rendered(
     viewer = current_user(request)
     ids = {uid for session in sessions for uid in session.members}
     users = await get_users(clients.engine, ids)
-    return [dump(render_session(session, users, viewer)) for session in sessions]
+    return [dump(show(clients, session, users, viewer)) for session in sessions]
+
+
+def show(
+    clients: Clients, session: Session, users: dict[ObjectId, UserCard], viewer: User
+) -> SessionOut:
+    return render_session(
+        session,
+        users,
+        viewer,
+        join_window_minutes=clients.settings.join_window_minutes,
+        now=utcnow(),
+    )
 
 
 async def one(
@@ -48,9 +64,11 @@ async def one(
     return json({"session": (await rendered(request, clients, [session]))[0]}, status=status)
 
 
-def written(request: Request, view: service.SessionView, status: int = 200) -> HTTPResponse:
+def written(
+    request: Request, clients: Clients, view: service.SessionView, status: int = 200
+) -> HTTPResponse:
     """A session just written: its users came with it (no further read)."""
-    body = render_session(view.session, view.users, current_user(request))
+    body = show(clients, view.session, view.users, current_user(request))
     return json({"session": dump(body)}, status=status)
 
 
@@ -88,7 +106,7 @@ async def create_session(request: Request, clients: Clients) -> HTTPResponse:
 async def _create(request: Request, clients: Clients) -> HTTPResponse:
     data = parse_body(request, CreateSessionIn)
     view = await service.create_session(clients, current_user(request), data)
-    return written(request, view, 201)
+    return written(request, clients, view, 201)
 
 
 # The README's route for the same operation: a handler of its own, so each path gets its own
@@ -191,7 +209,7 @@ async def update_session(request: Request, session_id: str, clients: Clients) ->
 async def _update(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     data = parse_body(request, UpdateSessionIn)
     session = await service.host_session(clients.engine, session_id, current_user(request))
-    return written(request, await service.update_session(clients, session, data))
+    return written(request, clients, await service.update_session(clients, session, data))
 
 
 # PUT takes the same partial body as PATCH (the README documents both); its own handler gives
@@ -227,7 +245,9 @@ async def delete_session(request: Request, session_id: str, clients: Clients) ->
 @doc(summary="Take a seat", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
 @authenticated()
 async def join(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    return written(request, await service.join_session(clients, session_id, current_user(request)))
+    return written(
+        request, clients, await service.join_session(clients, session_id, current_user(request))
+    )
 
 
 @bp.post("/<session_id:str>/leave")
@@ -235,7 +255,7 @@ async def join(request: Request, session_id: str, clients: Clients) -> HTTPRespo
 @authenticated()
 async def leave(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     view = await service.leave_session(clients, session_id, current_user(request))
-    return written(request, view)
+    return written(request, clients, view)
 
 
 @bp.post("/<session_id:str>/start")
@@ -248,7 +268,7 @@ async def leave(request: Request, session_id: str, clients: Clients) -> HTTPResp
 @authenticated()
 async def start(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     view = await service.host_action(clients, session_id, current_user(request), "active")
-    return written(request, view)
+    return written(request, clients, view)
 
 
 @bp.post("/<session_id:str>/end")
@@ -258,7 +278,7 @@ async def start(request: Request, session_id: str, clients: Clients) -> HTTPResp
 @authenticated()
 async def end(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     view = await service.host_action(clients, session_id, current_user(request), "completed")
-    body = render_session(view.session, view.users, current_user(request))
+    body = show(clients, view.session, view.users, current_user(request))
     return json({"session": dump(body), "message": "Session ended successfully"})
 
 
@@ -272,4 +292,4 @@ async def end(request: Request, session_id: str, clients: Clients) -> HTTPRespon
 @authenticated()
 async def cancel(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     view = await service.host_action(clients, session_id, current_user(request), "cancelled")
-    return written(request, view)
+    return written(request, clients, view)

@@ -24,6 +24,7 @@ class UserCard:
     stream_id: str
     avatar: str | None
     email: str
+    timezone: str | None = None
 
     PROJECTION: ClassVar[dict[str, int]] = {
         "name": 1,
@@ -31,6 +32,7 @@ class UserCard:
         "streamId": 1,
         "avatar": 1,
         "email": 1,
+        "timezone": 1,
     }
 
     @classmethod
@@ -42,6 +44,7 @@ class UserCard:
             stream_id=doc["streamId"],
             avatar=doc.get("avatar"),
             email=doc["email"],
+            timezone=doc.get("timezone"),
         )
 
 

@@ -42,3 +42,12 @@ def stream_user_payload(user: User | UserCard) -> dict[str, object]:
     if user.avatar:
         payload["image"] = user.avatar
     return payload
+
+
+async def users_by_email(engine: AIOEngine, emails: Iterable[str]) -> dict[str, UserCard]:
+    """Accounts of these (lower-cased) emails, in one `$in` read on the unique email index."""
+    wanted = list({*emails})
+    if not wanted:
+        return {}
+    cursor = engine.get_collection(User).find({"email": {"$in": wanted}}, UserCard.PROJECTION)
+    return {doc["email"]: UserCard.from_doc(doc) async for doc in cursor}

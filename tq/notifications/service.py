@@ -1,0 +1,256 @@
+"""Emails about sessions: who gets which, queued once per recipient, rendered when sent.
+
+An email is queued as an `Email` record whose key names what it is about, then `send_email` is
+enqueued for it; a second queueing of the same key is a no-op, which is what makes reminders
+exactly-once when beats or workers race. The body is rendered when the job sends it, from the
+session as it then is, in the recipient's time zone (the account's, else the invitation's,
+else UTC), and addressed to that one recipient: nobody sees another invitee's address."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bson import ObjectId
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from pymongo.errors import BulkWriteError
+
+from config import Settings
+from tq.core.clients import Clients
+from tq.core.security import link_token
+from tq.core.time import utcnow
+from tq.jobs.registry import SEND_EMAIL
+from tq.notifications.calendar import DEFAULT_MINUTES, Method, build_calendar, session_link
+from tq.notifications.models import Email, EmailKind
+from tq.sessions.models import Invitation, Session
+from tq.sessions.service import invitation_status
+from tq.users.models import UserCard
+from tq.users.service import get_users, users_by_email
+
+log = logging.getLogger("tq.notifications")
+INVITATION_LINK = "invitation"
+DUPLICATE_KEY = 11000
+
+templates = Environment(
+    loader=PackageLoader("tq.notifications", "templates"),
+    autoescape=select_autoescape(["html.j2"]),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+# --- the invitation link
+
+
+def invitation_token(settings: Settings, session_id: ObjectId, invitation: Invitation) -> str:
+    """The invitation's current link token, derived again from its nonce (never stored)."""
+    subject = f"{session_id}:{invitation.id}"
+    return link_token(settings.jwt_secret, INVITATION_LINK, subject, invitation.nonce)
+
+
+def invite_url(settings: Settings, token: str) -> str:
+    return f"{settings.app_url}/invitations/{token}"
+
+
+# --- who is told
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str | None
+    timezone: str | None
+    invitation: Invitation | None = None
+
+
+async def recipients(clients: Clients, session: Session, kind: EmailKind) -> list[Recipient]:
+    """Every member and every pending invitee, once per address. A cancellation also reaches
+    the invitees whose invitation it just ended (their calendars hold the event)."""
+    users = await get_users(clients.engine, session.members)
+    found: dict[str, Recipient] = {}
+    for uid in session.members:
+        user = users.get(uid)
+        if user is not None:
+            found[user.email] = Recipient(user.email, user.name, user.timezone)
+    now = utcnow()
+    for invitation in session.invitations:
+        unanswered = invitation.status == "pending"
+        if invitation_status(invitation, session, now) == "pending" or (
+            kind == "cancellation" and unanswered
+        ):
+            found.setdefault(
+                invitation.email,
+                Recipient(invitation.email, invitation.name, invitation.timezone, invitation),
+            )
+    return list(found.values())
+
+
+async def queue_emails(clients: Clients, drafts: list[Email]) -> int:
+    """Insert the email records and enqueue a send for each one that is new; keys already
+    queued (a racing beat, a retried fan-out) are skipped. Returns how many were new."""
+    if not drafts:
+        return 0
+    collection = clients.engine.get_collection(Email)
+    docs = [draft.model_dump_doc() for draft in drafts]
+    try:
+        await collection.insert_many(docs, ordered=False)
+        new = [draft.key for draft in drafts]
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        skipped = {error["index"] for error in errors}
+        new = [draft.key for i, draft in enumerate(drafts) if i not in skipped]
+    await clients.queue.enqueue_many(SEND_EMAIL, [[key] for key in new])
+    return len(new)
+
+
+async def queue_invitation_email(
+    clients: Clients, session: Session, invitation: Invitation
+) -> None:
+    """The invitation's current link, mailed once (a resend is a new link, so a new email)."""
+    # ODMantic declares `id` to type checkers even where another field is primary.
+    draft = Email(  # type: ignore[call-arg]
+        key=f"invitation:{invitation.id}:{invitation.sends}",
+        kind="invitation",
+        to=invitation.email,
+        session_id=session.id,
+        invitation_id=invitation.id,
+        send_no=invitation.sends,
+        sequence=session.calendar_sequence,
+    )
+    await queue_emails(clients, [draft])
+
+
+async def fan_out(clients: Clients, session: Session, kind: EmailKind) -> int:
+    """One email of `kind` to every member and pending invitee, keyed by the calendar
+    SEQUENCE it announces, so each change is mailed once per person."""
+    seq = session.calendar_sequence
+    drafts = [
+        Email(  # type: ignore[call-arg]
+            key=f"{kind}:{session.id}:{seq}:{person.email}",
+            kind=kind,
+            to=person.email,
+            session_id=session.id,
+            invitation_id=person.invitation.id if person.invitation else None,
+            sequence=seq,
+        )
+        for person in await recipients(clients, session, kind)
+    ]
+    return await queue_emails(clients, drafts)
+
+
+# --- rendering
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_time(moment: datetime, zone: ZoneInfo) -> str:
+    """`Tuesday 1 December 2026, 15:30 (Europe/Paris)`: the zone always named."""
+    local = moment.astimezone(zone)
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} ({zone.key})"
+
+
+SUBJECTS: dict[EmailKind, str] = {
+    "invitation": "Invitation: {title} ({when})",
+    "reschedule": "Updated: {title} ({when})",
+    "cancellation": "Cancelled: {title} ({when})",
+    "reminder": "Reminder: {title} starts {when}",
+}
+METHODS: dict[EmailKind, Method | None] = {
+    "invitation": "REQUEST",
+    "reschedule": "REQUEST",
+    "cancellation": "CANCEL",
+    "reminder": None,
+}
+
+
+@dataclass
+class Rendered:
+    message: EmailMessage
+    invitation: Invitation | None
+
+
+async def render(clients: Clients, email: Email, session: Session) -> Rendered | None:
+    """The message for `email` from the session as it is now; None when there is nothing to
+    send any more (the invitation was answered, revoked or re-sent with a newer link)."""
+    settings = clients.settings
+    invitation = next((inv for inv in session.invitations if inv.id == email.invitation_id), None)
+    link = session_link(session, settings.app_url)
+    role = None
+    if email.kind == "invitation":
+        if invitation is None or invitation.sends != email.send_no:
+            return None
+        if invitation_status(invitation, session, utcnow()) != "pending":
+            return None
+        link = invite_url(settings, invitation_token(settings, session.id, invitation))
+        role = invitation.role
+    users = await get_users(clients.engine, [session.created_by])
+    host = users.get(session.created_by)
+    account = (await users_by_email(clients.engine, [email.to])).get(email.to)
+    # The zone the host gave when inviting this address (also once it was accepted).
+    invited = invitation or next(
+        (inv for inv in reversed(session.invitations) if inv.email == email.to), None
+    )
+    zone = zone_of(
+        (account.timezone if account else None) or (invited.timezone if invited else None)
+    )
+    name = account.name if account else (invited.name if invited else None)
+    context: dict[str, Any] = {
+        "kind": email.kind,
+        "recipient_name": name,
+        "host_name": host.name if host else "Your host",
+        "title": session.title,
+        "when": local_time(session.start_time, zone),
+        "minutes": session.duration or DEFAULT_MINUTES,
+        "link": link,
+        "role": role,
+        "join_window": settings.join_window_minutes,
+    }
+    context["subject"] = SUBJECTS[email.kind].format(**context)
+    message = EmailMessage()
+    message["Subject"] = context["subject"]
+    message["From"] = settings.mail_from
+    message["To"] = email.to
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain="talent-quotient")
+    message["X-TQ-Email"] = email.key.split(":", 1)[0]
+    message.set_content(templates.get_template("email.txt.j2").render(context))
+    message.add_alternative(templates.get_template("email.html.j2").render(context), subtype="html")
+    method = METHODS[email.kind]
+    if method is not None:
+        ics = build_calendar(
+            session,
+            host,
+            method=method,
+            app_url=settings.app_url,
+            now=utcnow(),
+            attendee=(email.to, name),
+            link=link if email.kind != "invitation" else session_link(session, settings.app_url),
+        )
+        message.add_attachment(
+            ics,
+            maintype="text",
+            subtype="calendar",
+            filename="invite.ics" if method == "REQUEST" else "cancel.ics",
+            params={"method": method, "charset": "utf-8"},
+        )
+    return Rendered(message, invitation)
+
+
+def calendar_for(session: Session, host: UserCard | None, settings: Settings) -> bytes:
+    """The current event, for GET /api/sessions/:id/calendar.ics."""
+    return build_calendar(session, host, method="PUBLISH", app_url=settings.app_url, now=utcnow())
+
+
+STALE_CLAIM = timedelta(minutes=10)
