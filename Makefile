@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 services-tools: $(FERRETDB) $(MAILPIT)
 	@scripts/ensure-redis.sh
 	@scripts/ensure-runner.sh
+	@scripts/ensure-chromium.sh
 
 $(FERRETDB): scripts/build-ferretdb.sh $(wildcard scripts/ferretdb-patches/*.patch)
 	scripts/build-ferretdb.sh
@@ -46,7 +47,7 @@ format: setup
 # so they can run while `make run` is up. Then a smoke subset runs on the fallback engine,
 # FerretDB v1 (with the write locks it needs), so neither engine rots.
 FERRETDB_SMOKE := tests/sessions/test_sessions.py tests/chat/test_chat.py tests/health \
-	tests/invitations \
+	tests/invitations tests/evaluation \
 	tests/core/test_faults.py
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     smtp_timeout_s: float = Field(10.0, gt=0, le=120)
     reminder_minutes: int = Field(15, ge=1, le=7 * 24 * 60)
     send_reminders_every_s: float = Field(60, gt=0)
+    flush_session_events_every_s: float = Field(60, gt=0)
+    announce_records_every_s: float = Field(60, gt=0)
 
     @field_validator("cors_origin", mode="before")
     @classmethod

@@ -4,8 +4,10 @@ workers, and the API calls many tests make."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
+import json
 import logging
 import os
 import re
@@ -333,6 +335,93 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     html = message.get_body(preferencelist=("html",))
     assert text is not None and html is not None
     return str(text.get_content()), str(html.get_content())
+
+
+# --- a real browser
+
+
+class Chromium:
+    """Debian's headless Chromium driven over the DevTools protocol (websockets): load a page
+    as a browser does (with request headers of our choosing), evaluate script in it, take a
+    screenshot."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                "chromium",
+                "--headless=new",
+                "--no-sandbox",  # the suite may run as root; the page is our own
+                "--disable-gpu",
+                "--no-first-run",
+                f"--user-data-dir={tmp}",
+                f"--remote-debugging-port={self.port}",
+                "--window-size=1000,1400",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._ws: Any = None
+        self._next = 0
+
+    async def __aenter__(self) -> Chromium:
+        from websockets.asyncio.client import connect
+
+        async def page_target() -> str | None:
+            try:
+                async with httpx.AsyncClient() as http:
+                    targets = (await http.get(f"http://127.0.0.1:{self.port}/json/list")).json()
+            except httpx.HTTPError:
+                return None
+            return next((t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page"), None)
+
+        url = await wait_until(page_target, timeout=30)
+        self._ws = await connect(str(url), max_size=64 << 20)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        self._next += 1
+        ident = self._next
+        await self._ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            answer = json.loads(await self._ws.recv())
+            if answer.get("id") == ident:
+                if "error" in answer:
+                    raise AssertionError(f"{method}: {answer['error']}")
+                result: dict[str, Any] = answer.get("result", {})
+                return result
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    async def open(self, url: str, headers: dict[str, str] | None = None) -> None:
+        await self.send("Network.enable")
+        if headers:
+            await self.send("Network.setExtraHTTPHeaders", headers=headers)
+        await self.send("Page.enable")
+        await self.send("Page.navigate", url=url)
+
+        async def loaded() -> bool:
+            ready = await self.evaluate("document.readyState + ' ' + location.href")
+            return bool(ready and ready.startswith("complete") and url in ready)
+
+        await wait_until(loaded, timeout=30)
+
+    async def screenshot(self, path: Path) -> None:
+        shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
 
 
 # --- API calls

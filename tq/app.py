@@ -25,12 +25,13 @@ from tq.core.errors import JSONErrorHandler
 from tq.core.http import setup_request_context
 from tq.core.queue import JobQueue, JobRun, OutboxJob
 from tq.core.security import PasswordHasher, TokenService
+from tq.evaluation.models import Note, Scorecard
 from tq.health.service import Readiness
 from tq.jobs.registry import TASK_ROUTES
 from tq.notifications.models import Email
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
-from tq.sessions.models import Session
+from tq.sessions.models import Session, SessionEventRecord
 from tq.sessions.service import backfill_fields
 from tq.users.models import User
 from tq.version import VERSION
@@ -48,6 +49,9 @@ DOCUMENT_MODELS: list[Any] = [
     WebhookEvent,
     CodeRun,
     Email,
+    SessionEventRecord,
+    Note,
+    Scorecard,
 ]
 
 
@@ -189,6 +193,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.auth.views import bp as auth_bp
     from tq.chat.views import bp as chat_bp
     from tq.chat.views import webhooks_bp
+    from tq.evaluation.views import bp as evaluation_bp
     from tq.health.views import bp as health_bp
     from tq.invitations.views import bp as invitations_bp
     from tq.invitations.views import links_bp as invitation_links_bp
@@ -206,6 +211,7 @@ def setup_blueprints(app: TQApp) -> None:
         invitations_bp,
         invitation_links_bp,
         calendar_bp,
+        evaluation_bp,
         runs_bp,
         piston_bp,
         problems_bp,

@@ -18,9 +18,10 @@ from typing import Any
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.core.queue import JobRun, OutboxJob
+from tq.evaluation.models import Note, Scorecard
 from tq.notifications.models import Email
 from tq.runner.models import CodeRun
-from tq.sessions.models import Session
+from tq.sessions.models import Session, SessionEventRecord
 from tq.users.models import User
 
 ASC, DESC = 1, -1
@@ -215,6 +216,76 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         WebhookEvent, "applied deliveries by age", "chat.jobs.purge", range=("processedAt",)
     ),
+    QueryShape(
+        Session,
+        "sessions with events still in the document",
+        "evaluation.jobs.flush_session_events",
+        equality=("eventsPending",),
+    ),
+    QueryShape(
+        Session,
+        "completed sessions whose record was not announced",
+        "evaluation.jobs.announce_records",
+        equality=("status", "recordReadyAt"),
+    ),
+    # --- the event log
+    by_id(SessionEventRecord, "sessions.log.flush_outbox (inserts by key)"),
+    QueryShape(
+        SessionEventRecord,
+        "a session's log, oldest first",
+        "sessions.log.read_events (cursor: at, then key)",
+        equality=("sessionId",),
+        sort=(("at", ASC), ("_id", ASC)),
+        range=("at", "_id"),
+    ),
+    QueryShape(
+        SessionEventRecord,
+        "a deleted account's entries",
+        "sessions.log.forget_actor",
+        equality=("actorId",),
+    ),
+    # --- notes and scorecards
+    by_id(Note, "evaluation.service (one note), sessions.log.flush_outbox"),
+    QueryShape(
+        Note,
+        "a session's notes the viewer may see, oldest first",
+        "evaluation.service.list_notes, record_of",
+        equality=("sessionId",),
+        sort=OLDEST,
+        range=("_id",),
+        residual=("visibility", "authorId"),
+    ),
+    QueryShape(
+        Note,
+        "a deleted account's notes",
+        "evaluation.service.forget_author",
+        equality=("authorId",),
+    ),
+    QueryShape(Note, "notes with events to move", "evaluation.jobs", equality=("eventsPending",)),
+    by_id(Scorecard, "evaluation.service (one's own scorecard), sessions.log.flush_outbox"),
+    QueryShape(
+        Scorecard,
+        "a session's submitted scorecards",
+        "evaluation.service.submitted_scorecards",
+        equality=("sessionId", "status"),
+        sort=(("submittedAt", ASC),),
+    ),
+    QueryShape(
+        Scorecard,
+        "a deleted session's scorecards",
+        "evaluation.service.forget_session_evaluation",
+        equality=("sessionId",),
+    ),
+    QueryShape(
+        Scorecard,
+        "a deleted account's scorecards",
+        "evaluation.service.forget_author",
+        equality=("authorId",),
+        residual=("status",),
+    ),
+    QueryShape(
+        Scorecard, "scorecards with events to move", "evaluation.jobs", equality=("eventsPending",)
+    ),
     # --- emails
     by_id(Email, "notifications (queue_emails inserts, send_email's claim and marks)"),
     QueryShape(
@@ -226,6 +297,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     # --- code runs
     by_id(CodeRun, "runner.service.get_run, runner.jobs (conditional updates)"),
+    QueryShape(CodeRun, "runs with events to move", "evaluation.jobs", equality=("eventsPending",)),
     QueryShape(
         CodeRun,
         "a session's runs, newest first",

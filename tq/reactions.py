@@ -7,8 +7,10 @@ from __future__ import annotations
 from tq.chat.service import forget_session_chat
 from tq.core.clients import Clients
 from tq.core.events import EventBus
+from tq.evaluation.service import forget_author, forget_session_evaluation
 from tq.runner.service import forget_session_runs
 from tq.sessions.events import SessionDeleted
+from tq.sessions.log import forget_actor, forget_session_events
 from tq.sessions.service import release_closing_account
 from tq.users.events import AccountClosing
 
@@ -23,6 +25,22 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     async def forget_runs(event: SessionDeleted) -> None:
         await forget_session_runs(clients.engine, event.session_id)
 
+    async def anonymise_events(event: AccountClosing) -> None:
+        await forget_actor(clients, event.user_id)
+
+    async def forget_events(event: SessionDeleted) -> None:
+        await forget_session_events(clients, event.session_id)
+
+    async def forget_feedback(event: AccountClosing) -> None:
+        await forget_author(clients, event.user_id)
+
+    async def forget_evaluation(event: SessionDeleted) -> None:
+        await forget_session_evaluation(clients, event.session_id)
+
     bus.subscribe(AccountClosing, release_seats)
+    bus.subscribe(AccountClosing, forget_feedback)
+    bus.subscribe(SessionDeleted, forget_evaluation)
+    bus.subscribe(AccountClosing, anonymise_events)
+    bus.subscribe(SessionDeleted, forget_events)
     bus.subscribe(SessionDeleted, forget_chat)
     bus.subscribe(SessionDeleted, forget_runs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 from config import Settings
 from tests.support import VENV_BIN, create, http_client, register, running_app
@@ -38,6 +39,8 @@ async def test_api_fuzz(settings: Settings, tmp_path, runner_worker) -> None:
         assert ("/api/auth/logout", "post") in operations
         process = await asyncio.create_subprocess_exec(
             str(VENV_BIN / "schemathesis"),
+            "--config-file",
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"{url}/docs/openapi.json",
             "--header",

@@ -16,6 +16,7 @@ import pytest
 from config import Settings
 from tests.support import act, create, http_client, open_clients, register, running_app, save
 from tq.chat.jobs import archive_finished_sessions
+from tq.evaluation.jobs import announce_records, flush_session_events
 from tq.jobs.registry import SYNC_USER
 from tq.jobs.service import list_runs, purge_finished_runs
 from tq.notifications.jobs import send_reminders
@@ -172,6 +173,7 @@ async def walk(http: Any) -> None:
     await http.patch(
         f"/api/sessions/{later['_id']}", headers=headers, json={"startTime": "2099-02-01T10:00:00Z"}
     )
+    await walk_evaluation(http, host, session)
     await act(http, host, later, "start")
     await act(http, host, later, "end")
     await act(http, guest, session, "leave")
@@ -208,6 +210,30 @@ async def walk_invitations(http: Any, host: dict[str, Any], session: dict[str, A
     await http.get(f"{base}/calendar.ics", headers=headers)
 
 
+async def walk_evaluation(http: Any, host: dict[str, Any], session: dict[str, Any]) -> None:
+    headers = host["headers"]
+    base = f"/api/sessions/{session['_id']}"
+    note = (await http.post(f"{base}/notes", headers=headers, json={"body": "n"})).json()["note"]
+    await http.get(f"{base}/notes", headers=headers, params={"limit": 1})
+    await http.get(f"{base}/notes", headers=headers, params={"after": note["_id"]})
+    await http.patch(f"{base}/notes/{note['_id']}", headers=headers, json={"body": "m"})
+    await http.delete(f"{base}/notes/{note['_id']}", headers=headers)
+    await http.patch(base, headers=headers, json={"criteria": ["one"]})
+    await http.put(f"{base}/scorecards/me", headers=headers, json={"ratings": {"one": 3}})
+    await http.get(f"{base}/scorecards/me", headers=headers)
+    await http.put(
+        f"{base}/scorecards/me",
+        headers=headers,
+        json={"ratings": {"one": 3}, "recommendation": "yes"},
+    )
+    await http.post(f"{base}/scorecards/me/submit", headers=headers)
+    await http.get(f"{base}/scorecards", headers=headers)
+    page = (await http.get(f"{base}/events", headers=headers, params={"limit": 2})).json()
+    await http.get(f"{base}/events", headers=headers, params={"after": page["nextCursor"]})
+    await http.get(f"{base}/record", headers=headers)
+    await http.get(f"{base}/record.html", headers=headers)
+
+
 async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -> None:
     recorder = Recorder(settings.mongodb_database)
     pymongo.monitoring.register(recorder)  # clients created from now on report to it
@@ -218,6 +244,8 @@ async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -
             clients.engine, clients.locks, grace_minutes=15, max_session_minutes=240
         )
         await send_reminders(clients)
+        await flush_session_events(clients)
+        await announce_records(clients)
         later = datetime.now(UTC) + timedelta(days=30)
         await archive_finished_sessions(
             clients.engine,

@@ -19,6 +19,7 @@ from tq.core.security import new_nonce, token_hash
 from tq.core.time import utcnow
 from tq.invitations.schemas import InviteIn
 from tq.notifications.service import invitation_token, invite_url, queue_invitation_email
+from tq.sessions.log import session_event
 from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Invitation, Session
 from tq.sessions.service import (
     SessionView,
@@ -103,11 +104,15 @@ async def invite(clients: Clients, session_id: str, host: User, data: InviteIn) 
         )
         token = _with_token(clients, session.id, invitation)
         invitation.token_hash = token_hash(token)
+        sent = session_event(
+            "invitation.sent", host.id, invitationId=str(invitation.id), role=data.role
+        )
         written = await rewrite_invitations(
             clients,
             session,
             [*session.invitations, invitation],
             filter_={"status": {"$in": list(OPEN_STATUSES)}},
+            events=[sent],
         )
         if written is not None:
             await queue_invitation_email(clients, written, invitation)
@@ -139,7 +144,9 @@ async def revoke(clients: Clients, session_id: str, host: User, invitation_id: s
             raise Conflict("This invitation was accepted already", code="invitation_accepted")
         invitations = list(session.invitations)
         invitations[i] = invitation.model_copy(update={"status": "revoked", "revoked_at": utcnow()})
-        if await rewrite_invitations(clients, session, invitations):
+        revoked = session_event("invitation.revoked", host.id, invitationId=str(invitation.id))
+        written = await rewrite_invitations(clients, session, invitations, events=[revoked])
+        if written is not None:
             return
     raise _changed_meanwhile()
 
@@ -167,8 +174,19 @@ async def resend(clients: Clients, session_id: str, host: User, invitation_id: s
         renewed.token_hash = token_hash(token)
         invitations = list(session.invitations)
         invitations[i] = renewed
+        sent = session_event(
+            "invitation.sent",
+            host.id,
+            invitationId=str(invitation.id),
+            role=invitation.role,
+            resend=True,
+        )
         written = await rewrite_invitations(
-            clients, session, invitations, filter_={"status": {"$in": list(OPEN_STATUSES)}}
+            clients,
+            session,
+            invitations,
+            filter_={"status": {"$in": list(OPEN_STATUSES)}},
+            events=[sent],
         )
         if written is not None:
             await queue_invitation_email(clients, written, renewed)
@@ -242,8 +260,16 @@ async def accept(clients: Clients, token: str, user: User) -> SessionView:
             }
         else:
             update = {"$addToSet": {"interviewers": user.id, "members": user.id}}
+        accepted = session_event(
+            "invitation.accepted",
+            user.id,
+            invitationId=str(invitation.id),
+            userId=str(user.id),
+            role=invitation.role,
+        )
+        joined = session_event("member.joined", user.id, userId=str(user.id), role=invitation.role)
         written = await rewrite_invitations(
-            clients, session, invitations, filter_=filter_, update=update
+            clients, session, invitations, filter_=filter_, update=update, events=[accepted, joined]
         )
         if written is not None:
             return await after_write(clients, written)

@@ -31,6 +31,8 @@ FAIL_STALE_RUNS = JobName("fail_stale_runs")
 SEND_EMAIL = JobName("send_email")
 NOTIFY_SESSION = JobName("notify_session")
 SEND_REMINDERS = JobName("send_reminders")
+FLUSH_SESSION_EVENTS = JobName("flush_session_events")
+ANNOUNCE_RECORDS = JobName("announce_records")
 
 # Raw Celery tasks that are not recorded jobs: a Piston execute answers through Redis, and the
 # two pings check the wiring.
@@ -49,6 +51,7 @@ JOB_MODULES = (
     "tq.chat.jobs",
     "tq.runner.jobs",
     "tq.notifications.jobs",
+    "tq.evaluation.jobs",
     "tq.jobs.jobs",
 )
 
@@ -121,6 +124,18 @@ JOBS: dict[JobName, JobSpec] = {
             (),
             "fail code runs the runner lost or never took",
             every=lambda s: s.fail_stale_runs_every_s,
+        ),
+        JobSpec(
+            FLUSH_SESSION_EVENTS,
+            (),
+            "move session events left in their documents into the event log",
+            every=lambda s: s.flush_session_events_every_s,
+        ),
+        JobSpec(
+            ANNOUNCE_RECORDS,
+            (),
+            "record.ready for completed sessions, once their chat caught up with Stream",
+            every=lambda s: s.announce_records_every_s,
         ),
         JobSpec(SEND_EMAIL, ("key",), "send one queued email over SMTP"),
         JobSpec(

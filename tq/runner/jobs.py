@@ -24,7 +24,8 @@ from tq.runner.judge import Outcome, Placement, execute, judge
 from tq.runner.languages import BY_NAME, Runtime, discover, resolve
 from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.sandbox import Limits, SourceError, StageResult
-from tq.sessions.models import Session
+from tq.sessions.log import flush_outbox
+from tq.sessions.models import Session, SessionEvent
 from tq.users.service import get_users
 
 log = logging.getLogger("tq.runner")
@@ -168,12 +169,32 @@ def _finished_fields(outcome: Outcome) -> dict[str, Any]:
     return fields
 
 
+def completed_event(run_id: Any, status: str, verdict: str | None) -> dict[str, Any]:
+    """`run.completed` for the session's log, pushed by the update that finishes the run."""
+    event = SessionEvent(
+        id=f"run-{run_id}-completed",
+        type="run.completed",
+        actor_id=None,
+        at=utcnow(),
+        data={"runId": str(run_id), "status": status, "verdict": verdict},
+    )
+    return {"outboxEvents": event.model_dump_doc()}
+
+
 async def _fail(
     engine: AIOEngine, queue: JobQueue, run_id: Any, reason: str, filter_: dict[str, Any]
 ) -> bool:
     result = await engine.get_collection(CodeRun).update_one(
         {"_id": run_id, **filter_},
-        {"$set": {"status": "failed", "error": reason, "finishedAt": utcnow()}},
+        {
+            "$set": {
+                "status": "failed",
+                "error": reason,
+                "finishedAt": utcnow(),
+                "eventsPending": True,
+            },
+            "$push": completed_event(run_id, "failed", None),
+        },
     )
     if result.modified_count:
         await queue.enqueue(ANNOUNCE_RUN, str(run_id))
@@ -251,7 +272,13 @@ async def run_session_code(
         await _fail(engine, queue, oid, f"runner error: {type(exc).__name__}", current)
         return {"failed": 1}
     # Conditional on this attempt: a run another attempt already finished is left alone.
-    result = await runs.update_one({"_id": oid, **current}, {"$set": _finished_fields(outcome)})
+    result = await runs.update_one(
+        {"_id": oid, **current},
+        {
+            "$set": {**_finished_fields(outcome), "eventsPending": True},
+            "$push": completed_event(oid, "completed", outcome.verdict),
+        },
+    )
     if result.modified_count:
         await queue.enqueue(ANNOUNCE_RUN, run_id)
     return {"completed": result.modified_count}
@@ -265,6 +292,8 @@ async def announce_run(clients: Clients, run_id: str) -> dict[str, int]:
     run = await engine.find_one(CodeRun, CodeRun.id == oid) if oid else None
     if run is None or run.status in UNFINISHED:
         return {"skipped": 1}
+    # The run's events into the session's log (the runner process only wrote them down).
+    await flush_outbox(clients, CodeRun, run.id, run.session_id, run.outbox_events, f"run:{run.id}")
     if not stream.configured:
         return {"skipped_unconfigured": 1}
     session = await engine.find_one(Session, Session.id == run.session_id)

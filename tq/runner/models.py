@@ -8,6 +8,7 @@ from odmantic import Field, Index, Model
 from odmantic.query import desc
 
 from tq.core.time import utcnow
+from tq.sessions.models import SessionEvent
 
 RunStatus = Literal["queued", "running", "completed", "failed"]
 UNFINISHED: tuple[RunStatus, ...] = ("queued", "running")
@@ -44,6 +45,9 @@ class CodeRun(Model):
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     started_at: datetime | None = Field(default=None, key_name="startedAt")
     finished_at: datetime | None = Field(default=None, key_name="finishedAt")
+    # run.started / run.completed for the session's event log, written with the run itself.
+    outbox_events: list[SessionEvent] = Field(default=[], key_name="outboxEvents")
+    events_pending: bool = Field(default=False, key_name="eventsPending")
 
     model_config = {
         "collection": "code_runs",
@@ -52,5 +56,6 @@ class CodeRun(Model):
             Index(CodeRun.session_id, desc(CodeRun.id), name="session_newest"),
             # the stale-run sweep: unfinished runs by age
             Index(CodeRun.status, CodeRun.created_at, name="status_created"),
+            Index(CodeRun.events_pending, name="events_pending"),
         ],
     }

@@ -38,6 +38,7 @@ from tq.problems.bank import BY_SLUG
 from tq.runner.languages import Runtime, resolve
 from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
+from tq.sessions.log import flush_outbox, session_event
 from tq.sessions.models import FINAL_STATUSES, Session
 from tq.sessions.service import member_session
 from tq.users.models import User
@@ -198,7 +199,12 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
         stdin=body.stdin,
         problem_id=body.problemId,
     )
+    run.outbox_events = [
+        session_event("run.started", user.id, runId=str(run.id), language=runtime.language)
+    ]
+    run.events_pending = True
     await clients.engine.save(run)
+    await flush_outbox(clients, CodeRun, run.id, session.id, run.outbox_events, f"run:{run.id}")
     await clients.queue.enqueue(EXECUTE_SESSION_RUN, str(run.id))
     return run
 

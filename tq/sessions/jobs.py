@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
@@ -16,7 +17,7 @@ from tq.core.locks import WriteLocks
 from tq.core.stream import StreamChannelSpec
 from tq.core.time import utcnow
 from tq.jobs.registry import EXPIRE_SESSIONS, REPAIR_SESSION_SYNC, SYNC_SESSION_CHANNEL, job
-from tq.sessions.models import FINAL_STATUSES, Session, channel_id_for
+from tq.sessions.models import FINAL_STATUSES, Session, SessionEvent, channel_id_for
 from tq.users.models import UserCard
 from tq.users.service import get_users, stream_user_payload
 
@@ -141,7 +142,18 @@ async def close_overdue_sessions(
     now = now or utcnow()
     grace = timedelta(minutes=grace_minutes)
     collection = engine.get_collection(Session)
-    stamp = {"endTime": now, "updatedAt": now, "streamSync": "pending"}
+    stamp = {"endTime": now, "updatedAt": now, "streamSync": "pending", "eventsPending": True}
+
+    def expired(to: str) -> dict[str, Any]:
+        # The event rides in the same update_many (its id is unique within each session).
+        event = SessionEvent(
+            id=f"expired-{to}-{int(now.timestamp() * 1000)}",
+            type="expired",
+            actor_id=None,
+            at=now,
+            data={"status": to},
+        )
+        return {"outboxEvents": event.model_dump_doc()}
 
     lonely_filter = {
         "status": "scheduled",
@@ -174,7 +186,8 @@ async def close_overdue_sessions(
         not_busy = {"_id": {"$nin": busy}} if busy else {}
         if lonely:
             cancelled = await collection.update_many(
-                {**lonely_filter, **not_busy}, {"$set": {"status": "cancelled", **stamp}}
+                {**lonely_filter, **not_busy},
+                {"$set": {"status": "cancelled", **stamp}, "$push": expired("cancelled")},
             )
             counts["cancelled"] = cancelled.modified_count
         if due:
@@ -189,7 +202,7 @@ async def close_overdue_sessions(
             ]
             completed = await collection.update_many(
                 {"status": "active", "$or": deadlines, **not_busy},
-                {"$set": {"status": "completed", **stamp}},
+                {"$set": {"status": "completed", **stamp}, "$push": expired("completed")},
             )
             counts["completed"] = completed.modified_count
     skipped = set(busy)

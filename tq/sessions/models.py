@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from bson import ObjectId
 from odmantic import EmbeddedModel, Field, Index, Model
@@ -36,6 +36,8 @@ Language = Literal[
 ]
 LANGUAGES: tuple[str, ...] = get_args(Language)
 OPEN_STATUSES: tuple[Status, ...] = ("scheduled", "active")
+# What a scorecard rates unless the host changes it (before the first submit).
+DEFAULT_CRITERIA: tuple[str, ...] = ("problem_solving", "code_quality", "communication", "testing")
 FINAL_STATUSES: tuple[Status, ...] = ("completed", "cancelled")
 
 
@@ -61,6 +63,45 @@ class Invitation(EmbeddedModel):
     accepted_at: datetime | None = Field(default=None, key_name="acceptedAt")
     accepted_by: ObjectId | None = Field(default=None, key_name="acceptedBy")
     revoked_at: datetime | None = Field(default=None, key_name="revokedAt")
+
+
+class SessionEvent(EmbeddedModel):
+    """One entry of a session's event log, first written inside the session document by the
+    very update that makes the change (`outboxEvents`), then moved to `session_events`: a
+    change never exists without its event, on any engine, without transactions."""
+
+    id: str  # unique within its session
+    type: str
+    actor_id: ObjectId | None = Field(default=None, key_name="actorId")  # None: a job
+    at: datetime
+    data: dict[str, Any] = Field(default={})
+
+
+class SessionEventRecord(Model):
+    """The append-only log (`session_events`): nothing updates or deletes an entry, except
+    account deletion (actorId → null) and the deletion of the session itself."""
+
+    key: str = Field(primary_field=True)  # "<session id>:<event id>": a re-flush is a no-op
+    session_id: ObjectId = Field(key_name="sessionId")
+    type: str
+    actor_id: ObjectId | None = Field(default=None, key_name="actorId")
+    at: datetime
+    data: dict[str, Any] = Field(default={})
+
+    model_config = {
+        "collection": "session_events",
+        "indexes": lambda: [
+            # a session's log, oldest first, cursor-paged
+            Index(
+                SessionEventRecord.session_id,
+                SessionEventRecord.at,
+                SessionEventRecord.key,
+                name="session_at_key",
+            ),
+            # account deletion: the actor's entries
+            Index(SessionEventRecord.actor_id, name="actor"),
+        ],
+    }
 
 
 class Session(Model):
@@ -92,6 +133,14 @@ class Session(Model):
     invites_version: int = Field(default=0, key_name="invitesVersion")
     # The calendar event's SEQUENCE: raised by every reschedule and by the cancellation.
     calendar_sequence: int = Field(default=0, key_name="calendarSequence")
+    # Scorecard criteria; locked by the first submitted scorecard.
+    criteria: list[str] = Field(default=list(DEFAULT_CRITERIA))
+    criteria_locked: bool = Field(default=False, key_name="criteriaLocked")
+    # Set once `record.ready` was announced (the completed session's record is final).
+    record_ready_at: datetime | None = Field(default=None, key_name="recordReadyAt")
+    # Events written with the change that caused them, until moved to `session_events`.
+    outbox_events: list[SessionEvent] = Field(default=[], key_name="outboxEvents")
+    events_pending: bool = Field(default=False, key_name="eventsPending")
     # Set once the reminder emails were queued (the reminder job claims a session by it).
     reminded_at: datetime | None = Field(default=None, key_name="remindedAt")
     max_participants: int = Field(default=1, key_name="maxParticipants")
@@ -162,6 +211,10 @@ class Session(Model):
             ),
             # an invitation link finds its session
             Index(Session.invite_tokens, name="invite_tokens"),
+            # sessions whose events still wait in the document (the flush job)
+            Index(Session.events_pending, name="events_pending"),
+            # completed sessions whose record was not announced yet
+            Index(Session.status, Session.record_ready_at, name="status_record_ready"),
             # a leaving account's hosted sessions
             Index(Session.created_by, Session.status, name="host_status"),
             # the chat archive: final sessions not archived yet, oldest ending first

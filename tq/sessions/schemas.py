@@ -36,6 +36,16 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", m
 ProblemTitle = Title
 Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
 Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
+Criterion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Criteria = Annotated[
+    list[Criterion],
+    Field(
+        min_length=1,
+        max_length=10,
+        json_schema_extra={"uniqueItems": True},
+        description="scorecard criteria (unique); only until the first scorecard is submitted",
+    ),
+]
 
 
 class CreateSessionIn(Body):
@@ -96,6 +106,7 @@ class UpdateSessionIn(Body):
     maxParticipants: Seats | SkipJsonSchema[None] = None
     status: Status | SkipJsonSchema[None] = None
     visibility: Visibility | SkipJsonSchema[None] = None
+    criteria: Criteria | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def not_empty(self) -> UpdateSessionIn:
@@ -108,9 +119,12 @@ class UpdateSessionIn(Body):
             "status",
             "startTime",
             "visibility",
+            "criteria",
         ):
             if required in self.model_fields_set and getattr(self, required) is None:
                 raise ValueError(f"{required} cannot be null")
+        if self.criteria is not None and len(set(self.criteria)) != len(self.criteria):
+            raise ValueError("criteria must be unique")
         return self
 
 
@@ -250,6 +264,18 @@ def session_role(session: Session, user_id: ObjectId) -> SessionRole | None:
     if user_id in session.participants:
         return "candidate"
     return None
+
+
+def member_card(
+    session: Session, users: dict[ObjectId, UserCard], viewer: User, user_id: ObjectId | None
+) -> SessionUserOut | None:
+    """One person of the session as the session JSON shows them (notes' and scorecards'
+    authors); None for a deleted account's entries."""
+    if user_id is None:
+        return None
+    role = session_role(session, user_id) or "interviewer"  # a former panel member
+    show_email = viewer.id == session.created_by or user_id == viewer.id
+    return _person(users.get(user_id), user_id, show_email, role)
 
 
 def opens_at(session: Session, join_window_minutes: int) -> datetime:

@@ -22,12 +22,14 @@ from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
 from tq.sessions.events import SessionDeleted
 from tq.sessions.jobs import push_channel
+from tq.sessions.log import session_event
 from tq.sessions.models import (
     FINAL_STATUSES,
     OPEN_STATUSES,
     Invitation,
     InvitationStatus,
     Session,
+    SessionEvent,
     Status,
     channel_id_for,
 )
@@ -117,6 +119,20 @@ async def open_member_session(clients: Clients, session_id: str, user: User) -> 
     """A member's session whose room is open (chat, the session's Stream token)."""
     session = await member_session(clients.engine, session_id, user)
     check_room_open(session, clients.settings.join_window_minutes, utcnow())
+    return session
+
+
+def panel_role(session: Session, user: User) -> bool:
+    """Host or interviewer: who reads notes, scorecards, the log and the record."""
+    return user.id == session.created_by or user.id in session.interviewers
+
+
+async def panel_session(engine: AIOEngine, session_id: str, user: User) -> Session:
+    """The session for its host and interviewers; 404 for everyone else, candidates included
+    (they must not learn that notes or scores exist)."""
+    session = await load_session(engine, session_id)
+    if not panel_role(session, user):
+        raise NotFound("Session not found", code="session_not_found")
     return session
 
 
@@ -259,6 +275,16 @@ async def create_session(clients: Clients, host: User, data: CreateSessionIn) ->
         duration=data.duration,
         created_at=now,
         updated_at=now,
+        outbox_events=[
+            session_event(
+                "created",
+                host.id,
+                title=data.title or f"{data.problem} Session",
+                status="scheduled" if starts_later else "active",
+                visibility=data.visibility,
+            )
+        ],
+        events_pending=True,
     )
     # The database first: it is the authority. A plain insert: ODMantic's save is an upsert.
     await _collection(clients.engine).insert_one(session.model_dump_doc())
@@ -266,11 +292,23 @@ async def create_session(clients: Clients, host: User, data: CreateSessionIn) ->
 
 
 async def conditional_update(
-    clients: Clients, filter_: dict[str, Any], update: dict[str, Any] | list[dict[str, Any]]
+    clients: Clients,
+    filter_: dict[str, Any],
+    update: dict[str, Any] | list[dict[str, Any]],
+    events: list[SessionEvent] | None = None,
 ) -> Session | None:
     """The one way a session document changes: one conditional `find_one_and_update` that
     returns the new document (None when the filter no longer matches). A pipeline update (a
-    list) sets `updatedAt` in its own first stage."""
+    list) sets `updatedAt` in its own first stage. `events` are written by the same update
+    into the document's outbox (moved to the log by `flush_events`)."""
+    if events:
+        docs = [event.model_dump_doc() for event in events]
+        if isinstance(update, dict):
+            update.setdefault("$push", {})["outboxEvents"] = {"$each": docs}
+            update.setdefault("$set", {})["eventsPending"] = True
+        else:
+            queued = {"$concatArrays": [{"$ifNull": ["$outboxEvents", []]}, {"$literal": docs}]}
+            update = [*update, {"$set": {"outboxEvents": queued, "eventsPending": True}}]
     if isinstance(update, dict):
         update.setdefault("$set", {})["updatedAt"] = utcnow()
     async with clients.locks.hold(f"session:{filter_['_id']}"):
@@ -287,6 +325,13 @@ def completion_fields(session: Session, now: datetime) -> dict[str, Any]:
         fields["duration"] = max(1, math.ceil(elapsed))
     return fields
 
+
+MOVE_EVENTS: dict[Status, str] = {
+    "active": "started",
+    "completed": "completed",
+    "cancelled": "cancelled",
+    "scheduled": "scheduled",
+}
 
 # Which statuses a host action may start from.
 HOST_MOVES: dict[Status, list[Status]] = {
@@ -325,7 +370,9 @@ async def host_action(clients: Clients, session_id: str, host: User, to: Status)
     filter_: dict[str, Any] = {"_id": oid, "createdBy": host.id, "status": {"$in": HOST_MOVES[to]}}
     if to == "active":
         filter_["startTime"] = {"$lte": now + window}  # the room must be open
-    updated = await conditional_update(clients, filter_, _host_move(to, now, pipeline))
+    updated = await conditional_update(
+        clients, filter_, _host_move(to, now, pipeline), [session_event(MOVE_EVENTS[to], host.id)]
+    )
     if updated is None:
         current = await load_session(clients.engine, session_id)
         if not is_member(current, host):
@@ -373,6 +420,7 @@ async def join_session(clients: Clients, session_id: str, user: User) -> Session
             "$addToSet": {"participants": user.id, "members": user.id},
             "$inc": {"seatsLeft": -1},
         },
+        [session_event("member.joined", user.id, userId=str(user.id), role="candidate")],
     )
     if joined is None:
         current = await load_session(clients.engine, session_id)
@@ -394,6 +442,7 @@ async def join_session(clients: Clients, session_id: str, user: User) -> Session
             clients,
             {"_id": oid, "status": "scheduled"},
             {"$set": {"status": "active", "startTime": utcnow()}},
+            [session_event("started", user.id)],
         )
         joined = opened or await load_session(clients.engine, session_id)
     return await after_write(clients, joined)
@@ -407,6 +456,7 @@ async def leave_session(clients: Clients, session_id: str, user: User) -> Sessio
         clients,
         {"_id": oid, "participants": user.id, "status": {"$in": list(OPEN_STATUSES)}},
         {"$pull": {"participants": user.id, "members": user.id}, "$inc": {"seatsLeft": 1}},
+        [session_event("member.left", user.id, userId=str(user.id), role="candidate")],
     )
     if left is None:
         # An interviewer leaves the panel (no seat to give back).
@@ -414,6 +464,7 @@ async def leave_session(clients: Clients, session_id: str, user: User) -> Sessio
             clients,
             {"_id": oid, "interviewers": user.id, "status": {"$in": list(OPEN_STATUSES)}},
             {"$pull": {"interviewers": user.id, "members": user.id}},
+            [session_event("member.left", user.id, userId=str(user.id), role="interviewer")],
         )
     if left is None:
         current = await load_session(clients.engine, session_id)
@@ -437,6 +488,7 @@ FIELD_KEYS = {
     "duration": "duration",
     "startTime": "startTime",
     "visibility": "visibility",
+    "criteria": "criteria",
 }
 
 
@@ -451,6 +503,12 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
         # As at creation: a start already past means now (the next join opens the session).
         update["$set"]["startTime"] = utcnow()
     filter_: dict[str, Any] = {"_id": session.id, "status": session.status}
+    if "criteria" in changes:
+        if session.criteria_locked:
+            raise Conflict(
+                "A scorecard was submitted: the criteria are fixed", code="criteria_locked"
+            )
+        filter_["criteriaLocked"] = {"$ne": True}  # no submit slipped in since we read
     if "startTime" in changes and session.status != "scheduled":
         raise Conflict("Only a scheduled session can be moved", code="not_scheduled")
     if "maxParticipants" in changes and data.maxParticipants is not None:
@@ -495,8 +553,26 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
         update["$inc"] = {**update.get("$inc", {}), "calendarSequence": 1}
         update["$set"]["remindedAt"] = None
         notice = "reschedule"
-    updated = await conditional_update(clients, filter_, update)
+    actor = session.created_by
+    events = [session_event("updated", actor, fields=sorted(changes))]
+    if notice == "reschedule":
+        events.append(
+            session_event(
+                "rescheduled",
+                actor,
+                startTime=update["$set"].get("startTime", session.start_time),
+                duration=update["$set"].get("duration", session.duration),
+            )
+        )
+    if target is not None and target != session.status:
+        events.append(session_event(MOVE_EVENTS[target], actor))
+    updated = await conditional_update(clients, filter_, update, events)
     if updated is None:
+        current = await load_session(clients.engine, str(session.id))
+        if "criteria" in changes and current.criteria_locked:
+            raise Conflict(
+                "A scorecard was submitted: the criteria are fixed", code="criteria_locked"
+            )
         raise Conflict("The session changed meanwhile; reload and retry", code="conflict")
     if notice:
         await clients.queue.enqueue(NOTIFY_SESSION, str(updated.id), notice)
@@ -523,6 +599,7 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
             clients,
             {"_id": session.id, "status": {"$in": list(OPEN_STATUSES)}},
             {"$set": {"status": "cancelled", "endTime": utcnow()}},
+            [session_event("cancelled", None, reason="host_account_deleted")],
         )
         if cancelled:
             touched.append(session.id)
@@ -532,6 +609,7 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
             clients,
             {"_id": doc["_id"], "participants": user_id},
             {"$pull": {"participants": user_id, "members": user_id}, "$inc": {"seatsLeft": 1}},
+            [session_event("member.removed", None, userId=None, reason="account_deleted")],
         )
         if freed:
             touched.append(doc["_id"])
@@ -540,6 +618,7 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
             clients,
             {"_id": doc["_id"], "interviewers": user_id},
             {"$pull": {"interviewers": user_id, "members": user_id}},
+            [session_event("member.removed", None, userId=None, reason="account_deleted")],
         )
         if freed:
             touched.append(doc["_id"])
@@ -571,6 +650,7 @@ async def rewrite_invitations(
     *,
     filter_: dict[str, Any] | None = None,
     update: dict[str, Any] | None = None,
+    events: list[SessionEvent] | None = None,
 ) -> Session | None:
     """Replace the session's invitations with `invitations` (and apply `update`) if nobody
     changed them since `session` was read: one conditional update on `invitesVersion`. None
@@ -586,6 +666,7 @@ async def rewrite_invitations(
         clients,
         {"_id": session.id, "invitesVersion": session.invites_version, **(filter_ or {})},
         update,
+        events,
     )
 
 
@@ -608,7 +689,8 @@ async def backfill_fields(engine: AIOEngine) -> int:
 async def after_write(clients: Clients, session: Session) -> SessionView:
     """After a change: the one users read the response needs anyway, then Stream brought in
     step right away from what was just written (no re-read). If Stream fails or is slow, the
-    session is marked `pending` and the `sync_session_channel` job retries until it works."""
+    session is marked `pending` and the `sync_session_channel` job retries until it works.
+    (The change's events wait in the document: reading the log moves them, see sessions.log.)"""
     users = await get_users(clients.engine, session.members)
     if not clients.stream.configured:
         return SessionView(session, users)

@@ -1,0 +1,77 @@
+"""Evaluation jobs: move events a crash left in documents into the log, and announce the
+record of each completed session once its chat has caught up with Stream."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tq.chat.jobs import import_from_stream
+from tq.core.clients import Clients
+from tq.core.time import utcnow
+from tq.evaluation.models import Note, Scorecard
+from tq.jobs.registry import ANNOUNCE_RECORDS, FLUSH_SESSION_EVENTS, job
+from tq.runner.models import CodeRun
+from tq.sessions.log import flush_events, flush_outbox, session_event
+from tq.sessions.models import Session
+from tq.sessions.service import conditional_update
+
+log = logging.getLogger("tq.evaluation.jobs")
+
+# Every kind of document that carries events for a session's log, with how to lock it.
+OUTBOX_DOCUMENTS: tuple[tuple[Any, str], ...] = (
+    (Session, "session"),
+    (Note, "note"),
+    (Scorecard, "scorecard"),
+    (CodeRun, "run"),
+)
+
+
+@job(FLUSH_SESSION_EVENTS)
+async def flush_session_events(clients: Clients) -> dict[str, int]:
+    """Events written with their change but not moved to the log yet (the process died right
+    after the write, the expiry job's bulk update, the runner's writes) are moved now."""
+    counts = {"documents": 0, "events": 0}
+    for model, lock in OUTBOX_DOCUMENTS:
+        pending = (
+            clients.engine.get_collection(model)
+            .find({"eventsPending": True})
+            .limit(clients.settings.job_batch_size)
+        )
+        async for doc in pending:
+            document = model.model_validate_doc(doc)
+            session_id = document.id if model is Session else document.session_id
+            key = document.key if model is Scorecard else document.id
+            counts["documents"] += 1
+            counts["events"] += await flush_outbox(
+                clients, model, key, session_id, document.outbox_events, f"{lock}:{key}"
+            )
+    return counts
+
+
+@job(ANNOUNCE_RECORDS)
+async def announce_records(clients: Clients) -> dict[str, int]:
+    """Each completed session whose record was not announced: its chat is first caught up with
+    Stream (what Stream holds that we lack is stored), then `record.ready` joins its log,
+    once (the session is claimed by `recordReadyAt`). Stream away: the job retries."""
+    sessions = clients.engine.get_collection(Session)
+    due = sessions.find({"status": "completed", "recordReadyAt": None}).limit(
+        clients.settings.job_batch_size
+    )
+    counts = {"announced": 0, "imported": 0}
+    async for doc in due:
+        session = Session.model_validate_doc(doc)
+        if clients.stream.configured and session.archived_at is None:
+            counts["imported"] += await import_from_stream(
+                clients.engine, clients.redis, clients.stream, session
+            )
+        announced = await conditional_update(
+            clients,
+            {"_id": session.id, "recordReadyAt": None},
+            {"$set": {"recordReadyAt": utcnow()}},
+            [session_event("record.ready", None, path=f"/api/sessions/{session.id}/record")],
+        )
+        if announced is not None:
+            await flush_events(clients, announced)
+            counts["announced"] += 1
+    return counts

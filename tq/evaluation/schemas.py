@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from tq.chat.schemas import MessageOut
+from tq.core.schemas import NON_BLANK, Body, Query
+from tq.evaluation.models import Note, NoteVisibility, Recommendation, Scorecard, ScorecardStatus
+from tq.runner.schemas import RunOut
+from tq.sessions.models import SessionEventRecord
+from tq.sessions.schemas import SessionOut, SessionUserOut
+
+NoteBody = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=20_000, pattern=NON_BLANK),
+    Field(description="Markdown"),
+]
+Offset = Annotated[int, Field(ge=0, le=7 * 24 * 3600, description="seconds into the session")]
+Rating = Annotated[int, Field(ge=1, le=4)]
+Summary = Annotated[str, StringConstraints(max_length=10_000)]
+
+# A page position in a session's log: the event's time (ms since the epoch) and its id.
+EVENT_CURSOR = r"^-?[0-9]{1,13}_[A-Za-z0-9_-]{1,64}$"
+NOTE_CURSOR = r"^[0-9a-f]{24}$"
+
+
+class NoteIn(Body):
+    body: NoteBody
+    visibility: NoteVisibility = "private"
+    at: Offset | None = None
+
+
+class NoteUpdateIn(Body):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    body: NoteBody | SkipJsonSchema[None] = None
+    visibility: NoteVisibility | SkipJsonSchema[None] = None
+    at: Offset | None = None
+
+    @model_validator(mode="after")
+    def not_empty(self) -> NoteUpdateIn:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        for required in ("body", "visibility"):
+            if required in self.model_fields_set and getattr(self, required) is None:
+                raise ValueError(f"{required} cannot be null")
+        return self
+
+
+class NotesQuery(Query):
+    limit: Annotated[int, Field(ge=1, le=200)] = 100
+    after: Annotated[
+        Annotated[str, StringConstraints(pattern=NOTE_CURSOR)] | SkipJsonSchema[None],
+        Field(description="the nextCursor of the page before"),
+    ] = None
+
+
+class NoteOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    sessionId: str
+    authorId: str | None
+    author: SessionUserOut | None
+    body: str
+    visibility: NoteVisibility
+    at: int | None
+    createdAt: datetime
+    updatedAt: datetime
+
+    @classmethod
+    def of(cls, note: Note, author: SessionUserOut | None) -> NoteOut:
+        return cls(
+            _id=str(note.id),
+            sessionId=str(note.session_id),
+            authorId=str(note.author_id) if note.author_id else None,
+            author=author,
+            body=note.body,
+            visibility=note.visibility,
+            at=note.at,
+            createdAt=note.created_at,
+            updatedAt=note.updated_at,
+        )
+
+
+class NoteEnvelope(BaseModel):
+    note: NoteOut
+
+
+class NotePage(BaseModel):
+    notes: list[NoteOut] = Field(description="the notes the caller may see, oldest first")
+    nextCursor: str | None
+
+
+class ScorecardIn(Body):
+    ratings: Annotated[
+        dict[str, Rating],
+        Field(
+            description="criterion → 1..4, for the session's criteria only ({} for none yet; "
+            "another name is 400 unknown_criteria)"
+        ),
+    ]
+    recommendation: Recommendation | None = None
+    summary: Summary = ""
+
+
+class ScorecardOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    sessionId: str
+    authorId: str | None
+    author: SessionUserOut | None
+    ratings: dict[str, int]
+    recommendation: Recommendation | None
+    summary: str
+    status: ScorecardStatus
+    createdAt: datetime
+    updatedAt: datetime
+    submittedAt: datetime | None
+
+    @classmethod
+    def of(cls, card: Scorecard, author: SessionUserOut | None) -> ScorecardOut:
+        return cls(
+            sessionId=str(card.session_id),
+            authorId=str(card.author_id) if card.author_id else None,
+            author=author,
+            ratings=card.ratings,
+            recommendation=card.recommendation,
+            summary=card.summary,
+            status=card.status,
+            createdAt=card.created_at,
+            updatedAt=card.updated_at,
+            submittedAt=card.submitted_at,
+        )
+
+
+class MyScorecardOut(BaseModel):
+    scorecard: ScorecardOut | None = Field(description="null until the caller saves a draft")
+    criteria: list[str]
+
+
+class CriterionSummary(BaseModel):
+    mean: float | None
+    count: int
+
+
+class RecommendationTally(BaseModel):
+    strong_no: int
+    no: int
+    yes: int
+    strong_yes: int
+
+
+class ScoreSummary(BaseModel):
+    submitted: int
+    criteria: dict[str, CriterionSummary]
+    recommendations: RecommendationTally
+
+
+class ScorecardList(BaseModel):
+    scorecards: list[ScorecardOut] = Field(description="submitted scorecards only")
+    summary: ScoreSummary
+
+
+class EventOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    sessionId: str
+    type: str
+    actorId: str | None = Field(description="null for jobs, and once the account is deleted")
+    at: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: SessionEventRecord) -> EventOut:
+        return cls(
+            _id=record.key,
+            sessionId=str(record.session_id),
+            type=record.type,
+            actorId=str(record.actor_id) if record.actor_id else None,
+            at=record.at,
+            data=record.data,
+        )
+
+
+class EventsQuery(Query):
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    after: Annotated[
+        Annotated[str, StringConstraints(pattern=EVENT_CURSOR)] | SkipJsonSchema[None],
+        Field(description="the nextCursor of the page before"),
+    ] = None
+
+
+class EventPage(BaseModel):
+    events: list[EventOut] = Field(description="oldest first")
+    nextCursor: str | None = Field(description="null on the last page")
+
+
+class BlindScorecards(BaseModel):
+    visible: bool = Field(description="false until the caller submitted their own scorecard")
+    scorecards: list[ScorecardOut]
+    summary: ScoreSummary | None
+
+
+class RecordOut(BaseModel):
+    session: SessionOut
+    events: list[EventOut]
+    transcript: list[MessageOut] = Field(description="the chat, hot and archived, in order")
+    runs: list[RunOut] = Field(description="code runs, oldest first, with their output")
+    notes: list[NoteOut] = Field(description="the notes the caller may see")
+    scorecards: BlindScorecards

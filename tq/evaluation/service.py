@@ -1,0 +1,418 @@
+"""Interview feedback: private and panel notes, blind scorecards, the session's event log and
+the one post-interview record. Only the host and the interviewers reach any of it; for a
+candidate (or anyone else) every route is 404, so they cannot even learn that notes exist."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from odmantic import AIOEngine
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from tq.chat.models import ChatMessage
+from tq.chat.schemas import HistoryQuery
+from tq.chat.service import history
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
+from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
+from tq.core.time import utcnow
+from tq.evaluation.models import RECOMMENDATIONS, Note, Scorecard, scorecard_key
+from tq.evaluation.schemas import (
+    CriterionSummary,
+    NoteIn,
+    NotesQuery,
+    NoteUpdateIn,
+    RecommendationTally,
+    ScorecardIn,
+    ScoreSummary,
+)
+from tq.runner.models import CodeRun
+from tq.runner.schemas import ListRunsQuery
+from tq.runner.service import list_runs
+from tq.sessions.log import flush_outbox, read_events, session_event
+from tq.sessions.models import Session, SessionEventRecord
+from tq.sessions.service import conditional_update, load_session, panel_session
+from tq.users.models import User
+
+# Bounds of one record: far above a real interview, and they keep the page's size finite.
+RECORD_MAX_MESSAGES = 20_000
+RECORD_MAX_RUNS = 1_000
+RECORD_MAX_EVENTS = 5_000
+RECORD_MAX_NOTES = 2_000
+
+
+def _notes(engine: AIOEngine) -> Any:
+    return engine.get_collection(Note)
+
+
+def _cards(engine: AIOEngine) -> Any:
+    return engine.get_collection(Scorecard)
+
+
+# --- notes
+
+
+def visible_notes_filter(session: Session, viewer: User) -> dict[str, Any]:
+    return {
+        "sessionId": session.id,
+        "$or": [{"visibility": "panel"}, {"authorId": viewer.id}],
+    }
+
+
+async def create_note(
+    clients: Clients, session_id: str, author: User, data: NoteIn
+) -> tuple[Session, Note]:
+    session = await panel_session(clients.engine, session_id, author)
+    now = utcnow()
+    note = Note(
+        session_id=session.id,
+        author_id=author.id,
+        body=data.body,
+        visibility=data.visibility,
+        at=data.at,
+        created_at=now,
+        updated_at=now,
+    )
+    # The event (id and visibility only, never the body) is inserted with the note.
+    note.outbox_events = [
+        session_event("note.created", author.id, noteId=str(note.id), visibility=note.visibility)
+    ]
+    note.events_pending = True
+    await _notes(clients.engine).insert_one(note.model_dump_doc())
+    await flush_outbox(clients, Note, note.id, session.id, note.outbox_events, f"note:{note.id}")
+    note.outbox_events, note.events_pending = [], False
+    return session, note
+
+
+async def list_notes(
+    clients: Clients, session_id: str, viewer: User, query: NotesQuery
+) -> tuple[Session, list[Note], str | None]:
+    session = await panel_session(clients.engine, session_id, viewer)
+    filter_ = visible_notes_filter(session, viewer)
+    if query.after:
+        # ObjectIds grow with creation time: the page after a note is the ids above it.
+        filter_["_id"] = {"$gt": ObjectId(query.after)}
+    cursor = (
+        _notes(clients.engine)
+        .find(filter_)
+        .sort([("createdAt", 1), ("_id", 1)])
+        .limit(query.limit + 1)
+    )
+    notes = [Note.model_validate_doc(doc) async for doc in cursor]
+    more = len(notes) > query.limit
+    notes = notes[: query.limit]
+    return session, notes, str(notes[-1].id) if more and notes else None
+
+
+async def _own_note(
+    clients: Clients, session_id: str, user: User, note_id: str
+) -> tuple[Session, Note]:
+    session = await panel_session(clients.engine, session_id, user)
+    oid = parse_object_id(note_id)
+    doc = (
+        await _notes(clients.engine).find_one({"_id": oid, "sessionId": session.id})
+        if oid
+        else None
+    )
+    if doc is None:
+        raise NotFound("Note not found", code="note_not_found")
+    note = Note.model_validate_doc(doc)
+    if note.author_id != user.id:
+        if note.visibility == "private":
+            raise NotFound("Note not found", code="note_not_found")
+        raise Forbidden("Only its author may change a note", code="not_author")
+    return session, note
+
+
+async def update_note(
+    clients: Clients, session_id: str, user: User, note_id: str, data: NoteUpdateIn
+) -> tuple[Session, Note]:
+    session, note = await _own_note(clients, session_id, user, note_id)
+    fields: dict[str, Any] = {
+        name: getattr(data, name)
+        for name in data.model_fields_set
+        if name in ("body", "visibility", "at")
+    }
+    fields["updatedAt"] = utcnow()
+    async with clients.locks.hold(f"note:{note.id}"):
+        doc = await _notes(clients.engine).find_one_and_update(
+            {"_id": note.id, "authorId": user.id},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+    if doc is None:
+        raise NotFound("Note not found", code="note_not_found")
+    return session, Note.model_validate_doc(doc)
+
+
+async def delete_note(clients: Clients, session_id: str, user: User, note_id: str) -> None:
+    _, note = await _own_note(clients, session_id, user, note_id)
+    await _notes(clients.engine).delete_one({"_id": note.id, "authorId": user.id})
+
+
+# --- scorecards
+
+
+async def my_scorecard(
+    clients: Clients, session_id: str, user: User
+) -> tuple[Session, Scorecard | None]:
+    session = await panel_session(clients.engine, session_id, user)
+    doc = await _cards(clients.engine).find_one({"_id": scorecard_key(session.id, user.id)})
+    return session, Scorecard.model_validate_doc(doc) if doc else None
+
+
+def _check_ratings(session: Session, ratings: dict[str, int]) -> None:
+    unknown = sorted(set(ratings) - set(session.criteria))
+    if unknown:
+        raise BadRequest(
+            f"Not criteria of this session: {', '.join(unknown)}",
+            code="unknown_criteria",
+            details=[{"field": "ratings", "problem": f"criteria are {session.criteria}"}],
+        )
+
+
+async def save_draft(
+    clients: Clients, session_id: str, user: User, data: ScorecardIn
+) -> tuple[Session, Scorecard]:
+    session = await panel_session(clients.engine, session_id, user)
+    _check_ratings(session, data.ratings)
+    key = scorecard_key(session.id, user.id)
+    now = utcnow()
+    try:
+        async with clients.locks.hold(f"scorecard:{key}"):
+            doc = await _cards(clients.engine).find_one_and_update(
+                {"_id": key, "status": "draft"},
+                {
+                    "$set": {
+                        "ratings": data.ratings,
+                        "recommendation": data.recommendation,
+                        "summary": data.summary,
+                        "updatedAt": now,
+                    },
+                    "$setOnInsert": {
+                        "sessionId": session.id,
+                        "authorId": user.id,
+                        "status": "draft",
+                        "createdAt": now,
+                        "submittedAt": None,
+                        "outboxEvents": [],
+                        "eventsPending": False,
+                    },
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+    except DuplicateKeyError:
+        # The upsert met the submitted scorecard (status is no longer draft).
+        raise Conflict("This scorecard was submitted", code="scorecard_submitted") from None
+    return session, Scorecard.model_validate_doc(doc)
+
+
+async def submit(clients: Clients, session_id: str, user: User) -> tuple[Session, Scorecard]:
+    """Lock the session's criteria first (one conditional update; idempotent), then check the
+    draft against those criteria and submit it conditionally on it being unchanged since read,
+    with its `scorecard.submitted` event in the same write."""
+    session = await panel_session(clients.engine, session_id, user)
+    key = scorecard_key(session.id, user.id)
+    doc = await _cards(clients.engine).find_one({"_id": key})
+    if doc is None:
+        raise BadRequest("Save a draft first (PUT .../scorecards/me)", code="scorecard_incomplete")
+    card = Scorecard.model_validate_doc(doc)
+    if card.status == "submitted":
+        raise Conflict("This scorecard was submitted", code="scorecard_submitted")
+    locked = session
+    if not session.criteria_locked:
+        locked = await conditional_update(
+            clients,
+            {"_id": session.id, "criteriaLocked": {"$ne": True}},
+            {"$set": {"criteriaLocked": True}},
+        ) or await load_session(clients.engine, session_id)
+    missing = [c for c in locked.criteria if c not in card.ratings]
+    problems = [{"field": f"ratings.{c}", "problem": "not rated"} for c in missing]
+    if card.recommendation is None:
+        problems.append({"field": "recommendation", "problem": "required"})
+    extra = sorted(set(card.ratings) - set(locked.criteria))
+    problems += [{"field": f"ratings.{c}", "problem": "not a criterion"} for c in extra]
+    if problems:
+        raise BadRequest(
+            "Rate every criterion and give a recommendation before submitting",
+            code="scorecard_incomplete",
+            details=problems,
+        )
+    now = utcnow()
+    event = session_event(
+        "scorecard.submitted", user.id, authorId=str(user.id), recommendation=card.recommendation
+    )
+    async with clients.locks.hold(f"scorecard:{key}"):
+        submitted = await _cards(clients.engine).find_one_and_update(
+            {"_id": key, "status": "draft", "updatedAt": card.updated_at},
+            {
+                "$set": {"status": "submitted", "submittedAt": now, "eventsPending": True},
+                "$push": {"outboxEvents": event.model_dump_doc()},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+    if submitted is None:
+        raise Conflict("The scorecard changed meanwhile; reload and retry", code="conflict")
+    result = Scorecard.model_validate_doc(submitted)
+    await flush_outbox(
+        clients, Scorecard, key, session.id, result.outbox_events, f"scorecard:{key}"
+    )
+    return locked, result
+
+
+async def submitted_scorecards(engine: AIOEngine, session: Session) -> list[Scorecard]:
+    cursor = (
+        _cards(engine)
+        .find({"sessionId": session.id, "status": "submitted"})
+        .sort([("submittedAt", 1)])
+    )
+    return [Scorecard.model_validate_doc(doc) async for doc in cursor]
+
+
+def summarize(criteria: list[str], cards: list[Scorecard]) -> ScoreSummary:
+    per: dict[str, CriterionSummary] = {}
+    for criterion in criteria:
+        values = [card.ratings[criterion] for card in cards if criterion in card.ratings]
+        per[criterion] = CriterionSummary(
+            mean=round(sum(values) / len(values), 2) if values else None, count=len(values)
+        )
+    tally = Counter(card.recommendation for card in cards if card.recommendation)
+    return ScoreSummary(
+        submitted=len(cards),
+        criteria=per,
+        recommendations=RecommendationTally(**{rec: tally.get(rec, 0) for rec in RECOMMENDATIONS}),
+    )
+
+
+@dataclass
+class Blind:
+    visible: bool
+    cards: list[Scorecard]
+    summary: ScoreSummary | None
+
+
+async def blind_scorecards(engine: AIOEngine, session: Session, viewer: User) -> Blind:
+    """Every submitted scorecard and their summary, but only for a caller who submitted their
+    own: nobody is anchored by the others' scores."""
+    mine = await _cards(engine).find_one(
+        {"_id": scorecard_key(session.id, viewer.id)}, {"status": 1}
+    )
+    if mine is None or mine["status"] != "submitted":
+        return Blind(False, [], None)
+    cards = await submitted_scorecards(engine, session)
+    return Blind(True, cards, summarize(session.criteria, cards))
+
+
+async def scorecards_for(clients: Clients, session_id: str, viewer: User) -> tuple[Session, Blind]:
+    session = await panel_session(clients.engine, session_id, viewer)
+    blind = await blind_scorecards(clients.engine, session, viewer)
+    if not blind.visible:
+        raise Forbidden("Submit your own scorecard to see the others'", code="submit_own_first")
+    return session, blind
+
+
+# --- the event log
+
+
+def event_cursor(record: SessionEventRecord) -> str:
+    at = record.at if record.at.tzinfo else record.at.replace(tzinfo=UTC)
+    return f"{int(at.timestamp() * 1000)}_{record.key.split(':', 1)[1]}"
+
+
+def decode_event_cursor(session: Session, cursor: str) -> tuple[datetime, str]:
+    ms, event_id = cursor.split("_", 1)
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC), f"{session.id}:{event_id}"
+
+
+async def events_page(
+    clients: Clients, session_id: str, viewer: User, after: str | None, limit: int
+) -> tuple[list[SessionEventRecord], str | None]:
+    session = await panel_session(clients.engine, session_id, viewer)
+    position = decode_event_cursor(session, after) if after else None
+    records = await read_events(clients, session, position, limit + 1)
+    more = len(records) > limit
+    records = records[:limit]
+    return records, event_cursor(records[-1]) if more and records else None
+
+
+# --- the record
+
+
+@dataclass
+class Record:
+    session: Session
+    events: list[SessionEventRecord]
+    transcript: list[ChatMessage]
+    runs: list[CodeRun]
+    notes: list[Note]
+    scorecards: Blind
+
+
+async def transcript(engine: AIOEngine, session: Session) -> list[ChatMessage]:
+    """The whole chat in order, hot and archived (pages of the history read, newest first)."""
+    pages: list[list[ChatMessage]] = []
+    before: str | None = None
+    total = 0
+    while total < RECORD_MAX_MESSAGES:
+        query = HistoryQuery.model_validate(
+            {"limit": 200, **({"before": before} if before else {})}
+        )
+        page, before = await history(engine, session, query)
+        pages.append(page)
+        total += len(page)
+        if before is None:
+            break
+    return [message for page in reversed(pages) for message in page]
+
+
+async def all_runs(engine: AIOEngine, session: Session) -> list[CodeRun]:
+    runs: list[CodeRun] = []
+    before: str | None = None
+    while len(runs) < RECORD_MAX_RUNS:
+        page, before = await list_runs(engine, session, ListRunsQuery(limit=100, before=before))
+        runs += page
+        if before is None:
+            break
+    return list(reversed(runs))
+
+
+async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
+    session = await panel_session(clients.engine, session_id, viewer)
+    events = await read_events(clients, session, None, RECORD_MAX_EVENTS)
+    cursor = (
+        _notes(clients.engine)
+        .find(visible_notes_filter(session, viewer))
+        .sort([("createdAt", 1), ("_id", 1)])
+        .limit(RECORD_MAX_NOTES)
+    )
+    notes = [Note.model_validate_doc(doc) async for doc in cursor]
+    return Record(
+        session=session,
+        events=events,
+        transcript=await transcript(clients.engine, session),
+        runs=await all_runs(clients.engine, session),
+        notes=notes,
+        scorecards=await blind_scorecards(clients.engine, session, viewer),
+    )
+
+
+# --- account deletion
+
+
+async def forget_author(clients: Clients, user_id: ObjectId) -> None:
+    """A deleted account's notes go (private ones were theirs alone); its submitted scorecards
+    stay, anonymous, so the panel's decision keeps its evidence; its drafts go."""
+    await _notes(clients.engine).delete_many({"authorId": user_id})
+    await _cards(clients.engine).delete_many({"authorId": user_id, "status": "draft"})
+    await _cards(clients.engine).update_many({"authorId": user_id}, {"$set": {"authorId": None}})
+
+
+async def forget_session_evaluation(clients: Clients, session_id: ObjectId) -> None:
+    await _notes(clients.engine).delete_many({"sessionId": session_id})
+    await _cards(clients.engine).delete_many({"sessionId": session_id})

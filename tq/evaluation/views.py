@@ -1,0 +1,283 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bson import ObjectId
+from sanic import Blueprint, Request, empty, json
+from sanic.response import HTTPResponse, html
+
+from tq.auth.dependencies import authenticated, current_user
+from tq.chat.schemas import MessageOut
+from tq.core.clients import Clients
+from tq.core.http import parse_body, parse_query
+from tq.core.openapi import doc
+from tq.core.schemas import dump
+from tq.core.time import utcnow
+from tq.evaluation import service
+from tq.evaluation.models import Note, Scorecard
+from tq.evaluation.record_page import render_record_page
+from tq.evaluation.schemas import (
+    BlindScorecards,
+    EventOut,
+    EventPage,
+    EventsQuery,
+    MyScorecardOut,
+    NoteEnvelope,
+    NoteIn,
+    NoteOut,
+    NotePage,
+    NotesQuery,
+    NoteUpdateIn,
+    RecordOut,
+    ScorecardIn,
+    ScorecardList,
+    ScorecardOut,
+)
+from tq.runner.schemas import RunOut
+from tq.sessions.models import Session
+from tq.sessions.schemas import member_card, render_session
+from tq.users.models import User, UserCard
+from tq.users.service import get_users
+
+bp = Blueprint("evaluation", url_prefix="/api/sessions")
+TAG = "evaluation"
+PANEL_ERRORS = (404,)  # candidates and outsiders: 404 on every route here
+
+
+async def _people(
+    clients: Clients, session: Session, ids: Iterable[ObjectId | None]
+) -> dict[ObjectId, UserCard]:
+    return await get_users(clients.engine, {uid for uid in ids if uid is not None})
+
+
+def _notes_out(
+    session: Session, users: dict[ObjectId, UserCard], viewer: User, notes: list[Note]
+) -> list[NoteOut]:
+    return [NoteOut.of(note, member_card(session, users, viewer, note.author_id)) for note in notes]
+
+
+def _cards_out(
+    session: Session, users: dict[ObjectId, UserCard], viewer: User, cards: list[Scorecard]
+) -> list[ScorecardOut]:
+    return [
+        ScorecardOut.of(card, member_card(session, users, viewer, card.author_id)) for card in cards
+    ]
+
+
+# --- notes
+
+
+@bp.post("/<session_id:str>/notes")
+@doc(
+    summary="Write a note (host or interviewer): private (the author only) or panel",
+    tag=TAG,
+    body=NoteIn,
+    ok={201: NoteEnvelope},
+    errors=PANEL_ERRORS,
+)
+@authenticated()
+async def create_note(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    data = parse_body(request, NoteIn)
+    session, note = await service.create_note(clients, session_id, viewer, data)
+    users = await _people(clients, session, [note.author_id])
+    body = NoteEnvelope(note=_notes_out(session, users, viewer, [note])[0])
+    return json(dump(body), status=201)
+
+
+@bp.get("/<session_id:str>/notes")
+@doc(
+    summary="The notes the caller may see, oldest first (host or interviewer)",
+    tag=TAG,
+    query=NotesQuery,
+    ok={200: NotePage},
+    errors=PANEL_ERRORS,
+)
+@authenticated()
+async def list_notes(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    query = parse_query(request, NotesQuery)
+    session, notes, cursor = await service.list_notes(clients, session_id, viewer, query)
+    users = await _people(clients, session, [n.author_id for n in notes])
+    body = NotePage(notes=_notes_out(session, users, viewer, notes), nextCursor=cursor)
+    return json(dump(body))
+
+
+@bp.patch("/<session_id:str>/notes/<note_id:str>")
+@doc(
+    summary="Change one's own note",
+    tag=TAG,
+    body=NoteUpdateIn,
+    ok={200: NoteEnvelope},
+    errors=(403, 404),
+)
+@authenticated()
+async def update_note(
+    request: Request, session_id: str, note_id: str, clients: Clients
+) -> HTTPResponse:
+    viewer = current_user(request)
+    data = parse_body(request, NoteUpdateIn)
+    session, note = await service.update_note(clients, session_id, viewer, note_id, data)
+    users = await _people(clients, session, [note.author_id])
+    return json(dump(NoteEnvelope(note=_notes_out(session, users, viewer, [note])[0])))
+
+
+@bp.delete("/<session_id:str>/notes/<note_id:str>")
+@doc(summary="Delete one's own note", tag=TAG, ok={204: None}, errors=(403, 404))
+@authenticated()
+async def delete_note(
+    request: Request, session_id: str, note_id: str, clients: Clients
+) -> HTTPResponse:
+    await service.delete_note(clients, session_id, current_user(request), note_id)
+    return empty()
+
+
+# --- scorecards
+
+
+async def _mine(
+    clients: Clients, session: Session, viewer: User, card: Scorecard | None
+) -> HTTPResponse:
+    users = await _people(clients, session, [viewer.id])
+    out = _cards_out(session, users, viewer, [card])[0] if card else None
+    return json(dump(MyScorecardOut(scorecard=out, criteria=session.criteria)))
+
+
+@bp.get("/<session_id:str>/scorecards/me")
+@doc(
+    summary="The caller's own scorecard (null until a draft is saved) and the criteria",
+    tag=TAG,
+    ok={200: MyScorecardOut},
+    errors=PANEL_ERRORS,
+)
+@authenticated()
+async def my_scorecard(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    session, card = await service.my_scorecard(clients, session_id, viewer)
+    return await _mine(clients, session, viewer, card)
+
+
+@bp.put("/<session_id:str>/scorecards/me")
+@doc(
+    summary="Save the caller's scorecard as a draft (until submitted)",
+    tag=TAG,
+    body=ScorecardIn,
+    ok={200: MyScorecardOut},
+    errors=(404, 409),
+)
+@authenticated()
+async def save_scorecard(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    data = parse_body(request, ScorecardIn)
+    session, card = await service.save_draft(clients, session_id, viewer, data)
+    return await _mine(clients, session, viewer, card)
+
+
+@bp.post("/<session_id:str>/scorecards/me/submit")
+@doc(
+    summary="Submit the caller's scorecard: every criterion rated and a recommendation; then "
+    "immutable",
+    tag=TAG,
+    ok={200: MyScorecardOut},
+    errors=(404, 409),
+)
+@authenticated()
+async def submit_scorecard(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    session, card = await service.submit(clients, session_id, viewer)
+    return await _mine(clients, session, viewer, card)
+
+
+@bp.get("/<session_id:str>/scorecards")
+@doc(
+    summary="Every submitted scorecard and their summary; blind: 403 submit_own_first until "
+    "the caller submitted their own",
+    tag=TAG,
+    ok={200: ScorecardList},
+    errors=(403, 404),
+)
+@authenticated()
+async def scorecards(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    session, blind = await service.scorecards_for(clients, session_id, viewer)
+    users = await _people(clients, session, [c.author_id for c in blind.cards])
+    assert blind.summary is not None
+    body = ScorecardList(
+        scorecards=_cards_out(session, users, viewer, blind.cards), summary=blind.summary
+    )
+    return json(dump(body))
+
+
+# --- events and the record
+
+
+@bp.get("/<session_id:str>/events")
+@doc(
+    summary="The session's event log, oldest first, cursor-paged (host and interviewers)",
+    tag=TAG,
+    query=EventsQuery,
+    ok={200: EventPage},
+    errors=PANEL_ERRORS,
+)
+@authenticated()
+async def events(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    query = parse_query(request, EventsQuery)
+    records, cursor = await service.events_page(
+        clients, session_id, current_user(request), query.after, query.limit
+    )
+    return json(dump(EventPage(events=[EventOut.of(r) for r in records], nextCursor=cursor)))
+
+
+async def _record(request: Request, session_id: str, clients: Clients) -> RecordOut:
+    viewer = current_user(request)
+    record = await service.record_of(clients, session_id, viewer)
+    session = record.session
+    authors = [n.author_id for n in record.notes] + [c.author_id for c in record.scorecards.cards]
+    users = await _people(clients, session, [*session.members, *authors])
+    blind = record.scorecards
+    return RecordOut(
+        session=render_session(
+            session,
+            users,
+            viewer,
+            join_window_minutes=clients.settings.join_window_minutes,
+            now=utcnow(),
+        ),
+        events=[EventOut.of(r) for r in record.events],
+        transcript=[MessageOut.of(m) for m in record.transcript],
+        runs=[RunOut.of(run) for run in record.runs],
+        notes=_notes_out(session, users, viewer, record.notes),
+        scorecards=BlindScorecards(
+            visible=blind.visible,
+            scorecards=_cards_out(session, users, viewer, blind.cards),
+            summary=blind.summary,
+        ),
+    )
+
+
+@bp.get("/<session_id:str>/record")
+@doc(
+    summary="The post-interview record: session, timeline, transcript, runs, notes the caller "
+    "may see, scorecards under the blind rule (host and interviewers)",
+    tag=TAG,
+    ok={200: RecordOut},
+    errors=PANEL_ERRORS,
+)
+@authenticated()
+async def record(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    return json(dump(await _record(request, session_id, clients)))
+
+
+@bp.get("/<session_id:str>/record.html")
+@doc(
+    summary="The record as one self-contained printable HTML page",
+    tag=TAG,
+    ok={200: "text/html"},
+    errors=PANEL_ERRORS,
+)
+@authenticated()
+async def record_page(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    page = render_record_page(await _record(request, session_id, clients))
+    # Self-contained: nothing to load, no script may run (the page shows what users wrote).
+    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+    return html(page, headers={"Content-Security-Policy": policy})
