@@ -154,6 +154,42 @@ class Settings(BaseSettings):
     flush_session_events_every_s: float = Field(60, gt=0)
     announce_records_every_s: float = Field(60, gt=0)
 
+    # --- Outbound webhooks (README "Outbound webhooks")
+    # Key the endpoints' signing secrets derive from (default: derived from JWT_SECRET).
+    webhook_signing_key: str = ""
+    # http:// and loopback/private addresses for endpoints: unset, allowed outside production.
+    webhook_allow_private: bool | None = None
+    webhook_timeout_s: float = Field(10.0, gt=0, le=60)
+    # Seconds before each attempt: the Standard Webhooks schedule, then failed.
+    webhook_retry_schedule_s: Annotated[list[float], NoDecode] = [
+        0,
+        5,
+        300,
+        1800,
+        7200,
+        18000,
+        36000,
+        36000,
+    ]
+    webhook_disable_after_days: float = Field(5, gt=0)
+    webhook_secret_grace_hours: float = Field(24, ge=0)
+    webhook_max_endpoints: int = Field(20, ge=1, le=1000)  # per account
+    webhook_pump_every_s: float = Field(5, gt=0)
+
+    # --- API rate limits (README "Rate limits"); moving windows in Redis, per user or address
+    rate_limits_enabled: bool = True
+    rate_limit_reads: str = "600/minute"
+    rate_limit_writes: str = "120/minute"
+    rate_limit_public: str = "60/minute"  # per client address, routes without a token
+
+    # --- Metrics and the job dashboard
+    metrics_token: str = ""  # bearer token of GET /metrics; required in production
+    # Prometheus multi-process directory (WORKERS > 1, Celery workers); set by `make run`.
+    prometheus_multiproc_dir: str | None = None
+    flower_port: int = Field(5555, ge=1, le=65535)
+    flower_user: str = "ops"
+    flower_password: str = ""
+
     @field_validator("cors_origin", mode="before")
     @classmethod
     def split_commas(cls, value: object) -> object:
@@ -171,6 +207,30 @@ class Settings(BaseSettings):
         if not parsed.get("database"):
             raise ValueError("must name a database, e.g. mongodb://host:27017/talent-quotient")
         return value
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def split_schedule(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit_reads", "rate_limit_writes", "rate_limit_public")
+    @classmethod
+    def rate_limit_syntax(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("must read like 600/minute or 10/second;100/minute") from None
+        return value
+
+    @property
+    def webhooks_allow_private(self) -> bool:
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return not self.is_production
 
     @field_validator("app_url")
     @classmethod
@@ -203,7 +263,7 @@ class Settings(BaseSettings):
                     f"JWT_SECRET is too weak for production (at least "
                     f"{MIN_JWT_SECRET_LENGTH} random characters)"
                 )
-            for name in ("stream_api_key", "stream_api_secret"):
+            for name in ("stream_api_key", "stream_api_secret", "metrics_token"):
                 if not getattr(self, name):
                     raise ValueError(f"{name.upper()} is required in production")
         elif not self.jwt_secret:

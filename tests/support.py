@@ -61,7 +61,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         if value is None or name == "node_env":
             continue
         key = "APP_ENV" if name == "app_env" else name.upper()
-        env[key] = ",".join(value) if isinstance(value, list) else str(value)
+        env[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -174,6 +174,11 @@ def make_settings(
         "login_client_max_failures": 10_000,
         # The suite runs more code than one person would; the rate limit has its own test.
         "runner_runs_per_minute": 10_000,
+        # Webhook receivers of the suite listen on loopback; retries come quickly.
+        "webhook_allow_private": True,
+        "webhook_retry_schedule_s": [0, 0.3, 0.6, 0.9],
+        "webhook_timeout_s": 2.0,
+        "webhook_pump_every_s": 1.0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -335,6 +340,50 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
     html = message.get_body(preferencelist=("html",))
     assert text is not None and html is not None
     return str(text.get_content()), str(html.get_content())
+
+
+# --- a webhook receiver
+
+
+class WebhookReceiver:
+    """A small aiohttp server in this loop that takes webhook POSTs: each answer comes from
+    `script` in turn (status, headers, delay in seconds), then 200s; every request is kept."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[dict[str, Any]] = []
+        self.script: list[tuple[int, dict[str, str], float]] = []
+        self._runner: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def __aenter__(self) -> WebhookReceiver:
+        from aiohttp import web
+
+        async def take(request: web.Request) -> web.Response:
+            body = await request.text()
+            self.received.append(
+                {"headers": dict(request.headers), "body": body, "at": time.monotonic()}
+            )
+            status, headers, delay = self.script.pop(0) if self.script else (200, {}, 0.0)
+            if delay:
+                await asyncio.sleep(delay)
+            return web.Response(status=status, headers=headers, text=f"answer {status}")
+
+        app = web.Application()
+        app.router.add_post("/hooks", take)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._runner.cleanup()
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.received if json.loads(r["body"])["type"] == event_type]
 
 
 # --- a real browser

@@ -27,6 +27,7 @@ from tq.core.queue import JobQueue, JobRun, OutboxJob
 from tq.core.security import PasswordHasher, TokenService
 from tq.evaluation.models import Note, Scorecard
 from tq.health.service import Readiness
+from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.jobs.registry import TASK_ROUTES
 from tq.notifications.models import Email
 from tq.reactions import subscribe_reactions
@@ -52,6 +53,8 @@ DOCUMENT_MODELS: list[Any] = [
     SessionEventRecord,
     Note,
     Scorecard,
+    WebhookEndpoint,
+    WebhookDelivery,
 ]
 
 
@@ -195,6 +198,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.chat.views import webhooks_bp
     from tq.evaluation.views import bp as evaluation_bp
     from tq.health.views import bp as health_bp
+    from tq.integrations.views import bp as webhook_endpoints_bp
     from tq.invitations.views import bp as invitations_bp
     from tq.invitations.views import links_bp as invitation_links_bp
     from tq.notifications.views import bp as calendar_bp
@@ -212,6 +216,7 @@ def setup_blueprints(app: TQApp) -> None:
         invitation_links_bp,
         calendar_bp,
         evaluation_bp,
+        webhook_endpoints_bp,
         runs_bp,
         piston_bp,
         problems_bp,

@@ -19,6 +19,7 @@ from typing import Any
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
+from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.notifications.models import Email
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session, SessionEventRecord
@@ -240,6 +241,13 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     QueryShape(
         SessionEventRecord,
+        "entries not turned into webhooks yet, oldest first",
+        "integrations.jobs.pump_webhooks",
+        equality=("dispatched",),
+        sort=(("at", ASC),),
+    ),
+    QueryShape(
+        SessionEventRecord,
         "a deleted account's entries",
         "sessions.log.forget_actor",
         equality=("actorId",),
@@ -285,6 +293,34 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     QueryShape(
         Scorecard, "scorecards with events to move", "evaluation.jobs", equality=("eventsPending",)
+    ),
+    # --- outbound webhooks
+    by_id(WebhookEndpoint, "integrations.service (one endpoint), integrations.jobs"),
+    QueryShape(
+        WebhookEndpoint,
+        "an owner's endpoints, newest first",
+        "integrations.service.list_endpoints (after: an _id range), create (count); the "
+        "dispatcher's enabled endpoints of a host subscribed to a type",
+        equality=("ownerId",),
+        sort=(("createdAt", DESC), ("_id", DESC)),
+        range=("_id",),
+        residual=("enabled", "events"),
+    ),
+    by_id(WebhookDelivery, "integrations (one delivery, its claim and outcome)"),
+    QueryShape(
+        WebhookDelivery,
+        "an endpoint's delivery log, newest first",
+        "integrations.service.list_deliveries, delete_endpoint",
+        equality=("endpointId",),
+        sort=(("createdAt", DESC), ("_id", DESC)),
+        range=("createdAt", "_id"),
+    ),
+    QueryShape(
+        WebhookDelivery,
+        "deliveries due",
+        "integrations.jobs.pump_webhooks",
+        equality=("status",),
+        range=("nextAttemptAt",),
     ),
     # --- emails
     by_id(Email, "notifications (queue_emails inserts, send_email's claim and marks)"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from tq.chat.service import forget_session_chat
 from tq.core.clients import Clients
 from tq.core.events import EventBus
+from tq.evaluation.jobs import flush_session_events
 from tq.evaluation.service import forget_author, forget_session_evaluation
 from tq.runner.service import forget_session_runs
 from tq.sessions.events import SessionDeleted
@@ -26,6 +27,8 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
         await forget_session_runs(clients.engine, event.session_id)
 
     async def anonymise_events(event: AccountClosing) -> None:
+        # Events still waiting in documents are moved first, so none keeps the id after.
+        await flush_session_events(clients)
         await forget_actor(clients, event.user_id)
 
     async def forget_events(event: SessionDeleted) -> None:

@@ -57,13 +57,29 @@ def test_web_process_from_procfile_serves_health(settings: Settings) -> None:
             {"APP_ENV": "production", "JWT_SECRET": "s" * 48, "STREAM_API_KEY": "k"},
             "STREAM_API_SECRET",
         ),
+        (
+            {
+                "APP_ENV": "production",
+                "JWT_SECRET": "s" * 48,
+                "STREAM_API_KEY": "k",
+                "STREAM_API_SECRET": "s",
+            },
+            "METRICS_TOKEN",
+        ),
     ],
 )
 def test_production_refuses_to_start_without_secrets(
     settings: Settings, env: dict[str, str], named: str
 ) -> None:
     base = settings_env(settings)
-    for key in ("JWT_SECRET", "STREAM_API_KEY", "STREAM_API_SECRET", "APP_ENV", "NODE_ENV"):
+    for key in (
+        "JWT_SECRET",
+        "STREAM_API_KEY",
+        "STREAM_API_SECRET",
+        "METRICS_TOKEN",
+        "APP_ENV",
+        "NODE_ENV",
+    ):
         base.pop(key, None)
     result = subprocess.run(
         [sys.executable, "server.py"],

@@ -17,6 +17,7 @@ from config import Settings
 from tests.support import act, create, http_client, open_clients, register, running_app, save
 from tq.chat.jobs import archive_finished_sessions
 from tq.evaluation.jobs import announce_records, flush_session_events
+from tq.integrations.jobs import pump_webhooks
 from tq.jobs.registry import SYNC_USER
 from tq.jobs.service import list_runs, purge_finished_runs
 from tq.notifications.jobs import send_reminders
@@ -174,6 +175,7 @@ async def walk(http: Any) -> None:
         f"/api/sessions/{later['_id']}", headers=headers, json={"startTime": "2099-02-01T10:00:00Z"}
     )
     await walk_evaluation(http, host, session)
+    await walk_webhooks(http, host)
     await act(http, host, later, "start")
     await act(http, host, later, "end")
     await act(http, guest, session, "leave")
@@ -234,6 +236,26 @@ async def walk_evaluation(http: Any, host: dict[str, Any], session: dict[str, An
     await http.get(f"{base}/record.html", headers=headers)
 
 
+async def walk_webhooks(http: Any, host: dict[str, Any]) -> None:
+    headers = host["headers"]
+    base = "/api/webhooks/endpoints"
+    made = await http.post(
+        base,
+        headers=headers,
+        json={"url": "http://127.0.0.1:9/hook", "events": ["session.created"]},
+    )
+    endpoint = made.json()["endpoint"]["_id"]
+    await http.get(base, headers=headers, params={"limit": 1})
+    await http.get(base, headers=headers, params={"after": endpoint})
+    await http.get(f"{base}/{endpoint}", headers=headers)
+    await http.patch(f"{base}/{endpoint}", headers=headers, json={"description": "d"})
+    await http.post(f"{base}/{endpoint}/rotate-secret", headers=headers)
+    sent = (await http.post(f"{base}/{endpoint}/test", headers=headers)).json()["delivery"]
+    await http.get(f"{base}/{endpoint}/deliveries", headers=headers)
+    await http.get(f"{base}/{endpoint}/deliveries/{sent['_id']}", headers=headers)
+    await http.post(f"{base}/{endpoint}/deliveries/{sent['_id']}/replay", headers=headers)
+
+
 async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -> None:
     recorder = Recorder(settings.mongodb_database)
     pymongo.monitoring.register(recorder)  # clients created from now on report to it
@@ -246,6 +268,7 @@ async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -
         await send_reminders(clients)
         await flush_session_events(clients)
         await announce_records(clients)
+        await pump_webhooks(clients)
         later = datetime.now(UTC) + timedelta(days=30)
         await archive_finished_sessions(
             clients.engine,

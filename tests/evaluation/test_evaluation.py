@@ -316,6 +316,7 @@ async def test_the_event_log_of_a_scripted_session(
     types = [e["type"] for e in events]
     expected = [
         "created",
+        "scheduled",
         "invitation.sent",
         "invitation.accepted",
         "member.joined",
@@ -457,3 +458,38 @@ async def test_the_record_of_a_session_whose_chat_was_archived(
         assert widths["problem_solving"] > 0
         assert abs(widths["testing"] * 2 - widths["problem_solving"]) <= 2
         await browser.screenshot(ROOT / "var" / "test-logs" / "record-page.png")
+
+
+async def test_account_deletion_leaves_the_log_without_its_actor(
+    client: httpx.AsyncClient,
+) -> None:
+    p = await panel(client)
+    base, host, ivo = p["base"], p["host"], p["interviewer"]
+    await client.post(
+        f"{base}/notes", json={"body": "by Ivo", "visibility": "panel"}, headers=ivo["headers"]
+    )
+    await client.put(f"{base}/scorecards/me", json=FULL, headers=ivo["headers"])
+    await client.post(f"{base}/scorecards/me/submit", headers=ivo["headers"])
+    ivo_id = ivo["user"]["_id"]
+    gone = await client.request(
+        "DELETE", "/api/auth/me", json={"password": ivo["password"]}, headers=ivo["headers"]
+    )
+    assert gone.status_code == 204
+    events = (
+        await client.get(f"{base}/events", params={"limit": 500}, headers=host["headers"])
+    ).json()["events"]
+    assert ivo_id not in [e["actorId"] for e in events]
+    accepted = [
+        e
+        for e in events
+        if e["type"] == "invitation.accepted" and e["data"]["role"] == "interviewer"
+    ]
+    assert accepted and accepted[0]["actorId"] is None
+    assert "member.removed" in [e["type"] for e in events]
+    # Their notes go with them; their submitted scorecard stays, anonymous, as evidence.
+    notes = (await client.get(f"{base}/notes", headers=host["headers"])).json()["notes"]
+    assert "by Ivo" not in [n["body"] for n in notes]
+    await client.put(f"{base}/scorecards/me", json=FULL, headers=host["headers"])
+    await client.post(f"{base}/scorecards/me/submit", headers=host["headers"])
+    cards = (await client.get(f"{base}/scorecards", headers=host["headers"])).json()["scorecards"]
+    assert sorted(str(c["authorId"]) for c in cards) == sorted(["None", host["user"]["_id"]])

@@ -123,12 +123,18 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
-def link_token(secret: str, purpose: str, subject: str, nonce: str) -> str:
-    """A link's one-time token: an HMAC of (purpose, subject, nonce) under the server secret.
-    Only the nonce and `token_hash(token)` are stored, so the database alone can neither show
-    nor forge a link, while the worker that emails it can derive it again."""
+def derived_secret(secret: str, purpose: str, subject: str, nonce: str) -> bytes:
+    """32 bytes only the server can compute: an HMAC of (purpose, subject, nonce) under its
+    secret. What is stored is the nonce, so the database alone reveals none of them."""
     key = hashlib.sha256(f"tq-link-token\0{purpose}\0{secret}".encode()).digest()
-    mac = hmac.new(key, f"{subject}\0{nonce}".encode(), hashlib.sha256).digest()
+    return hmac.new(key, f"{subject}\0{nonce}".encode(), hashlib.sha256).digest()
+
+
+def link_token(secret: str, purpose: str, subject: str, nonce: str) -> str:
+    """A link's one-time token (derived, see `derived_secret`). Only the nonce and
+    `token_hash(token)` are stored, so the database alone can neither show nor forge a link,
+    while the worker that emails it can derive it again."""
+    mac = derived_secret(secret, purpose, subject, nonce)
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 

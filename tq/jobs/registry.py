@@ -33,6 +33,8 @@ NOTIFY_SESSION = JobName("notify_session")
 SEND_REMINDERS = JobName("send_reminders")
 FLUSH_SESSION_EVENTS = JobName("flush_session_events")
 ANNOUNCE_RECORDS = JobName("announce_records")
+DELIVER_WEBHOOK = JobName("deliver_webhook")
+PUMP_WEBHOOKS = JobName("pump_webhooks")
 
 # Raw Celery tasks that are not recorded jobs: a Piston execute answers through Redis, and the
 # two pings check the wiring.
@@ -52,6 +54,7 @@ JOB_MODULES = (
     "tq.runner.jobs",
     "tq.notifications.jobs",
     "tq.evaluation.jobs",
+    "tq.integrations.jobs",
     "tq.jobs.jobs",
 )
 
@@ -136,6 +139,14 @@ JOBS: dict[JobName, JobSpec] = {
             (),
             "record.ready for completed sessions, once their chat caught up with Stream",
             every=lambda s: s.announce_records_every_s,
+        ),
+        JobSpec(DELIVER_WEBHOOK, ("key",), "one attempt of one outbound webhook delivery"),
+        JobSpec(
+            PUMP_WEBHOOKS,
+            (),
+            "turn logged session events into webhook deliveries; send deliveries now due",
+            every=lambda s: s.webhook_pump_every_s,
+            lock_s=120,
         ),
         JobSpec(SEND_EMAIL, ("key",), "send one queued email over SMTP"),
         JobSpec(

@@ -87,6 +87,8 @@ class SessionEventRecord(Model):
     actor_id: ObjectId | None = Field(default=None, key_name="actorId")
     at: datetime
     data: dict[str, Any] = Field(default={})
+    # Turned into outbound webhook deliveries yet (tq.integrations)?
+    dispatched: bool = False
 
     model_config = {
         "collection": "session_events",
@@ -100,6 +102,8 @@ class SessionEventRecord(Model):
             ),
             # account deletion: the actor's entries
             Index(SessionEventRecord.actor_id, name="actor"),
+            # the webhook dispatcher: entries not dispatched yet, oldest first
+            Index(SessionEventRecord.dispatched, SessionEventRecord.at, name="dispatched_at"),
         ],
     }
 

@@ -282,7 +282,13 @@ async def create_session(clients: Clients, host: User, data: CreateSessionIn) ->
                 title=data.title or f"{data.problem} Session",
                 status="scheduled" if starts_later else "active",
                 visibility=data.visibility,
-            )
+            ),
+            session_event(
+                "scheduled" if starts_later else "started",
+                host.id,
+                startTime=data.startTime if starts_later else now,
+                duration=data.duration,
+            ),
         ],
         events_pending=True,
     )
