@@ -179,6 +179,10 @@ def make_settings(
         "webhook_retry_schedule_s": [0, 0.3, 0.6, 0.9],
         "webhook_timeout_s": 2.0,
         "webhook_pump_every_s": 1.0,
+        # One machine plays every user here; the rate limit has its own test.
+        "rate_limit_reads": "100000/minute",
+        "rate_limit_writes": "100000/minute",
+        "rate_limit_public": "100000/minute",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -21,9 +21,10 @@ from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.core.celery import create_celery
 from tq.core.clients import Clients
 from tq.core.db import ensure_indexes_until_done
-from tq.core.errors import JSONErrorHandler
-from tq.core.http import setup_request_context
+from tq.core.errors import JSONErrorHandler, TooManyRequests
+from tq.core.http import client_address, setup_request_context
 from tq.core.queue import JobQueue, JobRun, OutboxJob
+from tq.core.ratelimit import RateLimits, Verdict
 from tq.core.security import PasswordHasher, TokenService
 from tq.evaluation.models import Note, Scorecard
 from tq.health.service import Readiness
@@ -68,6 +69,7 @@ class AppContext:
     hasher: PasswordHasher = field(init=False)
     tokens: TokenService = field(init=False)
     readiness: Readiness = field(init=False)
+    rate_limits: RateLimits = field(init=False)
     openapi_json: bytes = b""
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -91,7 +93,9 @@ def setup_extensions(app: TQApp) -> None:
     app.config.CORS_ORIGINS = ",".join(settings.cors_origin)
     app.config.CORS_SUPPORTS_CREDENTIALS = True
     app.config.CORS_ALLOW_HEADERS = "authorization,content-type,x-request-id"
-    app.config.CORS_EXPOSE_HEADERS = "x-request-id,retry-after"
+    app.config.CORS_EXPOSE_HEADERS = (
+        "x-request-id,retry-after,ratelimit-limit,ratelimit-remaining,ratelimit-reset"
+    )
     app.config.CORS_MAX_AGE = 600
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.OAS_UI_REDOC = False
@@ -153,6 +157,7 @@ def setup_clients(app: TQApp) -> None:
         ctx.hasher = PasswordHasher(ctx.settings)
         ctx.tokens = TokenService(ctx.settings)
         ctx.readiness = Readiness(ctx.clients)
+        ctx.rate_limits = RateLimits(ctx.settings, ctx.tokens)
 
     @app.after_server_start
     async def start_background(app: TQApp) -> None:
@@ -190,6 +195,41 @@ async def _flush_outbox_forever(queue: JobQueue, every_s: float = 5.0) -> None:
             await queue.flush_outbox()
         except Exception as exc:  # the database may be down; the next tick tries again
             log.debug("outbox flush skipped: %s", type(exc).__name__)
+
+
+def setup_rate_limits(app: TQApp) -> None:
+    """Per user and per address moving windows (tq/core/ratelimit.py), checked before any
+    handler; the headers go on every answer, errors included."""
+
+    async def limit(request: Request) -> None:
+        limits = cast(TQApp, request.app).ctx.rate_limits
+        if not limits.applies_to(request):
+            return
+        item, identity = limits.bucket(request, client_address(request))
+        verdict = await limits.check(item, identity)
+        request.ctx.rate_verdict = verdict
+        if verdict is not None and not verdict.allowed:
+            raise TooManyRequests(
+                "Too many requests; slow down",
+                code="rate_limited",
+                headers={"Retry-After": str(verdict.reset_in_s), **rate_headers(verdict)},
+            )
+
+    async def tag(request: Request, response: HTTPResponse) -> None:
+        verdict = getattr(request.ctx, "rate_verdict", None)
+        if verdict is not None:
+            response.headers.update(rate_headers(verdict))
+
+    app.register_middleware(limit, "request", priority=90)
+    app.register_middleware(tag, "response", priority=90)  # type: ignore[arg-type]
+
+
+def rate_headers(verdict: Verdict) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(verdict.limit),
+        "RateLimit-Remaining": str(verdict.remaining),
+        "RateLimit-Reset": str(verdict.reset_in_s),
+    }
 
 
 def setup_blueprints(app: TQApp) -> None:
@@ -247,5 +287,6 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     setup_extensions(app)
     setup_clients(app)
     setup_openapi_cache(app)
+    setup_rate_limits(app)
     setup_blueprints(app)
     return app

@@ -15,7 +15,7 @@ from tq.auth.schemas import (
     UpdateMeIn,
 )
 from tq.core.clients import Clients
-from tq.core.http import parse_body
+from tq.core.http import client_address, parse_body
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.security import PasswordHasher, TokenService
@@ -29,11 +29,6 @@ bp = Blueprint("auth", url_prefix="/api/auth")
 def token_response(tokens: TokenService, user: User, status: int) -> HTTPResponse:
     token, _claims = tokens.issue(str(user.id), user.role)
     return json(dump(AuthOut(token=token, user=UserOut.of(user))), status=status)
-
-
-def client_address(request: Request) -> str:
-    # remote_addr honours PROXIES_COUNT / FORWARDED_SECRET (behind a router); else the peer.
-    return request.remote_addr or request.ip or "unknown"
 
 
 @bp.post("/register")

@@ -47,6 +47,11 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
     app.register_middleware(log_and_tag, "response", priority=100)  # type: ignore[arg-type]
 
 
+def client_address(request: Request) -> str:
+    # remote_addr honours PROXIES_COUNT / FORWARDED_SECRET (behind a router); else the peer.
+    return request.remote_addr or request.ip or "unknown"
+
+
 def parse_json(request: Request) -> Any:
     content_type = request.headers.get("content-type", "")
     if request.body and "json" not in content_type:

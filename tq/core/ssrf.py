@@ -57,8 +57,9 @@ async def resolve_public(url: str, *, allow_private: bool, timeout_s: float = 5.
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout_s
         )
-    except (TimeoutError, OSError):
-        raise UnsafeUrl(f"The host {host!r} does not resolve") from None
+    except (TimeoutError, OSError, UnicodeError, ValueError):
+        # UnicodeError: a label longer than 63 characters (IDNA refuses it).
+        raise UnsafeUrl("The URL's host does not resolve") from None
     addresses = sorted({str(info[4][0]) for info in infos})
     if not allow_private:
         for text in addresses:
