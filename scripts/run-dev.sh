@@ -36,6 +36,19 @@ if [ -z "${JWT_SECRET:-}" ]; then
   JWT_SECRET=$(cat var/dev/jwt-secret); export JWT_SECRET
 fi
 export PATH="$root/.venv/bin:$PATH"
+# Metrics: every process (web workers, Celery workers) writes here; GET /metrics adds them up.
+export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-$root/var/dev/metrics}
+rm -rf "$PROMETHEUS_MULTIPROC_DIR"; mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+# The job dashboard: Flower, behind basic auth (a password kept under var/dev unless set).
+if [ -z "${FLOWER_PASSWORD:-}" ]; then
+  [ -s var/dev/flower-password ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '\n/+=' >var/dev/flower-password)
+  FLOWER_PASSWORD=$(cat var/dev/flower-password)
+fi
+celery -A workers flower --address=127.0.0.1 --port="${FLOWER_PORT:-5555}" \
+  --basic-auth="${FLOWER_USER:-ops}:$FLOWER_PASSWORD" >var/dev/flower.log 2>&1 &
+started+=($!)
+echo "job dashboard (Flower): http://127.0.0.1:${FLOWER_PORT:-5555}  user ${FLOWER_USER:-ops}, password in var/dev/flower-password (or FLOWER_PASSWORD)"
+echo "metrics: http://${HOST:-127.0.0.1}:${PORT:-3000}/metrics"
 echo "web on http://${HOST:-127.0.0.1}:${PORT:-3000}  (Ctrl-C stops everything)"
 # -p: honcho hands PORT to the first line (web); the default would be 5000.
 .venv/bin/honcho start -f Procfile -p "${PORT:-3000}"

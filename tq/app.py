@@ -238,6 +238,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.chat.views import webhooks_bp
     from tq.evaluation.views import bp as evaluation_bp
     from tq.health.views import bp as health_bp
+    from tq.health.views import metrics_bp
     from tq.integrations.views import bp as webhook_endpoints_bp
     from tq.invitations.views import bp as invitations_bp
     from tq.invitations.views import links_bp as invitation_links_bp
@@ -248,6 +249,7 @@ def setup_blueprints(app: TQApp) -> None:
 
     blueprints = (
         health_bp,
+        metrics_bp,
         auth_bp,
         chat_bp,
         webhooks_bp,

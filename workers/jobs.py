@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.mail import MailUnavailable
+from tq.core.metrics import JOB_DURATION, JOB_RUNS
 from tq.core.queue import TRIGGER_HEADER, JobName, Trigger
 from tq.core.stream import StreamUnavailable
 from tq.jobs import service as runs
@@ -73,6 +75,12 @@ def _register(app: Celery, settings: Settings, spec: JobSpec, fn: JobFn) -> None
         execute(
             runs.record_start(clients.engine, run_id, name, list(args), trigger, attempt, worker)
         )
+        started = time.perf_counter()
+
+        def measured(outcome: str) -> None:
+            JOB_RUNS.labels(name, outcome).inc()
+            JOB_DURATION.labels(name).observe(time.perf_counter() - started)
+
         try:
             if spec.every is not None:
                 counts = execute(_locked(clients, name, spec.lock_s, fn(clients, *args)))
@@ -80,6 +88,7 @@ def _register(app: Celery, settings: Settings, spec: JobSpec, fn: JobFn) -> None
                 counts = execute(fn(clients, *args))
         except TRANSIENT as exc:
             if self.request.retries >= (self.max_retries or 0):
+                measured("failed")
                 execute(runs.record_end(clients.engine, run_id, "failed", error=_summary(exc)))
                 raise
             delay = retry_delay(
@@ -89,6 +98,7 @@ def _register(app: Celery, settings: Settings, spec: JobSpec, fn: JobFn) -> None
                 getattr(exc, "retry_after", None),
             )
             log.warning("%s attempt %d failed (%s); retrying in %.1fs", name, attempt, exc, delay)
+            measured("retrying")
             execute(
                 runs.record_end(
                     clients.engine,
@@ -100,8 +110,10 @@ def _register(app: Celery, settings: Settings, spec: JobSpec, fn: JobFn) -> None
             )
             raise self.retry(exc=exc, countdown=delay) from None
         except Exception as exc:
+            measured("failed")
             execute(runs.record_end(clients.engine, run_id, "failed", error=_summary(exc)))
             raise
+        measured("skipped" if counts.get("skipped_locked") else "succeeded")
         execute(runs.record_end(clients.engine, run_id, "succeeded", counts=counts))
         return counts
 

@@ -18,6 +18,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from config import Settings
 from tests.support import (
+    SmtpCatcher,
     WebhookReceiver,
     act,
     http_client,
@@ -155,7 +156,10 @@ async def test_retries_after_500_429_and_a_timeout_then_replay(
 
 
 async def test_a_failing_endpoint_gives_up_and_is_disabled(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient,
+    settings: Settings,
+    celery_worker: subprocess.Popen[bytes],
+    mail_server: SmtpCatcher,
 ) -> None:
     host = await register(client, role="interviewer")
     async with WebhookReceiver() as receiver, open_clients(settings) as clients:
@@ -172,6 +176,9 @@ async def test_a_failing_endpoint_gives_up_and_is_disabled(
         assert outcome == {"retrying": 1}
         got = (await client.get(f"{ENDPOINTS}/{endpoint['_id']}", headers=host["headers"])).json()
         assert got["endpoint"]["enabled"] is False and got["endpoint"]["disabledReason"]
+        # Its owner is told, once, by email.
+        [notice] = await mail_server.wait_for(host["user"]["email"], "Webhook endpoint disabled")
+        assert receiver.url in notice.as_string()
         # Disabled: the next attempt is not sent.
         await clients.engine.get_collection(WebhookDelivery).update_one(
             {"_id": key}, {"$set": {"nextAttemptAt": datetime.now(UTC)}}

@@ -13,6 +13,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from tq.core.errors import UnsupportedMediaType, ValidationFailed, validation_details
+from tq.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 access_log = logging.getLogger("tq.access")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -25,6 +26,8 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
         # Only an id that is safe to log is trusted; anything else gets a fresh one.
         request.ctx.request_id = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.ctx.started = time.perf_counter()
+        request.ctx.in_flight = True
+        HTTP_IN_FLIGHT.inc()
 
     async def log_and_tag(request: Request, response: HTTPResponse) -> None:
         request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
@@ -33,6 +36,11 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
         duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
         # The route template, never the raw path: ids and query strings stay out of logs.
         route = f"/{request.route.path}" if request.route else "<unmatched>"
+        if getattr(request.ctx, "in_flight", False):
+            request.ctx.in_flight = False
+            HTTP_IN_FLIGHT.dec()
+        HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
+        HTTP_LATENCY.labels(request.method, route).observe(duration_ms / 1000)
         access_log.info(
             "%s %s %s %.1fms request_id=%s",
             request.method,

@@ -23,6 +23,7 @@ from stream_chat.base.exceptions import StreamAPIException
 
 from config import Settings
 from tq.core.errors import ServiceUnavailable
+from tq.core.metrics import STREAM_ERRORS
 
 log = logging.getLogger("tq.stream")
 T = TypeVar("T")
@@ -138,6 +139,7 @@ class StreamGateway:
             async with asyncio.timeout(self.settings.stream_timeout_s + 1):
                 return await call()
         except StreamAPIException as exc:
+            STREAM_ERRORS.labels(str(exc.status_code)).inc()
             if exc.status_code == 429 or exc.status_code >= 500:
                 reset = rate_limit_reset.get() if exc.status_code == 429 else None
                 raise StreamUnavailable(
@@ -149,6 +151,7 @@ class StreamGateway:
                 f"{what}: Stream refused ({exc.status_code})", exc.status_code
             ) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            STREAM_ERRORS.labels(type(exc).__name__).inc()
             raise StreamUnavailable(f"{what}: {type(exc).__name__}") from None
 
     # --- users

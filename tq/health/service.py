@@ -7,9 +7,14 @@ import asyncio
 import time
 from collections.abc import Awaitable
 
+from pymongo.errors import PyMongoError
+from redis.exceptions import RedisError
+
 from tq.core.clients import Clients
 from tq.core.db import ping as ping_mongo
+from tq.core.metrics import Snapshot
 from tq.health.schemas import HealthOut, Status
+from tq.jobs.registry import DEFAULT_QUEUE, RUNS_QUEUE
 from tq.version import VERSION
 
 
@@ -60,3 +65,19 @@ class Readiness:
                 self._answer = await check_readiness(self.clients)
                 self._at = time.monotonic()
             return self._answer
+
+
+async def snapshot(clients: Clients) -> Snapshot:
+    """Queue depths (Redis list lengths of the Celery queues) and the outbox size, read now;
+    what does not answer is left out rather than failing the scrape."""
+    queues: dict[str, int] = {}
+    for queue in (DEFAULT_QUEUE, RUNS_QUEUE):
+        try:
+            queues[queue] = int(await clients.redis.llen(queue))
+        except RedisError:
+            continue
+    try:
+        outbox = await clients.queue.pending()
+    except PyMongoError:
+        outbox = -1
+    return Snapshot(queues, outbox)

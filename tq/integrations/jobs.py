@@ -15,6 +15,7 @@ from pymongo import ReturnDocument
 from standardwebhooks import Webhook
 
 from tq.core.clients import Clients
+from tq.core.metrics import WEBHOOK_DELIVERIES
 from tq.core.ssrf import UnsafeUrl, resolve_public
 from tq.core.time import utcnow
 from tq.evaluation.jobs import flush_session_events
@@ -30,6 +31,8 @@ from tq.integrations.service import (
     signing_secrets,
 )
 from tq.jobs.registry import DELIVER_WEBHOOK, PUMP_WEBHOOKS, job
+from tq.notifications.models import Email
+from tq.notifications.service import queue_emails
 from tq.runner.models import CodeRun
 from tq.runner.schemas import RunOut
 from tq.sessions.models import Session, SessionEventRecord
@@ -277,6 +280,7 @@ async def deliver_webhook(clients: Clients, key: str) -> dict[str, int]:
     await deliveries.update_one({"_id": key}, {"$set": fields})
     await _endpoint_health(clients, endpoint, succeeded, finished)
     outcome = "succeeded" if succeeded else fields.get("status", "retrying")
+    WEBHOOK_DELIVERIES.labels(str(outcome)).inc()
     return {str(outcome): 1}
 
 
@@ -310,3 +314,25 @@ async def _endpoint_health(
         )
         if disabled.modified_count:
             log.warning("webhook endpoint %s disabled after failing continuously", endpoint.id)
+            await _tell_owner(clients, endpoint)
+
+
+async def _tell_owner(clients: Clients, endpoint: WebhookEndpoint) -> None:
+    """One email to the owner per disabling (keyed by the failing streak's start)."""
+    owner = await get_user(clients.engine, str(endpoint.owner_id))
+    if owner is None:
+        return
+    since = int(endpoint.failing_since.timestamp()) if endpoint.failing_since else 0
+    notice = Email(  # type: ignore[call-arg]
+        key=f"webhook_disabled:{endpoint.id}:{since}",
+        kind="webhook_disabled",
+        to=owner.email,
+        session_id=None,
+        context={
+            "name": owner.name,
+            "url": endpoint.url,
+            "endpoint_id": str(endpoint.id),
+            "days": f"{clients.settings.webhook_disable_after_days:g}",
+        },
+    )
+    await queue_emails(clients, [notice])

@@ -44,6 +44,8 @@ DB_PING = JobName("workers.tasks.db_ping")
 
 # User code runs only on this queue, consumed by the `runner` process (Procfile) alone.
 RUNS_QUEUE = "runs"
+# Every other job: Celery's default queue, served by the ordinary workers.
+DEFAULT_QUEUE = "celery"
 
 # The modules whose `@job` functions the workers register (imported by name: the web never
 # imports them, so it never loads the sandbox).

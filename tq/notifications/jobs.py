@@ -15,7 +15,7 @@ from tq.core.mail import MailNotConfigured, MailUnavailable, deliver
 from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SEND_EMAIL, SEND_REMINDERS, job
 from tq.notifications.models import Email, EmailKind
-from tq.notifications.service import STALE_CLAIM, fan_out, render
+from tq.notifications.service import STALE_CLAIM, Rendered, fan_out, render, render_notice
 from tq.sessions.models import Session
 from tq.sessions.service import conditional_update, rewrite_invitations
 
@@ -44,12 +44,14 @@ async def send_email(clients: Clients, key: str) -> dict[str, int]:
     if doc is None:
         return {"skipped": 1}  # sent already, or another delivery holds it
     email = Email.model_validate_doc(doc)
-    session_doc = await clients.engine.get_collection(Session).find_one({"_id": email.session_id})
-    rendered = (
-        await render(clients, email, Session.model_validate_doc(session_doc))
-        if (session_doc)
-        else None
-    )
+    rendered: Rendered | None
+    if email.session_id is None:
+        rendered = render_notice(clients, email)
+    else:
+        found = await clients.engine.get_collection(Session).find_one({"_id": email.session_id})
+        rendered = (
+            await render(clients, email, Session.model_validate_doc(found)) if found else None
+        )
     if rendered is None:
         await emails.update_one({"_id": key}, {"$set": {"status": "superseded"}})
         return {"superseded": 1}

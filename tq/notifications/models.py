@@ -8,7 +8,7 @@ from odmantic import Field, Index, Model
 
 from tq.core.time import utcnow
 
-EmailKind = Literal["invitation", "reschedule", "cancellation", "reminder"]
+EmailKind = Literal["invitation", "reschedule", "cancellation", "reminder", "webhook_disabled"]
 EmailStatus = Literal["queued", "sending", "sent", "failed", "superseded"]
 
 
@@ -21,7 +21,9 @@ class Email(Model):
     key: str = Field(primary_field=True)
     kind: EmailKind
     to: str
-    session_id: ObjectId = Field(key_name="sessionId")
+    session_id: ObjectId | None = Field(key_name="sessionId")  # None: not about a session
+    # What an email not about a session shows (e.g. the disabled endpoint's URL).
+    context: dict[str, str] = Field(default={})
     invitation_id: ObjectId | None = Field(default=None, key_name="invitationId")
     # invitation: which link of the invitation (1, then one more per resend)
     send_no: int = Field(default=1, key_name="sendNo")

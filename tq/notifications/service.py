@@ -166,12 +166,14 @@ SUBJECTS: dict[EmailKind, str] = {
     "reschedule": "Updated: {title} ({when})",
     "cancellation": "Cancelled: {title} ({when})",
     "reminder": "Reminder: {title} starts {when}",
+    "webhook_disabled": "Webhook endpoint disabled: {url}",
 }
 METHODS: dict[EmailKind, Method | None] = {
     "invitation": "REQUEST",
     "reschedule": "REQUEST",
     "cancellation": "CANCEL",
     "reminder": None,
+    "webhook_disabled": None,
 }
 
 
@@ -246,6 +248,29 @@ async def render(clients: Clients, email: Email, session: Session) -> Rendered |
             params={"method": method, "charset": "utf-8"},
         )
     return Rendered(message, invitation)
+
+
+def render_notice(clients: Clients, email: Email) -> Rendered:
+    """An email about the account rather than a session (its context says what to show)."""
+    settings = clients.settings
+    context: dict[str, Any] = {
+        "kind": email.kind,
+        "recipient_name": email.context.get("name"),
+        **email.context,
+    }
+    context["subject"] = SUBJECTS[email.kind].format(**context)
+    message = EmailMessage()
+    message["Subject"] = context["subject"]
+    message["From"] = settings.mail_from
+    message["To"] = email.to
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain="talent-quotient")
+    message["X-TQ-Email"] = email.kind
+    message.set_content(templates.get_template("notice.txt.j2").render(context))
+    message.add_alternative(
+        templates.get_template("notice.html.j2").render(context), subtype="html"
+    )
+    return Rendered(message, None)
 
 
 def calendar_for(session: Session, host: UserCard | None, settings: Settings) -> bytes:
