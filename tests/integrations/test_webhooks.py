@@ -292,3 +292,16 @@ async def test_the_address_is_checked_again_before_each_send(
         assert receiver.received == []
         assert doc is not None and doc["attempts"] == 1 and doc["lastStatus"] is None
         assert "https" in doc["lastError"] or "non-public" in doc["lastError"]
+
+
+async def test_redirects_are_not_followed(client: httpx.AsyncClient, settings: Settings) -> None:
+    host = await register(client, role="interviewer")
+    async with WebhookReceiver() as receiver, WebhookReceiver() as elsewhere:
+        receiver.script = [(307, {"Location": elsewhere.url}, 0.0)]
+        endpoint, _ = await endpoint_for(client, host, receiver.url, ["session.created"])
+        async with open_clients(settings) as clients:
+            key = await own_delivery(clients, endpoint, host)
+            assert await deliver_webhook(clients, key) == {"retrying": 1}
+            doc = await clients.engine.get_collection(WebhookDelivery).find_one({"_id": key})
+        assert len(receiver.received) == 1 and elsewhere.received == []
+        assert doc is not None and doc["lastStatus"] == 307 and doc["status"] == "pending"
