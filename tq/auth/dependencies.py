@@ -39,7 +39,10 @@ async def authenticate(request: Request) -> tuple[User, TokenClaims]:
     # The guard runs around handlers of every shape, so it reads the app's clients itself;
     # handlers get theirs injected by type.
     ctx = request.app.ctx
-    claims = ctx.tokens.verify(bearer_token(request.headers.get("authorization")))
+    # The rate limiter may have verified this very token already (request.ctx.verified_claims).
+    claims = getattr(request.ctx, "verified_claims", None) or ctx.tokens.verify(
+        bearer_token(request.headers.get("authorization"))
+    )
     # One Redis and one MongoDB round trip, at the same time: the request waits for the slower.
     revoked, user = await asyncio.gather(
         is_revoked(ctx.clients.redis, claims.jti), get_user(ctx.clients.engine, claims.user_id)

@@ -66,6 +66,7 @@ class RateLimits:
             except Exception:  # an invalid token: the handler answers 401; limit by address
                 claims = None
             if claims is not None:
+                request.ctx.verified_claims = claims  # the auth guard need not verify again
                 group = self.reads if request.method in READ_METHODS else self.writes
                 kind = "read" if group is self.reads else "write"
                 return group, f"user:{claims.user_id}:{kind}"

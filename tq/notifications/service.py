@@ -220,15 +220,7 @@ async def render(clients: Clients, email: Email, session: Session) -> Rendered |
         "join_window": settings.join_window_minutes,
     }
     context["subject"] = SUBJECTS[email.kind].format(**context)
-    message = EmailMessage()
-    message["Subject"] = context["subject"]
-    message["From"] = settings.mail_from
-    message["To"] = email.to
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain="talent-quotient")
-    message["X-TQ-Email"] = email.key.split(":", 1)[0]
-    message.set_content(templates.get_template("email.txt.j2").render(context))
-    message.add_alternative(templates.get_template("email.html.j2").render(context), subtype="html")
+    message = compose(settings, email, context, "email")
     method = METHODS[email.kind]
     if method is not None:
         ics = build_calendar(
@@ -259,6 +251,13 @@ def render_notice(clients: Clients, email: Email) -> Rendered:
         **email.context,
     }
     context["subject"] = SUBJECTS[email.kind].format(**context)
+    return Rendered(compose(settings, email, context, "notice"), None)
+
+
+def compose(
+    settings: Settings, email: Email, context: dict[str, Any], template: str
+) -> EmailMessage:
+    """One message to one recipient: headers, then the text and HTML parts of `template`."""
     message = EmailMessage()
     message["Subject"] = context["subject"]
     message["From"] = settings.mail_from
@@ -266,11 +265,10 @@ def render_notice(clients: Clients, email: Email) -> Rendered:
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain="talent-quotient")
     message["X-TQ-Email"] = email.kind
-    message.set_content(templates.get_template("notice.txt.j2").render(context))
-    message.add_alternative(
-        templates.get_template("notice.html.j2").render(context), subtype="html"
-    )
-    return Rendered(message, None)
+    message.set_content(templates.get_template(f"{template}.txt.j2").render(context))
+    html = templates.get_template(f"{template}.html.j2").render(context)
+    message.add_alternative(html, subtype="html")
+    return message
 
 
 def calendar_for(session: Session, host: UserCard | None, settings: Settings) -> bytes:
