@@ -58,6 +58,12 @@ async def test_flower_tasks_page_shows_the_project_jobs(
             assert time.monotonic() < deadline
             time.sleep(0.3)
         assert httpx.get(f"{base}/tasks", timeout=5).status_code == 401  # basic auth
+        # Ops trigger a named job through Flower's API (as the README shows).
+        applied = httpx.post(
+            f"{base}/api/task/async-apply/purge_job_runs", json={}, headers=auth, timeout=10
+        )
+        assert applied.status_code == 200, applied.text
+        assert applied.json()["task-id"]
         async with (
             running_app(settings) as (_app, url),
             http_client(url) as http,
