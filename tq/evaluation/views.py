@@ -44,9 +44,7 @@ TAG = "evaluation"
 PANEL_ERRORS = (404,)  # candidates and outsiders: 404 on every route here
 
 
-async def _people(
-    clients: Clients, session: Session, ids: Iterable[ObjectId | None]
-) -> dict[ObjectId, UserCard]:
+async def _people(clients: Clients, ids: Iterable[ObjectId | None]) -> dict[ObjectId, UserCard]:
     return await get_users(clients.engine, {uid for uid in ids if uid is not None})
 
 
@@ -80,7 +78,7 @@ async def create_note(request: Request, session_id: str, clients: Clients) -> HT
     viewer = current_user(request)
     data = parse_body(request, NoteIn)
     session, note = await service.create_note(clients, session_id, viewer, data)
-    users = await _people(clients, session, [note.author_id])
+    users = await _people(clients, [note.author_id])
     body = NoteEnvelope(note=_notes_out(session, users, viewer, [note])[0])
     return json(dump(body), status=201)
 
@@ -98,7 +96,7 @@ async def list_notes(request: Request, session_id: str, clients: Clients) -> HTT
     viewer = current_user(request)
     query = parse_query(request, NotesQuery)
     session, notes, cursor = await service.list_notes(clients, session_id, viewer, query)
-    users = await _people(clients, session, [n.author_id for n in notes])
+    users = await _people(clients, [n.author_id for n in notes])
     body = NotePage(notes=_notes_out(session, users, viewer, notes), nextCursor=cursor)
     return json(dump(body))
 
@@ -118,7 +116,7 @@ async def update_note(
     viewer = current_user(request)
     data = parse_body(request, NoteUpdateIn)
     session, note = await service.update_note(clients, session_id, viewer, note_id, data)
-    users = await _people(clients, session, [note.author_id])
+    users = await _people(clients, [note.author_id])
     return json(dump(NoteEnvelope(note=_notes_out(session, users, viewer, [note])[0])))
 
 
@@ -138,7 +136,7 @@ async def delete_note(
 async def _mine(
     clients: Clients, session: Session, viewer: User, card: Scorecard | None
 ) -> HTTPResponse:
-    users = await _people(clients, session, [viewer.id])
+    users = await _people(clients, [viewer.id])
     out = _cards_out(session, users, viewer, [card])[0] if card else None
     return json(dump(MyScorecardOut(scorecard=out, criteria=session.criteria)))
 
@@ -200,7 +198,7 @@ async def submit_scorecard(request: Request, session_id: str, clients: Clients) 
 async def scorecards(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     viewer = current_user(request)
     session, blind = await service.scorecards_for(clients, session_id, viewer)
-    users = await _people(clients, session, [c.author_id for c in blind.cards])
+    users = await _people(clients, [c.author_id for c in blind.cards])
     assert blind.summary is not None
     body = ScorecardList(
         scorecards=_cards_out(session, users, viewer, blind.cards), summary=blind.summary
@@ -233,7 +231,7 @@ async def _record(request: Request, session_id: str, clients: Clients) -> Record
     record = await service.record_of(clients, session_id, viewer)
     session = record.session
     authors = [n.author_id for n in record.notes] + [c.author_id for c in record.scorecards.cards]
-    users = await _people(clients, session, [*session.members, *authors])
+    users = await _people(clients, [*session.members, *authors])
     blind = record.scorecards
     return RecordOut(
         session=render_session(

@@ -10,11 +10,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from bson import ObjectId
 from pymongo import ReturnDocument
 from standardwebhooks import Webhook
 
 from tq.core.clients import Clients
+from tq.core.db import parse_object_id
 from tq.core.metrics import WEBHOOK_DELIVERIES
 from tq.core.ssrf import UnsafeUrl, resolve_public
 from tq.core.time import utcnow
@@ -86,17 +86,11 @@ async def event_data(
             card = ScorecardOut.of(Scorecard.model_validate_doc(doc), None)
             data["scorecard"] = card.model_dump(mode="json", by_alias=True)
     elif kind == "run.completed":
-        run_id = record.data.get("runId")
-        doc = await clients.engine.get_collection(CodeRun).find_one(
-            {"_id": ObjectId(run_id)} if run_id else {"_id": None}
-        )
+        run_id = parse_object_id(str(record.data.get("runId")))
+        doc = await clients.engine.get_collection(CodeRun).find_one({"_id": run_id})
         if doc:
-            data = {
-                "run": RunOut.of(CodeRun.model_validate_doc(doc)).model_dump(
-                    mode="json", by_alias=True
-                ),
-                "sessionId": str(session.id),
-            }
+            run = RunOut.of(CodeRun.model_validate_doc(doc)).model_dump(mode="json", by_alias=True)
+            data = {"run": run, "sessionId": str(session.id)}
     elif kind == "record.ready":
         data = {"sessionId": str(session.id), "record": f"/api/sessions/{session.id}/record"}
     elif kind == "expired":

@@ -89,6 +89,10 @@ def is_joinable(session: Session) -> bool:
     )
 
 
+class CriteriaLocked(Conflict):
+    code, message = "criteria_locked", "A scorecard was submitted: the criteria are fixed"
+
+
 class TooEarly(Conflict):
     code = "too_early"
 
@@ -511,9 +515,7 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
     filter_: dict[str, Any] = {"_id": session.id, "status": session.status}
     if "criteria" in changes:
         if session.criteria_locked:
-            raise Conflict(
-                "A scorecard was submitted: the criteria are fixed", code="criteria_locked"
-            )
+            raise CriteriaLocked()
         filter_["criteriaLocked"] = {"$ne": True}  # no submit slipped in since we read
     if "startTime" in changes and session.status != "scheduled":
         raise Conflict("Only a scheduled session can be moved", code="not_scheduled")
@@ -576,9 +578,7 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
     if updated is None:
         current = await load_session(clients.engine, str(session.id))
         if "criteria" in changes and current.criteria_locked:
-            raise Conflict(
-                "A scorecard was submitted: the criteria are fixed", code="criteria_locked"
-            )
+            raise CriteriaLocked()
         raise Conflict("The session changed meanwhile; reload and retry", code="conflict")
     if notice:
         await clients.queue.enqueue(NOTIFY_SESSION, str(updated.id), notice)
