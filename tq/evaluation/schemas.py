@@ -165,6 +165,18 @@ class ScorecardList(BaseModel):
     summary: ScoreSummary
 
 
+# What an event may say to every panel member. A scorecard's content never: logs written
+# before this rule carried the recommendation, so it is left out on the way out too.
+EVENT_DATA_SHOWN: dict[str, frozenset[str]] = {"scorecard.submitted": frozenset({"authorId"})}
+
+
+def shown_event_data(record: SessionEventRecord) -> dict[str, Any]:
+    allowed = EVENT_DATA_SHOWN.get(record.type)
+    if allowed is None:
+        return record.data
+    return {key: value for key, value in record.data.items() if key in allowed}
+
+
 class EventOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -183,7 +195,7 @@ class EventOut(BaseModel):
             type=record.type,
             actorId=str(record.actor_id) if record.actor_id else None,
             at=record.at,
-            data=record.data,
+            data=shown_event_data(record),
         )
 
 

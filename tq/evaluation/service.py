@@ -245,9 +245,8 @@ async def submit(clients: Clients, session_id: str, user: User) -> tuple[Session
             details=problems,
         )
     now = utcnow()
-    event = session_event(
-        "scorecard.submitted", user.id, authorId=str(user.id), recommendation=card.recommendation
-    )
+    # That someone submitted, never what: the log is read by colleagues who have not.
+    event = session_event("scorecard.submitted", user.id, authorId=str(user.id))
     async with clients.locks.hold(f"scorecard:{key}"):
         submitted = await _cards(clients.engine).find_one_and_update(
             {"_id": key, "status": "draft", "updatedAt": card.updated_at},
@@ -297,13 +296,27 @@ class Blind:
     summary: ScoreSummary | None
 
 
+async def submitted_scorecard(
+    engine: AIOEngine, session: Session, author_id: ObjectId
+) -> Scorecard | None:
+    doc = await _cards(engine).find_one(
+        {"_id": scorecard_key(session.id, author_id), "status": "submitted"}
+    )
+    return Scorecard.model_validate_doc(doc) if doc else None
+
+
+async def has_submitted(engine: AIOEngine, session: Session, viewer_id: ObjectId) -> bool:
+    """The blind rule's one question: may this person see the others' scorecards?"""
+    mine = await _cards(engine).find_one(
+        {"_id": scorecard_key(session.id, viewer_id)}, {"status": 1}
+    )
+    return mine is not None and mine["status"] == "submitted"
+
+
 async def blind_scorecards(engine: AIOEngine, session: Session, viewer: User) -> Blind:
     """Every submitted scorecard and their summary, but only for a caller who submitted their
     own: nobody is anchored by the others' scores."""
-    mine = await _cards(engine).find_one(
-        {"_id": scorecard_key(session.id, viewer.id)}, {"status": 1}
-    )
-    if mine is None or mine["status"] != "submitted":
+    if not await has_submitted(engine, session, viewer.id):
         return Blind(False, [], None)
     cards = await submitted_scorecards(engine, session)
     return Blind(True, cards, summarize(session.criteria, cards))

@@ -19,8 +19,8 @@ from tq.core.metrics import WEBHOOK_DELIVERIES
 from tq.core.ssrf import UnsafeUrl, resolve_public
 from tq.core.time import utcnow
 from tq.evaluation.jobs import flush_session_events
-from tq.evaluation.models import Scorecard
 from tq.evaluation.schemas import ScorecardOut
+from tq.evaluation.service import blind_scorecards, has_submitted, submitted_scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.integrations.service import (
     LOG_TO_WEBHOOK,
@@ -78,13 +78,25 @@ async def event_data(
             "role": record.data.get("role"),
             "acceptedBy": record.data.get("userId"),
         }
-    elif kind == "scorecard.submitted" and record.actor_id is not None:
-        doc = await clients.engine.get_collection(Scorecard).find_one(
-            {"_id": f"{session.id}:{record.actor_id}"}
-        )
-        if doc:
-            card = ScorecardOut.of(Scorecard.model_validate_doc(doc), None)
-            data["scorecard"] = card.model_dump(mode="json", by_alias=True)
+    elif kind == "scorecard.submitted":
+        # The receiver's owner reads every payload in the delivery log: a scorecard's content
+        # goes out only when the API would show it to them now (their own, or after they
+        # submitted theirs). Otherwise only that it was submitted, and by whom.
+        author = record.data.get("authorId")
+        author_id = parse_object_id(str(author))
+        card = await submitted_scorecard(clients.engine, session, author_id) if author_id else None
+        if card is not None and (
+            card.author_id == host.id or await has_submitted(clients.engine, session, host.id)
+        ):
+            data["scorecard"] = ScorecardOut.of(card, None).model_dump(mode="json", by_alias=True)
+        else:
+            data["scorecard"] = {
+                "authorId": author,
+                "status": "submitted",
+                "submittedAt": card.submitted_at.isoformat()
+                if card and card.submitted_at
+                else None,
+            }
     elif kind == "run.completed":
         run_id = parse_object_id(str(record.data.get("runId")))
         doc = await clients.engine.get_collection(CodeRun).find_one({"_id": run_id})
@@ -93,6 +105,13 @@ async def event_data(
             data = {"run": run, "sessionId": str(session.id)}
     elif kind == "record.ready":
         data = {"sessionId": str(session.id), "record": f"/api/sessions/{session.id}/record"}
+        # The whole panel's scorecards, under the same rule as the API's for the owner.
+        blind = await blind_scorecards(clients.engine, session, host)
+        data["scorecards"] = (
+            [ScorecardOut.of(c, None).model_dump(mode="json", by_alias=True) for c in blind.cards]
+            if blind.visible
+            else None
+        )
     elif kind == "expired":
         data["status"] = record.data.get("status")
     return data
