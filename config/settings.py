@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     invite_ttl_days: float = Field(14, gt=0, le=365)
     invite_any_account: bool = False  # true: any signed-in account may accept an invitation link
     join_window_minutes: int = Field(10, ge=0, le=24 * 60)  # the room opens this long before
+    # How far ahead a session may be scheduled: a start past it is 400 start_time_out_of_range.
+    max_schedule_ahead_days: int = Field(730, ge=1, le=3650)
     # smtp://[user:pass@]host:port (plain, or STARTTLS with ?starttls=true), smtps:// (TLS).
     # Unset: emails stay queued (status `queued`) until it is set.
     smtp_url: str | None = None

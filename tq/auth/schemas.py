@@ -15,13 +15,16 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from tq.core.schemas import NON_BLANK, Body
+from tq.core.schemas import PLAIN_LINE_CHECK, Body, plain_line_schema
 from tq.users.models import Role
 from tq.users.schemas import UserOut
 
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NON_BLANK)
+    str,
+    PLAIN_LINE_CHECK,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    plain_line_schema(100),
 ]
 
 

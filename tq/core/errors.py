@@ -98,7 +98,9 @@ class GatewayTimeout(AppError):
 def validation_details(exc: pydantic.ValidationError) -> list[dict[str, str]]:
     details = []
     for error in exc.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in error["loc"]) or "body"
+        # A union's branch shows in `loc` as a tag such as `function-after[...]`: not a field.
+        parts = [str(p) for p in error["loc"] if not ("[" in str(p) or "(" in str(p))]
+        field = ".".join(parts) or "body"
         details.append({"field": field, "problem": str(error["msg"])})
     return details
 

@@ -3,10 +3,20 @@ speaks, the error shape, and how a response model becomes JSON."""
 
 from __future__ import annotations
 
+import re
+import sys
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from tq.core.time import to_millis
 
@@ -46,6 +56,55 @@ UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(to_
 # "Has a character that is not whitespace", spelled out so that ECMA-262 (generated clients),
 # Python's `re` and pydantic's Rust regex all read it the same (their `\s` differ).
 NON_BLANK = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+
+
+def _hidden_ranges() -> str:
+    """A character class body of every code point that is a control (Cc: NUL, CR, LF, U+0085),
+    a format character (Cf: bidi overrides, zero-width spaces and joiners, BOM), a line or
+    paragraph separator (U+2028, U+2029) or a lone surrogate: what breaks a mail header or a
+    calendar line, or makes a title read differently than it is."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+
+    def char(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    return "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in ranges)
+
+
+HIDDEN = _hidden_ranges()
+# One line of visible text with at least one non-blank character: titles and names, which end
+# up in email headers, calendar lines and other people's screens. Full-match; the same pattern
+# is what the spec shows and what the server checks.
+PLAIN_LINE = f"^[^{HIDDEN}]*{NON_BLANK[:-1]}{HIDDEN}][^{HIDDEN}]*$"
+_PLAIN_LINE = re.compile(PLAIN_LINE)
+
+
+def _plain_line(value: object) -> object:
+    # Checked before stripping, on what was sent: a tab or a NUL is refused, not trimmed away.
+    if isinstance(value, str) and not _PLAIN_LINE.match(value):
+        if value.strip() and not re.search(f"[{HIDDEN}]", value):
+            raise ValueError("must not be blank")
+        raise ValueError(
+            "must be one line of visible text: no control characters, line breaks, "
+            "bidi overrides or zero-width characters"
+        )
+    return value
+
+
+PLAIN_LINE_CHECK = BeforeValidator(_plain_line)
+
+
+def plain_line_schema(max_length: int) -> WithJsonSchema:
+    """What the spec says of a one-line title or name (`PLAIN_LINE_CHECK` is the server's)."""
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": PLAIN_LINE}
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -153,8 +153,9 @@ JOBS: dict[JobName, JobSpec] = {
         JobSpec(SEND_EMAIL, ("key",), "send one queued email over SMTP"),
         JobSpec(
             NOTIFY_SESSION,
-            ("session_id", "kind"),
-            "email a session's members and invitees (reschedule, cancellation)",
+            ("session_id", "kind", "facts"),
+            "email a session's members and invitees (reschedule, cancellation), as the change "
+            "left the session (facts: its JSON)",
         ),
         JobSpec(
             SEND_REMINDERS,

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import PyMongoError
 
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
@@ -16,7 +17,7 @@ from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SEND_EMAIL, SEND_REMINDERS, job
 from tq.notifications.models import Email, EmailKind
 from tq.notifications.service import STALE_CLAIM, Rendered, fan_out, render, render_notice
-from tq.sessions.models import Session
+from tq.sessions.models import Session, SessionFacts
 from tq.sessions.service import conditional_update, rewrite_invitations
 
 log = logging.getLogger("tq.notifications.jobs")
@@ -45,13 +46,22 @@ async def send_email(clients: Clients, key: str) -> dict[str, int]:
         return {"skipped": 1}  # sent already, or another delivery holds it
     email = Email.model_validate_doc(doc)
     rendered: Rendered | None
-    if email.session_id is None:
-        rendered = render_notice(clients, email)
-    else:
-        found = await clients.engine.get_collection(Session).find_one({"_id": email.session_id})
-        rendered = (
-            await render(clients, email, Session.model_validate_doc(found)) if found else None
-        )
+    try:
+        if email.session_id is None:
+            rendered = render_notice(clients, email)
+        else:
+            found = await clients.engine.get_collection(Session).find_one({"_id": email.session_id})
+            rendered = (
+                await render(clients, email, Session.model_validate_doc(found)) if found else None
+            )
+    except PyMongoError:
+        raise  # the database, not the email: the claim goes stale and the beat sends it again
+    except Exception as exc:
+        # A retry would render the same data the same way: fail once, loudly, for good.
+        reason = f"could not render: {type(exc).__name__}: {exc}"[:500]
+        await emails.update_one({"_id": key}, {"$set": {"status": "failed", "error": reason}})
+        log.warning("email %s failed for good: %s", key.split(":", 1)[0], reason)
+        return {"failed": 1}
     if rendered is None:
         await emails.update_one({"_id": key}, {"$set": {"status": "superseded"}})
         return {"superseded": 1}
@@ -97,16 +107,25 @@ async def _mark_invitation_sent(clients: Clients, email: Email, sent_at: Any) ->
 
 
 @job(NOTIFY_SESSION)
-async def notify_session(clients: Clients, session_id: str, kind: str) -> dict[str, int]:
-    """Email every member and pending invitee about a reschedule or a cancellation."""
+async def notify_session(
+    clients: Clients, session_id: str, kind: str, facts: str = ""
+) -> dict[str, int]:
+    """Email every member and pending invitee about a reschedule or a cancellation, saying
+    what that change made of the session (`facts`; a job queued before they were passed says
+    what the session is now)."""
     if kind not in NOTICES:
         return {"invalid": 1}
     oid = parse_object_id(session_id)
     doc = await clients.engine.get_collection(Session).find_one({"_id": oid}) if oid else None
     if doc is None:
         return {"gone": 1}
+    try:
+        as_changed = SessionFacts.model_validate_json(facts) if facts else None
+    except ValueError:
+        return {"invalid": 1}
     notice: EmailKind = "reschedule" if kind == "reschedule" else "cancellation"
-    return {"queued": await fan_out(clients, Session.model_validate_doc(doc), notice)}
+    session = Session.model_validate_doc(doc)
+    return {"queued": await fan_out(clients, session, notice, as_changed)}
 
 
 @job(SEND_REMINDERS)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from bson import ObjectId
 from odmantic import Field, Index, Model
@@ -29,6 +29,10 @@ class Email(Model):
     send_no: int = Field(default=1, key_name="sendNo")
     # reschedule / cancellation: the calendar SEQUENCE the email carries
     sequence: int = 0
+    # The session as it was when queued (None on records older than this field: rendered
+    # from the session as it is when sent).
+    # (A plain document: ODMantic cannot hold an optional embedded model.)
+    facts: dict[str, Any] | None = None
     status: EmailStatus = "queued"
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")

@@ -27,7 +27,7 @@ from tq.core.time import utcnow
 from tq.jobs.registry import SEND_EMAIL
 from tq.notifications.calendar import DEFAULT_MINUTES, Method, build_calendar, session_link
 from tq.notifications.models import Email, EmailKind
-from tq.sessions.models import Invitation, Session
+from tq.sessions.models import Invitation, Session, SessionFacts
 from tq.sessions.service import invitation_status
 from tq.users.models import UserCard
 from tq.users.service import get_users, users_by_email
@@ -110,6 +110,22 @@ async def queue_emails(clients: Clients, drafts: list[Email]) -> int:
     return len(new)
 
 
+def as_queued(session: Session, facts: SessionFacts | None) -> Session:
+    """The session as an email queued with `facts` must show it."""
+    if facts is None:
+        return session
+    return session.model_copy(
+        update={
+            "title": facts.title,
+            "description": facts.description,
+            "start_time": facts.start_time,
+            "duration": facts.duration,
+            "status": facts.status,
+            "calendar_sequence": facts.calendar_sequence,
+        }
+    )
+
+
 async def queue_invitation_email(
     clients: Clients, session: Session, invitation: Invitation
 ) -> None:
@@ -123,14 +139,19 @@ async def queue_invitation_email(
         invitation_id=invitation.id,
         send_no=invitation.sends,
         sequence=session.calendar_sequence,
+        facts=session.facts().model_dump(),
     )
     await queue_emails(clients, [draft])
 
 
-async def fan_out(clients: Clients, session: Session, kind: EmailKind) -> int:
+async def fan_out(
+    clients: Clients, session: Session, kind: EmailKind, facts: SessionFacts | None = None
+) -> int:
     """One email of `kind` to every member and pending invitee, keyed by the calendar
-    SEQUENCE it announces, so each change is mailed once per person."""
-    seq = session.calendar_sequence
+    SEQUENCE it announces, so each change is mailed once per person. `facts`: the session as
+    the change left it (default: as it is now)."""
+    facts = facts or session.facts()
+    seq = facts.calendar_sequence
     drafts = [
         Email(  # type: ignore[call-arg]
             key=f"{kind}:{session.id}:{seq}:{person.email}",
@@ -139,8 +160,11 @@ async def fan_out(clients: Clients, session: Session, kind: EmailKind) -> int:
             session_id=session.id,
             invitation_id=person.invitation.id if person.invitation else None,
             sequence=seq,
+            facts=facts.model_dump(),
         )
-        for person in await recipients(clients, session, kind)
+        # Who was to be told when the change was made (a cancellation right after a
+        # reschedule must not drop the invitees from the reschedule's email).
+        for person in await recipients(clients, as_queued(session, facts), kind)
     ]
     return await queue_emails(clients, drafts)
 
@@ -184,8 +208,9 @@ class Rendered:
 
 
 async def render(clients: Clients, email: Email, session: Session) -> Rendered | None:
-    """The message for `email` from the session as it is now; None when there is nothing to
-    send any more (the invitation was answered, revoked or re-sent with a newer link)."""
+    """The message for `email`, showing the session as it was when the email was queued;
+    None when there is nothing to send any more (the invitation was answered, revoked or
+    re-sent with a newer link: that is decided on the session as it is now)."""
     settings = clients.settings
     invitation = next((inv for inv in session.invitations if inv.id == email.invitation_id), None)
     link = session_link(session, settings.app_url)
@@ -197,6 +222,7 @@ async def render(clients: Clients, email: Email, session: Session) -> Rendered |
             return None
         link = invite_url(settings, invitation_token(settings, session.id, invitation))
         role = invitation.role
+    session = as_queued(session, SessionFacts.model_validate(email.facts) if email.facts else None)
     users = await get_users(clients.engine, [session.created_by])
     host = users.get(session.created_by)
     account = (await users_by_email(clients.engine, [email.to])).get(email.to)

@@ -6,6 +6,7 @@ from typing import Any, Literal, get_args
 from bson import ObjectId
 from odmantic import EmbeddedModel, Field, Index, Model
 from odmantic.query import desc
+from pydantic import BaseModel
 
 from tq.core.time import utcnow
 
@@ -108,6 +109,19 @@ class SessionEventRecord(Model):
     }
 
 
+class SessionFacts(BaseModel):
+    """What an email about a session says of it, as it was when the email was queued: a
+    reschedule sent after a cancellation still announces the reschedule, with its own
+    SEQUENCE, not the cancelled state."""
+
+    title: str
+    description: str | None = None
+    start_time: datetime
+    duration: int | None = None
+    status: str
+    calendar_sequence: int
+
+
 class Session(Model):
     """An interview session. `members` (host + participants) and `seatsLeft` are kept in the same
     atomic updates as `participants`: one index serves "my sessions", and a join is a single
@@ -159,6 +173,17 @@ class Session(Model):
     archived_at: datetime | None = Field(default=None, key_name="archivedAt")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
+
+    def facts(self) -> SessionFacts:
+        """What an email or calendar event announcing this state says."""
+        return SessionFacts(
+            title=self.title,
+            description=self.description,
+            start_time=self.start_time,
+            duration=self.duration,
+            status=self.status,
+            calendar_sequence=self.calendar_sequence,
+        )
 
     model_config = {
         "collection": "sessions",

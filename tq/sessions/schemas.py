@@ -14,7 +14,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from tq.core.schemas import NON_BLANK, Body, Query, UtcDatetime
+from tq.core.schemas import NON_BLANK, PLAIN_LINE_CHECK, Body, Query, UtcDatetime, plain_line_schema
 from tq.sessions.models import (
     Difficulty,
     Language,
@@ -27,9 +27,12 @@ from tq.sessions.models import (
 from tq.users.models import User, UserCard
 from tq.users.schemas import PublicUserOut
 
-# Non-blank: `pattern` tells clients what stripping whitespace would otherwise leave empty.
+# One visible line: a title goes into email subjects and calendar lines.
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NON_BLANK)
+    str,
+    PLAIN_LINE_CHECK,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    plain_line_schema(200),
 ]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]

@@ -14,9 +14,10 @@ from bson import ObjectId
 from odmantic import AIOEngine
 from pymongo import ReturnDocument
 
+from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
-from tq.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable
+from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
@@ -255,8 +256,21 @@ async def sessions_of_user(
 # --- writing
 
 
+def check_start_time(settings: Settings, start: datetime | None, now: datetime) -> None:
+    """A start within MAX_SCHEDULE_AHEAD_DAYS: every date shown in an email or calendar
+    (in any zone) stays well inside what dates can hold."""
+    ahead = timedelta(days=settings.max_schedule_ahead_days)
+    if start is not None and start > now + ahead:
+        raise BadRequest(
+            f"startTime is more than {settings.max_schedule_ahead_days} days ahead",
+            code="start_time_out_of_range",
+            details=[{"field": "startTime", "problem": "too far ahead"}],
+        )
+
+
 async def create_session(clients: Clients, host: User, data: CreateSessionIn) -> SessionView:
     now = utcnow()
+    check_start_time(clients.settings, data.startTime, now)
     starts_later = data.startTime is not None and data.startTime > now
     session_id = ObjectId()
     session = Session(
@@ -394,7 +408,9 @@ async def host_action(clients: Clients, session_id: str, host: User, to: Status)
         raise Conflict(f"A {current.status} session cannot become {to}", code="invalid_transition")
     if to == "cancelled":
         # The calendar event is cancelled with the next SEQUENCE; members and invitees are told.
-        await clients.queue.enqueue(NOTIFY_SESSION, str(oid), "cancellation")
+        await clients.queue.enqueue(
+            NOTIFY_SESSION, str(oid), "cancellation", updated.facts().model_dump_json()
+        )
     if to == "completed" and updated.duration is None:
         # The two-step form (FerretDB): the duration of the session just completed.
         fields = completion_fields(updated, now)
@@ -509,6 +525,7 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
     update: dict[str, Any] = {
         "$set": {FIELD_KEYS[name]: getattr(data, name) for name in changes if name in FIELD_KEYS}
     }
+    check_start_time(clients.settings, data.startTime, utcnow())
     if data.startTime is not None and data.startTime < utcnow():
         # As at creation: a start already past means now (the next join opens the session).
         update["$set"]["startTime"] = utcnow()
@@ -581,7 +598,10 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
             raise CriteriaLocked()
         raise Conflict("The session changed meanwhile; reload and retry", code="conflict")
     if notice:
-        await clients.queue.enqueue(NOTIFY_SESSION, str(updated.id), notice)
+        # What the emails say is what this change made, even if another follows at once.
+        await clients.queue.enqueue(
+            NOTIFY_SESSION, str(updated.id), notice, updated.facts().model_dump_json()
+        )
     return await after_write(clients, updated)
 
 
