@@ -122,7 +122,12 @@ class Settings(BaseSettings):
     # --- Code runner (the `runs` queue and its sandbox; README "Code runner")
     runner_compile_timeout_s: float = Field(10.0, gt=0, le=120)  # wall time of a compile
     runner_run_timeout_s: float = Field(3.0, gt=0, le=60)  # wall time of one run
-    runner_memory_mb: int = Field(256, ge=32, le=8192)  # address space (heap for JVM/V8/PHP)
+    # A run's memory, held by a cgroup for every language (plus a runtime allowance for the
+    # JVM and V8), and the address space (heap for JVM/V8/PHP) of the plain ones.
+    runner_memory_mb: int = Field(256, ge=32, le=8192)
+    runner_compile_memory_mb: int = Field(1024, ge=64, le=16384)  # a compile's cgroup limit
+    # Root runners refuse to run without a memory cgroup unless this is false.
+    runner_require_cgroup: bool = True
     runner_max_processes: int = Field(64, ge=4, le=4096)  # processes and threads
     runner_file_size_mb: int = Field(8, ge=1, le=1024)  # largest file a program may write
     runner_open_files: int = Field(128, ge=16, le=4096)

@@ -42,12 +42,17 @@ def publish_runtimes(sender: Any = None, **_: Any) -> None:
 @app.task(name=RUN_CODE, bind=True)
 def run_code(self: Task[Any, Any], payload: dict[str, Any]) -> None:
     """run_code(payload): one Piston execute; the answer goes to the waiting web process."""
-    answer = runner_jobs.run_piston(
-        payload,
-        settings,
-        runner_jobs.placement(settings),
-        runner_jobs.served_runtimes(),
-    )
+    try:
+        answer = runner_jobs.run_piston(
+            payload,
+            settings,
+            runner_jobs.placement(settings),
+            runner_jobs.served_runtimes(),
+        )
+    except Exception as exc:
+        # The web process waits for this answer: it gets one, not a 30-second silence.
+        log.exception("execute %s failed", payload.get("request_id"))
+        answer = runner_jobs.failed_answer(payload, f"runner error: {exc}")
     runtime = get_runtime(settings)
     key = result_key(payload["request_id"])
 

@@ -136,6 +136,11 @@ async def test_accepted_against_every_test(client, room) -> None:
     assert run["verdict"] == "accepted", run
     assert run["tests"] and all(test["passed"] for test in run["tests"])
     assert any(test["hidden"] for test in run["tests"])
+    # A hidden test's time would tell its input (a solution can sleep in proportion to it):
+    # none is reported, and the run's total counts the visible tests only.
+    assert all(test["timeMs"] is None for test in run["tests"] if test["hidden"])
+    visible = [test["timeMs"] for test in run["tests"] if not test["hidden"]]
+    assert all(isinstance(ms, int) for ms in visible) and run["timeMs"] == sum(visible)
 
 
 async def test_wrong_answer_on_a_hidden_test_shows_nothing_of_it(client, room) -> None:
@@ -152,6 +157,7 @@ async def test_wrong_answer_on_a_hidden_test_shows_nothing_of_it(client, room) -
     failing = run["tests"][-1]
     assert failing["hidden"] is True and failing["passed"] is False
     assert failing["input"] is None and failing["expected"] is None and failing["actual"] is None
+    assert failing["timeMs"] is None
     shown = [test for test in run["tests"] if not test["hidden"]]
     assert shown and all(test["expected"] is not None for test in shown)
 

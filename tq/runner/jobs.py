@@ -20,6 +20,7 @@ from tq.core.queue import JobQueue
 from tq.core.time import utcnow
 from tq.jobs.registry import ANNOUNCE_RUN, EXECUTE_SESSION_RUN, FAIL_STALE_RUNS, job
 from tq.problems.bank import BY_SLUG
+from tq.runner.cgroups import CgroupUnavailable, MemoryCgroup
 from tq.runner.judge import Outcome, Placement, execute, judge
 from tq.runner.languages import BY_NAME, Runtime, discover, resolve
 from tq.runner.models import UNFINISHED, CodeRun
@@ -48,11 +49,27 @@ def served_runtimes() -> list[Runtime]:
     return _runtimes
 
 
+_cgroups: dict[int, MemoryCgroup | None] = {}
+
+
 def placement(settings: Settings) -> Placement:
     # Each pool process runs its sandboxes as a uid of its own, so one run's process limit
-    # and the kill sweep after it never touch a concurrent run.
+    # and the kill sweep after it never touch a concurrent run; and in a memory cgroup of
+    # its own, which holds every language to the memory limit.
     slot = getattr(current_process(), "index", None) or 0
-    return Placement(settings.runner_work_dir, settings.runner_uid_base + int(slot))
+    uid = settings.runner_uid_base + int(slot)
+    if uid not in _cgroups:
+        try:
+            _cgroups[uid] = MemoryCgroup.for_slot(f"tq-slot-{uid}")
+        except (CgroupUnavailable, OSError) as exc:
+            if settings.runner_require_cgroup and os.geteuid() == 0:
+                raise CgroupUnavailable(
+                    f"no memory cgroup for the sandbox ({exc}); RUNNER_REQUIRE_CGROUP=false runs "
+                    "with address-space limits only, which some runtimes exceed"
+                ) from exc
+            log.warning("sandbox without a memory cgroup: %s", exc)
+            _cgroups[uid] = None
+    return Placement(settings.runner_work_dir, uid, _cgroups[uid])
 
 
 def limits_from(
@@ -74,6 +91,7 @@ def limits_from(
         open_files=settings.runner_open_files,
         output_bytes=settings.runner_output_bytes,
         workdir_mb=settings.runner_workdir_mb,
+        compile_memory_mb=settings.runner_compile_memory_mb,
     )
 
 
@@ -117,14 +135,17 @@ def _empty_stage(message: str) -> dict[str, Any]:
     }
 
 
+def failed_answer(payload: dict[str, Any], message: str) -> dict[str, Any]:
+    return {"language": payload.get("language", ""), "version": "", "run": _empty_stage(message)}
+
+
 def run_piston(
     payload: dict[str, Any], settings: Settings, placement: Placement, runtimes: list[Runtime]
 ) -> dict[str, Any]:
     """Piston's response body for one execute request."""
     runtime = resolve(payload["language"], runtimes)
     if runtime is None:
-        message = f"this runner does not serve {payload['language']}"
-        return {"language": payload["language"], "version": "", "run": _empty_stage(message)}
+        return failed_answer(payload, f"this runner does not serve {payload['language']}")
     limits = limits_from(settings, payload.get("compile_timeout_ms"), payload.get("run_timeout_ms"))
     files = [(str(name), str(content)) for name, content in payload["files"]]
     try:
@@ -138,6 +159,11 @@ def run_piston(
         )
     except SourceError as exc:
         stage = _empty_stage(str(exc))
+        return {"language": runtime.language, "version": runtime.version, "run": stage}
+    except Exception as exc:
+        # The caller waits for an answer: whatever went wrong, it gets one now.
+        log.exception("an execute could not be run")
+        stage = _empty_stage(f"runner error: {type(exc).__name__}")
         return {"language": runtime.language, "version": runtime.version, "run": stage}
     answer: dict[str, Any] = {"language": runtime.language, "version": runtime.version}
     if outcome.compile is not None:

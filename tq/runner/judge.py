@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tq.problems.bank import Problem, outputs_match
+from tq.runner.cgroups import MemoryCgroup
 from tq.runner.languages import LanguageSpec
 from tq.runner.sandbox import Limits, StageResult, Workspace
 
@@ -29,13 +30,19 @@ class Placement:
 
     base_dir: str | None
     outer_uid: int
+    cgroup: MemoryCgroup | None = None  # the slot's memory cgroup (None: rlimits only)
 
 
 def _workspace(
     spec: LanguageSpec, files: list[tuple[str, str]], limits: Limits, placement: Placement
 ) -> Workspace:
     return Workspace(
-        spec, files, limits, base_dir=placement.base_dir, outer_uid=placement.outer_uid
+        spec,
+        files,
+        limits,
+        base_dir=placement.base_dir,
+        outer_uid=placement.outer_uid,
+        cgroup=placement.cgroup,
     )
 
 
@@ -69,7 +76,6 @@ def judge(
         total_ms = 0
         for index, case in enumerate(problem.tests):
             result = box.run(case.input)
-            total_ms += result.time_ms
             if result.status != "ok":
                 case_verdict: str = result.status
             elif outputs_match(result.stdout, case.expected):
@@ -81,12 +87,20 @@ def judge(
                 "hidden": case.hidden,
                 "passed": case_verdict == "accepted",
                 "verdict": case_verdict,
-                "timeMs": result.time_ms,
+                "timeMs": None,
             }
             if not case.hidden:
-                # A hidden test shows pass or fail only: neither its input, nor its expected
-                # output, nor what the program printed for it (that could echo the input).
-                entry |= {"input": case.input, "expected": case.expected, "actual": result.stdout}
+                # A hidden test shows its verdict only: neither its input, nor its expected
+                # output, nor what the program printed for it (that could echo the input), nor
+                # its time (a program that sleeps in proportion to its input would tell it).
+                # The run's total counts the visible tests only, for the same reason.
+                entry |= {
+                    "input": case.input,
+                    "expected": case.expected,
+                    "actual": result.stdout,
+                    "timeMs": result.time_ms,
+                }
+                total_ms += result.time_ms
                 shown = result
             results.append(entry)
             if case_verdict != "accepted":

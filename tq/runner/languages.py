@@ -19,7 +19,9 @@ class LanguageSpec:
     aliases: tuple[str, ...]
     source_name: str  # the first file's name when the client gave none
     binary: str  # its presence decides whether this runner serves the language
-    run: tuple[str, ...]  # argv; {main} is the primary source file, {memory_mb} the limit
+    # argv; {main} is the primary source file, {program} what the compiler wrote, {memory_mb}
+    # the memory limit
+    run: tuple[str, ...]
     compile: tuple[str, ...] | None = None
     version_argv: tuple[str, ...] = ()
     version_pattern: str = r"(\d+\.\d+(?:\.\d+)?)"
@@ -30,6 +32,9 @@ class LanguageSpec:
     env: tuple[tuple[str, str], ...] = ()
     # Go's and the JVM's runtimes start threads of their own, counted by the process limit.
     extra_processes: int = 0
+    # What the runtime itself needs besides the program's own memory (the JVM's metaspace and
+    # code cache, V8's isolate): added to the stage's cgroup limit, which holds everything.
+    runtime_memory_mb: int = 0
     source_suffixes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -62,6 +67,7 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         ("/usr/bin/node", "--max-old-space-size={memory_mb}", "--stack-size=8000", "{main}"),
         version_argv=("/usr/bin/node", "--version"),
         extra_address_space_mb=2048,
+        runtime_memory_mb=64,
         source_suffixes=(".js", ".mjs", ".cjs"),
     ),
     LanguageSpec(
@@ -69,8 +75,8 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         ("gcc",),
         "main.c",
         "/usr/bin/gcc",
-        ("./main",),
-        compile=("/usr/bin/gcc", "-O2", "-std=gnu17", "-pipe", "-o", "main", "{main}", "-lm"),
+        ("./{program}",),
+        compile=("/usr/bin/gcc", "-O2", "-std=gnu17", "-pipe", "-o", "{program}", "{main}", "-lm"),
         version_argv=("/usr/bin/gcc", "-dumpfullversion"),
         source_suffixes=(".c", ".h"),
     ),
@@ -79,8 +85,8 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         ("c++", "g++", "cplusplus"),
         "main.cpp",
         "/usr/bin/g++",
-        ("./main",),
-        compile=("/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe", "-o", "main", "{main}"),
+        ("./{program}",),
+        compile=("/usr/bin/g++", "-O2", "-std=gnu++17", "-pipe", "-o", "{program}", "{main}"),
         version_argv=("/usr/bin/g++", "-dumpfullversion"),
         source_suffixes=(".cpp", ".cc", ".cxx", ".hpp", ".h"),
     ),
@@ -95,6 +101,7 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         # javac itself runs on the JVM with a larger heap than a run gets.
         extra_address_space_mb=3072,
         extra_processes=64,
+        runtime_memory_mb=192,
         source_suffixes=(".java",),
     ),
     LanguageSpec(
@@ -102,8 +109,8 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         ("golang",),
         "main.go",
         "/usr/bin/go",
-        ("./main",),
-        compile=("/usr/bin/go", "build", "-o", "main", "{main}"),
+        ("./{program}",),
+        compile=("/usr/bin/go", "build", "-o", "{program}", "{main}"),
         version_argv=("/usr/bin/go", "version"),
         extra_address_space_mb=1024,
         env=(
@@ -139,8 +146,8 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         ("rs",),
         "main.rs",
         "/usr/bin/rustc",
-        ("./main",),
-        compile=("/usr/bin/rustc", "-C", "opt-level=1", "-o", "main", "{main}"),
+        ("./{program}",),
+        compile=("/usr/bin/rustc", "-C", "opt-level=1", "-o", "{program}", "{main}"),
         version_argv=("/usr/bin/rustc", "--version"),
         extra_address_space_mb=1024,
         source_suffixes=(".rs",),

@@ -39,7 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from tq.runner.cgroups import MemoryCgroup
 from tq.runner.languages import LanguageSpec
+from tq.runner.seccomp import deny_filter
 
 BWRAP = "/usr/bin/bwrap"
 SANDBOX_UID = 65534  # "nobody" inside the sandbox
@@ -68,6 +70,7 @@ class Limits:
     open_files: int = 128
     output_bytes: int = 64 * 1024
     workdir_mb: int = 64
+    compile_memory_mb: int = 1024  # a compiler's cgroup limit (javac, rustc, g++ templates)
 
 
 @dataclass
@@ -90,17 +93,55 @@ class SourceError(ValueError):
     """The submitted files cannot be laid out (bad names, too many)."""
 
 
+# What a compiler writes: no submitted file may take this name.
+PROGRAM = ".program"
+
+
 def safe_relative_path(name: str) -> PurePosixPath:
-    path = PurePosixPath(name)
+    """A plain relative path: no `.` or `..` part, no part starting with `-` (it would read as
+    an option to the interpreter or compiler), no empty part, a few levels at most."""
+    parts = name.split("/")
     if (
-        not name
-        or path.is_absolute()
-        or any(part in ("", ".", "..") for part in path.parts)
-        or not re.fullmatch(r"[A-Za-z0-9._/-]{1,128}", name)
-        or len(path.parts) > 4
+        not re.fullmatch(r"[A-Za-z0-9._/-]{1,128}", name)
+        or len(parts) > 4
+        or any(part in ("", ".", "..") or part.startswith("-") for part in parts)
+        or name == PROGRAM
     ):
         raise SourceError(f"file name {name!r} is not a plain relative path")
-    return path
+    return PurePosixPath(name)
+
+
+def java_classes(source: str) -> tuple[str | None, str | None]:
+    """(the public top-level class, the first top-level class declaring `main`) of a Java
+    source, read past comments, strings and character literals."""
+    text = re.sub(
+        r'"""[\s\S]*?"""|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*[\s\S]*?\*/',
+        " ",
+        source,
+    )
+    public: str | None = None
+    with_main: str | None = None
+    depth = 0
+    current: str | None = None
+    start = 0
+    for token in re.finditer(
+        r"[{}]|\b(?:(public)\s+)?(?:\w+\s+)*?(?:class|record|enum|interface)\s+([A-Za-z_$][\w$]*)",
+        text,
+    ):
+        if token.group(0) == "{":
+            depth += 1
+        elif token.group(0) == "}":
+            depth -= 1
+            if depth == 0 and current is not None:
+                body = text[start : token.start()]
+                if with_main is None and re.search(r"\bstatic\b[^;{}()]*\bvoid\s+main\s*\(", body):
+                    with_main = current
+                current = None
+        elif depth == 0:
+            current, start = token.group(2), token.end()
+            if token.group(1) and public is None:
+                public = current
+    return public, with_main
 
 
 def _signal_name(number: int) -> str:
@@ -134,6 +175,7 @@ class Workspace:
         *,
         base_dir: str | None = None,
         outer_uid: int | None = None,
+        cgroup: MemoryCgroup | None = None,
     ) -> None:
         if not files:
             raise SourceError("no files")
@@ -141,37 +183,55 @@ class Workspace:
             raise SourceError(f"at most {MAX_FILES} files")
         self.spec = spec
         self.limits = limits
+        self.cgroup = cgroup
         self.outer_uid = outer_uid if os.geteuid() == 0 else None
+        # Every name is checked before anything touches the host's disk.
+        self.layout, self.main_class = self._names(files)
+        self.main = str(self.layout[0][0])
         self.dir = Path(tempfile.mkdtemp(prefix="tq-run-", dir=base_dir))
-        self.main, self.main_class = self._lay_out(files)
-        if self.outer_uid is not None:
-            # The compile stage writes here as the sandbox's outer uid.
-            os.chown(self.dir, self.outer_uid, self.outer_uid)
-        os.chmod(self.dir, 0o755)  # noqa: S103 - bwrap, as the slot's uid, must read it
+        try:
+            self._lay_out()
+        except BaseException:
+            self.close()
+            raise
 
-    def _lay_out(self, files: list[tuple[str, str]]) -> tuple[str, str]:
-        names: list[str] = []
+    def _names(self, files: list[tuple[str, str]]) -> tuple[list[tuple[PurePosixPath, str]], str]:
+        layout: list[tuple[PurePosixPath, str]] = []
         main_class = "Main"
         for index, (given, content) in enumerate(files):
             name = given or (self.spec.source_name if index == 0 else f"file{index}")
-            if index == 0 and self.spec.name == "java":
-                # javac wants a public class in a file of its own name.
-                found = re.search(r"public\s+(?:final\s+)?class\s+([A-Za-z_]\w*)", content)
-                main_class = found.group(1) if found else PurePosixPath(name).stem or "Main"
-                name = f"{main_class}.java"
             path = safe_relative_path(name)
-            if str(path) in names:
-                raise SourceError(f"file {name!r} given twice")
-            names.append(str(path))
+            if index == 0 and self.spec.name == "java":
+                # Like Piston's `java <file>`: whatever the class is called. javac wants a
+                # public class in a file of its name; the run starts the class with `main`.
+                public, with_main = java_classes(content)
+                main_class = with_main or public or "Main"
+                path = PurePosixPath(f"{public or main_class}.java")
+            elif (
+                index == 0
+                and self.spec.source_suffixes
+                and path.suffix not in (self.spec.source_suffixes)
+            ):
+                # A compiler reads the kind of a file from its suffix (`gcc main` links it).
+                path = safe_relative_path(f"{name}{self.spec.source_suffixes[0]}")
+            if any(path == seen for seen, _ in layout):
+                raise SourceError(f"file {str(path)!r} given twice")
+            layout.append((path, content))
+        return layout, main_class
+
+    def _lay_out(self) -> None:
+        for path, content in self.layout:
             target = self.dir / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
             os.chmod(target, 0o644)
         if self.outer_uid is not None:
+            # The compile stage writes here as the sandbox's outer uid.
+            os.chown(self.dir, self.outer_uid, self.outer_uid)
             for root, dirs, _ in os.walk(self.dir):
                 for sub in dirs:
                     os.chown(Path(root) / sub, self.outer_uid, self.outer_uid)
-        return names[0], main_class
+        os.chmod(self.dir, 0o755)  # noqa: S103 - bwrap, as the slot's uid, must read it
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -186,6 +246,7 @@ class Workspace:
         values = {
             "main": self.main,
             "main_class": self.main_class,
+            "program": PROGRAM,
             "memory_mb": str(self.limits.memory_mb),
         }
         return [part.format(**values) for part in template]
@@ -219,7 +280,9 @@ class Workspace:
                 if stat.S_ISREG(path.lstat().st_mode):
                     yield path.relative_to(self.dir)
 
-    def bwrap_argv(self, command: list[str], *, writable_box: bool) -> list[str]:
+    def bwrap_argv(
+        self, command: list[str], *, writable_box: bool, seccomp_fd: int | None = None
+    ) -> list[str]:
         limits = self.limits
         argv = [
             BWRAP,
@@ -267,6 +330,20 @@ class Workspace:
             argv += ["--size", str(limits.workdir_mb << 20), "--tmpfs", "/box"]
             for relative in self._box_files():
                 argv += ["--ro-bind", str(self.dir / relative), f"/box/{relative}"]
+        # bwrap's own `/` and `/dev` are tmpfs without a size: once everything is mounted both
+        # become read-only, and the one writable place under /dev is a capped /dev/shm.
+        argv += [
+            "--size",
+            str(limits.workdir_mb << 20),
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
+        ]
+        if seccomp_fd is not None:
+            argv += ["--seccomp", str(seccomp_fd)]
         argv += [
             "--chdir",
             "/box",
@@ -293,8 +370,11 @@ class Workspace:
         processes = limits.processes + self.spec.extra_processes
         cpu = math.ceil(timeout_s) + 1
         outer_uid = self.outer_uid
+        cgroup = self.cgroup
 
         def apply() -> None:
+            if cgroup is not None:
+                cgroup.join()  # as root, before the uid changes
             set_limit = resource.setrlimit
             set_limit(resource.RLIMIT_CPU, (cpu, cpu + 1))
             set_limit(resource.RLIMIT_AS, (memory, memory))
@@ -313,18 +393,28 @@ class Workspace:
         self, command: list[str], stdin: bytes, timeout_s: float, *, writable_box: bool
     ) -> StageResult:
         become_subreaper()
-        argv = self.bwrap_argv(command, writable_box=writable_box)
-        started = time.monotonic()
-        proc = subprocess.Popen(  # noqa: S603 - argv built above, no shell
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={},  # bwrap is the sandbox's PID 1: its own environment must be empty too
-            start_new_session=True,
-            preexec_fn=self._preexec(timeout_s, compiling=writable_box),
-            close_fds=True,
-        )
+        if self.cgroup is not None:
+            stage_mb = self.limits.memory_mb + self.spec.runtime_memory_mb
+            self.cgroup.limit(
+                max(stage_mb, self.limits.compile_memory_mb) if writable_box else stage_mb
+            )
+        seccomp_fd = _seccomp_memfd()
+        try:
+            argv = self.bwrap_argv(command, writable_box=writable_box, seccomp_fd=seccomp_fd)
+            started = time.monotonic()
+            proc = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={},  # bwrap is the sandbox's PID 1: its own environment must be empty too
+                start_new_session=True,
+                preexec_fn=self._preexec(timeout_s, compiling=writable_box),
+                close_fds=True,
+                pass_fds=(seccomp_fd,),
+            )
+        finally:
+            os.close(seccomp_fd)
         try:
             outcome, captured = _pump(proc, stdin, started + timeout_s, self.limits.output_bytes)
             if outcome is not None:
@@ -336,7 +426,13 @@ class Workspace:
             self.sweep()
             _reap_orphans()
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        return _result(outcome, captured, status_word, elapsed_ms)
+        result = _result(outcome, captured, status_word, elapsed_ms)
+        if self.cgroup is not None:
+            memory = self.cgroup.measure()
+            result.memory_kb = memory.peak_kb
+            if memory.out_of_memory and result.status in ("killed", "runtime_error", "ok"):
+                result.status = "memory_limit"
+        return result
 
     def sweep(self) -> None:
         """Kill anything still running as this slot's outer uid (nothing should be)."""
@@ -345,6 +441,19 @@ class Workspace:
 
 
 _subreaper = False
+_seccomp_program: bytes | None = None
+
+
+def _seccomp_memfd() -> int:
+    """The deny-list filter in a memory file, rewound, for `bwrap --seccomp FD` (which reads
+    it to the end). Built once per process."""
+    global _seccomp_program
+    if _seccomp_program is None:
+        _seccomp_program = deny_filter()
+    fd = os.memfd_create("tq-seccomp", 0)
+    os.write(fd, _seccomp_program)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def become_subreaper() -> None:
@@ -504,6 +613,7 @@ def _result(
         truncated=out.over or err.over,
         time_ms=elapsed_ms,
         # wait4's ru_maxrss would include the forked worker's own RSS (the kernel records the
-        # pre-exec image's peak), so it says nothing about the program: not reported.
+        # pre-exec image's peak), so it says nothing about the program: the cgroup's peak is
+        # filled in by the caller where there is one.
         memory_kb=None,
     )

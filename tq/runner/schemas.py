@@ -103,7 +103,9 @@ class TestResultOut(BaseModel):
     hidden: bool
     passed: bool
     verdict: Verdict
-    timeMs: int
+    timeMs: int | None = Field(
+        None, description="visible tests only (a hidden test's time could tell its input)"
+    )
     input: str | None = Field(None, description="visible tests only")
     expected: str | None = Field(None, description="visible tests only")
     actual: str | None = Field(None, description="visible tests only")
