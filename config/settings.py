@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     runner_wait_s: float = Field(30.0, gt=0, le=300)  # the Piston route waits this long
     runner_max_backlog: int = Field(100, ge=1)  # queued runs beyond this → 429 runner_busy
     runner_runs_per_minute: int = Field(30, ge=1)  # per user
+    runner_user_concurrency: int = Field(1, ge=1, le=64)  # a user's runs at once
+    # Sandbox seconds (compiles and every test included) a user may take a minute.
+    runner_user_seconds_per_minute: float = Field(30, gt=0)
     runner_max_source_bytes: int = Field(64 * 1024, ge=256, le=1 << 20)
     runner_max_stdin_bytes: int = Field(256 * 1024, ge=0, le=8 << 20)
     runner_max_attempts: int = Field(2, ge=1, le=10)  # deliveries before a lost run fails

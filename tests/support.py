@@ -174,6 +174,8 @@ def make_settings(
         "login_client_max_failures": 10_000,
         # The suite runs more code than one person would; the rate limit has its own test.
         "runner_runs_per_minute": 10_000,
+        "runner_user_concurrency": 64,
+        "runner_user_seconds_per_minute": 100_000,
         # Webhook receivers of the suite listen on loopback; retries come quickly.
         "webhook_allow_private": True,
         "webhook_retry_schedule_s": [0, 0.3, 0.6, 0.9],

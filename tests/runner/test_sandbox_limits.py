@@ -4,6 +4,7 @@ nothing behind, and the file names and class names real clients send."""
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import tempfile
@@ -162,3 +163,29 @@ async def test_any_file_and_class_name_compiles(client, coder, language, name, s
     )
     run = answer.json()["run"]
     assert run["stdout"].strip() == expected, answer.json()
+
+
+async def test_one_account_cannot_hold_every_slot_and_compiles_count(settings) -> None:
+    """Two runner slots: a user's second run at once is 429 runner_user_busy while another
+    user still gets the other slot; and sandbox seconds, compiling included, are budgeted."""
+    from tests.support import http_client, running_app
+
+    budget = settings.model_copy(
+        update={"runner_user_concurrency": 1, "runner_user_seconds_per_minute": 1.5}
+    )
+    async with running_app(budget) as (_app, url), http_client(url) as http:
+        hog, other = await register(http), await register(http)
+        slow = "import time\ntime.sleep(1.2)\nprint('slow')"
+        first = asyncio.create_task(execute(http, hog, "python", slow))
+        await asyncio.sleep(0.3)
+        second = await execute(http, hog, "python", "print(2)")
+        assert second.status_code == 429 and second.json()["error"] == "runner_user_busy"
+        assert second.headers["Retry-After"]
+        assert (await execute(http, other, "python", "print('other')")).status_code == 200
+        assert (await first).json()["run"]["stdout"] == "slow\n"
+        # 1.2 s spent of a 1.5 s budget: one more run fits, then the budget is used.
+        again = await execute(http, hog, "python", "import time\ntime.sleep(0.5)")
+        assert again.status_code == 200, again.text
+        used = await execute(http, hog, "python", "print(3)")
+        assert used.status_code == 429 and used.json()["error"] == "runner_time_used"
+        assert 1 <= int(used.headers["Retry-After"]) <= 60

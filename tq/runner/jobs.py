@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from billiard.process import current_process
 from odmantic import AIOEngine
 from pymongo import ReturnDocument
+from redis.asyncio import Redis
 
 from config import Settings
 from tq.core.clients import Clients
@@ -25,6 +27,7 @@ from tq.runner.judge import Outcome, Placement, execute, judge
 from tq.runner.languages import BY_NAME, Runtime, discover, resolve
 from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.sandbox import Limits, SourceError, StageResult
+from tq.runner.service import release
 from tq.sessions.log import flush_outbox
 from tq.sessions.models import Session, SessionEvent
 from tq.users.service import get_users
@@ -236,8 +239,9 @@ async def execute_session_run(clients: Clients, run_id: str) -> dict[str, int]:
         clients.settings,
         run_id,
         f"{socket.gethostname()}:{os.getpid()}",
-        placement(clients.settings),
+        lambda: placement(clients.settings),
         served_runtimes(),
+        clients.redis,
     )
 
 
@@ -247,8 +251,9 @@ async def run_session_code(
     settings: Settings,
     run_id: str,
     worker: str,
-    placement: Placement,
+    place: Callable[[], Placement],
     runtimes: list[Runtime],
+    redis: Redis | None = None,
 ) -> dict[str, int]:
     oid = parse_object_id(run_id)
     if oid is None:
@@ -279,17 +284,22 @@ async def run_session_code(
     runtime = resolve(run.language, runtimes)
     if runtime is None:
         await _fail(engine, queue, oid, f"no runner here serves {run.language}", current)
+        if redis is not None:
+            await release(redis, run.user_id, str(run.id))
         return {"failed": 1}
     spec = BY_NAME[runtime.language]
     limits = limits_from(settings)
     problem = BY_SLUG.get(run.problem_id) if run.problem_id else None
+    spent_ms = 0
     try:
         # Blocking on purpose: a runner process runs one sandbox at a time and has nothing
         # else to serve meanwhile (the sandbox's preexec step must not run from a thread).
+        placement = place()
         if problem is not None:
             outcome = judge(spec, run.source, problem, limits, placement)
         else:
             outcome = execute(spec, [("", run.source)], run.stdin, [], limits, placement)
+        spent_ms = outcome.spent_ms
     except SourceError as exc:
         await _fail(engine, queue, oid, str(exc), current)
         return {"failed": 1}
@@ -297,6 +307,9 @@ async def run_session_code(
         log.exception("run %s could not be executed", run_id)
         await _fail(engine, queue, oid, f"runner error: {type(exc).__name__}", current)
         return {"failed": 1}
+    finally:
+        if redis is not None:
+            await release(redis, run.user_id, str(run.id), spent_ms)
     # Conditional on this attempt: a run another attempt already finished is left alone.
     result = await runs.update_one(
         {"_id": oid, **current},

@@ -21,7 +21,8 @@ class Outcome:
     compile: StageResult | None
     run: StageResult | None  # the plain run, or the last visible test's
     tests: list[dict[str, Any]] | None = None
-    time_ms: int = 0
+    time_ms: int = 0  # what the caller is shown (visible tests only)
+    spent_ms: int = 0  # what the sandbox really took, compile and every test: fair use
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,18 @@ def execute(
 ) -> Outcome:
     with _workspace(spec, files, limits, placement) as box:
         compiled = box.compile()
+        compile_ms = compiled.time_ms if compiled else 0
         if compiled is not None and compiled.status != "ok":
-            return Outcome("compile_error", compiled, None, time_ms=compiled.time_ms)
+            return Outcome("compile_error", compiled, None, time_ms=compile_ms, spent_ms=compile_ms)
         result = box.run(stdin, args)
         # A stage's status is already the plain run's verdict ("ok", "time_limit", ...).
-        return Outcome(result.status, compiled, result, time_ms=result.time_ms)
+        return Outcome(
+            result.status,
+            compiled,
+            result,
+            time_ms=result.time_ms,
+            spent_ms=compile_ms + result.time_ms,
+        )
 
 
 def judge(
@@ -68,14 +76,18 @@ def judge(
 ) -> Outcome:
     with _workspace(spec, [("", source)], limits, placement) as box:
         compiled = box.compile()
+        spent_ms = compiled.time_ms if compiled else 0
         if compiled is not None and compiled.status != "ok":
-            return Outcome("compile_error", compiled, None, tests=[], time_ms=compiled.time_ms)
+            return Outcome(
+                "compile_error", compiled, None, tests=[], time_ms=spent_ms, spent_ms=spent_ms
+            )
         results: list[dict[str, Any]] = []
         shown: StageResult | None = None
         verdict = "accepted"
         total_ms = 0
         for index, case in enumerate(problem.tests):
             result = box.run(case.input)
+            spent_ms += result.time_ms
             if result.status != "ok":
                 case_verdict: str = result.status
             elif outputs_match(result.stdout, case.expected):
@@ -106,4 +118,4 @@ def judge(
             if case_verdict != "accepted":
                 verdict = case_verdict
                 break
-        return Outcome(verdict, compiled, shown, tests=results, time_ms=total_ms)
+        return Outcome(verdict, compiled, shown, tests=results, time_ms=total_ms, spent_ms=spent_ms)

@@ -92,34 +92,91 @@ def check_sizes(settings: Settings, sources: list[str], stdin: str) -> None:
         )
 
 
-async def admit(clients: Clients, user: User) -> None:
-    """Per-user rate (a fixed one-minute window) and a bound on the queue's backlog."""
+def _active_key(user_id: object) -> str:
+    return f"runner:active:{user_id}"
+
+
+def _spent_key(user_id: object, window: int) -> str:
+    return f"runner:spent:{user_id}:{window}"
+
+
+async def admit(clients: Clients, user: User, token: str) -> None:
+    """Fair use of the runners, checked before anything is queued: a per-user rate (a fixed
+    one-minute window), a per-user budget of sandbox seconds a minute (compiles count), a
+    per-user cap on runs at once (so one account never holds every slot), and a bound on the
+    queue's backlog. `token` names this run among the user's active ones until `release`."""
     settings = clients.settings
-    window = int(time.time() // 60)
+    now = time.time()
+    window = int(now // 60)
     key = f"runner:rate:{user.id}:{window}"
+    active = _active_key(user.id)
+    # A run whose release was lost (its runner died) stops counting after this long.
+    lease_s = settings.runner_compile_timeout_s + settings.runner_wait_s + 60
     try:
         async with clients.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, 61)
             pipe.llen(RUNS_QUEUE)
-            count, _, backlog = await pipe.execute()
+            pipe.get(_spent_key(user.id, window))
+            pipe.zremrangebyscore(active, "-inf", now)
+            pipe.zadd(active, {token: now + lease_s})
+            pipe.expire(active, int(lease_s) + 1)
+            pipe.zcard(active)
+            count, _, backlog, spent_ms, _, _, _, running = await pipe.execute()
     except RedisError:
         raise ServiceUnavailable(
             "The code runner's queue cannot be reached", code="runner_unavailable"
         ) from None
+    retry_after = str(max(1, (window + 1) * 60 - int(now)))
+    refusal: TooManyRequests | None = None
     if count > settings.runner_runs_per_minute:
-        retry_after = max(1, (window + 1) * 60 - int(time.time()))
-        raise TooManyRequests(
+        refusal = TooManyRequests(
             f"At most {settings.runner_runs_per_minute} runs a minute",
             code="rate_limited",
-            headers={"Retry-After": str(retry_after)},
+            headers={"Retry-After": retry_after},
         )
-    if backlog >= settings.runner_max_backlog:
-        raise TooManyRequests(
+    elif int(spent_ms or 0) >= settings.runner_user_seconds_per_minute * 1000:
+        refusal = TooManyRequests(
+            f"This account used {settings.runner_user_seconds_per_minute:g} s of the runners "
+            "(compiling included) this minute",
+            code="runner_time_used",
+            headers={"Retry-After": retry_after},
+        )
+    elif running > settings.runner_user_concurrency:
+        refusal = TooManyRequests(
+            f"At most {settings.runner_user_concurrency} of your runs at once; wait for the "
+            "one running",
+            code="runner_user_busy",
+            headers={"Retry-After": "2"},
+        )
+    elif backlog >= settings.runner_max_backlog:
+        refusal = TooManyRequests(
             "The code runner is busy; try again shortly",
             code="runner_busy",
             headers={"Retry-After": "5"},
         )
+    if refusal is not None:
+        await release(clients.redis, user.id, token)
+        raise refusal
+
+
+async def release(redis: Redis, user_id: object, token: str, spent_ms: int = 0) -> None:
+    """The run `token` ended: it no longer counts as active, and the sandbox time it took
+    (compile and every test) is charged to this minute's budget."""
+    window = int(time.time() // 60)
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(_active_key(user_id), token)
+            if spent_ms:
+                pipe.incrby(_spent_key(user_id, window), spent_ms)
+                pipe.expire(_spent_key(user_id, window), 61)
+            await pipe.execute()
+    except RedisError:
+        pass  # the lease ends it; fail open rather than fail the run that just finished
+
+
+def piston_spent_ms(answer: dict[str, Any]) -> int:
+    return sum(int((answer.get(stage) or {}).get("wall_time") or 0) for stage in ("compile", "run"))
 
 
 # --- Piston
@@ -129,8 +186,21 @@ async def execute_piston(clients: Clients, user: User, body: PistonExecuteIn) ->
     settings = clients.settings
     check_sizes(settings, [f.content for f in body.files], body.stdin)
     runtime = await runtime_for(clients.redis, body.language)
-    await admit(clients, user)
     request_id = uuid.uuid4().hex
+    await admit(clients, user, request_id)
+    spent_ms = 0
+    try:
+        answer = await _send_execute(clients, runtime, body, request_id)
+        spent_ms = piston_spent_ms(answer)
+        return answer
+    finally:
+        await release(clients.redis, user.id, request_id, spent_ms)
+
+
+async def _send_execute(
+    clients: Clients, runtime: Runtime, body: PistonExecuteIn, request_id: str
+) -> dict[str, Any]:
+    settings = clients.settings
     payload = {
         "request_id": request_id,
         "language": runtime.language,
@@ -189,8 +259,11 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
     if body.problemId is not None and body.problemId not in BY_SLUG:
         raise BadRequest(f"Unknown problem {body.problemId!r}", code="unknown_problem")
     runtime = await runtime_for(clients.redis, body.language)
-    await admit(clients, user)
+    run_id = ObjectId()
+    # Released by the runner when the run ends (or by the lease, if the runner is lost).
+    await admit(clients, user, str(run_id))
     run = CodeRun(
+        id=run_id,
         session_id=session.id,
         user_id=user.id,
         language=runtime.language,
