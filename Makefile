@@ -8,12 +8,17 @@ MAILPIT := .tools/bin/mailpit
 
 .PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec
 
-setup: $(VENV)/.installed services-tools
+setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# The real JavaScript clients the tests speak to the server with (pinned in tests/).
+tests/node_modules/.installed: tests/package.json tests/package-lock.json
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 services-tools: $(FERRETDB) $(MAILPIT)

@@ -244,7 +244,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.invitations.views import links_bp as invitation_links_bp
     from tq.notifications.views import bp as calendar_bp
     from tq.problems.views import bp as problems_bp
-    from tq.runner.views import piston_bp, runs_bp
+    from tq.runner.views import piston_bp, piston_v2_bp, runs_bp
     from tq.sessions.views import bp as sessions_bp
 
     blueprints = (
@@ -261,6 +261,7 @@ def setup_blueprints(app: TQApp) -> None:
         webhook_endpoints_bp,
         runs_bp,
         piston_bp,
+        piston_v2_bp,
         problems_bp,
     )
     for blueprint in blueprints:

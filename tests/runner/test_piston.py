@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 from typing import Any
 
@@ -9,7 +11,7 @@ import httpx
 import pytest
 
 from config import Settings
-from tests.support import execute, http_client, register, running_app, sandbox_processes
+from tests.support import ROOT, execute, http_client, register, running_app, sandbox_processes
 
 pytestmark = pytest.mark.usefixtures("runner_worker")
 
@@ -127,3 +129,64 @@ async def test_rate_limit_per_user_and_source_size(settings: Settings) -> None:
         other = await register(http)  # the limit is per user
         assert (await execute(http, other, "python", "print(1)")).status_code == 200
     assert not sandbox_processes()
+
+
+async def test_the_stock_npm_piston_client_works_unchanged(server: str, client, coder) -> None:
+    """npm `piston-client` 1.0.2, as published: it calls a self-hosted Piston's paths
+    (/api/v2/runtimes, /api/v2/execute), sends its JSON as text/plain and can send no header,
+    so the token rides in the server URL as a Basic password."""
+    url = server.replace("://", f"://token:{coder['token']}@", 1)
+    script = ROOT / "tests" / "clients" / "piston.mjs"
+    answer = json.loads(await node(str(script), url, "java", JAVA_SOLUTION))
+    assert {r["language"] for r in answer["runtimes"]} >= {"python", "java", "c"}
+    result = answer["result"]
+    assert result["language"] == "java", result
+    # The client sends args ["1", "2", "3"] by default; the frontend's `class Solution` runs.
+    assert result["run"]["stdout"] == "Solution got 3 args\n", result
+
+    # Without the token in the URL the same client is refused (its body is the error).
+    anonymous = json.loads(await node(str(script), server, "python", "print(1)"))
+    assert anonymous["runtimes"]["error"] == "unauthorized"
+    assert "run" not in anonymous["result"]
+
+
+async def node(*args: str) -> str:
+    """Run a Node script without blocking the loop the server under test runs on."""
+    proc = await asyncio.create_subprocess_exec(
+        "node", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return output.decode()
+
+
+JAVA_SOLUTION = (
+    "class Solution {\n"
+    "  public static void main(String[] args) {\n"
+    '    System.out.println("Solution got " + args.length + " args");\n'
+    "  }\n"
+    "}\n"
+)
+
+
+async def test_json_sent_as_text_plain_and_basic_token(client, coder) -> None:
+    import base64
+
+    body = json.dumps({"language": "python", "files": [{"content": "print(7)"}]})
+    basic = base64.b64encode(f"token:{coder['token']}".encode()).decode()
+    for path in ("/api/v2/execute", "/api/v2/piston/execute"):
+        answer = await client.post(
+            path,
+            content=body,
+            headers={"Content-Type": "text/plain;charset=UTF-8", "Authorization": f"Basic {basic}"},
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["run"]["stdout"] == "7\n"
+    # Other routes still want JSON declared as JSON, and a Bearer header.
+    refused = await client.post(
+        "/api/sessions",
+        content='{"title": "x"}',
+        headers={**coder["headers"], "Content-Type": "text/plain"},
+    )
+    assert refused.status_code == 415
+    wrong = await client.get("/api/auth/me", headers={"Authorization": f"Basic {basic}"})
+    assert wrong.status_code == 401

@@ -35,13 +35,13 @@ async def is_revoked(redis: Redis, jti: str) -> bool:
         return False
 
 
-async def authenticate(request: Request) -> tuple[User, TokenClaims]:
+async def authenticate(request: Request, *, basic: bool = False) -> tuple[User, TokenClaims]:
     # The guard runs around handlers of every shape, so it reads the app's clients itself;
     # handlers get theirs injected by type.
     ctx = request.app.ctx
     # The rate limiter may have verified this very token already (request.ctx.verified_claims).
     claims = getattr(request.ctx, "verified_claims", None) or ctx.tokens.verify(
-        bearer_token(request.headers.get("authorization"))
+        bearer_token(request.headers.get("authorization"), basic=basic)
     )
     # One Redis and one MongoDB round trip, at the same time: the request waits for the slower.
     revoked, user = await asyncio.gather(
@@ -56,13 +56,14 @@ async def authenticate(request: Request) -> tuple[User, TokenClaims]:
     return user, claims
 
 
-def authenticated(role: Role | None = None) -> Callable[[Handler], Handler]:
-    """`@authenticated()` or `@authenticated("interviewer")`: sets request.ctx.user."""
+def authenticated(role: Role | None = None, *, basic: bool = False) -> Callable[[Handler], Handler]:
+    """`@authenticated()` or `@authenticated("interviewer")`: sets request.ctx.user.
+    `basic=True` also takes the token as a Basic password (see `bearer_token`)."""
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-            user, claims = await authenticate(request)
+            user, claims = await authenticate(request, basic=basic)
             if role is not None and user.role != role:
                 raise Forbidden(f"Only a {role} may do this")
             request.ctx.user = user

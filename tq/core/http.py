@@ -60,17 +60,20 @@ def client_address(request: Request) -> str:
     return request.remote_addr or request.ip or "unknown"
 
 
-def parse_json(request: Request) -> Any:
+def parse_json(request: Request, *, plain_text: bool = False) -> Any:
+    """The JSON body. `plain_text`: also when sent as text/plain or with no type, as fetch()
+    sends a string body (Piston's clients do)."""
     content_type = request.headers.get("content-type", "")
-    if request.body and "json" not in content_type:
+    lenient = plain_text and (not content_type or content_type.startswith("text/plain"))
+    if request.body and "json" not in content_type and not lenient:
         raise UnsupportedMediaType()
     if not request.body:
         return {}
     return request.json  # Sanic raises BadRequest on malformed JSON
 
 
-def parse_body(request: Request, model: type[ModelT]) -> ModelT:
-    data = parse_json(request)
+def parse_body(request: Request, model: type[ModelT], *, plain_text: bool = False) -> ModelT:
+    data = parse_json(request, plain_text=plain_text)
     if not isinstance(data, dict):
         raise ValidationFailed(details=[{"field": "body", "problem": "must be a JSON object"}])
     try:

@@ -43,6 +43,7 @@ def doc(
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     auth: bool = True,
+    description: str | None = None,
 ) -> Callable[[F], F]:
     # Models go in as components whose schema comes from pydantic itself (sanic-ext's own
     # conversion of an inline model loses Literal types and leaves dangling $defs).
@@ -84,6 +85,7 @@ def doc(
             )
     return openapi.definition(
         summary=summary,
+        description=description,
         tag=tag,
         # Every body this API takes is required: a request without one is refused.
         body=RequestBody({"application/json": component(body)}, required=True) if body else None,

@@ -109,10 +109,20 @@ class TokenService:
         )
 
 
-def bearer_token(authorization: str | None) -> str:
+def bearer_token(authorization: str | None, *, basic: bool = False) -> str:
+    """The token of `Authorization: Bearer <token>`; with `basic`, also the password of
+    `Basic base64(<any name>:<token>)`, for clients that can only put credentials in the
+    server URL (`http://token:<token>@host`), as Piston clients can."""
     if not authorization:
         raise Unauthorized()
     scheme, _, token = authorization.partition(" ")
+    if basic and scheme.lower() == "basic":
+        try:
+            _, _, password = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise Unauthorized("Malformed Basic credentials") from None
+        if password.strip():
+            return password.strip()
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Use an 'Authorization: Bearer <token>' header")
     return token.strip()

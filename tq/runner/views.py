@@ -23,34 +23,85 @@ from tq.runner.schemas import (
 )
 from tq.sessions.service import member_session
 
+# The public Piston's paths (the frontend's lib/piston.js), and a self-hosted Piston's, which
+# the stock clients (npm piston-client, aiopyston, ...) call. Both take the token as a Bearer
+# header or, for clients that cannot send headers, as the password of the server URL
+# (`http://token:<jwt>@host`), and a JSON body sent as text/plain (as fetch() sends a string).
 piston_bp = Blueprint("piston", url_prefix="/api/v2/piston")
+piston_v2_bp = Blueprint("piston_v2", url_prefix="/api/v2")
 runs_bp = Blueprint("runs", url_prefix="/api/sessions")
 TAG = "code runner"
+AUTH_NOTE = (
+    "Authorization: Bearer <token>, or Basic with the token as the password (a server URL "
+    "with credentials); the body may be sent as text/plain."
+)
 
 
-@piston_bp.get("/runtimes")
-@doc(summary="Languages the runners serve (Piston)", tag=TAG, ok={200: RuntimeList}, errors=(503,))
-@authenticated()
-async def runtimes(request: Request, clients: Clients) -> HTTPResponse:
+async def _runtimes(clients: Clients) -> HTTPResponse:
     served = await service.available_runtimes(clients.redis)
     return json(
         [{"language": r.language, "version": r.version, "aliases": list(r.aliases)} for r in served]
     )
 
 
+async def _execute(request: Request, clients: Clients) -> HTTPResponse:
+    body = parse_body(request, PistonExecuteIn, plain_text=True)
+    answer = await service.execute_piston(clients, current_user(request), body)
+    return json(answer)
+
+
+@piston_bp.get("/runtimes")
+@doc(
+    summary="Languages the runners serve (Piston)",
+    description=AUTH_NOTE,
+    tag=TAG,
+    ok={200: RuntimeList},
+    errors=(503,),
+)
+@authenticated(basic=True)
+async def runtimes(request: Request, clients: Clients) -> HTTPResponse:
+    return await _runtimes(clients)
+
+
 @piston_bp.post("/execute")
 @doc(
     summary="Run code in the sandbox and wait for the result (Piston)",
+    description=AUTH_NOTE,
     tag=TAG,
     body=PistonExecuteIn,
     ok={200: PistonExecuteOut},
     errors=(413, 429, 503, 504),
 )
-@authenticated()
+@authenticated(basic=True)
 async def execute(request: Request, clients: Clients) -> HTTPResponse:
-    body = parse_body(request, PistonExecuteIn)
-    answer = await service.execute_piston(clients, current_user(request), body)
-    return json(answer)
+    return await _execute(request, clients)
+
+
+@piston_v2_bp.get("/runtimes")
+@doc(
+    summary="Languages the runners serve (a self-hosted Piston's path)",
+    description=AUTH_NOTE,
+    tag=TAG,
+    ok={200: RuntimeList},
+    errors=(503,),
+)
+@authenticated(basic=True)
+async def self_hosted_runtimes(request: Request, clients: Clients) -> HTTPResponse:
+    return await _runtimes(clients)
+
+
+@piston_v2_bp.post("/execute")
+@doc(
+    summary="Run code and wait for the result (a self-hosted Piston's path)",
+    description=AUTH_NOTE,
+    tag=TAG,
+    body=PistonExecuteIn,
+    ok={200: PistonExecuteOut},
+    errors=(413, 429, 503, 504),
+)
+@authenticated(basic=True)
+async def self_hosted_execute(request: Request, clients: Clients) -> HTTPResponse:
+    return await _execute(request, clients)
 
 
 @runs_bp.post("/<session_id:str>/runs")
