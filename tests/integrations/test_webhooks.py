@@ -305,3 +305,43 @@ async def test_redirects_are_not_followed(client: httpx.AsyncClient, settings: S
             doc = await clients.engine.get_collection(WebhookDelivery).find_one({"_id": key})
         assert len(receiver.received) == 1 and elsewhere.received == []
         assert doc is not None and doc["lastStatus"] == 307 and doc["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",  # link-local metadata, even in development
+        "http://[fe80::1]/hook",
+        "http://10.0.0.1/hook",  # other private ranges too: only loopback is for development
+        "http://192.168.1.10/hook",
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+        "http://[64:ff9b::a00:1]/hook",  # NAT64 of 10.0.0.1
+        "http://[2002:a9fe:a9fe::1]/hook",  # 6to4 of 169.254.169.254
+        "http://[::a00:1]/hook",  # IPv4-compatible 10.0.0.1
+        "http://[::ffff:169.254.169.254]/hook",  # IPv4-mapped
+        "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",  # Teredo, client 10.0.0.1
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ],
+)
+async def test_link_local_and_disguised_private_addresses_are_refused_everywhere(
+    client: httpx.AsyncClient, url: str
+) -> None:
+    """The suite's settings allow loopback receivers (development): these stay refused."""
+    owner = await register(client, role="interviewer")
+    answer = await client.post(
+        ENDPOINTS, json={"url": url, "events": ["session.created"]}, headers=owner["headers"]
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "unsafe_url"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://\u023e2&\u2026[", "https://[::1", "http://[not-an-ip]/x", "https://host:99999/x"],
+)
+async def test_malformed_urls_are_400_not_500(client: httpx.AsyncClient, url: str) -> None:
+    owner = await register(client, role="interviewer")
+    answer = await client.post(
+        ENDPOINTS, json={"url": url, "events": ["session.created"]}, headers=owner["headers"]
+    )
+    assert answer.status_code == 400, answer.text

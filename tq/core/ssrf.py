@@ -1,6 +1,7 @@
 """The guard for URLs users give us (webhook endpoints): only public addresses, checked after
 DNS, at registration and again before every send. `allow_private` (development and tests)
-also accepts http and loopback/private addresses."""
+also accepts http and loopback addresses; link-local (metadata) and the other private ranges
+are refused everywhere, also in their IPv6 forms (mapped, compatible, NAT64, 6to4, Teredo)."""
 
 from __future__ import annotations
 
@@ -23,29 +24,70 @@ class UnsafeUrl(BadRequest):
     code = "unsafe_url"
 
 
-def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return _public(address.ipv4_mapped)
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host an IPv6 address reaches through a translator or a tunnel: mapped
+    (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4
+    (2002:aabb:ccdd::) and Teredo (its client)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    compatible = address in IPV4_COMPATIBLE and int(address) > 1  # not :: or ::1
+    if compatible or any(address in net for net in NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None and not _public(embedded):
+            return False
+        if address.ipv4_mapped is not None:
+            return True
     return address.is_global and address not in METADATA_ADDRESSES and not address.is_multicast
+
+
+def _allowed(address: Address, *, allow_private: bool) -> bool:
+    """Public, or (development and tests) loopback. Never link-local (the metadata
+    services live there), never another private range, in any of its IPv6 disguises."""
+    if _public(address):
+        return True
+    if not allow_private:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return embedded.is_loopback
+    return address.is_loopback
 
 
 def check_url_shape(url: str, *, allow_private: bool) -> tuple[str, int]:
     """(host, port) of a URL we may call; UnsafeUrl otherwise (before any DNS)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        host, port_given = parts.hostname, parts.port
+    except ValueError:
+        # A malformed bracketed host (`https://[x`), a port out of range, ...
+        raise UnsafeUrl("The URL is not valid") from None
     allowed = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed:
         raise UnsafeUrl(f"The URL must use {' or '.join(allowed)}")
-    if not parts.hostname:
+    if not host:
         raise UnsafeUrl("The URL has no host")
     if parts.username or parts.password:
         raise UnsafeUrl("The URL may not carry credentials")
-    if parts.hostname.lower() in METADATA_HOSTS and not allow_private:
+    if host.lower().rstrip(".") in METADATA_HOSTS:
         raise UnsafeUrl("The URL points at a metadata service")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise UnsafeUrl("The URL's port is not valid") from None
-    return parts.hostname, port
+    return host, port_given or (443 if parts.scheme == "https" else 80)
 
 
 async def resolve_public(url: str, *, allow_private: bool, timeout_s: float = 5.0) -> list[str]:
@@ -61,8 +103,7 @@ async def resolve_public(url: str, *, allow_private: bool, timeout_s: float = 5.
         # UnicodeError: a label longer than 63 characters (IDNA refuses it).
         raise UnsafeUrl("The URL's host does not resolve") from None
     addresses = sorted({str(info[4][0]) for info in infos})
-    if not allow_private:
-        for text in addresses:
-            if not _public(ipaddress.ip_address(text.split("%", 1)[0])):
-                raise UnsafeUrl(f"The host {host!r} resolves to a non-public address")
+    for text in addresses:
+        if not _allowed(ipaddress.ip_address(text.split("%", 1)[0]), allow_private=allow_private):
+            raise UnsafeUrl(f"The host {host!r} resolves to a non-public address")
     return addresses
