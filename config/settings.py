@@ -88,8 +88,10 @@ class Settings(BaseSettings):
     password_hash_threads: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2), ge=1
     )
-    login_max_failures: int = Field(5, ge=1)  # per email and per client address
-    login_client_max_failures: int = Field(20, ge=1)
+    login_max_failures: int = Field(5, ge=1)  # per (email, client address); per account
+    login_client_max_failures: int = Field(20, ge=1)  # per client address, any email
+    login_email_max_failures: int = Field(100, ge=1)  # per email from all addresses
+    login_client_max_attempts: int = Field(100, ge=1)  # per client address, successes too
     login_window_s: int = Field(900, ge=1)
 
     # --- Stream (getstream.io)

@@ -172,6 +172,7 @@ def make_settings(
         "job_retry_base_s": 0.2,
         "job_retry_max_s": 1.0,
         "login_client_max_failures": 10_000,
+        "login_client_max_attempts": 1_000_000,
         # The suite runs more code than one person would; the rate limit has its own test.
         "runner_runs_per_minute": 10_000,
         "runner_user_concurrency": 64,

@@ -322,20 +322,61 @@ async def test_role_guard_gives_403(settings: Settings) -> None:
         assert (await http.get("/test/interviewers-only")).status_code == 401
 
 
-async def test_login_throttle_per_email_and_reset(settings: Settings) -> None:
-    limited = settings.model_copy(update={"login_max_failures": 3, "login_window_s": 2})
+async def test_a_stranger_cannot_lock_out_a_known_email(settings: Settings) -> None:
+    """Failures lock the (email, address) pair: the stranger's address is refused for that
+    account, while its owner, from elsewhere, still logs in; then the window ends."""
+    limited = settings.model_copy(
+        update={"login_max_failures": 3, "login_window_s": 2, "proxies_count": 1}
+    )
+    stranger = {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
+    owner = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
     async with running_app(limited) as (_app, url), http_client(url) as http:
         user = await register(http)
         creds = {"email": user["user"]["email"], "password": "wrong-password"}
         for _ in range(3):
-            assert (await http.post("/api/auth/login", json=creds)).status_code == 401
-        blocked = await http.post("/api/auth/login", json={**creds, "password": user["password"]})
+            answer = await http.post("/api/auth/login", json=creds, headers=stranger)
+            assert answer.status_code == 401
+        right = {**creds, "password": user["password"]}
+        blocked = await http.post("/api/auth/login", json=right, headers=stranger)
         assert blocked.status_code == 429
         assert blocked.json()["error"] == "too_many_attempts"
         assert 1 <= int(blocked.headers["retry-after"]) <= 2
+        assert (await http.post("/api/auth/login", json=right, headers=owner)).status_code == 200
         await asyncio.sleep(2.2)
-        ok = await http.post("/api/auth/login", json={**creds, "password": user["password"]})
-        assert ok.status_code == 200
+        assert (await http.post("/api/auth/login", json=right, headers=stranger)).status_code == 200
+
+
+async def test_successful_logins_are_throttled_per_address(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={"login_client_max_attempts": 3, "login_window_s": 5, "proxies_count": 1}
+    )
+    address = {"X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 250 + 1}"}
+    async with running_app(limited) as (_app, url), http_client(url) as http:
+        user = await register(http)
+        right = {"email": user["user"]["email"], "password": user["password"]}
+        for _ in range(3):
+            assert (await http.post("/api/auth/login", json=right, headers=address)).is_success
+        refused = await http.post("/api/auth/login", json=right, headers=address)
+        assert refused.status_code == 429 and refused.json()["error"] == "too_many_attempts"
+
+
+async def test_current_password_guesses_are_throttled_per_account(settings: Settings) -> None:
+    limited = settings.model_copy(update={"login_max_failures": 3, "login_window_s": 5})
+    async with running_app(limited) as (_app, url), http_client(url) as http:
+        user = await register(http)
+        guess = {"password": "new-password-1", "currentPassword": "not-it"}
+        for _ in range(3):
+            wrong = await http.patch("/api/auth/me", json=guess, headers=user["headers"])
+            assert wrong.status_code == 403 and wrong.json()["error"] == "wrong_password"
+        # Even the right password is refused now: the guesser learns nothing more.
+        right = {**guess, "currentPassword": user["password"]}
+        refused = await http.patch("/api/auth/me", json=right, headers=user["headers"])
+        assert refused.status_code == 429 and refused.json()["error"] == "too_many_attempts"
+        assert int(refused.headers["retry-after"]) >= 1
+        deleting = await http.request(
+            "DELETE", "/api/auth/me", json={"password": "nope"}, headers=user["headers"]
+        )
+        assert deleting.status_code == 429
 
 
 async def test_login_throttle_per_client_address(settings: Settings) -> None:

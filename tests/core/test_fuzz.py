@@ -22,7 +22,11 @@ async def test_api_fuzz(settings: Settings, tmp_path, runner_worker) -> None:
     no-server-error check would (rightly) count."""
     # The fuzzer fails logins on purpose by the thousand; throttling would only hide the API.
     fuzz = settings.model_copy(
-        update={"login_max_failures": 1_000_000, "login_client_max_failures": 1_000_000}
+        update={
+            "login_max_failures": 1_000_000,
+            "login_client_max_failures": 1_000_000,
+            "login_email_max_failures": 1_000_000,
+        }
     )
     # On a database of its own: what the fuzzer makes by the thousand (sessions, invitations,
     # webhook deliveries) stays out of the other tests' way.

@@ -35,14 +35,25 @@ INVALID_CREDENTIALS = "Invalid email or password"
 
 
 class LoginThrottle:
-    """Counts failed logins per email and per client address in fixed Redis windows."""
+    """Password guesses counted in fixed Redis windows (LOGIN_WINDOW_S), so that nobody can
+    guess for long and nobody can lock out someone else:
+    - failures per (email, client address): LOGIN_MAX_FAILURES; a stranger's failures lock
+      only the stranger out of that account, never its owner elsewhere;
+    - failures per client address (any email): LOGIN_CLIENT_MAX_FAILURES;
+    - failures per email from everywhere: LOGIN_EMAIL_MAX_FAILURES, far above the others (a
+      guess spread over many addresses);
+    - attempts per client address, successful ones included: LOGIN_CLIENT_MAX_ATTEMPTS;
+    - wrong current passwords per account (PATCH /me, DELETE /me): LOGIN_MAX_FAILURES."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.window = settings.login_window_s
         self.limits = {
-            "email": settings.login_max_failures,
+            "pair": settings.login_max_failures,
             "client": settings.login_client_max_failures,
+            "email": settings.login_email_max_failures,
+            "attempt": settings.login_client_max_attempts,
+            "account": settings.login_max_failures,
         }
 
     @staticmethod
@@ -50,37 +61,66 @@ class LoginThrottle:
         # Hashed: raw emails and addresses do not sit in Redis key listings.
         return f"auth:fail:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
-    async def check(self, email: str, client: str) -> None:
+    async def _check(self, counters: list[tuple[str, str]], message: str) -> None:
+        keys = [self._key(kind, value) for kind, value in counters]
         try:
-            for kind, value in (("email", email), ("client", client)):
-                key = self._key(kind, value)
-                count = int(await self.redis.get(key) or 0)
-                if count >= self.limits[kind]:
-                    retry_after = max(1, int(await self.redis.ttl(key)))
-                    raise TooManyRequests(
-                        "Too many failed logins; try again later",
-                        code="too_many_attempts",
-                        headers={"Retry-After": str(retry_after)},
-                    )
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(key)
+                    pipe.ttl(key)
+                answers = await pipe.execute()
         except RedisError:
             # Documented direction: with Redis down logins are not throttled (fail open), so
             # an outage of the limiter does not lock every user out.
             log.warning("login throttle not checked: Redis unavailable")
+            return
+        for index, (kind, _) in enumerate(counters):
+            count, ttl = answers[2 * index], answers[2 * index + 1]
+            if int(count or 0) >= self.limits[kind]:
+                raise TooManyRequests(
+                    message,
+                    code="too_many_attempts",
+                    headers={"Retry-After": str(max(1, int(ttl)))},
+                )
 
-    async def record_failure(self, email: str, client: str) -> None:
+    async def _count(self, counters: list[tuple[str, str]]) -> None:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                for kind, value in (("email", email), ("client", client)):
+                for kind, value in counters:
                     key = self._key(kind, value)
                     pipe.incr(key)
                     pipe.expire(key, self.window, nx=True)
                 await pipe.execute()
         except RedisError:
-            log.warning("login failure not counted: Redis unavailable")
+            log.warning("login attempt not counted: Redis unavailable")
 
-    async def reset(self, email: str) -> None:
+    async def check(self, email: str, client: str) -> None:
+        """Before a login: refused (429) past any limit; the attempt itself is counted."""
+        await self._check(
+            [
+                ("pair", f"{email}|{client}"),
+                ("client", client),
+                ("email", email),
+                ("attempt", client),
+            ],
+            "Too many login attempts; try again later",
+        )
+        await self._count([("attempt", client)])
+
+    async def record_failure(self, email: str, client: str) -> None:
+        await self._count([("pair", f"{email}|{client}"), ("client", client), ("email", email)])
+
+    async def reset(self, email: str, client: str) -> None:
         with contextlib.suppress(RedisError):
-            await self.redis.delete(self._key("email", email))
+            await self.redis.delete(self._key("pair", f"{email}|{client}"))
+
+    async def check_account(self, user_id: str) -> None:
+        await self._check(
+            [("account", user_id)], "Too many wrong passwords for this account; try again later"
+        )
+
+    async def record_account_failure(self, user_id: str) -> None:
+        await self._count([("account", user_id)])
 
 
 async def register(clients: Clients, hasher: PasswordHasher, data: RegisterIn) -> User:
@@ -111,7 +151,7 @@ async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client:
     if not ok or user is None:
         await throttle.record_failure(data.email, client)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    await throttle.reset(data.email)
+    await throttle.reset(data.email, client)
     if new_hash:
         # Hash parameters changed since this one was made: upgrade it transparently.
         user.password = new_hash
@@ -119,13 +159,24 @@ async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client:
     return user
 
 
+async def current_password(
+    clients: Clients, hasher: PasswordHasher, user: User, password: str
+) -> None:
+    """The account's own password, asked again before a change: guesses are throttled per
+    account like logins (a stolen token must not become a password oracle)."""
+    throttle = LoginThrottle(clients.redis, clients.settings)
+    await throttle.check_account(str(user.id))
+    ok, _ = await hasher.verify(password, user.password)
+    if not ok:
+        await throttle.record_account_failure(str(user.id))
+        raise Forbidden("The current password is wrong", code="wrong_password")
+
+
 async def update_me(clients: Clients, hasher: PasswordHasher, user: User, data: UpdateMeIn) -> bool:
     """Apply a profile change; True when the password changed (old tokens are now void)."""
     changes = data.model_fields_set
     if "password" in changes and data.password is not None:
-        ok, _ = await hasher.verify(data.currentPassword or "", user.password)
-        if not ok:
-            raise Forbidden("The current password is wrong", code="wrong_password")
+        await current_password(clients, hasher, user, data.currentPassword or "")
         user.password = await hasher.hash(data.password)
         # Whole seconds, like JWT iat: tokens issued from the next second on stay valid.
         user.tokens_valid_after = utcnow().replace(microsecond=0)
@@ -146,9 +197,7 @@ async def update_me(clients: Clients, hasher: PasswordHasher, user: User, data: 
 
 
 async def delete_me(clients: Clients, hasher: PasswordHasher, user: User, password: str) -> None:
-    ok, _ = await hasher.verify(password, user.password)
-    if not ok:
-        raise Forbidden("The password is wrong", code="wrong_password")
+    await current_password(clients, hasher, user, password)
     # Other domains let go of the user first (sessions: hosted open ones cancelled, seats
     # freed); see tq.reactions.
     await clients.events.publish(AccountClosing(user.id))
