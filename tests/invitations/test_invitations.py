@@ -94,7 +94,10 @@ async def test_the_whole_flow_through_a_real_smtp_server(
     assert sid in uid and int(event["SEQUENCE"]) == 0
     assert event.decoded("DTSTART") == datetime.fromisoformat(session["startTime"])
     assert event.decoded("DURATION") == timedelta(minutes=45)
-    assert str(event["ORGANIZER"]) == f"mailto:{host['user']['email']}"
+    # The host's name, but not their address: the session JSON hides it from invitees too.
+    assert str(event["ORGANIZER"]) == "mailto:no-reply@localhost"
+    assert event["ORGANIZER"].params["CN"] == "Hana Host"
+    assert host["user"]["email"] not in mail.as_string()
     assert str(event["ATTENDEE"]) == f"mailto:{candidate_email}"
 
     # The public preview says what the link is for, and nothing about anyone else.
@@ -155,6 +158,9 @@ async def test_the_whole_flow_through_a_real_smtp_server(
     ics = await client.get(f"/api/sessions/{sid}/calendar.ics", headers=cara["headers"])
     assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
     assert f"UID:{uid}" in ics.text and "SEQUENCE:1" in ics.text
+    assert host["user"]["email"] not in ics.text  # as the session JSON: not to a candidate
+    own = await client.get(f"/api/sessions/{sid}/calendar.ics", headers=host["headers"])
+    assert f"mailto:{host['user']['email']}" in own.text
     outsider = await register(client)
     assert (
         await client.get(f"/api/sessions/{sid}/calendar.ics", headers=outsider["headers"])

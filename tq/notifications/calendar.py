@@ -35,9 +35,12 @@ def build_calendar(
     now: datetime,
     attendee: tuple[str, str | None] | None = None,
     link: str | None = None,
+    organizer_email: str | None = None,
 ) -> bytes:
     """The session as a VCALENDAR with one VEVENT. `attendee` is (email, name) of the one
-    recipient: an invitation never lists other invitees."""
+    recipient: an invitation never lists other invitees. `organizer_email`: the address the
+    ORGANIZER line shows with the host's name; the host's own only for the host (as the
+    session JSON shows it), the platform's sender address for everyone else."""
     calendar = Calendar()
     calendar.add("prodid", "-//Talent Quotient//Interviews//EN")
     calendar.add("version", "2.0")
@@ -55,7 +58,7 @@ def build_calendar(
     cancelled = method == "CANCEL" or session.status == "cancelled"
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if host is not None:
-        organizer = vCalAddress(f"mailto:{host.email}")
+        organizer = vCalAddress(f"mailto:{organizer_email or host.email}")
         organizer.params["cn"] = vText(host.name)
         event["organizer"] = organizer
     if attendee is not None:

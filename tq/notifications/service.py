@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -257,6 +257,7 @@ async def render(clients: Clients, email: Email, session: Session) -> Rendered |
             now=utcnow(),
             attendee=(email.to, name),
             link=link if email.kind != "invitation" else session_link(session, settings.app_url),
+            organizer_email=organizer_address(settings, host, email.to),
         )
         message.add_attachment(
             ics,
@@ -297,9 +298,25 @@ def compose(
     return message
 
 
-def calendar_for(session: Session, host: UserCard | None, settings: Settings) -> bytes:
-    """The current event, for GET /api/sessions/:id/calendar.ics."""
-    return build_calendar(session, host, method="PUBLISH", app_url=settings.app_url, now=utcnow())
+def organizer_address(settings: Settings, host: UserCard | None, reader: str | None) -> str:
+    """Whose address the ORGANIZER line of a calendar read by `reader` (an email address)
+    shows: the host's to the host, the platform's sender to anyone else (the session JSON
+    hides the host's email from them too)."""
+    if host is not None and reader is not None and reader.lower() == host.email.lower():
+        return host.email
+    return parseaddr(settings.mail_from)[1] or "no-reply@localhost"
+
+
+def calendar_for(session: Session, host: UserCard | None, settings: Settings, reader: str) -> bytes:
+    """The current event, for GET /api/sessions/:id/calendar.ics, as `reader` may see it."""
+    return build_calendar(
+        session,
+        host,
+        method="PUBLISH",
+        app_url=settings.app_url,
+        now=utcnow(),
+        organizer_email=organizer_address(settings, host, reader),
+    )
 
 
 STALE_CLAIM = timedelta(minutes=10)

@@ -23,10 +23,11 @@ bp = Blueprint("calendar", url_prefix="/api/sessions")
 )
 @authenticated()
 async def calendar(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await member_session(clients.engine, session_id, current_user(request))
+    viewer = current_user(request)
+    session = await member_session(clients.engine, session_id, viewer)
     host = (await get_users(clients.engine, [session.created_by])).get(session.created_by)
     return raw(
-        calendar_for(session, host, clients.settings),
+        calendar_for(session, host, clients.settings, viewer.email),
         content_type="text/calendar; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="session-{session.id}.ics"'},
     )
