@@ -44,8 +44,9 @@ if [ -z "${FLOWER_PASSWORD:-}" ]; then
   [ -s var/dev/flower-password ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '\n/+=' >var/dev/flower-password)
   FLOWER_PASSWORD=$(cat var/dev/flower-password)
 fi
-celery -A workers flower --address=127.0.0.1 --port="${FLOWER_PORT:-5555}" \
-  --basic-auth="${FLOWER_USER:-ops}:$FLOWER_PASSWORD" >var/dev/flower.log 2>&1 &
+# The credentials go through the environment, not argv (`ps` shows argv to every user).
+FLOWER_BASIC_AUTH="${FLOWER_USER:-ops}:$FLOWER_PASSWORD" python -m workers.dashboard \
+  --address=127.0.0.1 --port="${FLOWER_PORT:-5555}" >var/dev/flower.log 2>&1 &
 started+=($!)
 echo "job dashboard (Flower): http://127.0.0.1:${FLOWER_PORT:-5555}  user ${FLOWER_USER:-ops}, password in var/dev/flower-password (or FLOWER_PASSWORD)"
 echo "metrics: http://${HOST:-127.0.0.1}:${PORT:-3000}/metrics"
