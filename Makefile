@@ -36,13 +36,17 @@ run: setup
 	scripts/run-dev.sh
 
 # What pre-commit runs too (.pre-commit-config.yaml): lint, format, types, and the import
-# contracts in pyproject.toml (no cycles; domains import only downwards).
+# contracts in pyproject.toml (no cycles; domains import only downwards); then the served
+# OpenAPI spec through openapi-spec-validator.
 CODE := tq workers config tests bench server.py
 lint: setup
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy $(CODE)
 	$(BIN)/lint-imports
+	@mkdir -p var
+	$(BIN)/python scripts/openapi_spec.py var/openapi.json >/dev/null
+	$(BIN)/openapi-spec-validator var/openapi.json
 
 format: setup
 	$(BIN)/ruff check --fix $(CODE)

@@ -128,6 +128,13 @@ def _readiness(request: Request) -> Readiness:
     return cast(TQApp, request.app).ctx.readiness
 
 
+def build_spec_document(app: Sanic[Any, Any]) -> dict[str, Any]:
+    """The served spec: sanic-ext's, with the server it describes (relative: this one)."""
+    spec: dict[str, Any] = SpecificationBuilder().build(app).serialize()
+    spec["servers"] = [{"url": "/", "description": "this server"}]
+    return spec
+
+
 def setup_openapi_cache(app: TQApp) -> None:
     """The spec is the same for the life of the process: build it once at start-up and serve
     those bytes, instead of sanic-ext's rebuild on every request."""
@@ -135,8 +142,8 @@ def setup_openapi_cache(app: TQApp) -> None:
 
     @app.after_server_start
     async def build_spec(app: TQApp) -> None:
-        spec = SpecificationBuilder().build(app).serialize()
-        app.ctx.openapi_json = json.dumps(spec).encode()
+        # UTF-8 as it is: an escaped astral character (a surrogate pair) trips YAML readers.
+        app.ctx.openapi_json = json.dumps(build_spec_document(app), ensure_ascii=False).encode()
 
     async def serve_spec(request: Request) -> HTTPResponse | None:
         body = cast(TQApp, request.app).ctx.openapi_json

@@ -144,7 +144,10 @@ def to_openapi30(schema: Any) -> Any:
             if "enum" in schema and None not in schema["enum"]:
                 schema["enum"] = [*schema["enum"], None]  # 3.0.3: null must be listed
         elif len(rest) == 1:
-            schema["allOf"] = rest  # a $ref may have no siblings in 3.0
+            # A $ref may have no siblings in 3.0, and `nullable` counts only beside a `type`
+            # (3.0.3): "the referenced object, or null", as strict validators read it.
+            del schema["nullable"]
+            schema["anyOf"] = [*rest, {"type": "object", "nullable": True, "enum": [None]}]
         else:
             schema[keyword] = rest
     return schema
