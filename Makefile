@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -96,3 +96,8 @@ bench-spec: setup
 # archive_chat_history on 10,000- and 100,000-message sessions (time and peak memory).
 bench-jobs: setup
 	$(BIN)/python -m bench.jobs
+
+# A beat job bounded by time: announce_records with 100,000 completed sessions waiting
+# (BENCH_SESSIONS), three runs of JOB_TIME_BUDGET_S each (BENCH_BUDGET_S, BENCH_RUNS).
+bench-beat: setup
+	$(BIN)/python -m bench.beat

@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     chat_archive_after_days: float = Field(7, ge=0)
     chat_archive_chunk_size: int = Field(1000, ge=10, le=10_000)
     job_batch_size: int = Field(10_000, ge=2)
+    # Seconds a beat job works before it stops and leaves the rest to its next run (well
+    # under CELERY_TASK_SOFT_TIME_LIMIT, which start-up checks).
+    job_time_budget_s: float = Field(60, gt=0)
     job_retry_base_s: float = Field(2.0, gt=0)  # first retry delay; doubles each attempt
     job_retry_max_s: float = Field(300.0, gt=0)  # cap of one retry delay
     job_max_retries: int = Field(8, ge=0)
@@ -262,6 +265,14 @@ class Settings(BaseSettings):
     def apply_node_env(self) -> Settings:
         if self.node_env is not None and "app_env" not in self.model_fields_set:
             object.__setattr__(self, "app_env", self.node_env)
+        return self
+
+    @model_validator(mode="after")
+    def budget_inside_time_limit(self) -> Settings:
+        # A beat job stops itself at its budget; Celery's soft limit would interrupt it
+        # mid-write instead.
+        if self.job_time_budget_s >= self.celery_task_soft_time_limit:
+            raise ValueError("JOB_TIME_BUDGET_S must be below CELERY_TASK_SOFT_TIME_LIMIT")
         return self
 
     @model_validator(mode="after")

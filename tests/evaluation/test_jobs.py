@@ -51,3 +51,50 @@ async def test_record_ready_is_announced_once_after_the_chat_caught_up(
     assert await ready() == ["record.ready"]
     history = await client.get(f"/api/chat/history/{session['_id']}", headers=host["headers"])
     assert "only in Stream" in [m["text"] for m in history.json()["messages"]]
+
+
+async def test_announce_records_stops_at_its_time_budget_and_resumes(settings: Settings) -> None:
+    """Hundreds of completed sessions waiting: each run stops once JOB_TIME_BUDGET_S has
+    passed (not at a count), the next run goes on where it stopped, and every session gets
+    exactly one record.ready."""
+    from bson import ObjectId
+
+    from tq.sessions.models import Session, SessionEventRecord
+
+    budget = settings.model_copy(update={"job_time_budget_s": 0.2})
+    now = datetime.now(UTC)
+    waiting = [
+        Session(
+            title=f"Backlog {i}",
+            created_by=ObjectId(),
+            members=[],
+            participants=[],
+            status="completed",
+            stream_channel_id=f"backlog-{i}-{ObjectId()}",
+            start_time=now - timedelta(hours=2),
+            end_time=now - timedelta(hours=1),
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(200)
+    ]
+    ids = [session.id for session in waiting]
+    async with open_clients(budget) as clients:
+        sessions = clients.engine.get_collection(Session)
+        await sessions.insert_many([session.model_dump_doc() for session in waiting])
+        runs = [await announce_records(clients)]
+        while runs[-1]["stopped_at_budget"]:
+            runs.append(await announce_records(clients))
+            assert len(runs) < 500
+        assert len(runs) > 1 and runs[0]["stopped_at_budget"] == 1, runs[:2]
+        left = await sessions.count_documents({"status": "completed", "recordReadyAt": None})
+        assert left == 0
+        log = clients.engine.get_collection(SessionEventRecord)
+        per_session = await log.aggregate(
+            [
+                {"$match": {"sessionId": {"$in": ids}, "type": "record.ready"}},
+                {"$group": {"_id": "$sessionId", "n": {"$sum": 1}}},
+                {"$group": {"_id": "$n", "sessions": {"$sum": 1}}},
+            ]
+        ).to_list(None)
+    assert per_session == [{"_id": 1, "sessions": len(ids)}]

@@ -31,7 +31,7 @@ from tq.chat.store import last_chunk, pack, process_event, upsert_stream_message
 from tq.core.clients import Clients
 from tq.core.locks import WriteLocks
 from tq.core.stream import StreamGateway
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.jobs.registry import (
     ARCHIVE_CHAT_HISTORY,
     PROCESS_WEBHOOK_EVENT,
@@ -82,6 +82,7 @@ async def archive_chat_history(clients: Clients) -> dict[str, int]:
         clients.stream,
         after_days=settings.chat_archive_after_days,
         chunk_size=settings.chat_archive_chunk_size,
+        budget_s=settings.job_time_budget_s,
     )
 
 
@@ -207,8 +208,11 @@ async def archive_finished_sessions(
     chunk_size: int,
     max_chunks: int | None = None,
     now: datetime | None = None,
+    budget_s: float | None = None,
 ) -> dict[str, int]:
-    """Archive every session final for more than `after_days`."""
+    """Archive every session final for more than `after_days` (within `budget_s` seconds:
+    the rest stay unarchived for the next run)."""
+    deadline = Deadline(budget_s) if budget_s else None
     cutoff = (now or utcnow()) - timedelta(days=after_days)
     totals = {"sessions": 0, "imported": 0, "archived": 0, "chunks": 0, "duplicates_dropped": 0}
     filter_ = {
@@ -219,6 +223,8 @@ async def archive_finished_sessions(
     # Oldest ending first, on status_archived_end_id.
     cursor = engine.get_collection(Session).find(filter_).sort([("endTime", 1), ("_id", 1)])
     async for doc in cursor:
+        if deadline is not None and deadline.passed:
+            break
         session = Session.model_validate_doc(doc)
         counts = await archive_session(
             engine, redis, locks, stream, session, chunk_size, max_chunks

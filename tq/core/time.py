@@ -1,5 +1,6 @@
 """Time as stored: UTC with millisecond precision, which is all MongoDB keeps."""
 
+import time
 from datetime import UTC, datetime
 
 
@@ -15,3 +16,16 @@ def to_millis(moment: datetime) -> datetime:
 
 def utcnow() -> datetime:
     return to_millis(datetime.now(UTC))
+
+
+class Deadline:
+    """A beat job's time budget: its loops stop once it has passed, and what is left (still
+    marked in the database) is the next run's. Bounded by time, not only by count, a job ends
+    well inside Celery's time limit however much has piled up."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.ends

@@ -8,7 +8,7 @@ from typing import Any
 
 from tq.chat.jobs import import_from_stream
 from tq.core.clients import Clients
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.evaluation.models import Note, Scorecard
 from tq.jobs.registry import ANNOUNCE_RECORDS, FLUSH_SESSION_EVENTS, job
 from tq.runner.models import CodeRun
@@ -32,13 +32,18 @@ async def flush_session_events(clients: Clients) -> dict[str, int]:
     """Events written with their change but not moved to the log yet (the process died right
     after the write, the expiry job's bulk update, the runner's writes) are moved now."""
     counts = {"documents": 0, "events": 0}
+    deadline = Deadline(clients.settings.job_time_budget_s)
     for model, lock in OUTBOX_DOCUMENTS:
+        if deadline.passed:
+            break
         pending = (
             clients.engine.get_collection(model)
             .find({"eventsPending": True})
             .limit(clients.settings.job_batch_size)
         )
         async for doc in pending:
+            if deadline.passed:
+                break
             document = model.model_validate_doc(doc)
             session_id = document.id if model is Session else document.session_id
             key = document.key if model is Scorecard else document.id
@@ -55,11 +60,15 @@ async def announce_records(clients: Clients) -> dict[str, int]:
     Stream (what Stream holds that we lack is stored), then `record.ready` joins its log,
     once (the session is claimed by `recordReadyAt`). Stream away: the job retries."""
     sessions = clients.engine.get_collection(Session)
+    deadline = Deadline(clients.settings.job_time_budget_s)
     due = sessions.find({"status": "completed", "recordReadyAt": None}).limit(
         clients.settings.job_batch_size
     )
-    counts = {"announced": 0, "imported": 0}
+    counts = {"announced": 0, "imported": 0, "stopped_at_budget": 0}
     async for doc in due:
+        if deadline.passed:
+            counts["stopped_at_budget"] = 1  # the rest keep recordReadyAt null: next run's
+            break
         session = Session.model_validate_doc(doc)
         if clients.stream.configured and session.archived_at is None:
             counts["imported"] += await import_from_stream(

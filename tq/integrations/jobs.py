@@ -17,7 +17,7 @@ from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.metrics import WEBHOOK_DELIVERIES
 from tq.core.ssrf import UnsafeUrl, resolve_public
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.evaluation.jobs import flush_session_events
 from tq.evaluation.schemas import ScorecardOut
 from tq.evaluation.service import blind_scorecards, has_submitted, submitted_scorecard
@@ -161,8 +161,11 @@ async def pump_webhooks(clients: Clients) -> dict[str, int]:
     await flush_session_events(clients)
     batch = clients.settings.job_batch_size
     log_entries = clients.engine.get_collection(SessionEventRecord)
+    deadline = Deadline(clients.settings.job_time_budget_s)
     cursor = log_entries.find({"dispatched": False}).sort([("at", 1)]).limit(batch)
     async for doc in cursor:
+        if deadline.passed:
+            break  # not dispatched yet: the next run's
         record = SessionEventRecord.model_validate_doc(doc)
         counts["deliveries"] += await dispatch(clients, record)
         await log_entries.update_one({"_id": record.key}, {"$set": {"dispatched": True}})

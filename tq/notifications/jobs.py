@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.mail import MailNotConfigured, MailUnavailable, deliver
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SEND_EMAIL, SEND_REMINDERS, job
 from tq.notifications.models import Email, EmailKind
 from tq.notifications.service import STALE_CLAIM, Rendered, fan_out, render, render_notice
@@ -145,7 +145,10 @@ async def send_reminders(clients: Clients) -> dict[str, int]:
         }
     ).limit(settings.job_batch_size)
     counts = {"sessions": 0, "reminders": 0, "requeued": 0}
+    deadline = Deadline(settings.job_time_budget_s)
     async for doc in due:
+        if deadline.passed:
+            break  # still remindedAt null: the next run's
         session = Session.model_validate_doc(doc)
         counts["reminders"] += await fan_out(clients, session, "reminder")
         await conditional_update(
