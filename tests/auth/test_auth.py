@@ -19,6 +19,7 @@ from sanic.response import HTTPResponse
 
 from config import Settings
 from tests.support import (
+    ROOT,
     TEST_JWT_SECRET,
     TEST_STREAM_SECRET,
     RecordingHandler,
@@ -421,6 +422,35 @@ async def test_stream_token_for_chat_and_video(client: httpx.AsyncClient) -> Non
         assert claims["exp"] > time.time() + 3000
         assert claims["iat"] <= time.time()
     assert (await client.get("/api/chat/token")).status_code == 401
+
+
+async def test_the_stream_sdk_refreshes_its_token_through_a_token_provider(
+    server: str, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Stream tokens last STREAM_TOKEN_TTL (an hour) and a session may last four: the
+    frontend passes the real stream-chat SDK a token provider that calls POST
+    /api/auth/stream-token, and the SDK calls it again when Stream says the token expired.
+    Here the SDK's own token manager does so against this server."""
+    user = await register(client, name="Long Session")
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(ROOT / "tests" / "clients" / "stream-token.mjs"),
+        server,
+        user["token"],
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    answer = json.loads(output)
+    assert answer["type"] == "provider" and answer["apiKey"] == "test-stream-key"
+    first, refreshed = (
+        jwt.decode(answer[name], TEST_STREAM_SECRET, algorithms=["HS256"])
+        for name in ("first", "refreshed")
+    )
+    assert first["user_id"] == refreshed["user_id"] == user["user"]["streamId"]
+    assert refreshed["iat"] > first["iat"] and refreshed["exp"] > first["exp"]
+    # iat is backdated 5 s for clock skew; the token lives STREAM_TOKEN_TTL from issue.
+    assert first["exp"] - first["iat"] == settings.stream_token_ttl + 5
 
 
 async def test_stream_token_503_when_stream_not_configured(settings: Settings) -> None:
