@@ -8,6 +8,7 @@ import asyncio
 import glob
 import os
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,7 +113,10 @@ async def test_seccomp_denies_the_kernels_riskiest_calls(client, coder) -> None:
 
 
 def _leftovers() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "tq-run-*")))
+    base = tempfile.gettempdir()
+    return set(glob.glob(os.path.join(base, "tq-run-*"))) | set(
+        glob.glob(os.path.join(base, "tq-slot-*", "tq-run-*"))
+    )
 
 
 @pytest.mark.parametrize("name", [".", "-c", "--version", "a/-x.py", "a/./b.py", ".program", ""])
@@ -189,3 +193,13 @@ async def test_one_account_cannot_hold_every_slot_and_compiles_count(settings) -
         used = await execute(http, hog, "python", "print(3)")
         assert used.status_code == 429 and used.json()["error"] == "runner_time_used"
         assert 1 <= int(used.headers["Retry-After"]) <= 60
+
+
+async def test_the_compile_stage_writes_into_a_capped_tmpfs(client, coder) -> None:
+    """The compile stage's writable directory is the one host directory a sandbox writes to:
+    each runner slot's lives on a tmpfs of its own size, like every other writable mount."""
+    answer = await execute(client, coder, "c", '#include <stdio.h>\nint main(){ puts("x"); }')
+    assert answer.json()["run"]["stdout"] == "x\n"
+    mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    slots = [m for m in mounts if os.path.basename(m[1]).startswith("tq-slot-")]
+    assert slots and all(m[2] == "tmpfs" and "size=" in m[3] for m in slots), slots

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +115,26 @@ class MemoryCgroup:
     def join(self) -> None:
         """Move the calling process (the stage's child, before exec) into the cgroup."""
         _write(self.dir / "cgroup.procs", str(os.getpid()))
+
+    def kill_all(self, reap: Callable[[], None], timeout_s: float = 2.0) -> bool:
+        """SIGKILL whatever is still in the cgroup (nothing should be): no process can leave
+        it, so this finds a fork bomb's last children however fast they fork. `reap` collects
+        the killed (a zombie may stay listed until reaped). True when it is empty."""
+        deadline = time.monotonic() + timeout_s
+        kill_file = self.dir / "cgroup.kill"
+        while True:
+            pids = [int(p) for p in (self.dir / "cgroup.procs").read_text().split()]
+            if not pids:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            if kill_file.exists():
+                _write(kill_file, "1")  # cgroup v2, kernels 5.14 and later: all at once
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.002)
+            reap()
 
     def measure(self) -> StageMemory:
         name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"

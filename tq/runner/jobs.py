@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -26,7 +28,7 @@ from tq.runner.cgroups import CgroupUnavailable, MemoryCgroup
 from tq.runner.judge import Outcome, Placement, execute, judge
 from tq.runner.languages import BY_NAME, Runtime, discover, resolve
 from tq.runner.models import UNFINISHED, CodeRun
-from tq.runner.sandbox import Limits, SourceError, StageResult
+from tq.runner.sandbox import Limits, SourceError, StageResult, capped_work_dir
 from tq.runner.service import release
 from tq.sessions.log import flush_outbox
 from tq.sessions.models import Session, SessionEvent
@@ -53,6 +55,7 @@ def served_runtimes() -> list[Runtime]:
 
 
 _cgroups: dict[int, MemoryCgroup | None] = {}
+_work_dirs: dict[int, str] = {}
 
 
 def placement(settings: Settings) -> Placement:
@@ -72,7 +75,16 @@ def placement(settings: Settings) -> Placement:
                 ) from exc
             log.warning("sandbox without a memory cgroup: %s", exc)
             _cgroups[uid] = None
-    return Placement(settings.runner_work_dir, uid, _cgroups[uid])
+    if uid not in _work_dirs:
+        # The compile stage writes into the host directory: a size-capped tmpfs per slot.
+        try:
+            _work_dirs[uid] = capped_work_dir(
+                settings.runner_work_dir, f"tq-slot-{uid}", settings.runner_workdir_mb * 2
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("submissions on an uncapped directory (no tmpfs mount: %s)", exc)
+            _work_dirs[uid] = settings.runner_work_dir or tempfile.gettempdir()
+    return Placement(_work_dirs[uid], uid, _cgroups[uid])
 
 
 def limits_from(

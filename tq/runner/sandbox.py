@@ -424,6 +424,8 @@ class Workspace:
             _kill_group(proc.pid)
             _reap_orphans()
             self.sweep()
+            if self.cgroup is not None:
+                self.cgroup.kill_all(_reap_orphans)
             _reap_orphans()
         elapsed_ms = int((time.monotonic() - started) * 1000)
         result = _result(outcome, captured, status_word, elapsed_ms)
@@ -438,6 +440,25 @@ class Workspace:
         """Kill anything still running as this slot's outer uid (nothing should be)."""
         if self.outer_uid is not None:
             sweep_uid(self.outer_uid)
+
+
+def capped_work_dir(base: str | None, name: str, megabytes: int) -> str:
+    """A host directory for one slot's submissions on a tmpfs of `megabytes` (mounted once,
+    root only), so the compile stage, which writes into it, has a size cap like every other
+    writable mount. Without the rights to mount: the plain directory."""
+    path = Path(base or tempfile.gettempdir()) / name
+    path.mkdir(mode=0o755, exist_ok=True)
+    mounted = any(
+        line.split()[1] == str(path) for line in Path("/proc/mounts").read_text().splitlines()
+    )
+    if not mounted and os.geteuid() == 0:
+        subprocess.run(  # noqa: S603 - fixed argv, our own path
+            ["/bin/mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=755", "tmpfs", str(path)],
+            check=True,
+            capture_output=True,
+            timeout=10,
+        )
+    return str(path)
 
 
 _subreaper = False
