@@ -52,7 +52,8 @@ def run_code(self: Task[Any, Any], payload: dict[str, Any]) -> None:
     except Exception as exc:
         # The web process waits for this answer: it gets one, not a 30-second silence.
         log.exception("execute %s failed", payload.get("request_id"))
-        answer = runner_jobs.failed_answer(payload, f"runner error: {exc}")
+        # The type only: the message may name host paths.
+        answer = runner_jobs.failed_answer(payload, f"runner error: {type(exc).__name__}")
     runtime = get_runtime(settings)
     key = result_key(payload["request_id"])
 

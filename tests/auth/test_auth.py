@@ -505,3 +505,22 @@ async def test_timezone_is_an_iana_name_shown_to_its_owner(client: httpx.AsyncCl
         assert refused.status_code == 400, bad
     cleared = await client.patch("/api/auth/me", headers=headers, json={"timezone": None})
     assert cleared.json()["user"]["timezone"] is None
+
+
+async def test_a_burst_of_concurrent_guesses_is_counted_before_any_is_verified(
+    settings: Settings,
+) -> None:
+    """Twenty wrong passwords sent at once: the limit holds for the burst (a check-then-count
+    throttle let all of them be verified)."""
+    limited = settings.model_copy(
+        update={"login_max_failures": 3, "login_window_s": 5, "proxies_count": 1}
+    )
+    address = {"X-Forwarded-For": f"203.0.113.{uuid.uuid4().int % 250 + 1}"}
+    async with running_app(limited) as (_app, url), http_client(url) as http:
+        user = await register(http)
+        guess = {"email": user["user"]["email"], "password": "wrong-password"}
+        answers = await asyncio.gather(
+            *(http.post("/api/auth/login", json=guess, headers=address) for _ in range(20))
+        )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [401] * 3 + [429] * 17, codes

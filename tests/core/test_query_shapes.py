@@ -14,7 +14,16 @@ import pymongo.monitoring
 import pytest
 
 from config import Settings
-from tests.support import act, create, http_client, open_clients, register, running_app, save
+from tests.support import (
+    act,
+    create,
+    http_client,
+    iso,
+    open_clients,
+    register,
+    running_app,
+    save,
+)
 from tq.chat.jobs import archive_finished_sessions
 from tq.evaluation.jobs import announce_records, flush_session_events
 from tq.integrations.jobs import pump_webhooks
@@ -141,7 +150,8 @@ async def walk(http: Any) -> None:
     await http.post(
         "/api/auth/login", json={"email": host["user"]["email"], "password": host["password"]}
     )
-    later = await create(http, host, title="Shapes later", startTime="2099-01-01T10:00:00Z")
+    soon = datetime.now(UTC) + timedelta(days=60)
+    later = await create(http, host, title="Shapes later", startTime=iso(soon))
     session = await create(http, host, title="Shapes")
     await act(http, guest, session, "join")
     saved = (await save(http, guest, session, "hi")).json()["message"]
@@ -172,7 +182,9 @@ async def walk(http: Any) -> None:
     await walk_invitations(http, host, later)
     await http.patch(f"/api/sessions/{later['_id']}", headers=headers, json={"title": "Moved"})
     await http.patch(
-        f"/api/sessions/{later['_id']}", headers=headers, json={"startTime": "2099-02-01T10:00:00Z"}
+        f"/api/sessions/{later['_id']}",
+        headers=headers,
+        json={"startTime": iso(soon + timedelta(days=31))},
     )
     await walk_evaluation(http, host, session)
     await walk_webhooks(http, host)

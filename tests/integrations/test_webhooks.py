@@ -320,6 +320,9 @@ async def test_redirects_are_not_followed(client: httpx.AsyncClient, settings: S
         "http://[::a00:1]/hook",  # IPv4-compatible 10.0.0.1
         "http://[::ffff:169.254.169.254]/hook",  # IPv4-mapped
         "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hook",  # Teredo, client 10.0.0.1
+        "http://[::ffff:0:a00:1]/hook",  # IPv4-translated 10.0.0.1
+        "http://[fec0::1]/hook",  # site-local
+        "http://[64:ff9b:1::a00:1]/hook",  # local-use NAT64
         "http://metadata.google.internal/computeMetadata/v1/",
     ],
 )
@@ -345,3 +348,24 @@ async def test_malformed_urls_are_400_not_500(client: httpx.AsyncClient, url: st
         ENDPOINTS, json={"url": url, "events": ["session.created"]}, headers=owner["headers"]
     )
     assert answer.status_code == 400, answer.text
+
+
+async def test_deliveries_go_to_the_checked_address_with_the_name_as_host(
+    client: httpx.AsyncClient, settings: Settings, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    """The worker resolves `localhost` once, checks it, and connects to that address: the
+    receiver still sees the name in Host (and TLS would verify the name)."""
+    host = await register(client, role="interviewer")
+    async with WebhookReceiver() as receiver, open_clients(settings) as clients:
+        url = receiver.url.replace("127.0.0.1", "localhost")
+        await endpoint_for(client, host, url, ["session.created"])
+        made = await client.post(
+            "/api/sessions",
+            json={"title": "Pinned", "startTime": iso(datetime.now(UTC) + timedelta(minutes=5))},
+            headers=host["headers"],
+        )
+        assert made.status_code == 201
+        await pump_until(clients, lambda: len(receiver.received) >= 1)
+    port = url.rsplit(":", 1)[1].split("/", 1)[0]
+    headers = {name.lower(): value for name, value in receiver.received[0]["headers"].items()}
+    assert headers["host"] == f"localhost:{port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import time
 
@@ -61,12 +62,29 @@ class LoginThrottle:
         # Hashed: raw emails and addresses do not sit in Redis key listings.
         return f"auth:fail:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
-    async def _check(self, counters: list[tuple[str, str]], message: str) -> None:
+    @staticmethod
+    def _client(client: str) -> str:
+        """An IPv6 client is its /64: one host holds a whole /64, not one address of it."""
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return client
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return str(address.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        return str(address)
+
+    async def _take(self, counters: list[tuple[str, str]], message: str) -> None:
+        """Count this attempt on every counter first, in one round trip, then refuse it when
+        any is past its limit: a burst of concurrent guesses is counted before any of them is
+        verified (a check-then-count would let the whole burst through)."""
         keys = [self._key(kind, value) for kind, value in counters]
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in keys:
-                    pipe.get(key)
+                    pipe.incr(key)
+                    pipe.expire(key, self.window, nx=True)
                     pipe.ttl(key)
                 answers = await pipe.execute()
         except RedisError:
@@ -75,52 +93,47 @@ class LoginThrottle:
             log.warning("login throttle not checked: Redis unavailable")
             return
         for index, (kind, _) in enumerate(counters):
-            count, ttl = answers[2 * index], answers[2 * index + 1]
-            if int(count or 0) >= self.limits[kind]:
+            count, ttl = answers[3 * index], answers[3 * index + 2]
+            if int(count) > self.limits[kind]:
                 raise TooManyRequests(
                     message,
                     code="too_many_attempts",
                     headers={"Retry-After": str(max(1, int(ttl)))},
                 )
 
-    async def _count(self, counters: list[tuple[str, str]]) -> None:
-        try:
+    async def _give_back(self, counters: list[tuple[str, str]], *, drop: str | None) -> None:
+        """A right password: its attempt was no failure (the attempts counter keeps it)."""
+        with contextlib.suppress(RedisError):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for kind, value in counters:
-                    key = self._key(kind, value)
-                    pipe.incr(key)
-                    pipe.expire(key, self.window, nx=True)
+                    if kind == drop:
+                        pipe.delete(self._key(kind, value))
+                    else:
+                        pipe.decr(self._key(kind, value))
                 await pipe.execute()
-        except RedisError:
-            log.warning("login attempt not counted: Redis unavailable")
 
-    async def check(self, email: str, client: str) -> None:
-        """Before a login: refused (429) past any limit; the attempt itself is counted."""
-        await self._check(
-            [
-                ("pair", f"{email}|{client}"),
-                ("client", client),
-                ("email", email),
-                ("attempt", client),
-            ],
+    def _login_failures(self, email: str, client: str) -> list[tuple[str, str]]:
+        client = self._client(client)
+        return [("pair", f"{email}|{client}"), ("client", client), ("email", email)]
+
+    async def begin(self, email: str, client: str) -> None:
+        """Before a login is verified: counted as a failure and as an attempt until it
+        succeeds; 429 past any limit."""
+        await self._take(
+            [*self._login_failures(email, client), ("attempt", self._client(client))],
             "Too many login attempts; try again later",
         )
-        await self._count([("attempt", client)])
 
-    async def record_failure(self, email: str, client: str) -> None:
-        await self._count([("pair", f"{email}|{client}"), ("client", client), ("email", email)])
+    async def succeeded(self, email: str, client: str) -> None:
+        await self._give_back(self._login_failures(email, client), drop="pair")
 
-    async def reset(self, email: str, client: str) -> None:
-        with contextlib.suppress(RedisError):
-            await self.redis.delete(self._key("pair", f"{email}|{client}"))
-
-    async def check_account(self, user_id: str) -> None:
-        await self._check(
+    async def begin_account(self, user_id: str) -> None:
+        await self._take(
             [("account", user_id)], "Too many wrong passwords for this account; try again later"
         )
 
-    async def record_account_failure(self, user_id: str) -> None:
-        await self._count([("account", user_id)])
+    async def account_succeeded(self, user_id: str) -> None:
+        await self._give_back([("account", user_id)], drop=None)
 
 
 async def register(clients: Clients, hasher: PasswordHasher, data: RegisterIn) -> User:
@@ -144,14 +157,13 @@ async def register(clients: Clients, hasher: PasswordHasher, data: RegisterIn) -
 
 async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str) -> User:
     throttle = LoginThrottle(clients.redis, clients.settings)
-    await throttle.check(data.email, client)
+    await throttle.begin(data.email, client)
     user = await clients.engine.find_one(User, User.email == data.email)
     # Unknown emails are verified against a dummy hash: same answer, about the same time.
     ok, new_hash = await hasher.verify(data.password, user.password if user else None)
     if not ok or user is None:
-        await throttle.record_failure(data.email, client)
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
-    await throttle.reset(data.email, client)
+    await throttle.succeeded(data.email, client)
     if new_hash:
         # Hash parameters changed since this one was made: upgrade it transparently.
         user.password = new_hash
@@ -165,11 +177,11 @@ async def current_password(
     """The account's own password, asked again before a change: guesses are throttled per
     account like logins (a stolen token must not become a password oracle)."""
     throttle = LoginThrottle(clients.redis, clients.settings)
-    await throttle.check_account(str(user.id))
+    await throttle.begin_account(str(user.id))
     ok, _ = await hasher.verify(password, user.password)
     if not ok:
-        await throttle.record_account_failure(str(user.id))
         raise Forbidden("The current password is wrong", code="wrong_password")
+    await throttle.account_succeeded(str(user.id))
 
 
 async def update_me(clients: Clients, hasher: PasswordHasher, user: User, data: UpdateMeIn) -> bool:

@@ -24,7 +24,8 @@ class UnsafeUrl(BadRequest):
     code = "unsafe_url"
 
 
-NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the IPv4 is the last 32 bits
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -41,7 +42,7 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
     if address.teredo is not None:
         return address.teredo[1]
     compatible = address in IPV4_COMPATIBLE and int(address) > 1  # not :: or ::1
-    if compatible or any(address in net for net in NAT64):
+    if compatible or address in NAT64:
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 
@@ -49,10 +50,18 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | No
 def _public(address: Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         embedded = _embedded_ipv4(address)
-        if embedded is not None and not _public(embedded):
+        if embedded is not None:
+            # Mapped, compatible and NAT64 addresses reach exactly their IPv4 host; 6to4 and
+            # Teredo reach a relay too, and must be public themselves as well.
+            if not _public(embedded):
+                return False
+            if address.ipv4_mapped is not None or address in NAT64 or address in IPV4_COMPATIBLE:
+                return True
+        # Anything else public is global unicast: this refuses the translated
+        # (::ffff:0:a.b.c.d), site-local (fec0::/10), local-use NAT64 (64:ff9b:1::/48) and
+        # other special ranges, whatever Python's `is_global` thinks of them.
+        if address not in GLOBAL_UNICAST:
             return False
-        if address.ipv4_mapped is not None:
-            return True
     return address.is_global and address not in METADATA_ADDRESSES and not address.is_multicast
 
 
@@ -88,6 +97,21 @@ def check_url_shape(url: str, *, allow_private: bool) -> tuple[str, int]:
     if host.lower().rstrip(".") in METADATA_HOSTS:
         raise UnsafeUrl("The URL points at a metadata service")
     return host, port_given or (443 if parts.scheme == "https" else 80)
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL, headers, httpx extensions) that reach `address`, the address just checked, while
+    the server still sees the URL's host (Host header; TLS SNI and certificate check by name):
+    a name that re-resolves elsewhere after the check (DNS rebinding) is never connected to."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    netloc = f"[{ip}]" if ip.version == 6 else str(ip)
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    return pinned, {"host": host_header}, {"sni_hostname": host}
 
 
 async def resolve_public(url: str, *, allow_private: bool, timeout_s: float = 5.0) -> list[str]:

@@ -31,8 +31,12 @@ OUTBOX_DOCUMENTS: tuple[tuple[Any, str], ...] = (
 async def flush_session_events(clients: Clients) -> dict[str, int]:
     """Events written with their change but not moved to the log yet (the process died right
     after the write, the expiry job's bulk update, the runner's writes) are moved now."""
+    return await flush_pending_events(clients, Deadline(clients.settings.job_time_budget_s))
+
+
+async def flush_pending_events(clients: Clients, deadline: Deadline) -> dict[str, int]:
+    """`flush_session_events` within `deadline` (another job's, when it is a step of it)."""
     counts = {"documents": 0, "events": 0}
-    deadline = Deadline(clients.settings.job_time_budget_s)
     for model, lock in OUTBOX_DOCUMENTS:
         if deadline.passed:
             break

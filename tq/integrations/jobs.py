@@ -16,9 +16,9 @@ from standardwebhooks import Webhook
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.metrics import WEBHOOK_DELIVERIES
-from tq.core.ssrf import UnsafeUrl, resolve_public
+from tq.core.ssrf import UnsafeUrl, pinned_request, resolve_public
 from tq.core.time import Deadline, utcnow
-from tq.evaluation.jobs import flush_session_events
+from tq.evaluation.jobs import flush_pending_events
 from tq.evaluation.schemas import ScorecardOut
 from tq.evaluation.service import blind_scorecards, has_submitted, submitted_scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
@@ -158,10 +158,11 @@ async def pump_webhooks(clients: Clients) -> dict[str, int]:
     """Move logged events out of documents, dispatch the ones not dispatched yet (oldest
     first), then send again the deliveries whose next attempt is due."""
     counts = {"events": 0, "deliveries": 0, "due": 0}
-    await flush_session_events(clients)
+    # One budget for the whole run, its three steps included.
+    deadline = Deadline(clients.settings.job_time_budget_s)
+    await flush_pending_events(clients, deadline)
     batch = clients.settings.job_batch_size
     log_entries = clients.engine.get_collection(SessionEventRecord)
-    deadline = Deadline(clients.settings.job_time_budget_s)
     cursor = log_entries.find({"dispatched": False}).sort([("at", 1)]).limit(batch)
     async for doc in cursor:
         if deadline.passed:
@@ -174,6 +175,8 @@ async def pump_webhooks(clients: Clients) -> dict[str, int]:
     deliveries = clients.engine.get_collection(WebhookDelivery)
     due: list[list[str]] = []
     for _ in range(batch):
+        if deadline.passed:
+            break
         # Leased as it is queued, so the next pump does not queue it again meanwhile.
         taken = await deliveries.find_one_and_update(
             {"status": "pending", "nextAttemptAt": {"$lte": now}},
@@ -245,7 +248,10 @@ async def deliver_webhook(clients: Clients, key: str) -> dict[str, int]:
     wait: float | None = None
     started = time.perf_counter()
     try:
-        await resolve_public(endpoint.url, allow_private=settings.webhooks_allow_private)
+        addresses = await resolve_public(
+            endpoint.url, allow_private=settings.webhooks_allow_private
+        )
+        url, pinned_headers, extensions = pinned_request(endpoint.url, addresses[0])
         signed_at = utcnow()
         signature = " ".join(
             Webhook(secret).sign(key, signed_at, delivery.payload)
@@ -257,11 +263,15 @@ async def deliver_webhook(clients: Clients, key: str) -> dict[str, int]:
             "webhook-id": key,
             "webhook-timestamp": str(int(signed_at.timestamp())),
             "webhook-signature": signature,
+            **pinned_headers,
         }
+        # trust_env=False: no proxy from the environment decides where this goes.
         async with httpx.AsyncClient(
-            timeout=settings.webhook_timeout_s, follow_redirects=False
+            timeout=settings.webhook_timeout_s, follow_redirects=False, trust_env=False
         ) as http:
-            response = await http.post(endpoint.url, content=delivery.payload, headers=headers)
+            response = await http.post(
+                url, content=delivery.payload, headers=headers, extensions=extensions
+            )
         status = response.status_code
         body = response.text[:RESPONSE_KEEP]
         if status == 429:

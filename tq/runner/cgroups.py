@@ -62,6 +62,9 @@ class MemoryCgroup:
         self.dir = directory
         self.version = version
         self._oom_before = 0
+        # v2: the peak is reset per open file (kernels 6.12+): the stage's peak is read back
+        # from the descriptor that reset it. None: no per-stage peak here, none is reported.
+        self._peak_fd: int | None = None
 
     @classmethod
     def for_slot(cls, name: str) -> MemoryCgroup:
@@ -98,8 +101,17 @@ class MemoryCgroup:
             _write(self.dir / "memory.max", size)
             with contextlib.suppress(OSError):
                 _write(self.dir / "memory.swap.max", "0")
-            with contextlib.suppress(OSError):  # resettable peak: kernels 6.12 and later
-                _write(self.dir / "memory.peak", "reset")
+            self._close_peak()
+            try:
+                fd = os.open(self.dir / "memory.peak", os.O_RDWR)
+            except OSError:
+                fd = None
+            if fd is not None:
+                try:
+                    os.write(fd, b"reset")
+                    self._peak_fd = fd
+                except OSError:  # before 6.12: only the cgroup's lifetime peak, not reported
+                    os.close(fd)
         else:
             # memsw must stay >= the plain limit: lower the plain one first when shrinking.
             memsw = self.dir / "memory.memsw.limit_in_bytes"
@@ -137,12 +149,23 @@ class MemoryCgroup:
             reap()
 
     def measure(self) -> StageMemory:
-        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        peak_kb: int | None = None
         try:
-            peak_kb: int | None = int((self.dir / name).read_text().strip()) // 1024
+            if self.version == 1:
+                peak_kb = int((self.dir / "memory.max_usage_in_bytes").read_text()) // 1024
+            elif self._peak_fd is not None:
+                peak_kb = int(os.pread(self._peak_fd, 64, 0).decode()) // 1024
         except (OSError, ValueError):
             peak_kb = None
+        finally:
+            self._close_peak()
         return StageMemory(peak_kb, self._oom_kills() > self._oom_before)
+
+    def _close_peak(self) -> None:
+        if self._peak_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._peak_fd)
+            self._peak_fd = None
 
     def _oom_kills(self) -> int:
         name = "memory.events" if self.version == 2 else "memory.oom_control"

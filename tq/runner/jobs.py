@@ -29,7 +29,7 @@ from tq.runner.judge import Outcome, Placement, execute, judge
 from tq.runner.languages import BY_NAME, Runtime, discover, resolve
 from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.sandbox import Limits, SourceError, StageResult, capped_work_dir
-from tq.runner.service import release
+from tq.runner.service import release, renew
 from tq.sessions.log import flush_outbox
 from tq.sessions.models import Session, SessionEvent
 from tq.users.service import get_users
@@ -82,6 +82,7 @@ def placement(settings: Settings) -> Placement:
                 settings.runner_work_dir, f"tq-slot-{uid}", settings.runner_workdir_mb * 2
             )
         except (OSError, subprocess.SubprocessError) as exc:
+            # Each submission still gets a private mkdtemp directory there.
             log.warning("submissions on an uncapped directory (no tmpfs mount: %s)", exc)
             _work_dirs[uid] = settings.runner_work_dir or tempfile.gettempdir()
     return Placement(_work_dirs[uid], uid, _cgroups[uid])
@@ -290,9 +291,15 @@ async def run_session_code(
             f"the runner was lost while running this code ({settings.runner_max_attempts} attempts)"
         )
         failed = await _fail(engine, queue, oid, reason, {"status": {"$in": list(UNFINISHED)}})
+        if failed and redis is not None:
+            owner = await runs.find_one({"_id": oid}, {"userId": 1})
+            if owner is not None:
+                await release(redis, owner["userId"], str(oid))
         return {"failed_lost": 1} if failed else {"skipped": 1}
     run = CodeRun.model_validate_doc(doc)
     current = {"status": "running", "attempts": run.attempts}
+    if redis is not None:
+        await renew(redis, settings, run.user_id, str(run.id))
     runtime = resolve(run.language, runtimes)
     if runtime is None:
         await _fail(engine, queue, oid, f"no runner here serves {run.language}", current)
@@ -304,22 +311,24 @@ async def run_session_code(
     problem = BY_SLUG.get(run.problem_id) if run.problem_id else None
     spent_ms = 0
     try:
-        # Blocking on purpose: a runner process runs one sandbox at a time and has nothing
-        # else to serve meanwhile (the sandbox's preexec step must not run from a thread).
-        placement = place()
-        if problem is not None:
-            outcome = judge(spec, run.source, problem, limits, placement)
-        else:
-            outcome = execute(spec, [("", run.source)], run.stdin, [], limits, placement)
-        spent_ms = outcome.spent_ms
-    except SourceError as exc:
-        await _fail(engine, queue, oid, str(exc), current)
-        return {"failed": 1}
-    except Exception as exc:
-        log.exception("run %s could not be executed", run_id)
-        await _fail(engine, queue, oid, f"runner error: {type(exc).__name__}", current)
-        return {"failed": 1}
+        try:
+            # Blocking on purpose: a runner process runs one sandbox at a time and has nothing
+            # else to serve meanwhile (the sandbox's preexec step must not run from a thread).
+            placement = place()
+            if problem is not None:
+                outcome = judge(spec, run.source, problem, limits, placement)
+            else:
+                outcome = execute(spec, [("", run.source)], run.stdin, [], limits, placement)
+            spent_ms = outcome.spent_ms
+        except SourceError as exc:
+            await _fail(engine, queue, oid, str(exc), current)
+            return {"failed": 1}
+        except Exception as exc:
+            log.exception("run %s could not be executed", run_id)
+            await _fail(engine, queue, oid, f"runner error: {type(exc).__name__}", current)
+            return {"failed": 1}
     finally:
+        # Whatever happened above (a failing _fail included), the user's slot is given back.
         if redis is not None:
             await release(redis, run.user_id, str(run.id), spent_ms)
     # Conditional on this attempt: a run another attempt already finished is left alone.

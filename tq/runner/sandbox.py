@@ -111,35 +111,41 @@ def safe_relative_path(name: str) -> PurePosixPath:
     return PurePosixPath(name)
 
 
+# Java's comments, text blocks, strings and character literals, each running to the end of the
+# source (or line) when unclosed: one linear pass, whatever a hostile source holds.
+_JAVA_NOISE = re.compile(
+    r'"""[\s\S]*?(?:"""|\Z)|"(?:\\.|[^"\\\n])*"?|\'(?:\\.|[^\'\\\n])*\'?'
+    r"|//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)"
+)
+_JAVA_TYPE = re.compile(
+    r"[{}]|\b((?:(?:public|protected|private|abstract|static|final|sealed|non-sealed|strictfp)"
+    r"\s+){0,8})(?:class|record|enum|interface)\s+([A-Za-z_$][\w$]*)"
+)
+_JAVA_MAIN = re.compile(r"\bstatic\s+(?:[\w\[\]<>]+\s+){0,4}void\s+main\s*\(")
+
+
 def java_classes(source: str) -> tuple[str | None, str | None]:
     """(the public top-level class, the first top-level class declaring `main`) of a Java
-    source, read past comments, strings and character literals."""
-    text = re.sub(
-        r'"""[\s\S]*?"""|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'|//[^\n]*|/\*[\s\S]*?\*/',
-        " ",
-        source,
-    )
+    source, read past comments, strings and character literals. Every pattern is bounded, so
+    this stays linear on a hostile 64 KiB source (it runs before any sandbox limit applies)."""
+    text = _JAVA_NOISE.sub(" ", source)
     public: str | None = None
     with_main: str | None = None
     depth = 0
     current: str | None = None
     start = 0
-    for token in re.finditer(
-        r"[{}]|\b(?:(public)\s+)?(?:\w+\s+)*?(?:class|record|enum|interface)\s+([A-Za-z_$][\w$]*)",
-        text,
-    ):
+    for token in _JAVA_TYPE.finditer(text):
         if token.group(0) == "{":
             depth += 1
         elif token.group(0) == "}":
             depth -= 1
             if depth == 0 and current is not None:
-                body = text[start : token.start()]
-                if with_main is None and re.search(r"\bstatic\b[^;{}()]*\bvoid\s+main\s*\(", body):
+                if with_main is None and _JAVA_MAIN.search(text, start, token.start()):
                     with_main = current
                 current = None
         elif depth == 0:
             current, start = token.group(2), token.end()
-            if token.group(1) and public is None:
+            if "public" in token.group(1).split() and public is None:
                 public = current
     return public, with_main
 
@@ -447,7 +453,17 @@ def capped_work_dir(base: str | None, name: str, megabytes: int) -> str:
     root only), so the compile stage, which writes into it, has a size cap like every other
     writable mount. Without the rights to mount: the plain directory."""
     path = Path(base or tempfile.gettempdir()) / name
-    path.mkdir(mode=0o755, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o755)
+    # In a shared temp directory another user may have made this name first, or made it a
+    # link to somewhere else to mount over: only our own real directory is used.
+    info = path.lstat()
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.geteuid()
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        raise PermissionError(f"{path} is not a directory of this runner's own")
     mounted = any(
         line.split()[1] == str(path) for line in Path("/proc/mounts").read_text().splitlines()
     )
@@ -458,6 +474,9 @@ def capped_work_dir(base: str | None, name: str, megabytes: int) -> str:
             capture_output=True,
             timeout=10,
         )
+    # What a runner killed mid-run left here (the slot is this process's alone).
+    for stale in path.glob("tq-run-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     return str(path)
 
 

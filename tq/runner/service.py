@@ -8,6 +8,7 @@ every other job (with the outbox when the broker is away), and read back by id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -110,8 +111,7 @@ async def admit(clients: Clients, user: User, token: str) -> None:
     window = int(now // 60)
     key = f"runner:rate:{user.id}:{window}"
     active = _active_key(user.id)
-    # A run whose release was lost (its runner died) stops counting after this long.
-    lease_s = settings.runner_compile_timeout_s + settings.runner_wait_s + 60
+    lease_s = slot_lease_s(settings)
     try:
         async with clients.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
@@ -158,6 +158,21 @@ async def admit(clients: Clients, user: User, token: str) -> None:
     if refusal is not None:
         await release(clients.redis, user.id, token)
         raise refusal
+
+
+def slot_lease_s(settings: Settings) -> float:
+    """How long a run counts as the user's without news: a run whose release was lost (its
+    runner died) stops counting after this."""
+    return settings.runner_compile_timeout_s + settings.runner_wait_s + 60
+
+
+async def renew(redis: Redis, settings: Settings, user_id: object, token: str) -> None:
+    """The runner took the run: its lease starts again (a run that waited in the queue must
+    not lose it mid-run and let the user start another)."""
+    with contextlib.suppress(RedisError):
+        await redis.zadd(
+            _active_key(user_id), {token: time.time() + slot_lease_s(settings)}, xx=True
+        )
 
 
 async def release(redis: Redis, user_id: object, token: str, spent_ms: int = 0) -> None:
@@ -276,7 +291,14 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
         session_event("run.started", user.id, runId=str(run.id), language=runtime.language)
     ]
     run.events_pending = True
-    await clients.engine.save(run)
+    try:
+        await clients.engine.save(run)
+    except BaseException:
+        # Never stored, never run: the slot it took is given back now, not at the lease's end.
+        await release(clients.redis, user.id, str(run_id))
+        raise
+    # From here the run exists and will run (the queue keeps it in its outbox when the broker
+    # is away): the runner releases the slot when it ends.
     await flush_outbox(clients, CodeRun, run.id, session.id, run.outbox_events, f"run:{run.id}")
     await clients.queue.enqueue(EXECUTE_SESSION_RUN, str(run.id))
     return run
