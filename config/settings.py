@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         """Updates given as an aggregation pipeline (MongoDB 4.2+, SecantusDB; not FerretDB)."""
         return self.db_engine != "ferretdb"
 
+    @property
+    def find_and_modify_projection(self) -> bool:
+        """`findAndModify` with `fields` (a projection): not implemented by FerretDB v1."""
+        return self.db_engine != "ferretdb"
+
     # --- Redis (Celery broker and result backend, rate limits, token revocation)
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_timeout_s: float = Field(1.0, gt=0)

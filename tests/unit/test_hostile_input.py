@@ -60,12 +60,7 @@ def test_java_classes_stays_linear_on_hostile_sources(source: str) -> None:
 def test_plain_line_stays_linear_and_agrees_with_the_spec_pattern(value: str) -> None:
     """A 32,000-character name with a NUL took 6.9 s with the backtracking pattern."""
     began = time.monotonic()
-    try:
-        _plain_line(value)
-        accepted = True
-    except ValueError:
-        accepted = False
-    assert bool(re.match(PLAIN_LINE, value)) == accepted
+    assert bool(re.match(PLAIN_LINE, value)) == accepted(value)
     assert time.monotonic() - began < 0.5
 
 
@@ -73,13 +68,17 @@ def test_plain_line_stays_linear_and_agrees_with_the_spec_pattern(value: str) ->
     "value", ["Hello", "abc\n", "\x00", "a\u2028b", "  ", "\u202eevil", "José", "\U000e0041x"]
 )
 def test_plain_line_and_its_pattern_agree(value: str) -> None:
+    assert bool(re.match(PLAIN_LINE, value)) == accepted(value)
+    assert accepted(value) == (value in ("Hello", "José"))
+
+
+def accepted(value: str) -> bool:
+    """What the server's check says of a title or name."""
     try:
         _plain_line(value)
-        accepted = True
     except ValueError:
-        accepted = False
-    assert bool(re.match(PLAIN_LINE, value)) == accepted
-    assert accepted == (value in ("Hello", "José"))
+        return False
+    return True
 
 
 @pytest.mark.parametrize("name", [".", "..", "-c", "a/-x", "a/./b", "a//b", "/abs", ".program", ""])

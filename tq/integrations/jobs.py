@@ -181,7 +181,7 @@ async def pump_webhooks(clients: Clients) -> dict[str, int]:
         taken = await deliveries.find_one_and_update(
             {"status": "pending", "nextAttemptAt": {"$lte": now}},
             {"$set": {"nextAttemptAt": now + LEASE}},
-            projection={"_id": 1},
+            projection={"_id": 1} if clients.settings.find_and_modify_projection else None,
         )
         if taken is None:
             break

@@ -37,71 +37,45 @@ AUTH_NOTE = (
 )
 
 
-async def _runtimes(clients: Clients) -> HTTPResponse:
-    served = await service.available_runtimes(clients.redis)
-    return json(
-        [{"language": r.language, "version": r.version, "aliases": list(r.aliases)} for r in served]
+def _piston_routes(bp: Blueprint, where: str) -> None:
+    """GET runtimes and POST execute on `bp`: the same two handlers under each prefix (each
+    blueprint gets its own functions, so the spec has one operation per path)."""
+
+    @bp.get("/runtimes")
+    @doc(
+        summary=f"Languages the runners serve ({where})",
+        description=AUTH_NOTE,
+        tag=TAG,
+        ok={200: RuntimeList},
+        errors=(503,),
     )
+    @authenticated(basic=True)
+    async def runtimes(request: Request, clients: Clients) -> HTTPResponse:
+        served = await service.available_runtimes(clients.redis)
+        return json(
+            [
+                {"language": r.language, "version": r.version, "aliases": list(r.aliases)}
+                for r in served
+            ]
+        )
+
+    @bp.post("/execute")
+    @doc(
+        summary=f"Run code in the sandbox and wait for the result ({where})",
+        description=AUTH_NOTE,
+        tag=TAG,
+        body=PistonExecuteIn,
+        ok={200: PistonExecuteOut},
+        errors=(413, 429, 503, 504),
+    )
+    @authenticated(basic=True)
+    async def execute(request: Request, clients: Clients) -> HTTPResponse:
+        body = parse_body(request, PistonExecuteIn, plain_text=True)
+        return json(await service.execute_piston(clients, current_user(request), body))
 
 
-async def _execute(request: Request, clients: Clients) -> HTTPResponse:
-    body = parse_body(request, PistonExecuteIn, plain_text=True)
-    answer = await service.execute_piston(clients, current_user(request), body)
-    return json(answer)
-
-
-@piston_bp.get("/runtimes")
-@doc(
-    summary="Languages the runners serve (Piston)",
-    description=AUTH_NOTE,
-    tag=TAG,
-    ok={200: RuntimeList},
-    errors=(503,),
-)
-@authenticated(basic=True)
-async def runtimes(request: Request, clients: Clients) -> HTTPResponse:
-    return await _runtimes(clients)
-
-
-@piston_bp.post("/execute")
-@doc(
-    summary="Run code in the sandbox and wait for the result (Piston)",
-    description=AUTH_NOTE,
-    tag=TAG,
-    body=PistonExecuteIn,
-    ok={200: PistonExecuteOut},
-    errors=(413, 429, 503, 504),
-)
-@authenticated(basic=True)
-async def execute(request: Request, clients: Clients) -> HTTPResponse:
-    return await _execute(request, clients)
-
-
-@piston_v2_bp.get("/runtimes")
-@doc(
-    summary="Languages the runners serve (a self-hosted Piston's path)",
-    description=AUTH_NOTE,
-    tag=TAG,
-    ok={200: RuntimeList},
-    errors=(503,),
-)
-@authenticated(basic=True)
-async def self_hosted_runtimes(request: Request, clients: Clients) -> HTTPResponse:
-    return await _runtimes(clients)
-
-
-@piston_v2_bp.post("/execute")
-@doc(
-    summary="Run code and wait for the result (a self-hosted Piston's path)",
-    description=AUTH_NOTE,
-    tag=TAG,
-    body=PistonExecuteIn,
-    ok={200: PistonExecuteOut},
-    errors=(413, 429, 503, 504),
-)
-@authenticated(basic=True)
-async def self_hosted_execute(request: Request, clients: Clients) -> HTTPResponse:
-    return await _execute(request, clients)
+_piston_routes(piston_bp, "Piston")
+_piston_routes(piston_v2_bp, "a self-hosted Piston's path")
 
 
 @runs_bp.post("/<session_id:str>/runs")
