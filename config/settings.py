@@ -174,6 +174,14 @@ class Settings(BaseSettings):
     flush_session_events_every_s: float = Field(60, gt=0)
     announce_records_every_s: float = Field(60, gt=0)
 
+    # --- The shared editor (README "Shared editor")
+    collab_max_message_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)  # one frame
+    collab_max_document_bytes: int = Field(4 << 20, ge=4096, le=256 << 20)  # a session's log
+    collab_updates_per_second: float = Field(30, gt=0)  # per connection (bursts of twice that)
+    collab_max_connections_per_session: int = Field(20, ge=1)
+    collab_max_connections_per_user: int = Field(5, ge=1)
+    collab_idle_timeout_s: float = Field(300, gt=0)  # no frame this long: the socket is closed
+
     # --- Outbound webhooks (README "Outbound webhooks")
     # Key the endpoints' signing secrets derive from (default: derived from JWT_SECRET).
     webhook_signing_key: str = ""

@@ -18,6 +18,8 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.collab.models import CodeUpdate
+from tq.collab.service import Rooms
 from tq.core.celery import create_celery
 from tq.core.clients import Clients
 from tq.core.db import ensure_indexes_until_done
@@ -56,6 +58,7 @@ DOCUMENT_MODELS: list[Any] = [
     Scorecard,
     WebhookEndpoint,
     WebhookDelivery,
+    CodeUpdate,
 ]
 
 
@@ -70,6 +73,7 @@ class AppContext:
     tokens: TokenService = field(init=False)
     readiness: Readiness = field(init=False)
     rate_limits: RateLimits = field(init=False)
+    rooms: Rooms = field(init=False)  # the shared editor's open documents in this process
     openapi_json: bytes = b""
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -165,6 +169,7 @@ def setup_clients(app: TQApp) -> None:
         ctx.tokens = TokenService(ctx.settings)
         ctx.readiness = Readiness(ctx.clients)
         ctx.rate_limits = RateLimits(ctx.settings, ctx.tokens)
+        ctx.rooms = Rooms(ctx.clients.engine, ctx.settings)
 
     @app.after_server_start
     async def start_background(app: TQApp) -> None:
@@ -243,6 +248,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.auth.views import bp as auth_bp
     from tq.chat.views import bp as chat_bp
     from tq.chat.views import webhooks_bp
+    from tq.collab.views import bp as collab_bp
     from tq.evaluation.views import bp as evaluation_bp
     from tq.health.views import bp as health_bp
     from tq.health.views import metrics_bp
@@ -270,6 +276,7 @@ def setup_blueprints(app: TQApp) -> None:
         piston_bp,
         piston_v2_bp,
         problems_bp,
+        collab_bp,
     )
     for blueprint in blueprints:
         app.blueprint(blueprint)
@@ -292,6 +299,9 @@ def create_app(settings: Settings | None = None, *, name: str | None = None) -> 
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = False  # tq.access writes one line per request instead
     app.config.KEEP_ALIVE_TIMEOUT = 75
+    # The shared editor's frames: room above its own limit, so that limit answers with 4413
+    # (Sanic's would close with 1009, which y-websocket retries forever).
+    app.config.WEBSOCKET_MAX_SIZE = settings.collab_max_message_bytes * 2
     app.config.PROXIES_COUNT = settings.proxies_count
     setup_request_context(app)
     setup_extensions(app)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.collab.models import CodeUpdate
 from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
@@ -349,6 +350,14 @@ CATALOGUE: tuple[QueryShape, ...] = (
         equality=("status",),
         sort=(("createdAt", ASC),),
         range=("createdAt",),
+    ),
+    # --- the shared editor
+    QueryShape(
+        CodeUpdate,
+        "a session's document log, in order",
+        "collab.service.Rooms.open",
+        equality=("sessionId",),
+        sort=(("_id", ASC),),
     ),
     # --- jobs
     by_id(JobRun, "jobs.service.record_start, record_end, get_run"),

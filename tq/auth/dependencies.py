@@ -36,13 +36,25 @@ async def is_revoked(redis: Redis, jti: str) -> bool:
 
 
 async def authenticate(request: Request, *, basic: bool = False) -> tuple[User, TokenClaims]:
+    # The rate limiter may have verified this very token already (request.ctx.verified_claims).
+    claims = getattr(request.ctx, "verified_claims", None) or request.app.ctx.tokens.verify(
+        bearer_token(request.headers.get("authorization"), basic=basic)
+    )
+    return await account_of(request, claims)
+
+
+async def authenticate_token(request: Request, token: str) -> tuple[User, TokenClaims]:
+    """The same checks for a token given otherwise than in a header (a WebSocket's query:
+    browsers cannot set headers on one)."""
+    if not token:
+        raise Unauthorized()
+    return await account_of(request, request.app.ctx.tokens.verify(token))
+
+
+async def account_of(request: Request, claims: TokenClaims) -> tuple[User, TokenClaims]:
     # The guard runs around handlers of every shape, so it reads the app's clients itself;
     # handlers get theirs injected by type.
     ctx = request.app.ctx
-    # The rate limiter may have verified this very token already (request.ctx.verified_claims).
-    claims = getattr(request.ctx, "verified_claims", None) or ctx.tokens.verify(
-        bearer_token(request.headers.get("authorization"), basic=basic)
-    )
     # One Redis and one MongoDB round trip, at the same time: the request waits for the slower.
     revoked, user = await asyncio.gather(
         is_revoked(ctx.clients.redis, claims.jti), get_user(ctx.clients.engine, claims.user_id)

@@ -1,0 +1,222 @@
+"""The shared editor on the real stack: the npm y-websocket provider and yjs under Node on one
+side, a Python pycrdt client on the other, the real database behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+from pycrdt import Doc, Text
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from config import Settings
+from tests.evaluation.test_evaluation import panel
+from tests.support import ROOT, act, http_client, iso, register, running_app
+from tq.collab import protocol
+from tq.collab.models import CodeUpdate
+from tq.core.db import create_engine
+
+SCRIPT = ROOT / "tests" / "clients" / "collab.mjs"
+
+
+def ws_base(server: str) -> str:
+    return server.replace("http://", "ws://", 1) + "/api/collab"
+
+
+async def node(*args: str) -> dict[str, Any]:
+    """The Node clients' scenario, without blocking the loop the server under test runs on."""
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(SCRIPT),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def python_client(server: str, session_id: str, token: str) -> ClientConnection:
+    return await connect(f"{ws_base(server)}/{session_id}?token={token}", max_size=None)
+
+
+async def pull(ws: ClientConnection) -> Doc[Any]:
+    """A pycrdt client's sync: its step 1, the server's step 2 applied to an empty document."""
+    doc: Doc[Any] = Doc()
+    doc["code"] = Text()
+    await ws.send(protocol.sync_step1(doc))
+    while True:
+        frame = await asyncio.wait_for(ws.recv(), 10)
+        assert isinstance(frame, bytes)
+        kind, sub, payload = protocol.parse(frame)
+        if kind == protocol.MessageType.SYNC and sub == protocol.SyncType.STEP2:
+            doc.apply_update(payload)
+            return doc
+
+
+async def close_code(server: str, session_id: str, token: str, send: bytes | None = None) -> int:
+    ws = await python_client(server, session_id, token)
+    try:
+        if send is not None:
+            await ws.send(send)
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return closed.rcvd.code
+    finally:
+        await ws.close()
+
+
+async def test_two_clients_converge_a_late_joiner_gets_it_all_and_it_is_kept(
+    server: str, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    p = await panel(client)
+    host, cara = p["host"], p["candidate"]
+    sid = p["session"]["_id"]
+    seen = await node(ws_base(server), sid, "converge", host["token"], cara["token"])
+    assert seen["a"] == seen["b"] == seen["late"]
+    assert "def solve():\n" in seen["a"] and "# candidate notes\n" in seen["a"]
+    assert seen["language"] == p["session"]["language"]
+    # Who the host is comes from the server, whatever the client claimed; the rest is theirs.
+    assert seen["awarenessOfA"]["user"] == {
+        "id": host["user"]["_id"],
+        "name": "Hana Host",
+        "sessionRole": "host",
+        "color": seen["awarenessOfA"]["user"]["color"],
+    }
+    assert seen["awarenessOfA"]["cursor"] == {"line": 1}
+
+    # Every update was stored with its author before anyone else got it.
+    engine = create_engine(settings)
+    try:
+        log = await (
+            engine.get_collection(CodeUpdate)
+            .find({"sessionId": ObjectId(sid)})
+            .sort([("_id", 1)])
+            .to_list(None)
+        )
+    finally:
+        engine.client.close()
+    authors = {str(entry["authorId"]) for entry in log if entry["authorId"]}
+    assert authors == {host["user"]["_id"], cara["user"]["_id"]}
+    assert log[0]["authorId"] is None  # the server's own: meta.language
+
+    # Another web process, with no room in memory, serves the same document from the log.
+    async with running_app(settings) as (_app, other):
+        ws = await python_client(other, sid, cara["token"])
+        doc = await pull(ws)
+        await ws.close()
+    assert str(doc["code"]) == seen["a"]
+
+
+async def test_refusals_close_with_a_code_and_the_client_stops(
+    server: str, client: httpx.AsyncClient
+) -> None:
+    p = await panel(client)
+    sid = p["session"]["_id"]
+    assert await close_code(server, sid, "") == 4401
+    assert await close_code(server, sid, "not-a-token") == 4401
+    assert await close_code(server, sid, p["outsider"]["token"]) == 4404
+    assert await close_code(server, str(ObjectId()), p["host"]["token"]) == 4404
+    host = await register(client, role="interviewer")
+    later = await client.post(
+        "/api/sessions",
+        json={"title": "Tomorrow", "startTime": iso_in_days(1)},
+        headers=host["headers"],
+    )
+    assert await close_code(server, later.json()["session"]["_id"], host["token"]) == 4409
+    # The real client, told 44xx, does not reconnect.
+    refused = await node(ws_base(server), sid, "refused", p["outsider"]["token"])
+    assert refused["closes"][0][0] == 4404 and refused["shouldConnect"] is False
+    assert refused["synced"] is False
+
+
+def iso_in_days(days: int) -> str:
+    from datetime import UTC, datetime, timedelta
+
+    return iso(datetime.now(UTC) + timedelta(days=days))
+
+
+async def test_a_finished_session_is_readable_never_writable(
+    server: str, client: httpx.AsyncClient
+) -> None:
+    p = await panel(client)
+    sid = p["session"]["_id"]
+    await node(ws_base(server), sid, "write", p["candidate"]["token"], "print(42)")
+    assert (await act(client, p["host"], p["session"], "start")).status_code == 200
+    assert (await act(client, p["host"], p["session"], "end")).status_code == 200
+    seen = await node(ws_base(server), sid, "read-only", p["candidate"]["token"])
+    assert "print(42)" in seen["before"]
+    assert seen["denied"] == ["read_only"]
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b"\x07", 4400),  # no such message type
+        (b"\x00\x05\x01", 4400),  # a sync frame of no known sub-type
+        (b"\x00\x02\x05\xff\xff\xff\xff\xff", 4400),  # an update that is not one
+        (b"\x01\x09{not json", 4400),  # awareness of no JSON
+        (b"\x00\x02" + b"\x80" * 12, 4400),  # a varUint that never ends
+    ],
+)
+async def test_a_malformed_frame_closes_that_connection_only(
+    server: str, client: httpx.AsyncClient, frame: bytes, code: int
+) -> None:
+    p = await panel(client)
+    sid = p["session"]["_id"]
+    bystander = await python_client(server, sid, p["host"]["token"])
+    await pull(bystander)
+    assert await close_code(server, sid, p["candidate"]["token"], send=frame) == code
+    # The room and its other client carry on.
+    doc = await pull(bystander)
+    assert str(doc["code"]) == ""
+    await bystander.close()
+
+
+async def test_limits_each_close_with_their_code(settings: Settings) -> None:
+    small = settings.model_copy(
+        update={
+            "collab_max_message_bytes": 4096,
+            "collab_max_document_bytes": 8192,
+            "collab_updates_per_second": 2,
+            "collab_max_connections_per_user": 1,
+        }
+    )
+    async with running_app(small) as (_app, url), http_client(url) as http:
+        p = await panel(http)
+        sid, token = p["session"]["_id"], p["candidate"]["token"]
+
+        def edit(text: str) -> bytes:
+            doc: Doc[Any] = Doc()
+            doc["code"] = code = Text()
+            code += text
+            return protocol.update_message(doc.get_update())
+
+        assert await close_code(url, sid, token, send=edit("x" * 5000)) == 4413
+        first = await python_client(url, sid, token)
+        await pull(first)
+        assert await close_code(url, sid, token) == 4429  # a second connection of one person
+        for _ in range(2):
+            await first.send(edit("y" * 3000))  # 6,000 bytes stored: under the 8 KiB bound
+        await first.send(edit("z" * 3000))  # past the document's bound
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(first.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4413
+        burst = await python_client(url, sid, p["host"]["token"])
+        await pull(burst)
+        with pytest.raises(ConnectionClosed) as closed:
+            for index in range(20):
+                await burst.send(edit(str(index)))
+            while True:
+                await asyncio.wait_for(burst.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429

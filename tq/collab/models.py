@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from bson import ObjectId
+from odmantic import Field, Index, Model
+
+from tq.core.time import utcnow
+
+
+class CodeUpdate(Model):
+    """One accepted Yjs update of a session's shared document, as its author sent it: the log
+    the document is rebuilt from (in `_id` order), and the history the code timeline reads."""
+
+    # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+
+    session_id: ObjectId = Field(key_name="sessionId")
+    author_id: ObjectId | None = Field(key_name="authorId")  # None once the account is deleted
+    change: bytes = Field(key_name="update")  # (`update` is a method of every Model)
+    at: datetime = Field(default_factory=utcnow)
+
+    model_config = {
+        "collection": "code_updates",
+        "indexes": lambda: [
+            # a session's log in order (loading a room, the timeline)
+            Index(CodeUpdate.session_id, CodeUpdate.id, name="session_id"),
+        ],
+    }

@@ -1,0 +1,261 @@
+"""The shared editor: one Yjs document per session, served over the y-websocket protocol.
+
+A room is the in-memory document of a session in the web process that holds its connections.
+It is loaded from the session's update log (`code_updates`) when its first person connects and
+dropped when its last one leaves. Every update a client sends is applied, stored, and only then
+relayed to the others: what anyone received is in the database. Awareness (cursors, who is
+there) is relayed but never stored, and its `user` is the server's account data, never the
+client's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bson import ObjectId
+from odmantic import AIOEngine
+from pycrdt import Awareness, Doc, Map, Text
+
+from config import Settings
+from tq.collab import protocol
+from tq.collab.models import CodeUpdate
+from tq.core.time import utcnow
+from tq.sessions.models import FINAL_STATUSES, Session
+from tq.sessions.schemas import opens_at, session_role
+from tq.users.models import User
+
+log = logging.getLogger("tq.collab")
+
+# Close codes: 4400-4499 make the y-websocket client stop reconnecting (a refusal is final).
+CLOSE_MALFORMED = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_IDLE = 4408
+CLOSE_TOO_EARLY = 4409
+CLOSE_TOO_LARGE = 4413
+CLOSE_TOO_MANY = 4429
+CLOSE_STORAGE = 1011  # the database refused an update: reconnect and resend
+
+
+class Socket(Protocol):
+    async def send(self, data: bytes) -> None: ...
+
+
+class Refused(Exception):
+    """A connection refused or ended, with its close code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def user_color(user_id: ObjectId) -> str:
+    """A stable colour per person for cursors (a hue from the id, fixed lightness)."""
+    hue = int(hashlib.sha256(str(user_id).encode()).hexdigest()[:4], 16) % 360
+    return f"hsl({hue}, 70%, 45%)"
+
+
+@dataclass(eq=False)
+class Connection:
+    socket: Socket
+    user: User
+    role: str
+    read_only: bool
+    rate: float  # updates a second
+    burst: float
+    allowance: float = 0.0
+    checked_at: float = field(default_factory=time.monotonic)
+    client_ids: set[int] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.allowance = self.burst
+
+    @property
+    def card(self) -> dict[str, Any]:
+        return {
+            "id": str(self.user.id),
+            "name": self.user.name,
+            "sessionRole": self.role,
+            "color": user_color(self.user.id),
+        }
+
+    def take(self) -> bool:
+        """A token for one more update (a bucket refilled at `rate`)."""
+        now = time.monotonic()
+        self.allowance = min(self.burst, self.allowance + (now - self.checked_at) * self.rate)
+        self.checked_at = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        return True
+
+
+class Room:
+    def __init__(self, session_id: ObjectId) -> None:
+        self.session_id = session_id
+        self.doc: Doc[Any] = Doc()
+        self.code = Text()
+        self.doc["code"] = self.code
+        self.meta: Map[Any] = Map()
+        self.doc["meta"] = self.meta
+        self.awareness = Awareness(self.doc)
+        self.awareness.set_local_state(None)  # the server is nobody in the room
+        self.connections: set[Connection] = set()
+        self.size = 0  # bytes of the stored log: the document's size bound
+        self.write_lock = asyncio.Lock()
+
+    async def broadcast(self, frame: bytes, skip: Connection | None = None) -> None:
+        for connection in list(self.connections):
+            if connection is skip:
+                continue
+            try:
+                await connection.socket.send(frame)
+            except Exception:
+                log.debug("relay to a closed connection skipped")
+
+
+class Rooms:
+    """The rooms of this process."""
+
+    def __init__(self, engine: AIOEngine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.rooms: dict[ObjectId, Room] = {}
+        self.loading: dict[ObjectId, asyncio.Lock] = {}
+
+    def _log(self) -> Any:
+        return self.engine.get_collection(CodeUpdate)
+
+    async def open(self, session: Session) -> Room:
+        lock = self.loading.setdefault(session.id, asyncio.Lock())
+        async with lock:
+            room = self.rooms.get(session.id)
+            if room is None:
+                room = Room(session.id)
+                cursor = self._log().find({"sessionId": session.id}).sort([("_id", 1)])
+                async for doc in cursor:
+                    room.doc.apply_update(doc["update"])
+                    room.size += len(doc["update"])
+                if "language" not in room.meta:
+                    # The session's language, written by the server as the first update.
+                    before = room.doc.get_state()
+                    room.meta["language"] = session.language
+                    await self._store(room, None, room.doc.get_update(before))
+                self.rooms[session.id] = room
+            return room
+
+    def close_if_empty(self, room: Room) -> None:
+        if not room.connections and self.rooms.get(room.session_id) is room:
+            del self.rooms[room.session_id]
+            self.loading.pop(room.session_id, None)
+
+    def connection_counts(self, session_id: ObjectId, user_id: ObjectId) -> tuple[int, int]:
+        room = self.rooms.get(session_id)
+        if room is None:
+            return 0, 0
+        mine = sum(1 for c in room.connections if c.user.id == user_id)
+        return len(room.connections), mine
+
+    async def _store(self, room: Room, author: ObjectId | None, update: bytes) -> None:
+        record = CodeUpdate(
+            session_id=room.session_id, author_id=author, change=update, at=utcnow()
+        )
+        await self._log().insert_one(record.model_dump_doc())
+        room.size += len(update)
+
+    async def receive(self, room: Room, connection: Connection, frame: bytes) -> None:
+        """One frame from `connection`: answered, applied and relayed, or refused."""
+        if len(frame) > self.settings.collab_max_message_bytes:
+            raise Refused(CLOSE_TOO_LARGE, "message_too_large")
+        kind, sub, payload = protocol.parse(frame)
+        if kind == protocol.MessageType.SYNC:
+            if sub == protocol.SyncType.STEP1:
+                await connection.socket.send(protocol.sync_step2(room.doc, payload))
+                return
+            if sub not in (protocol.SyncType.STEP2, protocol.SyncType.UPDATE):
+                raise Refused(CLOSE_MALFORMED, "malformed_frame")
+            if payload == protocol.EMPTY_UPDATE:
+                return
+            if connection.read_only:
+                await connection.socket.send(protocol.permission_denied("read_only"))
+                return
+            if not connection.take():
+                raise Refused(CLOSE_TOO_MANY, "too_many_updates")
+            await self._accept(room, connection, payload)
+        elif kind == protocol.MessageType.AWARENESS:
+            await self._awareness(room, connection, payload)
+        elif kind == protocol.MessageType.QUERY_AWARENESS:
+            if room.awareness.states:
+                ids = list(room.awareness.states)
+                update = room.awareness.encode_awareness_update(ids)
+                await connection.socket.send(protocol.awareness_message(update))
+        elif kind != protocol.MessageType.AUTH:
+            raise Refused(CLOSE_MALFORMED, "malformed_frame")
+
+    async def _accept(self, room: Room, connection: Connection, update: bytes) -> None:
+        if room.size + len(update) > self.settings.collab_max_document_bytes:
+            raise Refused(CLOSE_TOO_LARGE, "document_too_large")
+        async with room.write_lock:
+            before = room.doc.get_state()
+            try:
+                room.doc.apply_update(update)
+            except Exception:
+                raise Refused(CLOSE_MALFORMED, "malformed_update") from None
+            if room.doc.get_state() == before:
+                return  # nothing new (a duplicate): nothing to store or relay
+            try:
+                await self._store(room, connection.user.id, update)
+            except Exception:
+                # Applied here but not stored: the room is dropped so that nobody keeps state
+                # the database lacks; its clients reconnect and resend what they have.
+                log.exception("update of session %s not stored", room.session_id)
+                self.rooms.pop(room.session_id, None)
+                raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
+        await room.broadcast(protocol.update_message(update), skip=connection)
+
+    async def _awareness(self, room: Room, connection: Connection, update: bytes) -> None:
+        owners = {cid for c in room.connections if c is not connection for cid in c.client_ids}
+        entries = []
+        for client, clock, state in protocol.read_awareness(update):
+            if client in owners:
+                continue  # another connection's cursor is not this one's to move
+            connection.client_ids.add(client)
+            if isinstance(state, dict):
+                state = {**state, "user": connection.card}  # who you are is the server's word
+            elif state is not None:
+                state = {"user": connection.card}
+            entries.append((client, clock, state))
+        if not entries:
+            return
+        rewritten = protocol.write_awareness(entries)
+        room.awareness.apply_awareness_update(rewritten, connection)
+        # To everyone, the sender too: y-websocket drops a socket that hears nothing for 30 s,
+        # and its own awareness renewal is what keeps a lone client's socket alive.
+        await room.broadcast(protocol.awareness_message(rewritten))
+
+    async def leave(self, room: Room, connection: Connection) -> None:
+        room.connections.discard(connection)
+        gone = [cid for cid in connection.client_ids if cid in room.awareness.states]
+        if gone:
+            room.awareness.remove_awareness_states(gone, "left")
+            update = room.awareness.encode_awareness_update(gone)
+            await room.broadcast(protocol.awareness_message(update))
+        self.close_if_empty(room)
+
+
+def admission(settings: Settings, session: Session, user: User) -> tuple[str, bool]:
+    """(the person's role, read-only) for a member of `session`; Refused before the room
+    opens. A finished session stays readable, never writable."""
+    role = session_role(session, user.id)
+    if role is None:
+        raise Refused(CLOSE_NOT_FOUND, "session_not_found")
+    read_only = session.status in FINAL_STATUSES
+    if session.status == "scheduled" and utcnow() < opens_at(session, settings.join_window_minutes):
+        raise Refused(CLOSE_TOO_EARLY, "too_early")
+    return role, read_only

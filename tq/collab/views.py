@@ -1,0 +1,100 @@
+"""`ws://host/api/collab/<sessionId>?token=<access token>`: the y-websocket endpoint of a
+session's shared editor (see tq/collab/service.py and the README's "Shared editor")."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.server.websockets.impl import WebsocketImplProtocol
+
+from tq.auth.dependencies import authenticate_token
+from tq.collab import protocol
+from tq.collab.service import (
+    CLOSE_IDLE,
+    CLOSE_MALFORMED,
+    CLOSE_NOT_FOUND,
+    CLOSE_TOO_MANY,
+    CLOSE_UNAUTHORIZED,
+    Connection,
+    Refused,
+    Rooms,
+    admission,
+)
+from tq.core.errors import AppError
+from tq.sessions.service import load_session
+
+log = logging.getLogger("tq.collab")
+bp = Blueprint("collab", url_prefix="/api/collab")
+
+
+async def _admit(request: Request, session_id: str, rooms: Rooms) -> tuple[Any, Connection]:
+    settings = rooms.settings
+    try:
+        user, _ = await authenticate_token(request, request.args.get("token", ""))
+    except AppError:
+        raise Refused(CLOSE_UNAUTHORIZED, "unauthorized") from None
+    try:
+        session = await load_session(rooms.engine, session_id)
+    except AppError:
+        raise Refused(CLOSE_NOT_FOUND, "session_not_found") from None
+    role, read_only = admission(settings, session, user)
+    everyone, mine = rooms.connection_counts(session.id, user.id)
+    if everyone >= settings.collab_max_connections_per_session:
+        raise Refused(CLOSE_TOO_MANY, "too_many_connections")
+    if mine >= settings.collab_max_connections_per_user:
+        raise Refused(CLOSE_TOO_MANY, "too_many_connections")
+    connection = Connection(
+        socket=None,  # type: ignore[arg-type]  # set once the socket is ours
+        user=user,
+        role=role,
+        read_only=read_only,
+        rate=settings.collab_updates_per_second,
+        burst=settings.collab_updates_per_second * 2,
+    )
+    return session, connection
+
+
+@bp.websocket("/<session_id:str>")  # type: ignore[untyped-decorator]
+async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -> None:
+    rooms: Rooms = request.app.ctx.rooms
+    try:
+        session, connection = await _admit(request, session_id, rooms)
+    except Refused as refusal:
+        # Accepted, then closed with a 44xx code: the y-websocket client stops retrying (an
+        # HTTP refusal of the upgrade reads as 1006 to it, and it would retry forever).
+        await ws.close(refusal.code, refusal.reason)
+        return
+    connection.socket = ws
+    room = await rooms.open(session)
+    room.connections.add(connection)
+    idle = rooms.settings.collab_idle_timeout_s
+    try:
+        # The server's own sync step 1 makes the client send what it has that the server
+        # lacks (its step 2); then who is already there.
+        await ws.send(protocol.sync_step1(room.doc))
+        if room.awareness.states:
+            ids = list(room.awareness.states)
+            await ws.send(protocol.awareness_message(room.awareness.encode_awareness_update(ids)))
+        while True:
+            try:
+                frame = await asyncio.wait_for(ws.recv(), idle)
+            except TimeoutError:
+                raise Refused(CLOSE_IDLE, "idle") from None
+            if frame is None:
+                continue
+            if isinstance(frame, str):
+                raise Refused(CLOSE_MALFORMED, "binary_frames_only")
+            try:
+                await rooms.receive(room, connection, frame)
+            except protocol.MalformedFrame:
+                raise Refused(CLOSE_MALFORMED, "malformed_frame") from None
+    except Refused as refusal:
+        log.info("collab connection closed: %s", refusal.reason)
+        await ws.close(refusal.code, refusal.reason)
+    finally:
+        # Sanic cancels this task when the peer goes away: the room forgets the connection
+        # (and its cursors) whatever the way out.
+        await asyncio.shield(rooms.leave(room, connection))
