@@ -177,6 +177,7 @@ def setup_clients(app: TQApp) -> None:
         clients = ctx.clients
         ctx.background.append(asyncio.create_task(_prepare_database(clients)))
         ctx.background.append(asyncio.create_task(_flush_outbox_forever(clients.queue)))
+        ctx.rooms.start()
 
     @app.before_server_stop
     async def close_clients(app: TQApp) -> None:
@@ -186,6 +187,7 @@ def setup_clients(app: TQApp) -> None:
         for task in ctx.background:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await ctx.rooms.stop()
         await ctx.clients.close()
         ctx.clients.celery.close()
         ctx.hasher.close()

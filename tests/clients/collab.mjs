@@ -6,6 +6,8 @@ import { WebsocketProvider } from "y-websocket";
 import WebSocket from "ws";
 
 const [base, room, scenario, ...tokens] = process.argv.slice(2);
+// "two-servers": the second base URL comes first among the arguments after the scenario.
+const otherBase = scenario === "two-servers" ? tokens.shift() : base;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const waitFor = async (condition, ms = 10000) => {
   const started = Date.now();
@@ -15,9 +17,9 @@ const waitFor = async (condition, ms = 10000) => {
   }
   return condition();
 };
-const client = (token) => {
+const client = (token, url = base) => {
   const doc = new Y.Doc();
-  const provider = new WebsocketProvider(base, room, doc, {
+  const provider = new WebsocketProvider(url, room, doc, {
     WebSocketPolyfill: WebSocket,
     params: { token },
     disableBc: true,
@@ -55,6 +57,20 @@ if (scenario === "converge") {
   done({
     a: a.code.toString(), b: b.code.toString(), late: late.code.toString(),
     language: late.meta.get("language"),
+    awarenessOfA: b.provider.awareness.getStates().get(a.doc.clientID) ?? null,
+  });
+} else if (scenario === "two-servers") {
+  // One client on each web process: they hear each other through Redis.
+  const [a, b] = [client(tokens[0]), client(tokens[1], otherBase)];
+  await waitFor(() => a.synced && b.synced);
+  a.code.insert(0, "from process one\n");
+  await waitFor(() => b.code.toString().includes("from process one"));
+  b.code.insert(b.code.length, "from process two\n");
+  a.provider.awareness.setLocalStateField("cursor", { line: 2 });
+  await waitFor(() => a.code.toString().includes("from process two"));
+  await waitFor(() => b.provider.awareness.getStates().get(a.doc.clientID)?.cursor);
+  done({
+    a: a.code.toString(), b: b.code.toString(),
     awarenessOfA: b.provider.awareness.getStates().get(a.doc.clientID) ?? null,
   });
 } else if (scenario === "refused") {

@@ -220,3 +220,24 @@ async def test_limits_each_close_with_their_code(settings: Settings) -> None:
             while True:
                 await asyncio.wait_for(burst.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+
+
+async def test_two_web_processes_hear_each_other_through_redis(
+    server: str, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """One client on each of two web servers (two apps, each with its own rooms and Redis
+    connections): their edits and cursors cross over through Redis pub/sub."""
+    p = await panel(client)
+    sid = p["session"]["_id"]
+    async with running_app(settings) as (_app, other):
+        seen = await node(
+            ws_base(server),
+            sid,
+            "two-servers",
+            ws_base(other),
+            p["host"]["token"],
+            p["candidate"]["token"],
+        )
+    assert seen["a"] == seen["b"] == "from process one\nfrom process two\n"
+    assert seen["awarenessOfA"]["cursor"] == {"line": 2}
+    assert seen["awarenessOfA"]["user"]["sessionRole"] == "host"

@@ -11,15 +11,18 @@ client's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bson import ObjectId
 from odmantic import AIOEngine
 from pycrdt import Awareness, Doc, Map, Text
+from redis.asyncio import Redis
 
 from config import Settings
 from tq.collab import protocol
@@ -44,6 +47,8 @@ CLOSE_STORAGE = 1011  # the database refused an update: reconnect and resend
 
 class Socket(Protocol):
     async def send(self, data: bytes) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
 class Refused(Exception):
@@ -120,40 +125,128 @@ class Room:
                 log.debug("relay to a closed connection skipped")
 
 
+def channel_of(session_id: ObjectId) -> str:
+    return f"collab:{session_id}"
+
+
+PEER_UPDATE, PEER_AWARENESS = b"U", b"A"
+
+
 class Rooms:
-    """The rooms of this process."""
+    """The rooms of this process. Rooms of one session in several processes (WORKERS > 1,
+    several dynos) hear each other through Redis pub/sub: an update stored here is published,
+    and each other process applies it to its own copy and relays it to its own people."""
 
     def __init__(self, engine: AIOEngine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
         self.rooms: dict[ObjectId, Room] = {}
         self.loading: dict[ObjectId, asyncio.Lock] = {}
+        self.process = uuid.uuid4().bytes  # what this process's own messages start with
+        # Binary messages on a connection of their own: the shared client decodes to text.
+        self.redis = Redis.from_url(
+            settings.redis_url, socket_connect_timeout=settings.redis_timeout_s
+        )
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.listener: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.listener = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.listener
+        with contextlib.suppress(Exception):
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self.redis.aclose()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                if not self.pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self.pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    await self._from_peer(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("collab pub/sub unavailable; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+
+    async def _from_peer(self, channel: bytes, data: bytes) -> None:
+        if data[:16] == self.process:
+            return
+        session_id = ObjectId(channel.decode().split(":", 1)[1])
+        room = self.rooms.get(session_id)
+        if room is None:
+            return
+        kind, payload = data[16:17], data[17:]
+        if kind == PEER_UPDATE:
+            room.doc.apply_update(payload)  # idempotent: also what the log load brings
+            room.size += len(payload)
+            await room.broadcast(protocol.update_message(payload))
+        elif kind == PEER_AWARENESS:
+            room.awareness.apply_awareness_update(payload, "peer")
+            await room.broadcast(protocol.awareness_message(payload))
+
+    async def _publish(self, room: Room, kind: bytes, payload: bytes) -> None:
+        try:
+            await self.redis.publish(channel_of(room.session_id), self.process + kind + payload)
+        except Exception:
+            log.warning("collab update of session %s not published", room.session_id)
 
     def _log(self) -> Any:
         return self.engine.get_collection(CodeUpdate)
 
-    async def open(self, session: Session) -> Room:
+    async def open(self, session: Session, connection: Connection) -> Room:
+        """The session's room, loaded if it is not in memory, with `connection` in it."""
         lock = self.loading.setdefault(session.id, asyncio.Lock())
         async with lock:
             room = self.rooms.get(session.id)
             if room is None:
                 room = Room(session.id)
-                cursor = self._log().find({"sessionId": session.id}).sort([("_id", 1)])
-                async for doc in cursor:
-                    room.doc.apply_update(doc["update"])
-                    room.size += len(doc["update"])
-                if "language" not in room.meta:
-                    # The session's language, written by the server as the first update.
-                    before = room.doc.get_state()
-                    room.meta["language"] = session.language
-                    await self._store(room, None, room.doc.get_update(before))
+                # Listening before loading: an update published meanwhile is applied too.
                 self.rooms[session.id] = room
+                try:
+                    await self.pubsub.subscribe(channel_of(session.id))
+                except Exception:
+                    log.warning("collab room %s not subscribed", session.id)
+                try:
+                    await self._load(room, session)
+                except BaseException:
+                    await self._forget(room)
+                    raise
+            room.connections.add(connection)
             return room
 
-    def close_if_empty(self, room: Room) -> None:
-        if not room.connections and self.rooms.get(room.session_id) is room:
+    async def _load(self, room: Room, session: Session) -> None:
+        cursor = self._log().find({"sessionId": session.id}).sort([("_id", 1)])
+        async for doc in cursor:
+            room.doc.apply_update(doc["update"])
+            room.size += len(doc["update"])
+        if "language" not in room.meta:
+            # The session's language, written by the server as the first update.
+            before = room.doc.get_state()
+            room.meta["language"] = session.language
+            update = room.doc.get_update(before)
+            await self._store(room, None, update)
+            await self._publish(room, PEER_UPDATE, update)
+
+    async def close_if_empty(self, room: Room) -> None:
+        if not room.connections:
+            await self._forget(room)
+
+    async def _forget(self, room: Room) -> None:
+        """Out of memory (its state is in the database) and off the channel."""
+        if self.rooms.get(room.session_id) is room:
             del self.rooms[room.session_id]
             self.loading.pop(room.session_id, None)
+            with contextlib.suppress(Exception):
+                await self.pubsub.unsubscribe(channel_of(room.session_id))
 
     def connection_counts(self, session_id: ObjectId, user_id: ObjectId) -> tuple[int, int]:
         room = self.rooms.get(session_id)
@@ -215,9 +308,16 @@ class Rooms:
                 # Applied here but not stored: the room is dropped so that nobody keeps state
                 # the database lacks; its clients reconnect and resend what they have.
                 log.exception("update of session %s not stored", room.session_id)
-                self.rooms.pop(room.session_id, None)
+                await self._forget(room)
+                # Everyone reconnects to a room loaded afresh and resends what it lacks.
+                others = [c for c in room.connections if c is not connection]
+                await asyncio.gather(
+                    *(c.socket.close(CLOSE_STORAGE, "storage_unavailable") for c in others),
+                    return_exceptions=True,
+                )
                 raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
         await room.broadcast(protocol.update_message(update), skip=connection)
+        await self._publish(room, PEER_UPDATE, update)
 
     async def _awareness(self, room: Room, connection: Connection, update: bytes) -> None:
         owners = {cid for c in room.connections if c is not connection for cid in c.client_ids}
@@ -238,6 +338,7 @@ class Rooms:
         # To everyone, the sender too: y-websocket drops a socket that hears nothing for 30 s,
         # and its own awareness renewal is what keeps a lone client's socket alive.
         await room.broadcast(protocol.awareness_message(rewritten))
+        await self._publish(room, PEER_AWARENESS, rewritten)
 
     async def leave(self, room: Room, connection: Connection) -> None:
         room.connections.discard(connection)
@@ -246,7 +347,8 @@ class Rooms:
             room.awareness.remove_awareness_states(gone, "left")
             update = room.awareness.encode_awareness_update(gone)
             await room.broadcast(protocol.awareness_message(update))
-        self.close_if_empty(room)
+            await self._publish(room, PEER_AWARENESS, update)
+        await self.close_if_empty(room)
 
 
 def admission(settings: Settings, session: Session, user: User) -> tuple[str, bool]:

@@ -68,8 +68,7 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
         await ws.close(refusal.code, refusal.reason)
         return
     connection.socket = ws
-    room = await rooms.open(session)
-    room.connections.add(connection)
+    room = await rooms.open(session, connection)
     idle = rooms.settings.collab_idle_timeout_s
     try:
         # The server's own sync step 1 makes the client send what it has that the server
