@@ -181,6 +181,7 @@ class Settings(BaseSettings):
     collab_max_connections_per_session: int = Field(20, ge=1)
     collab_max_connections_per_user: int = Field(5, ge=1)
     collab_idle_timeout_s: float = Field(300, gt=0)  # no frame this long: the socket is closed
+    collab_commit_batch: int = Field(500, ge=1, le=10_000)  # updates per insert, at most
 
     # --- Outbound webhooks (README "Outbound webhooks")
     # Key the endpoints' signing secrets derive from (default: derived from JWT_SECRET).

@@ -52,6 +52,10 @@ if (scenario === "converge") {
   a.provider.awareness.setLocalStateField("cursor", { line: 1 });
   await waitFor(() => a.code.toString() === b.code.toString() && a.code.length > 20);
   await waitFor(() => b.provider.awareness.getStates().get(a.doc.clientID)?.cursor);
+  // A delete-only update (it adds no struct) reaches the others and is kept too.
+  const bug = a.code.toString().indexOf("def ");
+  a.code.delete(bug, 4);
+  await waitFor(() => !b.code.toString().includes("def "));
   const late = client(tokens[1]);
   await waitFor(() => late.synced && late.code.toString() === a.code.toString());
   done({

@@ -83,7 +83,8 @@ async def test_two_clients_converge_a_late_joiner_gets_it_all_and_it_is_kept(
     sid = p["session"]["_id"]
     seen = await node(ws_base(server), sid, "converge", host["token"], cara["token"])
     assert seen["a"] == seen["b"] == seen["late"]
-    assert "def solve():\n" in seen["a"] and "# candidate notes\n" in seen["a"]
+    assert "solve():\n" in seen["a"] and "# candidate notes\n" in seen["a"]
+    assert "def " not in seen["late"]  # the deletion was relayed and stored
     assert seen["language"] == p["session"]["language"]
     # Who the host is comes from the server, whatever the client claimed; the rest is theirs.
     assert seen["awarenessOfA"]["user"] == {

@@ -113,7 +113,9 @@ class Room:
         self.awareness.set_local_state(None)  # the server is nobody in the room
         self.connections: set[Connection] = set()
         self.size = 0  # bytes of the stored log: the document's size bound
-        self.write_lock = asyncio.Lock()
+        # Updates waiting for their insert, and the task inserting them (group commit).
+        self.pending: list[tuple[ObjectId | None, bytes, asyncio.Future[None]]] = []
+        self.committer: asyncio.Task[None] | None = None
 
     async def broadcast(self, frame: bytes, skip: Connection | None = None) -> None:
         for connection in list(self.connections):
@@ -256,11 +258,36 @@ class Rooms:
         return len(room.connections), mine
 
     async def _store(self, room: Room, author: ObjectId | None, update: bytes) -> None:
-        record = CodeUpdate(
-            session_id=room.session_id, author_id=author, change=update, at=utcnow()
-        )
-        await self._log().insert_one(record.model_dump_doc())
+        """Stored, in order, with the updates that arrived meanwhile (group commit): while one
+        insert is in flight the next ones gather, and go in one `insert_many`. A typing burst
+        is a few inserts, not one per keystroke, and nobody waits for a timer."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        room.pending.append((author, update, done))
+        if room.committer is None or room.committer.done():
+            room.committer = asyncio.create_task(self._commit(room))
+        await done
         room.size += len(update)
+
+    async def _commit(self, room: Room) -> None:
+        while room.pending:
+            batch = room.pending[: self.settings.collab_commit_batch]
+            del room.pending[: len(batch)]
+            records = [
+                CodeUpdate(
+                    session_id=room.session_id, author_id=author, change=update, at=utcnow()
+                ).model_dump_doc()
+                for author, update, _ in batch
+            ]
+            try:
+                await self._log().insert_many(records, ordered=True)
+            except Exception as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     async def receive(self, room: Room, connection: Connection, frame: bytes) -> None:
         """One frame from `connection`: answered, applied and relayed, or refused."""
@@ -294,28 +321,25 @@ class Rooms:
     async def _accept(self, room: Room, connection: Connection, update: bytes) -> None:
         if room.size + len(update) > self.settings.collab_max_document_bytes:
             raise Refused(CLOSE_TOO_LARGE, "document_too_large")
-        async with room.write_lock:
-            before = room.doc.get_state()
-            try:
-                room.doc.apply_update(update)
-            except Exception:
-                raise Refused(CLOSE_MALFORMED, "malformed_update") from None
-            if room.doc.get_state() == before:
-                return  # nothing new (a duplicate): nothing to store or relay
-            try:
-                await self._store(room, connection.user.id, update)
-            except Exception:
-                # Applied here but not stored: the room is dropped so that nobody keeps state
-                # the database lacks; its clients reconnect and resend what they have.
-                log.exception("update of session %s not stored", room.session_id)
-                await self._forget(room)
-                # Everyone reconnects to a room loaded afresh and resends what it lacks.
-                others = [c for c in room.connections if c is not connection]
-                await asyncio.gather(
-                    *(c.socket.close(CLOSE_STORAGE, "storage_unavailable") for c in others),
-                    return_exceptions=True,
-                )
-                raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
+        try:
+            # (Every update is kept, even one that changes nothing here: a delete-only update
+            # leaves the state vector as it was, so "no change" cannot be told cheaply.)
+            room.doc.apply_update(update)
+        except Exception:
+            raise Refused(CLOSE_MALFORMED, "malformed_update") from None
+        try:
+            await self._store(room, connection.user.id, update)
+        except Exception:
+            # Applied here but not stored: the room is dropped so that nobody keeps state the
+            # database lacks; everyone reconnects to a room loaded afresh and resends.
+            log.exception("update of session %s not stored", room.session_id)
+            await self._forget(room)
+            others = [c for c in room.connections if c is not connection]
+            await asyncio.gather(
+                *(c.socket.close(CLOSE_STORAGE, "storage_unavailable") for c in others),
+                return_exceptions=True,
+            )
+            raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
         await room.broadcast(protocol.update_message(update), skip=connection)
         await self._publish(room, PEER_UPDATE, update)
 
