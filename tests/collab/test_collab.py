@@ -242,3 +242,33 @@ async def test_two_web_processes_hear_each_other_through_redis(
     assert seen["a"] == seen["b"] == "from process one\nfrom process two\n"
     assert seen["awarenessOfA"]["cursor"] == {"line": 2}
     assert seen["awarenessOfA"]["user"]["sessionRole"] == "host"
+
+
+@pytest.mark.usefixtures("runner_worker")
+async def test_a_run_without_source_runs_the_shared_code_and_records_its_state(
+    server: str, client: httpx.AsyncClient
+) -> None:
+    p = await panel(client, language="python")
+    sid = p["session"]["_id"]
+    await node(ws_base(server), sid, "write", p["candidate"]["token"], "print(6 * 7)")
+    made = await client.post(f"{p['base']}/runs", json={}, headers=p["candidate"]["headers"])
+    assert made.status_code == 202, made.text
+    run = made.json()["run"]
+    assert run["language"] == "python" and run["codeUpdateId"]
+
+    async def finished() -> dict[str, Any]:
+        got = await client.get(f"{p['base']}/runs/{run['_id']}", headers=p["host"]["headers"])
+        result: dict[str, Any] = got.json()["run"]
+        return result if result["status"] in ("completed", "failed") else {}
+
+    from tests.support import wait_until
+
+    await wait_until(finished, timeout=60)
+    done = await finished()
+    assert done["stdout"] == "42\n", done
+    # The state it ran is an update of this session's log.
+    assert done["codeUpdateId"] == run["codeUpdateId"]
+    # An empty shared document is nothing to run.
+    other = await panel(client)
+    empty = await client.post(f"{other['base']}/runs", json={}, headers=other["host"]["headers"])
+    assert empty.status_code == 400 and empty.json()["error"] == "empty_source"

@@ -375,6 +375,28 @@ class Rooms:
         await self.close_if_empty(room)
 
 
+@dataclass(frozen=True)
+class SharedCode:
+    code: str
+    language: str | None
+    update_id: ObjectId | None  # the last stored update it includes: the document's state
+
+
+async def shared_code(engine: AIOEngine, session_id: ObjectId) -> SharedCode:
+    """The session's shared document as stored (everything anyone was relayed is stored)."""
+    doc: Doc[Any] = Doc()
+    code = Text()
+    meta: Map[Any] = Map()
+    doc["code"], doc["meta"] = code, meta
+    last: ObjectId | None = None
+    cursor = engine.get_collection(CodeUpdate).find({"sessionId": session_id}).sort([("_id", 1)])
+    async for entry in cursor:
+        doc.apply_update(entry["update"])
+        last = entry["_id"]
+    language = meta.get("language")
+    return SharedCode(str(code), language if isinstance(language, str) else None, last)
+
+
 def admission(settings: Settings, session: Session, user: User) -> tuple[str, bool]:
     """(the person's role, read-only) for a member of `session`; Refused before the room
     opens. A finished session stays readable, never writable."""

@@ -4,6 +4,7 @@ session's shared editor (see tq/collab/service.py and the README's "Shared edito
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -57,6 +58,16 @@ async def _admit(request: Request, session_id: str, rooms: Rooms) -> tuple[Any, 
     return session, connection
 
 
+async def close(ws: WebsocketImplProtocol, refusal: Refused) -> None:
+    """The close frame, then the handshake's end: returning at once would let Sanic tear the
+    connection down with the frame still unsent (the client would see 1006)."""
+    await ws.close(refusal.code, refusal.reason)
+    with contextlib.suppress(Exception):
+        # Until the peer's close frame is back (recv ends then): the handshake is complete.
+        while await asyncio.wait_for(ws.recv(), 2) is not None:
+            pass
+
+
 @bp.websocket("/<session_id:str>")  # type: ignore[untyped-decorator]
 async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -> None:
     rooms: Rooms = request.app.ctx.rooms
@@ -65,7 +76,7 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
     except Refused as refusal:
         # Accepted, then closed with a 44xx code: the y-websocket client stops retrying (an
         # HTTP refusal of the upgrade reads as 1006 to it, and it would retry forever).
-        await ws.close(refusal.code, refusal.reason)
+        await close(ws, refusal)
         return
     connection.socket = ws
     room = await rooms.open(session, connection)
@@ -92,7 +103,7 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
                 raise Refused(CLOSE_MALFORMED, "malformed_frame") from None
     except Refused as refusal:
         log.info("collab connection closed: %s", refusal.reason)
-        await ws.close(refusal.code, refusal.reason)
+        await close(ws, refusal)
     finally:
         # Sanic cancels this task when the peer goes away: the room forgets the connection
         # (and its cursors) whatever the way out.

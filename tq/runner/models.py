@@ -40,6 +40,8 @@ class CodeRun(Model):
     truncated: bool = False
     tests: list[dict[str, Any]] | None = None
     error: str | None = None  # why the runner failed it
+    # A run of the shared document: the last update of the document state it ran.
+    code_update_id: ObjectId | None = Field(default=None, key_name="codeUpdateId")
     attempts: int = 0  # deliveries to a runner so far
     worker: str | None = None  # host:pid of the runner process of the current attempt
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, Body, Query
 from tq.problems.bank import BY_SLUG
@@ -89,8 +90,17 @@ class RuntimeOut(BaseModel):
 
 
 class RunIn(Body):
-    language: LanguageName
-    source: Annotated[Source, Field(description="the program (one file)")]
+    language: Annotated[
+        LanguageName | SkipJsonSchema[None],
+        Field(description="default: the shared document's meta.language"),
+    ] = None
+    source: Annotated[
+        Source | SkipJsonSchema[None],
+        Field(
+            description="the program (one file); absent: the session's shared document as it "
+            "is now (its `code`), and the run records which state of it ran"
+        ),
+    ] = None
     stdin: str = ""
     problemId: Annotated[
         str | None,
@@ -131,6 +141,9 @@ class RunOut(BaseModel):
     truncated: bool
     tests: list[TestResultOut] | None
     error: str | None = Field(description="why the runner failed the run")
+    codeUpdateId: str | None = Field(
+        description="a run of the shared document: the last stored update of the state it ran"
+    )
     createdAt: datetime
     startedAt: datetime | None
     finishedAt: datetime | None
@@ -155,6 +168,7 @@ class RunOut(BaseModel):
             truncated=run.truncated,
             tests=[TestResultOut(**test) for test in run.tests] if run.tests is not None else None,
             error=run.error,
+            codeUpdateId=str(run.code_update_id) if run.code_update_id else None,
             createdAt=run.created_at,
             startedAt=run.started_at,
             finishedAt=run.finished_at,

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from config import Settings
+from tq.collab.service import shared_code
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import (
@@ -270,10 +271,17 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
     session = await member_session(clients.engine, session_id, user)
     if session.status in FINAL_STATUSES:
         raise Conflict(f"The session is {session.status}", code="session_closed")
-    check_sizes(clients.settings, [body.source], body.stdin)
+    source, language, update_id = body.source, body.language, None
+    if source is None:
+        shared = await shared_code(clients.engine, session.id)
+        source, update_id = shared.code, shared.update_id
+        language = language or shared.language
+    # A document nobody opened yet has no meta.language: the session's is what it would get.
+    language = language or session.language
+    check_sizes(clients.settings, [source], body.stdin)
     if body.problemId is not None and body.problemId not in BY_SLUG:
         raise BadRequest(f"Unknown problem {body.problemId!r}", code="unknown_problem")
-    runtime = await runtime_for(clients.redis, body.language)
+    runtime = await runtime_for(clients.redis, language)
     run_id = ObjectId()
     # Released by the runner when the run ends (or by the lease, if the runner is lost).
     await admit(clients, user, str(run_id))
@@ -283,9 +291,10 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
         user_id=user.id,
         language=runtime.language,
         version=runtime.version,
-        source=body.source,
+        source=source,
         stdin=body.stdin,
         problem_id=body.problemId,
+        code_update_id=update_id,
     )
     run.outbox_events = [
         session_event("run.started", user.id, runId=str(run.id), language=runtime.language)
