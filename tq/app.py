@@ -14,6 +14,7 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import HTTPResponse, raw
 from sanic_ext import Extend
+from sanic_ext.extensions.openapi import openapi
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
@@ -79,6 +80,19 @@ class AppContext:
 
 
 TQApp = Sanic[Config, AppContext]
+
+# What OpenAPI cannot describe as an operation: the shared editor's WebSocket.
+API_DESCRIPTION = """\
+**Shared editor (WebSocket, y-websocket protocol).** `ws(s)://<host>/api/collab/<sessionId>\
+?token=<access token>`: the stock npm `y-websocket` provider connects unchanged
+(`new WebsocketProvider(url, sessionId, doc, {params: {token}})`). The document holds a
+`Y.Text` named `code` and a `Y.Map` named `meta` with `language`; awareness states carry
+`user: {id, name, sessionRole, color}`, set by the server. Host, interviewers and candidate
+only; a finished session is read-only (updates refused with the auth message `read_only`).
+Close codes: 4400 malformed frame, 4401 no or bad token, 4404 not the caller's session, 4408
+idle, 4409 too early, 4413 message or document too large, 4429 too many updates or
+connections, 1011 storage unavailable (reconnect), 1013 too slow to read (reconnect).
+"""
 _app_counter = itertools.count()
 
 
@@ -106,7 +120,7 @@ def setup_extensions(app: TQApp) -> None:
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.HEALTH = False
     Extend(app)
-    app.ext.openapi.describe("Talent Quotient API", version=VERSION)
+    app.ext.openapi.describe("Talent Quotient API", version=VERSION, description=API_DESCRIPTION)
     app.ext.openapi.add_security_scheme("bearerAuth", "http", scheme="bearer", bearer_format="JWT")
     # The one way handlers reach the process's clients: by type, through sanic-ext injection
     # (`async def handler(request, clients: Clients)`).
@@ -282,6 +296,9 @@ def setup_blueprints(app: TQApp) -> None:
     )
     for blueprint in blueprints:
         app.blueprint(blueprint)
+    # A WebSocket is no OpenAPI operation (the spec's description says how to connect). Marked
+    # once registered: Sanic wraps a WebSocket handler, and the wrapper is what the spec sees.
+    openapi.exclude(bp=collab_bp)
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> TQApp:

@@ -22,6 +22,10 @@ from tq.collab.models import CodeUpdate
 from tq.core.db import create_engine
 
 SCRIPT = ROOT / "tests" / "clients" / "collab.mjs"
+# An awareness frame of one client (id 7, clock 1) whose state is JSON nested 100,000 deep.
+NESTED = protocol.awareness_message(
+    b"\x01\x07\x01" + protocol.var_string("[" * 100_000 + "]" * 100_000)
+)
 
 
 def ws_base(server: str) -> str:
@@ -167,6 +171,8 @@ async def test_a_finished_session_is_readable_never_writable(
         (b"\x00\x02\x05\xff\xff\xff\xff\xff", 4400),  # an update that is not one
         (b"\x01\x09{not json", 4400),  # awareness of no JSON
         (b"\x00\x02" + b"\x80" * 12, 4400),  # a varUint that never ends
+        (b"\x00\x00\x03abc", 4400),  # a sync step 1 whose state vector is not one
+        (NESTED, 4400),  # awareness JSON nested past any parser's depth
     ],
 )
 async def test_a_malformed_frame_closes_that_connection_only(

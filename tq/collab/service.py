@@ -43,6 +43,7 @@ CLOSE_TOO_EARLY = 4409
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_STORAGE = 1011  # the database refused an update: reconnect and resend
+CLOSE_SLOW = 1013  # "try again later": it did not read what it was sent in time
 
 
 class Socket(Protocol):
@@ -118,13 +119,24 @@ class Room:
         self.committer: asyncio.Task[None] | None = None
 
     async def broadcast(self, frame: bytes, skip: Connection | None = None) -> None:
-        for connection in list(self.connections):
-            if connection is skip:
-                continue
-            try:
-                await connection.socket.send(frame)
-            except Exception:
-                log.debug("relay to a closed connection skipped")
+        targets = [c for c in self.connections if c is not skip]
+        await asyncio.gather(*(deliver(c, frame) for c in targets))
+
+
+SEND_TIMEOUT_S = 5.0
+
+
+async def deliver(connection: Connection, frame: bytes) -> None:
+    """One frame to one person, never for longer than SEND_TIMEOUT_S: a client that stops
+    reading is cut off (it reconnects and syncs) instead of holding up the whole room."""
+    try:
+        await asyncio.wait_for(connection.socket.send(frame), SEND_TIMEOUT_S)
+    except TimeoutError:
+        log.info("collab connection too slow to read: closed")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(connection.socket.close(CLOSE_SLOW, "too_slow"), 1.0)
+    except Exception:
+        log.debug("relay to a closed connection skipped")
 
 
 def channel_of(session_id: ObjectId) -> str:
@@ -246,7 +258,9 @@ class Rooms:
         """Out of memory (its state is in the database) and off the channel."""
         if self.rooms.get(room.session_id) is room:
             del self.rooms[room.session_id]
-            self.loading.pop(room.session_id, None)
+            lock = self.loading.get(room.session_id)
+            if lock is not None and not lock.locked():  # nobody waits on it to open the room
+                del self.loading[room.session_id]
             with contextlib.suppress(Exception):
                 await self.pubsub.unsubscribe(channel_of(room.session_id))
 
@@ -269,25 +283,33 @@ class Rooms:
         room.size += len(update)
 
     async def _commit(self, room: Room) -> None:
-        while room.pending:
-            batch = room.pending[: self.settings.collab_commit_batch]
-            del room.pending[: len(batch)]
-            records = [
-                CodeUpdate(
-                    session_id=room.session_id, author_id=author, change=update, at=utcnow()
-                ).model_dump_doc()
-                for author, update, _ in batch
-            ]
-            try:
-                await self._log().insert_many(records, ordered=True)
-            except Exception as exc:
+        """Insert what waits, batch after batch. On a failure nothing after it is stored (a
+        log with a hole would rebuild another document): every waiter gets the error."""
+        try:
+            while room.pending:
+                batch = room.pending[: self.settings.collab_commit_batch]
+                del room.pending[: len(batch)]
+                records = [
+                    CodeUpdate(
+                        session_id=room.session_id, author_id=author, change=update, at=utcnow()
+                    ).model_dump_doc()
+                    for author, update, _ in batch
+                ]
+                try:
+                    await self._log().insert_many(records, ordered=True)
+                except BaseException as exc:
+                    failed, room.pending = [*batch, *room.pending], []
+                    for _, _, done in failed:
+                        if not done.done():
+                            done.set_exception(exc)
+                    return
                 for _, _, done in batch:
                     if not done.done():
-                        done.set_exception(exc)
-                continue
-            for _, _, done in batch:
+                        done.set_result(None)
+        finally:
+            for _, _, done in room.pending:  # only if this task itself was cut short
                 if not done.done():
-                    done.set_result(None)
+                    done.set_exception(RuntimeError("the commit task ended"))
 
     async def receive(self, room: Room, connection: Connection, frame: bytes) -> None:
         """One frame from `connection`: answered, applied and relayed, or refused."""
@@ -326,22 +348,37 @@ class Rooms:
             # leaves the state vector as it was, so "no change" cannot be told cheaply.)
             room.doc.apply_update(update)
         except Exception:
+            # Refused while decoding: the document is as it was.
             raise Refused(CLOSE_MALFORMED, "malformed_update") from None
+        except BaseException as exc:  # a yrs panic (pyo3's PanicException)
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+                raise
+            # It may have stopped midway, leaving part of the update in the document: the
+            # room is rebuilt from the log, for everyone.
+            await self._reset(room, connection, CLOSE_MALFORMED, "malformed_update")
+            raise Refused(CLOSE_MALFORMED, "malformed_update") from None
+        # Stored, then relayed, even if this connection goes away meanwhile: what was applied
+        # must reach the others and the log.
+        await asyncio.shield(self._keep(room, connection, update))
+
+    async def _keep(self, room: Room, connection: Connection, update: bytes) -> None:
         try:
             await self._store(room, connection.user.id, update)
         except Exception:
-            # Applied here but not stored: the room is dropped so that nobody keeps state the
-            # database lacks; everyone reconnects to a room loaded afresh and resends.
             log.exception("update of session %s not stored", room.session_id)
-            await self._forget(room)
-            others = [c for c in room.connections if c is not connection]
-            await asyncio.gather(
-                *(c.socket.close(CLOSE_STORAGE, "storage_unavailable") for c in others),
-                return_exceptions=True,
-            )
+            await self._reset(room, connection, CLOSE_STORAGE, "storage_unavailable")
             raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
         await room.broadcast(protocol.update_message(update), skip=connection)
         await self._publish(room, PEER_UPDATE, update)
+
+    async def _reset(self, room: Room, connection: Connection, code: int, reason: str) -> None:
+        """The room holds what the database lacks: it is dropped and everyone reconnects to
+        one loaded afresh (their clients send again what the log misses)."""
+        await self._forget(room)
+        others = [c for c in room.connections if c is not connection]
+        await asyncio.gather(
+            *(c.socket.close(code, reason) for c in others), return_exceptions=True
+        )
 
     async def _awareness(self, room: Room, connection: Connection, update: bytes) -> None:
         owners = {cid for c in room.connections if c is not connection for cid in c.client_ids}

@@ -99,7 +99,12 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
                 raise Refused(CLOSE_MALFORMED, "binary_frames_only")
             try:
                 await rooms.receive(room, connection, frame)
-            except protocol.MalformedFrame:
+            except (Refused, asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # yrs panics are BaseExceptions
+                # Whatever a frame made the parser or yrs raise ends this connection alone,
+                # and never reaches Sanic's error log (which would print the URL: the token).
+                log.info("collab frame refused: %s", type(exc).__name__)
                 raise Refused(CLOSE_MALFORMED, "malformed_frame") from None
     except Refused as refusal:
         log.info("collab connection closed: %s", refusal.reason)

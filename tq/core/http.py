@@ -26,8 +26,11 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
         # Only an id that is safe to log is trusted; anything else gets a fresh one.
         request.ctx.request_id = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.ctx.started = time.perf_counter()
-        request.ctx.in_flight = True
-        HTTP_IN_FLIGHT.inc()
+        # A WebSocket gets no response middleware to count it out again: not an HTTP request
+        # in flight (the shared editor counts its own connections).
+        if request.headers.get("upgrade", "").lower() != "websocket":
+            request.ctx.in_flight = True
+            HTTP_IN_FLIGHT.inc()
 
     async def log_and_tag(request: Request, response: HTTPResponse) -> None:
         request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, Body, Query
@@ -106,6 +106,14 @@ class RunIn(Body):
         str | None,
         Field(description="judge against this problem's tests", json_schema_extra={"enum": SLUGS}),
     ] = None
+
+    @model_validator(mode="after")
+    def absent_not_null(self) -> RunIn:
+        # Absent means "from the shared document"; null is not a value the spec allows.
+        for name in ("language", "source"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null (leave it out instead)")
+        return self
 
 
 class TestResultOut(BaseModel):
