@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-
-from bson import ObjectId
 
 from bench.procs import Stack, log
 from bench.report import machine, save, today
 from config import load_settings
+from tests.support import completed_sessions
 from tq.app import DOCUMENT_MODELS
 from tq.core.celery import create_celery
 from tq.core.clients import Clients
@@ -34,25 +33,10 @@ BUDGET_S = os.environ.get("BENCH_BUDGET_S")
 
 
 async def seed(clients: Clients) -> None:
-    now = datetime.now(UTC)
     sessions = clients.engine.get_collection(Session)
     for start in range(0, SESSIONS, 5_000):
-        batch = [
-            Session(
-                title=f"Backlog {i}",
-                created_by=ObjectId(),
-                members=[],
-                participants=[],
-                status="completed",
-                stream_channel_id=f"backlog-{ObjectId()}",
-                start_time=now - timedelta(hours=2),
-                end_time=now - timedelta(hours=1),
-                created_at=now,
-                updated_at=now,
-            ).model_dump_doc()
-            for i in range(start, min(start + 5_000, SESSIONS))
-        ]
-        await sessions.insert_many(batch, ordered=False)
+        batch = completed_sessions(min(5_000, SESSIONS - start))
+        await sessions.insert_many([session.model_dump_doc() for session in batch], ordered=False)
 
 
 async def main() -> None:

@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from config import Settings
-from tq.app import create_app
+from tests.support import http_client, running_app
 
 
 async def spec() -> Any:
@@ -27,26 +24,10 @@ async def spec() -> Any:
         mongodb_uri="mongodb://127.0.0.1:9/unused",
         redis_url="redis://127.0.0.1:9/0",
     )
-    app = create_app(settings)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = await app.create_server(
-        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
-    )
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        async with httpx.AsyncClient() as http:
-            answer = await http.get(f"http://127.0.0.1:{port}/docs/openapi.json")
-            answer.raise_for_status()
-            return answer.json()
-    finally:
-        await server.before_stop()
-        await server.close()
-        await server.after_stop()
+    async with running_app(settings) as (_app, url), http_client(url) as http:
+        answer = await http.get("/docs/openapi.json")
+        answer.raise_for_status()
+        return answer.json()
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bson import ObjectId
 from sanic import Sanic
 
 from config import Settings
@@ -35,6 +36,7 @@ from tq.core.clients import Clients
 from tq.core.db import create_engine
 from tq.jobs.registry import TASK_ROUTES
 from tq.reactions import subscribe_reactions
+from tq.sessions.models import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -564,3 +566,24 @@ def sandbox_processes(uid_base: int = 60000, slots: int = 16) -> list[str]:
         if uid_base <= int(uid) < uid_base + slots and not state.startswith("Z"):
             left.append(line)
     return left
+
+
+def completed_sessions(count: int) -> list[Session]:
+    """`count` completed sessions that ended an hour ago, nobody in them: a backlog for the
+    jobs that work through completed sessions (tests and bench)."""
+    now = datetime.now(UTC)
+    return [
+        Session(
+            title=f"Backlog {index}",
+            created_by=ObjectId(),
+            members=[],
+            participants=[],
+            status="completed",
+            stream_channel_id=f"backlog-{ObjectId()}",
+            start_time=now - timedelta(hours=2),
+            end_time=now - timedelta(hours=1),
+            created_at=now,
+            updated_at=now,
+        )
+        for index in range(count)
+    ]

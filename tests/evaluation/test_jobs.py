@@ -8,7 +8,7 @@ import httpx
 
 from config import Settings
 from tests.fakes.stream import FakeStream
-from tests.support import act, iso, open_clients, register
+from tests.support import act, completed_sessions, iso, open_clients, register
 from tq.evaluation.jobs import announce_records
 
 
@@ -57,27 +57,10 @@ async def test_announce_records_stops_at_its_time_budget_and_resumes(settings: S
     """Hundreds of completed sessions waiting: each run stops once JOB_TIME_BUDGET_S has
     passed (not at a count), the next run goes on where it stopped, and every session gets
     exactly one record.ready."""
-    from bson import ObjectId
-
     from tq.sessions.models import Session, SessionEventRecord
 
     budget = settings.model_copy(update={"job_time_budget_s": 0.2})
-    now = datetime.now(UTC)
-    waiting = [
-        Session(
-            title=f"Backlog {i}",
-            created_by=ObjectId(),
-            members=[],
-            participants=[],
-            status="completed",
-            stream_channel_id=f"backlog-{i}-{ObjectId()}",
-            start_time=now - timedelta(hours=2),
-            end_time=now - timedelta(hours=1),
-            created_at=now,
-            updated_at=now,
-        )
-        for i in range(200)
-    ]
+    waiting = completed_sessions(200)
     ids = [session.id for session in waiting]
     async with open_clients(budget) as clients:
         sessions = clients.engine.get_collection(Session)
