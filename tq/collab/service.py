@@ -185,9 +185,9 @@ class Rooms:
                 message = await self.pubsub.get_message(timeout=1.0)
                 if message is not None:
                     await self._from_peer(message["channel"], message["data"])
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                 raise
-            except Exception:
+            except BaseException:  # a yrs panic on a peer's bytes must not end the listener
                 log.warning("collab pub/sub unavailable; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
 
