@@ -17,7 +17,6 @@ from typing import Any
 
 from bench.procs import Stack, log
 from bench.report import machine, save, today
-from config import load_settings
 from tests.support import completed_sessions
 from tq.app import DOCUMENT_MODELS
 from tq.core.celery import create_celery
@@ -42,14 +41,7 @@ async def seed(clients: Clients) -> None:
 async def main() -> None:
     stack = Stack()
     overrides: dict[str, Any] = {"job_time_budget_s": float(BUDGET_S)} if BUDGET_S else {}
-    settings = load_settings(
-        _env_file=None,
-        mongodb_uri=stack.env["MONGODB_URI"],
-        redis_url=stack.redis_url,
-        jwt_secret="x" * 40,
-        db_engine=stack.engine,
-        **overrides,
-    )
+    settings = stack.settings(**overrides)
     celery = create_celery(settings, routes=TASK_ROUTES)
     clients = Clients.open(settings, celery)
     try:

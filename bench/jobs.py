@@ -216,13 +216,7 @@ async def bench_archive(
 
 async def main() -> None:
     stack = Stack()
-    settings = load_settings(
-        _env_file=None,
-        mongodb_uri=stack.env["MONGODB_URI"],
-        redis_url=stack.redis_url,
-        jwt_secret="x" * 40,
-        db_engine=stack.engine,
-    )
+    settings = stack.settings()
     engine = create_engine(settings, socket_timeout_ms=600_000)
     redis = create_redis(settings)
     try:

@@ -148,7 +148,14 @@ async def main() -> None:
     stack = Stack()
     runner: subprocess.Popen[bytes] | None = None
     try:
-        env = {**stack.env, "RUNNER_RUNS_PER_MINUTE": "1000000", "RUNNER_MAX_BACKLOG": "1000"}
+        # One user drives every run here: the per-user limits would measure their 429s.
+        env = {
+            **stack.env,
+            "RUNNER_RUNS_PER_MINUTE": "1000000",
+            "RUNNER_MAX_BACKLOG": "1000",
+            "RUNNER_USER_CONCURRENCY": "64",
+            "RUNNER_USER_SECONDS_PER_MINUTE": "1000000",
+        }
         stack.env = env
         web, base = await stack.web(1)
         runner = start_process(

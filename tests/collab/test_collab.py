@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from config import Settings
 from tests.evaluation.test_evaluation import panel
-from tests.support import ROOT, act, http_client, iso, register, running_app
+from tests.support import ROOT, act, http_client, iso, register, running_app, wait_until
 from tq.collab import protocol
 from tq.collab.models import CodeUpdate
 from tq.core.db import create_engine
@@ -145,8 +146,6 @@ async def test_refusals_close_with_a_code_and_the_client_stops(
 
 
 def iso_in_days(days: int) -> str:
-    from datetime import UTC, datetime, timedelta
-
     return iso(datetime.now(UTC) + timedelta(days=days))
 
 
@@ -266,8 +265,6 @@ async def test_a_run_without_source_runs_the_shared_code_and_records_its_state(
         got = await client.get(f"{p['base']}/runs/{run['_id']}", headers=p["host"]["headers"])
         result: dict[str, Any] = got.json()["run"]
         return result if result["status"] in ("completed", "failed") else {}
-
-    from tests.support import wait_until
 
     await wait_until(finished, timeout=60)
     done = await finished()
