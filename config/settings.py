@@ -182,6 +182,10 @@ class Settings(BaseSettings):
     collab_max_connections_per_user: int = Field(5, ge=1)
     collab_idle_timeout_s: float = Field(300, gt=0)  # no frame this long: the socket is closed
     collab_commit_batch: int = Field(500, ge=1, le=10_000)  # updates per insert, at most
+    collab_frames_per_second: float = Field(120, gt=0)  # any frame, per connection (burst 2x)
+    collab_max_awareness_clients: int = Field(4, ge=1)  # awareness ids one connection may own
+    collab_recheck_s: float = Field(30, gt=0)  # token, membership, status of an open connection
+    collab_compact_after_updates: int = Field(2000, ge=10)  # stored since the last compaction
 
     # --- Outbound webhooks (README "Outbound webhooks")
     # Key the endpoints' signing secrets derive from (default: derived from JWT_SECRET).

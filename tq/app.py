@@ -19,7 +19,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.collab.models import CodeUpdate
+from tq.collab.models import CodeSnapshot, CodeUpdate
 from tq.collab.service import Rooms
 from tq.core.celery import create_celery
 from tq.core.clients import Clients
@@ -60,6 +60,7 @@ DOCUMENT_MODELS: list[Any] = [
     WebhookEndpoint,
     WebhookDelivery,
     CodeUpdate,
+    CodeSnapshot,
 ]
 
 
@@ -183,7 +184,7 @@ def setup_clients(app: TQApp) -> None:
         ctx.tokens = TokenService(ctx.settings)
         ctx.readiness = Readiness(ctx.clients)
         ctx.rate_limits = RateLimits(ctx.settings, ctx.tokens)
-        ctx.rooms = Rooms(ctx.clients.engine, ctx.settings)
+        ctx.rooms = Rooms(ctx.clients.engine, ctx.clients.queue, ctx.settings)
 
     @app.after_server_start
     async def start_background(app: TQApp) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.collab.models import CodeUpdate
+from tq.collab.models import CodeSnapshot, CodeUpdate
 from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
@@ -355,9 +355,17 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         CodeUpdate,
         "a session's document log, in order",
-        "collab.service.Rooms.open",
+        "collab.service.read_log (after a snapshot: an _id range)",
         equality=("sessionId",),
         sort=(("_id", ASC),),
+        range=("_id",),
+    ),
+    QueryShape(
+        CodeSnapshot,
+        "a session's snapshot",
+        "collab.service.read_log, compact (and upTo: the one it read)",
+        equality=("sessionId",),
+        residual=("upTo",),
     ),
     # --- jobs
     by_id(JobRun, "jobs.service.record_start, record_end, get_run"),

@@ -19,7 +19,8 @@ from config import Settings
 from tests.evaluation.test_evaluation import panel
 from tests.support import ROOT, act, http_client, iso, register, running_app, wait_until
 from tq.collab import protocol
-from tq.collab.models import CodeUpdate
+from tq.collab.models import CodeSnapshot, CodeUpdate
+from tq.collab.service import SharedCode, compact, shared_code
 from tq.core.db import create_engine
 
 SCRIPT = ROOT / "tests" / "clients" / "collab.mjs"
@@ -27,6 +28,14 @@ SCRIPT = ROOT / "tests" / "clients" / "collab.mjs"
 NESTED = protocol.awareness_message(
     b"\x01\x07\x01" + protocol.var_string("[" * 100_000 + "]" * 100_000)
 )
+
+
+def edit(text: str) -> bytes:
+    """An update frame of a fresh client that types `text`."""
+    doc: Doc[Any] = Doc()
+    doc["code"] = code = Text()
+    code += text
+    return protocol.update_message(doc.get_update())
 
 
 def ws_base(server: str) -> str:
@@ -64,6 +73,18 @@ async def pull(ws: ClientConnection) -> Doc[Any]:
         if kind == protocol.MessageType.SYNC and sub == protocol.SyncType.STEP2:
             doc.apply_update(payload)
             return doc
+
+
+async def ended(ws: ClientConnection, wait: float) -> int | None:
+    """The close code the server sent within `wait` seconds, or None if it stays open."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), wait)
+    except TimeoutError:
+        return None
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None
+        return closed.rcvd.code
 
 
 async def close_code(server: str, session_id: str, token: str, send: bytes | None = None) -> int:
@@ -172,6 +193,8 @@ async def test_a_finished_session_is_readable_never_writable(
         (b"\x00\x02" + b"\x80" * 12, 4400),  # a varUint that never ends
         (b"\x00\x00\x03abc", 4400),  # a sync step 1 whose state vector is not one
         (NESTED, 4400),  # awareness JSON nested past any parser's depth
+        # NaN is not JSON: relayed, it would break every browser's JSON.parse
+        (protocol.awareness_message(b"\x01\x07\x01" + protocol.var_string('{"x":NaN}')), 4400),
     ],
 )
 async def test_a_malformed_frame_closes_that_connection_only(
@@ -201,15 +224,12 @@ async def test_limits_each_close_with_their_code(settings: Settings) -> None:
         p = await panel(http)
         sid, token = p["session"]["_id"], p["candidate"]["token"]
 
-        def edit(text: str) -> bytes:
-            doc: Doc[Any] = Doc()
-            doc["code"] = code = Text()
-            code += text
-            return protocol.update_message(doc.get_update())
-
         assert await close_code(url, sid, token, send=edit("x" * 5000)) == 4413
-        first = await python_client(url, sid, token)
-        await pull(first)
+        # Ten connections of one person at once: counted under the room's lock, one stays.
+        together = await asyncio.gather(*(python_client(url, sid, token) for _ in range(10)))
+        codes = await asyncio.gather(*(ended(ws, wait=2) for ws in together))
+        assert sorted(codes, key=str) == [4429] * 9 + [None], codes
+        first = next(ws for ws, code in zip(together, codes, strict=True) if code is None)
         assert await close_code(url, sid, token) == 4429  # a second connection of one person
         for _ in range(2):
             await first.send(edit("y" * 3000))  # 6,000 bytes stored: under the 8 KiB bound
@@ -275,3 +295,145 @@ async def test_a_run_without_source_runs_the_shared_code_and_records_its_state(
     other = await panel(client)
     empty = await client.post(f"{other['base']}/runs", json={}, headers=other["host"]["headers"])
     assert empty.status_code == 400 and empty.json()["error"] == "empty_source"
+
+
+async def test_frames_of_every_kind_and_awareness_ids_are_bounded(settings: Settings) -> None:
+    small = settings.model_copy(
+        update={"collab_frames_per_second": 5, "collab_max_awareness_clients": 2}
+    )
+    async with running_app(small) as (_app, url), http_client(url) as http:
+        p = await panel(http)
+        sid = p["session"]["_id"]
+        # Sync requests cost the server a document encoding each: they count too.
+        flood = await python_client(url, sid, p["host"]["token"])
+        for _ in range(30):
+            await flood.send(protocol.sync_step1(Doc()))
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(flood.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4429, "too_many_frames")
+        # One connection speaking for many awareness clients (fake people in the room).
+        crowd = protocol.write_awareness([(client, 1, {"cursor": 1}) for client in (1, 2, 3)])
+        assert (
+            await close_code(
+                url, sid, p["candidate"]["token"], send=protocol.awareness_message(crowd)
+            )
+            == 4429
+        )
+
+
+async def test_an_open_connection_is_checked_again(settings: Settings) -> None:
+    """A session that ends makes its open connections read-only; a token revoked meanwhile
+    ends its connection (checked on a frame every COLLAB_RECHECK_S)."""
+    quick = settings.model_copy(update={"collab_recheck_s": 0.2})
+    async with running_app(quick) as (_app, url), http_client(url) as http:
+        p = await panel(http)
+        sid = p["session"]["_id"]
+        cara = await python_client(url, sid, p["candidate"]["token"])
+        await pull(cara)
+        await cara.send(edit("before the end\n"))
+        assert (await act(http, p["host"], p["session"], "start")).status_code == 200
+        assert (await act(http, p["host"], p["session"], "end")).status_code == 200
+        await asyncio.sleep(0.3)
+        await cara.send(edit("after the end\n"))
+        denied = None
+        while denied is None:
+            frame = await asyncio.wait_for(cara.recv(), 10)
+            assert isinstance(frame, bytes)
+            if frame[0] == protocol.MessageType.AUTH:
+                denied = frame
+        assert denied == protocol.permission_denied("read_only")
+        assert "after the end" not in (await shared_code_of(quick, sid)).code
+
+        hana = await python_client(url, sid, p["host"]["token"])
+        await pull(hana)
+        out = await http.post("/api/auth/logout", headers=p["host"]["headers"])
+        assert out.status_code in (200, 204), out.text
+        await asyncio.sleep(0.3)
+        await hana.send(protocol.sync_step1(Doc()))
+        assert await ended(hana, wait=10) == 4401
+        await cara.close()
+
+
+async def shared_code_of(settings: Settings, sid: str) -> SharedCode:
+    engine = create_engine(settings)
+    try:
+        return await shared_code(engine, ObjectId(sid))
+    finally:
+        engine.client.close()
+
+
+@pytest.mark.usefixtures("celery_worker")
+async def test_compaction_snapshots_the_log_and_keeps_every_update(settings: Settings) -> None:
+    """The room's compaction is queued when the log grows past the threshold and when the room
+    empties; the worker merges it into a snapshot, rooms load from it, and the updates stay."""
+    eager = settings.model_copy(update={"collab_compact_after_updates": 10})
+    engine = create_engine(settings)
+    try:
+        async with running_app(eager) as (_app, url), http_client(url) as http:
+            p = await panel(http)
+            sid = ObjectId(p["session"]["_id"])
+            ws = await python_client(url, str(sid), p["candidate"]["token"])
+            doc = await pull(ws)
+            sent: list[bytes] = []
+            doc.observe(lambda event: sent.append(event.update))
+            for line in range(12):
+                doc["code"] += f"line {line}\n"
+                await ws.send(protocol.update_message(sent[-1]))
+                await asyncio.sleep(0.02)
+
+            async def snapshot() -> dict[str, Any] | None:
+                found: dict[str, Any] | None = await engine.get_collection(CodeSnapshot).find_one(
+                    {"sessionId": sid}
+                )
+                return found
+
+            first = await wait_until(snapshot, timeout=30)  # past the threshold, still open
+            assert isinstance(first, dict) and first["updates"] >= 10
+            doc["code"] += "after the snapshot\n"
+            await ws.send(protocol.update_message(sent[-1]))
+            await asyncio.sleep(0.3)
+            await ws.close()  # the room empties: compacted again
+
+            async def caught_up() -> bool:
+                latest = await snapshot()
+                return bool(latest) and latest["upTo"] != first["upTo"]  # type: ignore[index]
+
+            await wait_until(caught_up, timeout=30)
+        latest = await snapshot()
+        assert latest is not None
+        log = await engine.get_collection(CodeUpdate).find({"sessionId": sid}).to_list(None)
+        assert len(log) == latest["updates"] == 14  # the language, 12 lines, one more: all kept
+        assert latest["upTo"] == max(entry["_id"] for entry in log)
+        merged: Doc[Any] = Doc()
+        merged["code"] = Text()
+        merged.apply_update(latest["state"])
+        assert str(merged["code"]) == str(doc["code"])
+        # A compaction with nothing new changes nothing.
+        assert await compact(engine, sid) == 0
+        # An update of another process that lands after the compaction with an older id
+        # (made a moment before its insert) is not lost: loads read a margin before `upTo`.
+        other: Doc[Any] = Doc()
+        other["code"] = Text()
+        other.apply_update(latest["state"])
+        late: list[bytes] = []
+        other.observe(lambda event: late.append(event.update))
+        other["code"] += "landed late\n"
+        older = ObjectId.from_datetime(latest["upTo"].generation_time - timedelta(seconds=2))
+        await engine.get_collection(CodeUpdate).insert_one(
+            {
+                "_id": older,
+                "sessionId": sid,
+                "authorId": None,
+                "update": late[0],
+                "at": older.generation_time,
+            }
+        )
+        assert (await shared_code(engine, sid)).code.endswith("landed late\n")
+        async with running_app(settings) as (_app, url):
+            reader = await python_client(url, str(sid), p["host"]["token"])
+            assert str((await pull(reader))["code"]).endswith("landed late\n")
+            await reader.close()
+    finally:
+        engine.client.close()

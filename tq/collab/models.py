@@ -27,3 +27,19 @@ class CodeUpdate(Model):
             Index(CodeUpdate.session_id, CodeUpdate.id, name="session_id"),
         ],
     }
+
+
+class CodeSnapshot(Model):
+    """A session's log merged into one update, up to `up_to` (the compaction job's work): a
+    room loads it and then only the updates stored after it. The updates themselves are kept,
+    so every past moment can still be rebuilt."""
+
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+    session_id: ObjectId = Field(key_name="sessionId", unique=True)
+    up_to: ObjectId = Field(key_name="upTo")  # the last update merged in
+    state: bytes  # every update up to `up_to`, merged (pycrdt.merge_updates)
+    updates: int  # how many updates it holds
+    log_bytes: int = Field(key_name="logBytes")  # their size as stored: the document's bound
+    at: datetime = Field(default_factory=utcnow)
+
+    model_config = {"collection": "code_snapshots"}

@@ -104,6 +104,10 @@ def permission_denied(reason: str) -> bytes:
     return bytes([MessageType.AUTH, 0]) + var_string(reason)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_awareness(update: bytes) -> list[tuple[int, int, Any]]:
     """[(client id, clock, state)] of an awareness update (state None: the client left)."""
     count, pos = read_var_uint(update, 0)
@@ -113,7 +117,8 @@ def read_awareness(update: bytes) -> list[tuple[int, int, Any]]:
         clock, pos = read_var_uint(update, pos)
         text, pos = read_var_bytes(update, pos)
         try:
-            state = json.loads(text)
+            # NaN and Infinity are not JSON: relayed, they would break every browser's parse.
+            state = json.loads(text, parse_constant=_no_constant)
         except ValueError:
             raise MalformedFrame("awareness state is not JSON") from None
         entries.append((client, clock, state))

@@ -17,17 +17,21 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from bson import ObjectId
 from odmantic import AIOEngine
-from pycrdt import Awareness, Doc, Map, Text
+from pycrdt import Awareness, Doc, Map, Text, merge_updates
+from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
 from config import Settings
 from tq.collab import protocol
-from tq.collab.models import CodeUpdate
+from tq.collab.models import CodeSnapshot, CodeUpdate
+from tq.core.queue import JobQueue
 from tq.core.time import utcnow
+from tq.jobs.registry import COMPACT_CODE_LOG
 from tq.sessions.models import FINAL_STATUSES, Session
 from tq.sessions.schemas import opens_at, session_role
 from tq.users.models import User
@@ -67,20 +71,36 @@ def user_color(user_id: ObjectId) -> str:
     return f"hsl({hue}, 70%, 45%)"
 
 
+@dataclass
+class Bucket:
+    """A token bucket: `rate` a second, up to `2 * rate` at once."""
+
+    rate: float
+    allowance: float = 0.0
+    checked_at: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.allowance = self.rate * 2
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.allowance = min(self.rate * 2, self.allowance + (now - self.checked_at) * self.rate)
+        self.checked_at = now
+        if self.allowance < 1:
+            return False
+        self.allowance -= 1
+        return True
+
+
 @dataclass(eq=False)
 class Connection:
     socket: Socket
     user: User
     role: str
     read_only: bool
-    rate: float  # updates a second
-    burst: float
-    allowance: float = 0.0
-    checked_at: float = field(default_factory=time.monotonic)
+    updates: Bucket  # document updates
+    frames: Bucket  # any frame: sync requests and awareness cost the server too
     client_ids: set[int] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.allowance = self.burst
 
     @property
     def card(self) -> dict[str, Any]:
@@ -90,16 +110,6 @@ class Connection:
             "sessionRole": self.role,
             "color": user_color(self.user.id),
         }
-
-    def take(self) -> bool:
-        """A token for one more update (a bucket refilled at `rate`)."""
-        now = time.monotonic()
-        self.allowance = min(self.burst, self.allowance + (now - self.checked_at) * self.rate)
-        self.checked_at = now
-        if self.allowance < 1:
-            return False
-        self.allowance -= 1
-        return True
 
 
 class Room:
@@ -113,7 +123,9 @@ class Room:
         self.awareness = Awareness(self.doc)
         self.awareness.set_local_state(None)  # the server is nobody in the room
         self.connections: set[Connection] = set()
-        self.size = 0  # bytes of the stored log: the document's size bound
+        # Bytes of the stored log, and of the updates on their way there: the size bound.
+        self.size = 0
+        self.since_compaction = 0  # updates this process stored since it last queued one
         # Updates waiting for their insert, and the task inserting them (group commit).
         self.pending: list[tuple[ObjectId | None, bytes, asyncio.Future[None]]] = []
         self.committer: asyncio.Task[None] | None = None
@@ -151,9 +163,11 @@ class Rooms:
     several dynos) hear each other through Redis pub/sub: an update stored here is published,
     and each other process applies it to its own copy and relays it to its own people."""
 
-    def __init__(self, engine: AIOEngine, settings: Settings) -> None:
+    def __init__(self, engine: AIOEngine, queue: JobQueue, settings: Settings) -> None:
         self.engine = engine
+        self.queue = queue
         self.settings = settings
+        self.tasks: set[asyncio.Task[Any]] = set()  # compactions being queued
         self.rooms: dict[ObjectId, Room] = {}
         self.loading: dict[ObjectId, asyncio.Lock] = {}
         self.process = uuid.uuid4().bytes  # what this process's own messages start with
@@ -174,6 +188,8 @@ class Rooms:
                 await self.listener
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.redis.aclose()
 
     async def _listen(self) -> None:
@@ -201,6 +217,8 @@ class Rooms:
         kind, payload = data[16:17], data[17:]
         if kind == PEER_UPDATE:
             room.doc.apply_update(payload)  # idempotent: also what the log load brings
+            # (If the load already read it from the log, it is counted twice: the bound errs
+            # on the safe side until the room is loaded again.)
             room.size += len(payload)
             await room.broadcast(protocol.update_message(payload))
         elif kind == PEER_AWARENESS:
@@ -217,10 +235,14 @@ class Rooms:
         return self.engine.get_collection(CodeUpdate)
 
     async def open(self, session: Session, connection: Connection) -> Room:
-        """The session's room, loaded if it is not in memory, with `connection` in it."""
+        """The session's room, loaded if it is not in memory, with `connection` in it.
+        Refused when the session or the person has all the connections allowed: counted
+        under the room's lock, so connections arriving together cannot all slip in."""
         lock = self.loading.setdefault(session.id, asyncio.Lock())
         async with lock:
             room = self.rooms.get(session.id)
+            if room is not None:
+                self._check_capacity(room, connection)
             if room is None:
                 room = Room(session.id)
                 # Listening before loading: an update published meanwhile is applied too.
@@ -234,19 +256,29 @@ class Rooms:
                 except BaseException:
                     await self._forget(room)
                     raise
+                self._check_capacity(room, connection)
             room.connections.add(connection)
             return room
 
+    def _check_capacity(self, room: Room, connection: Connection) -> None:
+        settings = self.settings
+        if len(room.connections) >= settings.collab_max_connections_per_session:
+            raise Refused(CLOSE_TOO_MANY, "too_many_connections")
+        mine = sum(1 for c in room.connections if c.user.id == connection.user.id)
+        if mine >= settings.collab_max_connections_per_user:
+            raise Refused(CLOSE_TOO_MANY, "too_many_connections")
+
     async def _load(self, room: Room, session: Session) -> None:
-        cursor = self._log().find({"sessionId": session.id}).sort([("_id", 1)])
-        async for doc in cursor:
-            room.doc.apply_update(doc["update"])
-            room.size += len(doc["update"])
+        stored = await read_log(self.engine, session.id)
+        for part in stored.parts:
+            room.doc.apply_update(part)
+        room.size = stored.log_bytes
         if "language" not in room.meta:
             # The session's language, written by the server as the first update.
             before = room.doc.get_state()
             room.meta["language"] = session.language
             update = room.doc.get_update(before)
+            room.size += len(update)
             await self._store(room, None, update)
             await self._publish(room, PEER_UPDATE, update)
 
@@ -255,21 +287,25 @@ class Rooms:
             await self._forget(room)
 
     async def _forget(self, room: Room) -> None:
-        """Out of memory (its state is in the database) and off the channel."""
+        """Out of memory (its state is in the database) and off the channel. What it stored
+        since its last compaction is compacted now: everyone left, often because the session
+        ended, and the next load reads one snapshot instead of the whole log."""
         if self.rooms.get(room.session_id) is room:
             del self.rooms[room.session_id]
+            if room.since_compaction:
+                self.compact_soon(room)
             lock = self.loading.get(room.session_id)
             if lock is not None and not lock.locked():  # nobody waits on it to open the room
                 del self.loading[room.session_id]
             with contextlib.suppress(Exception):
                 await self.pubsub.unsubscribe(channel_of(room.session_id))
 
-    def connection_counts(self, session_id: ObjectId, user_id: ObjectId) -> tuple[int, int]:
-        room = self.rooms.get(session_id)
-        if room is None:
-            return 0, 0
-        mine = sum(1 for c in room.connections if c.user.id == user_id)
-        return len(room.connections), mine
+    def compact_soon(self, room: Room) -> None:
+        """Queue the session's compaction (in the background: nobody waits for it)."""
+        room.since_compaction = 0
+        task = asyncio.create_task(self.queue.enqueue(COMPACT_CODE_LOG, str(room.session_id)))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _store(self, room: Room, author: ObjectId | None, update: bytes) -> None:
         """Stored, in order, with the updates that arrived meanwhile (group commit): while one
@@ -280,7 +316,6 @@ class Rooms:
         if room.committer is None or room.committer.done():
             room.committer = asyncio.create_task(self._commit(room))
         await done
-        room.size += len(update)
 
     async def _commit(self, room: Room) -> None:
         """Insert what waits, batch after batch. On a failure nothing after it is stored (a
@@ -306,6 +341,9 @@ class Rooms:
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
+                room.since_compaction += len(batch)
+                if room.since_compaction >= self.settings.collab_compact_after_updates:
+                    self.compact_soon(room)
         finally:
             for _, _, done in room.pending:  # only if this task itself was cut short
                 if not done.done():
@@ -315,6 +353,8 @@ class Rooms:
         """One frame from `connection`: answered, applied and relayed, or refused."""
         if len(frame) > self.settings.collab_max_message_bytes:
             raise Refused(CLOSE_TOO_LARGE, "message_too_large")
+        if not connection.frames.take():
+            raise Refused(CLOSE_TOO_MANY, "too_many_frames")
         kind, sub, payload = protocol.parse(frame)
         if kind == protocol.MessageType.SYNC:
             if sub == protocol.SyncType.STEP1:
@@ -327,7 +367,7 @@ class Rooms:
             if connection.read_only:
                 await connection.socket.send(protocol.permission_denied("read_only"))
                 return
-            if not connection.take():
+            if not connection.updates.take():
                 raise Refused(CLOSE_TOO_MANY, "too_many_updates")
             await self._accept(room, connection, payload)
         elif kind == protocol.MessageType.AWARENESS:
@@ -343,6 +383,8 @@ class Rooms:
     async def _accept(self, room: Room, connection: Connection, update: bytes) -> None:
         if room.size + len(update) > self.settings.collab_max_document_bytes:
             raise Refused(CLOSE_TOO_LARGE, "document_too_large")
+        # Counted before anything awaits, so updates arriving together cannot all pass the bound.
+        room.size += len(update)
         try:
             # (Every update is kept, even one that changes nothing here: a delete-only update
             # leaves the state vector as it was, so "no change" cannot be told cheaply.)
@@ -386,7 +428,10 @@ class Rooms:
         for client, clock, state in protocol.read_awareness(update):
             if client in owners:
                 continue  # another connection's cursor is not this one's to move
-            connection.client_ids.add(client)
+            if client not in connection.client_ids:
+                if len(connection.client_ids) >= self.settings.collab_max_awareness_clients:
+                    raise Refused(CLOSE_TOO_MANY, "too_many_awareness_clients")
+                connection.client_ids.add(client)
             if isinstance(state, dict):
                 state = {**state, "user": connection.card}  # who you are is the server's word
             elif state is not None:
@@ -412,6 +457,85 @@ class Rooms:
         await self.close_if_empty(room)
 
 
+# How much earlier than a snapshot's last update a load starts reading the log again. An
+# update's id is made when its batch is built, a moment before the insert lands, so an update of
+# another process may land after the compaction with an id just below the snapshot's `upTo`.
+# Applying an update twice changes nothing (Yjs updates are idempotent): reading this overlap
+# again costs little and misses nothing that landed within it.
+SNAPSHOT_OVERLAP = timedelta(minutes=5)
+
+
+@dataclass
+class StoredLog:
+    parts: list[bytes]  # the snapshot's state (if any), then each update stored after it
+    log_bytes: int  # the log's size (the document's bound)
+    last_id: ObjectId | None  # the newest update it holds
+    new_updates: int  # updates stored after the snapshot
+    snapshot: dict[str, Any] | None  # the snapshot it started from
+
+
+def _overlap_start(up_to: ObjectId) -> ObjectId:
+    return ObjectId.from_datetime(up_to.generation_time - SNAPSHOT_OVERLAP)
+
+
+async def read_log(engine: AIOEngine, session_id: ObjectId) -> StoredLog:
+    """The session's stored document: its snapshot, then the updates after it."""
+    snapshot = await engine.get_collection(CodeSnapshot).find_one({"sessionId": session_id})
+    stored = StoredLog([], 0, None, 0, snapshot)
+    query: dict[str, Any] = {"sessionId": session_id}
+    if snapshot is not None:
+        stored.parts.append(snapshot["state"])
+        stored.log_bytes = snapshot["logBytes"]
+        stored.last_id = snapshot["upTo"]
+        query["_id"] = {"$gt": _overlap_start(snapshot["upTo"])}
+    cursor = engine.get_collection(CodeUpdate).find(query).sort([("_id", 1)])
+    async for entry in cursor:
+        stored.parts.append(entry["update"])
+        if stored.last_id is None or entry["_id"] > stored.last_id:
+            stored.log_bytes += len(entry["update"])
+            stored.last_id = entry["_id"]
+            stored.new_updates += 1
+    return stored
+
+
+async def compact(engine: AIOEngine, session_id: ObjectId) -> int:
+    """Merge the session's snapshot and the updates stored after it into a new snapshot.
+    The updates are kept (the timeline replays them). Returns how many updates it added.
+    Run twice at once, one wins and the other changes nothing."""
+    stored = await read_log(engine, session_id)
+    old = stored.snapshot
+    added, last = stored.new_updates, stored.last_id
+    if not added or last is None:
+        return 0
+    state = merge_updates(*stored.parts)
+    fields = {
+        "upTo": last,
+        "state": state,
+        "updates": (old["updates"] if old else 0) + added,
+        "logBytes": stored.log_bytes,
+        "at": utcnow(),
+    }
+    snapshots = engine.get_collection(CodeSnapshot)
+    if old is None:
+        record = CodeSnapshot(
+            session_id=session_id,
+            up_to=last,
+            state=state,
+            updates=added,
+            log_bytes=stored.log_bytes,
+        )
+        try:
+            await snapshots.insert_one(record.model_dump_doc())
+        except DuplicateKeyError:
+            return 0  # another compaction made the first snapshot meanwhile
+        return added
+    # Only over the snapshot it read: a newer one written meanwhile is left alone.
+    replaced = await snapshots.update_one(
+        {"sessionId": session_id, "upTo": old["upTo"]}, {"$set": fields}
+    )
+    return added if replaced.modified_count else 0
+
+
 @dataclass(frozen=True)
 class SharedCode:
     code: str
@@ -425,13 +549,11 @@ async def shared_code(engine: AIOEngine, session_id: ObjectId) -> SharedCode:
     code = Text()
     meta: Map[Any] = Map()
     doc["code"], doc["meta"] = code, meta
-    last: ObjectId | None = None
-    cursor = engine.get_collection(CodeUpdate).find({"sessionId": session_id}).sort([("_id", 1)])
-    async for entry in cursor:
-        doc.apply_update(entry["update"])
-        last = entry["_id"]
+    stored = await read_log(engine, session_id)
+    for part in stored.parts:
+        doc.apply_update(part)
     language = meta.get("language")
-    return SharedCode(str(code), language if isinstance(language, str) else None, last)
+    return SharedCode(str(code), language if isinstance(language, str) else None, stored.last_id)
 
 
 def admission(settings: Settings, session: Session, user: User) -> tuple[str, bool]:

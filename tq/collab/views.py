@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+import time
 
 from sanic import Blueprint, Request
 from sanic.server.websockets.impl import WebsocketImplProtocol
@@ -17,22 +17,29 @@ from tq.collab.service import (
     CLOSE_IDLE,
     CLOSE_MALFORMED,
     CLOSE_NOT_FOUND,
-    CLOSE_TOO_MANY,
     CLOSE_UNAUTHORIZED,
+    Bucket,
     Connection,
     Refused,
+    Room,
     Rooms,
     admission,
 )
 from tq.core.errors import AppError
+from tq.sessions.models import Session
 from tq.sessions.service import load_session
+from tq.users.models import User
 
 log = logging.getLogger("tq.collab")
 bp = Blueprint("collab", url_prefix="/api/collab")
 
 
-async def _admit(request: Request, session_id: str, rooms: Rooms) -> tuple[Any, Connection]:
-    settings = rooms.settings
+async def _check(
+    request: Request, session_id: str, rooms: Rooms
+) -> tuple[Session, User, str, bool]:
+    """(session, account, role, read-only) of the token's holder, or Refused: at the door, and
+    again every COLLAB_RECHECK_S while connected (a revoked token, a removed member, a session
+    that ended)."""
     try:
         user, _ = await authenticate_token(request, request.args.get("token", ""))
     except AppError:
@@ -41,21 +48,18 @@ async def _admit(request: Request, session_id: str, rooms: Rooms) -> tuple[Any, 
         session = await load_session(rooms.engine, session_id)
     except AppError:
         raise Refused(CLOSE_NOT_FOUND, "session_not_found") from None
-    role, read_only = admission(settings, session, user)
-    everyone, mine = rooms.connection_counts(session.id, user.id)
-    if everyone >= settings.collab_max_connections_per_session:
-        raise Refused(CLOSE_TOO_MANY, "too_many_connections")
-    if mine >= settings.collab_max_connections_per_user:
-        raise Refused(CLOSE_TOO_MANY, "too_many_connections")
-    connection = Connection(
-        socket=None,  # type: ignore[arg-type]  # set once the socket is ours
-        user=user,
-        role=role,
-        read_only=read_only,
-        rate=settings.collab_updates_per_second,
-        burst=settings.collab_updates_per_second * 2,
-    )
-    return session, connection
+    role, read_only = admission(rooms.settings, session, user)
+    return session, user, role, read_only
+
+
+async def _recheck(
+    request: Request, session_id: str, rooms: Rooms, room: Room, connection: Connection
+) -> None:
+    _, user, role, read_only = await _check(request, session_id, rooms)
+    connection.user, connection.role = user, role
+    if read_only and not connection.read_only:
+        connection.read_only = True
+        rooms.compact_soon(room)  # the session ended: its log is complete
 
 
 async def close(ws: WebsocketImplProtocol, refusal: Refused) -> None:
@@ -71,16 +75,25 @@ async def close(ws: WebsocketImplProtocol, refusal: Refused) -> None:
 @bp.websocket("/<session_id:str>")  # type: ignore[untyped-decorator]
 async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -> None:
     rooms: Rooms = request.app.ctx.rooms
+    settings = rooms.settings
     try:
-        session, connection = await _admit(request, session_id, rooms)
+        session, user, role, read_only = await _check(request, session_id, rooms)
+        connection = Connection(
+            socket=ws,
+            user=user,
+            role=role,
+            read_only=read_only,
+            updates=Bucket(settings.collab_updates_per_second),
+            frames=Bucket(settings.collab_frames_per_second),
+        )
+        room = await rooms.open(session, connection)
     except Refused as refusal:
         # Accepted, then closed with a 44xx code: the y-websocket client stops retrying (an
         # HTTP refusal of the upgrade reads as 1006 to it, and it would retry forever).
         await close(ws, refusal)
         return
-    connection.socket = ws
-    room = await rooms.open(session, connection)
-    idle = rooms.settings.collab_idle_timeout_s
+    idle = settings.collab_idle_timeout_s
+    recheck_at = time.monotonic() + settings.collab_recheck_s
     try:
         # The server's own sync step 1 makes the client send what it has that the server
         # lacks (its step 2); then who is already there.
@@ -97,6 +110,11 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
                 continue
             if isinstance(frame, str):
                 raise Refused(CLOSE_MALFORMED, "binary_frames_only")
+            if time.monotonic() >= recheck_at:
+                # On a frame (y-websocket renews awareness every 15 s, so an open editor sends
+                # some): no timer per connection.
+                await _recheck(request, session_id, rooms, room, connection)
+                recheck_at = time.monotonic() + settings.collab_recheck_s
             try:
                 await rooms.receive(room, connection, frame)
             except (Refused, asyncio.CancelledError, KeyboardInterrupt, SystemExit):

@@ -35,6 +35,7 @@ FLUSH_SESSION_EVENTS = JobName("flush_session_events")
 ANNOUNCE_RECORDS = JobName("announce_records")
 DELIVER_WEBHOOK = JobName("deliver_webhook")
 PUMP_WEBHOOKS = JobName("pump_webhooks")
+COMPACT_CODE_LOG = JobName("compact_code_log")
 
 # Raw Celery tasks that are not recorded jobs: a Piston execute answers through Redis, and the
 # two pings check the wiring.
@@ -57,6 +58,7 @@ JOB_MODULES = (
     "tq.notifications.jobs",
     "tq.evaluation.jobs",
     "tq.integrations.jobs",
+    "tq.collab.jobs",
     "tq.jobs.jobs",
 )
 
@@ -149,6 +151,11 @@ JOBS: dict[JobName, JobSpec] = {
             "turn logged session events into webhook deliveries; send deliveries now due",
             every=lambda s: s.webhook_pump_every_s,
             lock_s=120,
+        ),
+        JobSpec(
+            COMPACT_CODE_LOG,
+            ("session_id",),
+            "merge a session's shared-code updates into its snapshot (the updates stay)",
         ),
         JobSpec(SEND_EMAIL, ("key",), "send one queued email over SMTP"),
         JobSpec(
