@@ -134,6 +134,27 @@ def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subpr
     )
 
 
+def start_web(
+    settings: Settings, name: str, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A web process as production runs it (`server.py`, one worker), answering health."""
+    port = port or free_port()
+    env = settings_env(settings) | {"PORT": str(port), "WORKERS": "1"}
+    proc = start_process([sys.executable, "server.py"], env, ROOT / f"var/test-logs/{name}.log")
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"web process {name} did not start; see var/test-logs/{name}.log")
+        time.sleep(0.1)
+
+
 def http_client(base_url: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base_url, timeout=15.0)
 

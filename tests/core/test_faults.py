@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +28,7 @@ from tests.support import (
     register,
     running_app,
     save,
-    settings_env,
-    start_process,
+    start_web,
     unique_email,
     wait_until,
 )
@@ -248,20 +246,9 @@ def _rss_kib(pid: int) -> int:
 
 
 def test_hostile_requests_get_4xx_and_memory_stays_flat(settings: Settings) -> None:
-    port = free_port()
-    env = settings_env(settings) | {"PORT": str(port), "WORKERS": "1"}
-    proc = start_process([sys.executable, "server.py"], env, ROOT / "var/test-logs/hostile-web.log")
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_web(settings, "hostile-web")
     try:
         with httpx.Client(base_url=base, timeout=10) as http:
-            for _ in range(100):
-                try:
-                    if http.get("/api/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None
-                time.sleep(0.2)
             token = http.post(
                 "/api/auth/register",
                 json={"email": unique_email("hostile"), "password": "longenough", "name": "H"},
