@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -82,11 +82,17 @@ fuzz: setup
 bench: setup
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.runner
+	$(BIN)/python -m bench.collab
 
 # The code runner alone (a few minutes): Piston execute latency and throughput, the runner's
 # CPU at saturation with the web's health p99 beside it, and the sandbox's own overhead.
 bench-runner: setup
 	$(BIN)/python -m bench.runner
+
+# The shared editor (about 5 minutes): N = 10, 50, 100, 200 sessions of two editors typing,
+# beside the reference @y/websocket-server driven by the same npm y-websocket load generator.
+bench-collab: setup
+	$(BIN)/python -m bench.collab
 
 # GET /docs/openapi.json throughput (the spec is built once at start-up).
 bench-spec: setup

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 from odmantic import Field, Index, Model
@@ -19,6 +20,18 @@ class CodeUpdate(Model):
     author_id: ObjectId | None = Field(key_name="authorId")  # None once the account is deleted
     change: bytes = Field(key_name="update")  # (`update` is a method of every Model)
     at: datetime = Field(default_factory=utcnow)
+
+    @staticmethod
+    def document(session_id: ObjectId, author_id: ObjectId | None, update: bytes) -> dict[str, Any]:
+        """The stored form of a new update, as `model_dump_doc()` writes it, without building
+        a model: group commit writes thousands a second (a test keeps the two the same)."""
+        return {
+            "_id": ObjectId(),
+            "sessionId": session_id,
+            "authorId": author_id,
+            "update": update,
+            "at": utcnow(),
+        }
 
     model_config = {
         "collection": "code_updates",

@@ -126,13 +126,13 @@ class Room:
         # Bytes of the stored log, and of the updates on their way there: the size bound.
         self.size = 0
         self.since_compaction = 0  # updates this process stored since it last queued one
-        # Updates waiting for their insert, and the task inserting them (group commit).
-        self.pending: list[tuple[ObjectId | None, bytes, asyncio.Future[None]]] = []
-        self.committer: asyncio.Task[None] | None = None
 
     async def broadcast(self, frame: bytes, skip: Connection | None = None) -> None:
         targets = [c for c in self.connections if c is not skip]
-        await asyncio.gather(*(deliver(c, frame) for c in targets))
+        if len(targets) == 1:  # the common case (two people): no task for it
+            await deliver(targets[0], frame)
+        elif targets:
+            await asyncio.gather(*(deliver(c, frame) for c in targets))
 
 
 SEND_TIMEOUT_S = 5.0
@@ -142,7 +142,8 @@ async def deliver(connection: Connection, frame: bytes) -> None:
     """One frame to one person, never for longer than SEND_TIMEOUT_S: a client that stops
     reading is cut off (it reconnects and syncs) instead of holding up the whole room."""
     try:
-        await asyncio.wait_for(connection.socket.send(frame), SEND_TIMEOUT_S)
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await connection.socket.send(frame)
     except TimeoutError:
         log.info("collab connection too slow to read: closed")
         with contextlib.suppress(Exception):
@@ -168,6 +169,12 @@ class Rooms:
         self.queue = queue
         self.settings = settings
         self.tasks: set[asyncio.Task[Any]] = set()  # compactions being queued
+        # Updates of every room waiting for their insert, and the task inserting them.
+        self.pending: list[tuple[Room, ObjectId | None, bytes, asyncio.Future[None]]] = []
+        self.committer: asyncio.Task[None] | None = None
+        # Messages for the other processes, and the task sending them.
+        self.outgoing: list[tuple[str, bytes]] = []
+        self.publisher: asyncio.Task[None] | None = None
         self.rooms: dict[ObjectId, Room] = {}
         self.loading: dict[ObjectId, asyncio.Lock] = {}
         self.process = uuid.uuid4().bytes  # what this process's own messages start with
@@ -188,8 +195,9 @@ class Rooms:
                 await self.listener
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
+        # What is being stored and published is finished first (a graceful stop loses none).
+        waiting = [t for t in (self.committer, self.publisher, *self.tasks) if t is not None]
+        await asyncio.gather(*waiting, return_exceptions=True)
         await self.redis.aclose()
 
     async def _listen(self) -> None:
@@ -225,11 +233,24 @@ class Rooms:
             room.awareness.apply_awareness_update(payload, "peer")
             await room.broadcast(protocol.awareness_message(payload))
 
-    async def _publish(self, room: Room, kind: bytes, payload: bytes) -> None:
-        try:
-            await self.redis.publish(channel_of(room.session_id), self.process + kind + payload)
-        except Exception:
-            log.warning("collab update of session %s not published", room.session_id)
+    def _publish(self, room: Room, kind: bytes, payload: bytes) -> None:
+        """To the other processes, in order, without waiting: what gathers while one batch is
+        in flight goes in the next pipeline (one round trip), as the inserts do."""
+        self.outgoing.append((channel_of(room.session_id), self.process + kind + payload))
+        if self.publisher is None or self.publisher.done():
+            self.publisher = asyncio.create_task(self._send_outgoing())
+
+    async def _send_outgoing(self) -> None:
+        while self.outgoing:
+            batch, self.outgoing = self.outgoing, []
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, message in batch:
+                pipe.publish(channel, message)
+            try:
+                await pipe.execute()
+            except Exception:
+                # The others catch up when their people reconnect (they load from the log).
+                log.warning("%d collab message(s) not published", len(batch))
 
     def _log(self) -> Any:
         return self.engine.get_collection(CodeUpdate)
@@ -280,7 +301,7 @@ class Rooms:
             update = room.doc.get_update(before)
             room.size += len(update)
             await self._store(room, None, update)
-            await self._publish(room, PEER_UPDATE, update)
+            self._publish(room, PEER_UPDATE, update)
 
     async def close_if_empty(self, room: Room) -> None:
         if not room.connections:
@@ -308,44 +329,43 @@ class Rooms:
         task.add_done_callback(self.tasks.discard)
 
     async def _store(self, room: Room, author: ObjectId | None, update: bytes) -> None:
-        """Stored, in order, with the updates that arrived meanwhile (group commit): while one
-        insert is in flight the next ones gather, and go in one `insert_many`. A typing burst
-        is a few inserts, not one per keystroke, and nobody waits for a timer."""
+        """Stored, in order, with the updates that arrived meanwhile in any room of this
+        process (group commit): while one insert is in flight the next ones gather, and go in
+        one `insert_many`. A typing burst is a few inserts, not one per keystroke, and nobody
+        waits for a timer."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        room.pending.append((author, update, done))
-        if room.committer is None or room.committer.done():
-            room.committer = asyncio.create_task(self._commit(room))
+        self.pending.append((room, author, update, done))
+        if self.committer is None or self.committer.done():
+            self.committer = asyncio.create_task(self._commit())
         await done
 
-    async def _commit(self, room: Room) -> None:
+    async def _commit(self) -> None:
         """Insert what waits, batch after batch. On a failure nothing after it is stored (a
         log with a hole would rebuild another document): every waiter gets the error."""
         try:
-            while room.pending:
-                batch = room.pending[: self.settings.collab_commit_batch]
-                del room.pending[: len(batch)]
+            while self.pending:
+                batch = self.pending[: self.settings.collab_commit_batch]
+                del self.pending[: len(batch)]
                 records = [
-                    CodeUpdate(
-                        session_id=room.session_id, author_id=author, change=update, at=utcnow()
-                    ).model_dump_doc()
-                    for author, update, _ in batch
+                    CodeUpdate.document(room.session_id, author, update)
+                    for room, author, update, _ in batch
                 ]
                 try:
                     await self._log().insert_many(records, ordered=True)
                 except BaseException as exc:
-                    failed, room.pending = [*batch, *room.pending], []
-                    for _, _, done in failed:
+                    failed, self.pending = [*batch, *self.pending], []
+                    for *_, done in failed:
                         if not done.done():
                             done.set_exception(exc)
                     return
-                for _, _, done in batch:
+                for room, *_, done in batch:
                     if not done.done():
                         done.set_result(None)
-                room.since_compaction += len(batch)
-                if room.since_compaction >= self.settings.collab_compact_after_updates:
-                    self.compact_soon(room)
+                    room.since_compaction += 1
+                    if room.since_compaction >= self.settings.collab_compact_after_updates:
+                        self.compact_soon(room)
         finally:
-            for _, _, done in room.pending:  # only if this task itself was cut short
+            for *_, done in self.pending:  # only if this task itself was cut short
                 if not done.done():
                     done.set_exception(RuntimeError("the commit task ended"))
 
@@ -410,8 +430,8 @@ class Rooms:
             log.exception("update of session %s not stored", room.session_id)
             await self._reset(room, connection, CLOSE_STORAGE, "storage_unavailable")
             raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
+        self._publish(room, PEER_UPDATE, update)
         await room.broadcast(protocol.update_message(update), skip=connection)
-        await self._publish(room, PEER_UPDATE, update)
 
     async def _reset(self, room: Room, connection: Connection, code: int, reason: str) -> None:
         """The room holds what the database lacks: it is dropped and everyone reconnects to
@@ -444,7 +464,7 @@ class Rooms:
         # To everyone, the sender too: y-websocket drops a socket that hears nothing for 30 s,
         # and its own awareness renewal is what keeps a lone client's socket alive.
         await room.broadcast(protocol.awareness_message(rewritten))
-        await self._publish(room, PEER_AWARENESS, rewritten)
+        self._publish(room, PEER_AWARENESS, rewritten)
 
     async def leave(self, room: Room, connection: Connection) -> None:
         room.connections.discard(connection)
@@ -453,7 +473,7 @@ class Rooms:
             room.awareness.remove_awareness_states(gone, "left")
             update = room.awareness.encode_awareness_update(gone)
             await room.broadcast(protocol.awareness_message(update))
-            await self._publish(room, PEER_AWARENESS, update)
+            self._publish(room, PEER_AWARENESS, update)
         await self.close_if_empty(room)
 
 

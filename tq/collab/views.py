@@ -103,7 +103,8 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
             await ws.send(protocol.awareness_message(room.awareness.encode_awareness_update(ids)))
         while True:
             try:
-                frame = await asyncio.wait_for(ws.recv(), idle)
+                async with asyncio.timeout(idle):  # (no task per frame, as wait_for makes)
+                    frame = await ws.recv()
             except TimeoutError:
                 raise Refused(CLOSE_IDLE, "idle") from None
             if frame is None:
