@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,16 +13,27 @@ import httpx
 import pytest
 from bson import ObjectId
 from pycrdt import Doc, Text
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from config import Settings
 from tests.evaluation.test_evaluation import panel
-from tests.support import ROOT, act, http_client, iso, register, running_app, wait_until
+from tests.support import (
+    ROOT,
+    RecordingHandler,
+    act,
+    http_client,
+    iso,
+    register,
+    running_app,
+    wait_until,
+)
 from tq.collab import protocol
 from tq.collab.models import CodeSnapshot, CodeUpdate
 from tq.collab.service import SharedCode, compact, shared_code
 from tq.core.db import create_engine
+from tq.core.security import TokenService
 
 SCRIPT = ROOT / "tests" / "clients" / "collab.mjs"
 # An awareness frame of one client (id 7, clock 1) whose state is JSON nested 100,000 deep.
@@ -437,3 +449,83 @@ async def test_compaction_snapshots_the_log_and_keeps_every_update(settings: Set
             await reader.close()
     finally:
         engine.client.close()
+
+
+async def test_more_refusals_expired_token_another_sessions_candidate_idle(
+    settings: Settings,
+) -> None:
+    sleepy = settings.model_copy(update={"collab_idle_timeout_s": 0.5})
+    async with running_app(sleepy) as (_app, url), http_client(url) as http:
+        p, other = await panel(http), await panel(http)
+        sid = p["session"]["_id"]
+        expired_tokens = TokenService(settings.model_copy(update={"jwt_expires_in": -5}))
+        expired, _ = expired_tokens.issue(p["candidate"]["user"]["_id"], "candidate")
+        assert await close_code(url, sid, expired) == 4401
+        assert await close_code(url, sid, other["candidate"]["token"]) == 4404
+        ws = await python_client(url, sid, p["candidate"]["token"])
+        await pull(ws)
+        assert await ended(ws, wait=10) == 4408  # then silent past COLLAB_IDLE_TIMEOUT_S
+
+
+async def test_the_token_in_the_url_reaches_no_log(settings: Settings) -> None:
+    records: list[logging.LogRecord] = []
+    handler = RecordingHandler(records)
+    # Every logger the server side writes through (some do not propagate to the root).
+    names = ("", "tq", "sanic.root", "sanic.access", "sanic.error", "sanic.server", "websockets")
+    loggers = [logging.getLogger(name) for name in names]
+    levels: list[int] = []
+    try:
+        async with running_app(settings) as (_app, url), http_client(url) as http:
+            levels = [logger.level for logger in loggers]  # as the app configured them
+            for logger in loggers:
+                logger.addHandler(handler)
+                logger.setLevel(logging.DEBUG)
+            p = await panel(http)
+            sid, token = p["session"]["_id"], p["candidate"]["token"]
+            await node(ws_base(url), sid, "write", token, "print(1)")
+            assert await close_code(url, sid, token, send=b"\x07") == 4400
+            assert await close_code(url, sid, token, send=NESTED) == 4400
+            assert await close_code(url, sid, p["outsider"]["token"]) == 4404
+    finally:
+        for logger, level in zip(loggers, levels, strict=False):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    # (Our own test client logs its request line: only what the server side logs counts.)
+    text = "\n".join(r.getMessage() for r in records if not r.name.startswith("websockets.client"))
+    assert "collab connection closed: malformed_frame" in text  # the logs did run
+    for secret in (token, p["outsider"]["token"], token.split(".")[2]):
+        assert secret not in text
+
+
+async def test_a_process_that_missed_messages_catches_up_from_the_log(
+    server: str, client: httpx.AsyncClient, settings: Settings, redis_client: Redis
+) -> None:
+    """Both processes lose their pub/sub connections (a Redis failover drops subscribers); an
+    update published meanwhile is lost to the other one, which catches up from the log when
+    it hears Redis again, and relays it to its people."""
+    p = await panel(client)
+    sid = p["session"]["_id"]
+    async with running_app(settings) as (_app, other):
+        hana = await python_client(server, sid, p["host"]["token"])
+        await pull(hana)
+        cara = await python_client(other, sid, p["candidate"]["token"])
+        await pull(cara)
+        await redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await cara.send(edit("while nobody listened\n"))
+
+        async def heard() -> bool:
+            try:
+                frame = await asyncio.wait_for(hana.recv(), 0.5)
+            except TimeoutError:
+                return False
+            assert isinstance(frame, bytes)
+            kind, sub, payload = protocol.parse(frame)
+            return (
+                kind == protocol.MessageType.SYNC
+                and sub == protocol.SyncType.UPDATE
+                and b"while nobody listened" in payload
+            )
+
+        await wait_until(heard, timeout=15)
+        await hana.close()
+        await cara.close()

@@ -112,6 +112,14 @@ class Connection:
         }
 
 
+# How much earlier than a moment the log is read again to be sure of everything stored after
+# it (after a snapshot's last update; after a room was last current). An update's id is made
+# when its batch is built, a moment before the insert lands, so an update of another process may
+# land later with an id just below. Applying an update twice changes nothing (Yjs updates are
+# idempotent): reading this overlap again costs little and misses nothing that landed within it.
+LATE_INSERT_MARGIN = timedelta(minutes=5)
+
+
 class Room:
     def __init__(self, session_id: ObjectId) -> None:
         self.session_id = session_id
@@ -126,6 +134,8 @@ class Room:
         # Bytes of the stored log, and of the updates on their way there: the size bound.
         self.size = 0
         self.since_compaction = 0  # updates this process stored since it last queued one
+        # Since when the log holds nothing this room lacks (catching up after pub/sub loss).
+        self.current_since = utcnow()
 
     async def broadcast(self, frame: bytes, skip: Connection | None = None) -> None:
         targets = [c for c in self.connections if c is not skip]
@@ -201,19 +211,38 @@ class Rooms:
         await self.redis.aclose()
 
     async def _listen(self) -> None:
+        behind = False  # messages may have been missed: the rooms catch up from the log
         while True:
             try:
                 if not self.pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
+                if behind:  # heard from Redis again (subscriptions renewed on reconnecting)
+                    behind = False
+                    for room in list(self.rooms.values()):
+                        await self._catch_up(room)
                 if message is not None:
                     await self._from_peer(message["channel"], message["data"])
             except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                 raise
             except BaseException:  # a yrs panic on a peer's bytes must not end the listener
                 log.warning("collab pub/sub unavailable; retrying", exc_info=True)
+                behind = True
                 await asyncio.sleep(1.0)
+
+    async def _catch_up(self, room: Room) -> None:
+        """What other processes stored while this one could not hear them: read from the log
+        (from a margin before the room was last current) and relayed to this room's people."""
+        since, room.current_since = room.current_since, utcnow()
+        before = room.doc.get_state()
+        start = ObjectId.from_datetime(since - LATE_INSERT_MARGIN)
+        cursor = self._log().find({"sessionId": room.session_id, "_id": {"$gte": start}})
+        async for entry in cursor.sort([("_id", 1)]):
+            room.doc.apply_update(entry["update"])
+        missed = room.doc.get_update(before)
+        if missed != protocol.EMPTY_UPDATE:
+            await room.broadcast(protocol.update_message(missed))
 
     async def _from_peer(self, channel: bytes, data: bytes) -> None:
         if data[:16] == self.process:
@@ -477,14 +506,6 @@ class Rooms:
         await self.close_if_empty(room)
 
 
-# How much earlier than a snapshot's last update a load starts reading the log again. An
-# update's id is made when its batch is built, a moment before the insert lands, so an update of
-# another process may land after the compaction with an id just below the snapshot's `upTo`.
-# Applying an update twice changes nothing (Yjs updates are idempotent): reading this overlap
-# again costs little and misses nothing that landed within it.
-SNAPSHOT_OVERLAP = timedelta(minutes=5)
-
-
 @dataclass
 class StoredLog:
     parts: list[bytes]  # the snapshot's state (if any), then each update stored after it
@@ -495,7 +516,7 @@ class StoredLog:
 
 
 def _overlap_start(up_to: ObjectId) -> ObjectId:
-    return ObjectId.from_datetime(up_to.generation_time - SNAPSHOT_OVERLAP)
+    return ObjectId.from_datetime(up_to.generation_time - LATE_INSERT_MARGIN)
 
 
 async def read_log(engine: AIOEngine, session_id: ObjectId) -> StoredLog:
