@@ -77,6 +77,19 @@ if (scenario === "converge") {
     a: a.code.toString(), b: b.code.toString(),
     awarenessOfA: b.provider.awareness.getStates().get(a.doc.clientID) ?? null,
   });
+} else if (scenario === "offline") {
+  // One edits while disconnected, the other meanwhile online; then it reconnects.
+  const [a, b] = [client(tokens[0]), client(tokens[1])];
+  await waitFor(() => a.synced && b.synced);
+  a.provider.disconnect();
+  await waitFor(() => !a.provider.wsconnected);
+  a.code.insert(0, "written offline\n");
+  b.code.insert(0, "written online\n");
+  await sleep(300);
+  const whileAway = b.code.toString();
+  a.provider.connect();
+  await waitFor(() => a.code.toString() === b.code.toString() && a.code.length > 30);
+  done({ a: a.code.toString(), b: b.code.toString(), whileAway });
 } else if (scenario === "refused") {
   const c = client(tokens[0]);
   await waitFor(() => c.closes.length > 0 || c.synced, 5000);

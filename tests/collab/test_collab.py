@@ -156,6 +156,17 @@ async def test_two_clients_converge_a_late_joiner_gets_it_all_and_it_is_kept(
     assert str(doc["code"]) == seen["a"]
 
 
+async def test_an_editor_that_was_offline_converges_on_reconnecting(
+    server: str, client: httpx.AsyncClient
+) -> None:
+    p = await panel(client)
+    sid = p["session"]["_id"]
+    seen = await node(ws_base(server), sid, "offline", p["candidate"]["token"], p["host"]["token"])
+    assert "written offline" not in seen["whileAway"]  # it really was away
+    assert seen["a"] == seen["b"]
+    assert "written offline\n" in seen["a"] and "written online\n" in seen["a"]
+
+
 async def test_refusals_close_with_a_code_and_the_client_stops(
     server: str, client: httpx.AsyncClient
 ) -> None:
@@ -307,6 +318,24 @@ async def test_a_run_without_source_runs_the_shared_code_and_records_its_state(
     other = await panel(client)
     empty = await client.post(f"{other['base']}/runs", json={}, headers=other["host"]["headers"])
     assert empty.status_code == 400 and empty.json()["error"] == "empty_source"
+
+
+async def test_a_full_room_refuses_and_an_empty_one_leaves_memory(settings: Settings) -> None:
+    small = settings.model_copy(update={"collab_max_connections_per_session": 2})
+    async with running_app(small) as (app, url), http_client(url) as http:
+        p = await panel(http)
+        sid = p["session"]["_id"]
+        first = await python_client(url, sid, p["host"]["token"])
+        second = await python_client(url, sid, p["candidate"]["token"])
+        await pull(first)
+        await pull(second)
+        assert await close_code(url, sid, p["interviewer"]["token"]) == 4429
+        assert ObjectId(sid) in app.ctx.rooms.rooms
+        await first.close()
+        await second.close()
+        # Everyone left: the room is dropped (its state is in the database).
+        await wait_until(lambda: ObjectId(sid) not in app.ctx.rooms.rooms, timeout=10)
+        assert not app.ctx.rooms.loading
 
 
 async def test_frames_of_every_kind_and_awareness_ids_are_bounded(settings: Settings) -> None:
