@@ -175,8 +175,9 @@ class Settings(BaseSettings):
     announce_records_every_s: float = Field(60, gt=0)
 
     # --- The shared editor (README "Shared editor")
-    collab_max_message_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)  # one frame
-    collab_max_document_bytes: int = Field(4 << 20, ge=4096, le=256 << 20)  # a session's log
+    # (Both under MongoDB's 16 MiB document: one update is one document, a snapshot another.)
+    collab_max_message_bytes: int = Field(1 << 20, ge=1024, le=8 << 20)  # one frame
+    collab_max_document_bytes: int = Field(4 << 20, ge=4096, le=12 << 20)  # a session's log
     collab_updates_per_second: float = Field(30, gt=0)  # per connection (bursts of twice that)
     collab_max_connections_per_session: int = Field(20, ge=1)
     collab_max_connections_per_user: int = Field(5, ge=1)
@@ -184,6 +185,7 @@ class Settings(BaseSettings):
     collab_commit_batch: int = Field(500, ge=1, le=10_000)  # updates per insert, at most
     collab_frames_per_second: float = Field(120, gt=0)  # any frame, per connection (burst 2x)
     collab_max_awareness_clients: int = Field(4, ge=1)  # awareness ids one connection may own
+    collab_max_awareness_bytes: int = Field(8192, ge=256)  # one awareness state's JSON
     collab_recheck_s: float = Field(30, gt=0)  # token, membership, status of an open connection
     collab_compact_after_updates: int = Field(2000, ge=10)  # stored since the last compaction
 

@@ -36,10 +36,9 @@ from tq.core.db import create_engine
 from tq.core.security import TokenService
 
 SCRIPT = ROOT / "tests" / "clients" / "collab.mjs"
-# An awareness frame of one client (id 7, clock 1) whose state is JSON nested 100,000 deep.
-NESTED = protocol.awareness_message(
-    b"\x01\x07\x01" + protocol.var_string("[" * 100_000 + "]" * 100_000)
-)
+# An awareness frame of one client (id 7, clock 1) whose state is JSON nested 4,000 deep (under
+# COLLAB_MAX_AWARENESS_BYTES, past any JSON parser's recursion limit).
+NESTED = protocol.awareness_message(b"\x01\x07\x01" + protocol.var_string("[" * 4000 + "]" * 4000))
 
 
 def edit(text: str) -> bytes:
@@ -212,12 +211,14 @@ async def test_a_finished_session_is_readable_never_writable(
         (b"\x07", 4400),  # no such message type
         (b"\x00\x05\x01", 4400),  # a sync frame of no known sub-type
         (b"\x00\x02\x05\xff\xff\xff\xff\xff", 4400),  # an update that is not one
-        (b"\x01\x09{not json", 4400),  # awareness of no JSON
+        (protocol.awareness_message(b"\x01\x07\x01" + protocol.var_string("{not json")), 4400),
         (b"\x00\x02" + b"\x80" * 12, 4400),  # a varUint that never ends
         (b"\x00\x00\x03abc", 4400),  # a sync step 1 whose state vector is not one
         (NESTED, 4400),  # awareness JSON nested past any parser's depth
         # NaN is not JSON: relayed, it would break every browser's JSON.parse
         (protocol.awareness_message(b"\x01\x07\x01" + protocol.var_string('{"x":NaN}')), 4400),
+        # a client id past 32 bits, which no browser's decoder takes
+        (protocol.awareness_message(protocol.write_awareness([(2**53, 1, {})])), 4400),
     ],
 )
 async def test_a_malformed_frame_closes_that_connection_only(
@@ -248,6 +249,10 @@ async def test_limits_each_close_with_their_code(settings: Settings) -> None:
         sid, token = p["session"]["_id"], p["candidate"]["token"]
 
         assert await close_code(url, sid, token, send=edit("x" * 5000)) == 4413
+        # Garbage updates are refused without counting against the document's bound.
+        garbage = protocol.update_message(b"\x05" + b"\xff" * 3000)
+        for _ in range(4):
+            assert await close_code(url, sid, token, send=garbage) == 4400
         # Ten connections of one person at once: counted under the room's lock, one stays.
         together = await asyncio.gather(*(python_client(url, sid, token) for _ in range(10)))
         codes = await asyncio.gather(*(ended(ws, wait=2) for ws in together))
@@ -354,19 +359,28 @@ async def test_frames_of_every_kind_and_awareness_ids_are_bounded(settings: Sett
                 await asyncio.wait_for(flood.recv(), 10)
         assert closed.value.rcvd is not None
         assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4429, "too_many_frames")
-        # One connection speaking for many awareness clients (fake people in the room).
-        crowd = protocol.write_awareness([(client, 1, {"cursor": 1}) for client in (1, 2, 3)])
-        assert (
-            await close_code(
-                url, sid, p["candidate"]["token"], send=protocol.awareness_message(crowd)
+        token = p["candidate"]["token"]
+
+        def aware(*entries: tuple[int, Any]) -> bytes:
+            return protocol.awareness_message(
+                protocol.write_awareness([(client, 1, state) for client, state in entries])
             )
-            == 4429
-        )
+
+        # One frame speaking for many clients, even one id repeated (each entry would get the
+        # server's user card: a 1 MB frame would be relayed as 32 MB).
+        assert await close_code(url, sid, token, send=aware(*[(1, "0")] * 3)) == 4413
+        # One state past COLLAB_MAX_AWARENESS_BYTES.
+        assert await close_code(url, sid, token, send=aware((1, {"x": "y" * 9000}))) == 4413
+        # Fake people over several frames: more ids than the connection may own.
+        crowd = await python_client(url, sid, token)
+        await crowd.send(aware((1, {}), (2, {})))
+        await crowd.send(aware((3, {})))
+        assert await ended(crowd, wait=10) == 4429
 
 
 async def test_an_open_connection_is_checked_again(settings: Settings) -> None:
     """A session that ends makes its open connections read-only; a token revoked meanwhile
-    ends its connection (checked on a frame every COLLAB_RECHECK_S)."""
+    ends its connection (checked every COLLAB_RECHECK_S, frames or none)."""
     quick = settings.model_copy(update={"collab_recheck_s": 0.2})
     async with running_app(quick) as (_app, url), http_client(url) as http:
         p = await panel(http)
@@ -391,8 +405,7 @@ async def test_an_open_connection_is_checked_again(settings: Settings) -> None:
         await pull(hana)
         out = await http.post("/api/auth/logout", headers=p["host"]["headers"])
         assert out.status_code in (200, 204), out.text
-        await asyncio.sleep(0.3)
-        await hana.send(protocol.sync_step1(Doc()))
+        # She sends nothing: one who only listens is re-checked too.
         assert await ended(hana, wait=10) == 4401
         await cara.close()
 
@@ -558,3 +571,43 @@ async def test_a_process_that_missed_messages_catches_up_from_the_log(
         await wait_until(heard, timeout=15)
         await hana.close()
         await cara.close()
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_holds_up_nobody(
+    settings: Settings,
+) -> None:
+    big = settings.model_copy(update={"collab_max_document_bytes": 12 << 20})
+    async with running_app(big) as (app, url), http_client(url) as http:
+        p = await panel(http)
+        sid = p["session"]["_id"]
+        reader = await python_client(url, sid, p["host"]["token"])
+        await pull(reader)
+        writer = await python_client(url, sid, p["candidate"]["token"])
+        await pull(writer)
+        for index in range(5):
+            await writer.send(edit(f"{index}" * 900_000))
+
+        async def updates(ws: ClientConnection, count: int) -> None:
+            while count:
+                frame = await asyncio.wait_for(ws.recv(), 30)
+                assert isinstance(frame, bytes)
+                kind, sub, _ = protocol.parse(frame)
+                count -= kind == protocol.MessageType.SYNC and sub == protocol.SyncType.UPDATE
+
+        await updates(reader, 5)
+        # Asks for the whole 4.5 MB document ten times and reads nothing (its client queues
+        # one message, then leaves the rest in the socket): the server's buffers fill.
+        stuck = await connect(
+            f"{ws_base(url)}/{sid}?token={p['interviewer']['token']}",
+            max_size=None,
+            max_queue=1,
+        )
+        for _ in range(10):
+            await stuck.send(protocol.sync_step1(Doc()))
+        room = app.ctx.rooms.rooms[ObjectId(sid)]
+        await wait_until(lambda: len(room.connections) == 3, timeout=10)  # it is in
+        await wait_until(lambda: len(room.connections) == 2, timeout=20)  # then cut off
+        await writer.send(edit("still heard\n"))
+        await updates(reader, 1)
+        for ws in (stuck, reader, writer):
+            await ws.close()

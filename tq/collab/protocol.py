@@ -108,20 +108,37 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def read_awareness(update: bytes) -> list[tuple[int, int, Any]]:
-    """[(client id, clock, state)] of an awareness update (state None: the client left)."""
+class AwarenessTooLarge(ValueError):
+    """More awareness clients, or a larger state, than one connection may send."""
+
+
+# Yjs client ids are 32-bit; lib0 reads no integer past 2^53 (a browser's decoder would throw).
+MAX_CLIENT_ID, MAX_CLOCK = 2**32 - 1, 2**53 - 1
+
+
+def read_awareness(
+    update: bytes, max_entries: int, max_state_bytes: int
+) -> dict[int, tuple[int, Any]]:
+    """{client id: (clock, state)} of an awareness update (state None: the client left); an id
+    given twice keeps its last entry, as Yjs applies them."""
     count, pos = read_var_uint(update, 0)
-    entries = []
+    if count > max_entries:
+        raise AwarenessTooLarge("too many awareness clients")
+    entries: dict[int, tuple[int, Any]] = {}
     for _ in range(count):
         client, pos = read_var_uint(update, pos)
         clock, pos = read_var_uint(update, pos)
         text, pos = read_var_bytes(update, pos)
+        if client > MAX_CLIENT_ID or clock > MAX_CLOCK:
+            raise MalformedFrame("awareness client id or clock out of range")
+        if len(text) > max_state_bytes:
+            raise AwarenessTooLarge("awareness state too large")
         try:
             # NaN and Infinity are not JSON: relayed, they would break every browser's parse.
             state = json.loads(text, parse_constant=_no_constant)
         except ValueError:
             raise MalformedFrame("awareness state is not JSON") from None
-        entries.append((client, clock, state))
+        entries[client] = (clock, state)
     return entries
 
 

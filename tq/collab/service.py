@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bson import ObjectId
@@ -47,13 +47,18 @@ CLOSE_TOO_EARLY = 4409
 CLOSE_TOO_LARGE = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_STORAGE = 1011  # the database refused an update: reconnect and resend
+CLOSE_RESTART = 1012  # the room was rebuilt from the log: reconnect
 CLOSE_SLOW = 1013  # "try again later": it did not read what it was sent in time
+
+SEND_TIMEOUT_S = 5.0  # a client that reads nothing this long is cut off
 
 
 class Socket(Protocol):
     async def send(self, data: bytes) -> None: ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+    def fail_connection(self, code: int = 1006, reason: str = "") -> bool: ...
 
 
 class Refused(Exception):
@@ -134,36 +139,49 @@ class Room:
         # Bytes of the stored log, and of the updates on their way there: the size bound.
         self.size = 0
         self.since_compaction = 0  # updates this process stored since it last queued one
-        # Since when the log holds nothing this room lacks (catching up after pub/sub loss).
-        self.current_since = utcnow()
+        self.subscribed = False  # its channel's subscription confirmed (again: catch up)
+        self.remote_ids: set[int] = set()  # awareness clients of other processes' people
 
     async def broadcast(self, frame: bytes, skip: Connection | None = None) -> None:
         targets = [c for c in self.connections if c is not skip]
         if len(targets) == 1:  # the common case (two people): no task for it
-            await deliver(targets[0], frame)
+            await self.deliver(targets[0], frame)
         elif targets:
-            await asyncio.gather(*(deliver(c, frame) for c in targets))
+            await asyncio.gather(*(self.deliver(c, frame) for c in targets))
+
+    async def deliver(self, connection: Connection, frame: bytes) -> None:
+        """One frame to one person. A client that stops reading is cut off at once (it
+        reconnects and syncs) and leaves the room, so it holds up nobody a second time."""
+        try:
+            await send(connection, frame)
+        except Refused:
+            log.info("collab connection too slow to read: cut off")
+            self.connections.discard(connection)
+        except Exception:
+            log.debug("relay to a closed connection skipped")
 
 
-SEND_TIMEOUT_S = 5.0
-
-
-async def deliver(connection: Connection, frame: bytes) -> None:
-    """One frame to one person, never for longer than SEND_TIMEOUT_S: a client that stops
-    reading is cut off (it reconnects and syncs) instead of holding up the whole room."""
+async def send(connection: Connection, frame: bytes) -> None:
+    """`frame` to `connection` within SEND_TIMEOUT_S, or the connection is failed (its send
+    buffer is full: a closing handshake would wait as long) and Refused(CLOSE_SLOW)."""
     try:
         async with asyncio.timeout(SEND_TIMEOUT_S):
             await connection.socket.send(frame)
     except TimeoutError:
-        log.info("collab connection too slow to read: closed")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(connection.socket.close(CLOSE_SLOW, "too_slow"), 1.0)
-    except Exception:
-        log.debug("relay to a closed connection skipped")
+        connection.socket.fail_connection(CLOSE_SLOW, "too_slow")
+        raise Refused(CLOSE_SLOW, "too_slow") from None
 
 
 def channel_of(session_id: ObjectId) -> str:
     return f"collab:{session_id}"
+
+
+def session_of(channel: bytes) -> ObjectId:
+    return ObjectId(channel.decode().split(":", 1)[1])
+
+
+STOP_WAIT_S = 5.0  # a stopping process's wait for its last inserts and messages
+MAX_UNPUBLISHED = 10_000  # messages kept for Redis while it does not answer
 
 
 PEER_UPDATE, PEER_AWARENESS = b"U", b"A"
@@ -192,8 +210,11 @@ class Rooms:
         self.redis = Redis.from_url(
             settings.redis_url, socket_connect_timeout=settings.redis_timeout_s
         )
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        # Subscription confirmations are heard too: one that comes again means the connection
+        # was renewed (redis-py does it quietly), and what was published meanwhile is lost.
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
         self.listener: asyncio.Task[None] | None = None
+        self.heard_at = utcnow()  # the last time the subscription was known to be up
 
     def start(self) -> None:
         self.listener = asyncio.create_task(self._listen())
@@ -205,24 +226,39 @@ class Rooms:
                 await self.listener
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
-        # What is being stored and published is finished first (a graceful stop loses none).
+        # What is being stored and published is finished first (a graceful stop loses none),
+        # within a bound: with Redis away, publishing would retry for ever.
         waiting = [t for t in (self.committer, self.publisher, *self.tasks) if t is not None]
-        await asyncio.gather(*waiting, return_exceptions=True)
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=STOP_WAIT_S)
+            for task in late:
+                task.cancel()
         await self.redis.aclose()
 
     async def _listen(self) -> None:
-        behind = False  # messages may have been missed: the rooms catch up from the log
+        behind = False  # the connection failed: messages may have been missed
         while True:
+            started = utcnow()
             try:
                 if not self.pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
+                since = self.heard_at
+                self.heard_at = started
                 if behind:  # heard from Redis again (subscriptions renewed on reconnecting)
                     behind = False
                     for room in list(self.rooms.values()):
-                        await self._catch_up(room)
-                if message is not None:
+                        await self._catch_up(room, since)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    renewed = self.rooms.get(session_of(message["channel"]))
+                    if renewed is not None and renewed.subscribed:  # it may have missed some
+                        await self._catch_up(renewed, since)
+                    elif renewed is not None:
+                        renewed.subscribed = True
+                elif message["type"] == "message":
                     await self._from_peer(message["channel"], message["data"])
             except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
                 raise
@@ -231,10 +267,9 @@ class Rooms:
                 behind = True
                 await asyncio.sleep(1.0)
 
-    async def _catch_up(self, room: Room) -> None:
-        """What other processes stored while this one could not hear them: read from the log
-        (from a margin before the room was last current) and relayed to this room's people."""
-        since, room.current_since = room.current_since, utcnow()
+    async def _catch_up(self, room: Room, since: datetime) -> None:
+        """What other processes stored while this one could not hear them (from `since`, the
+        last moment it knew it could): read from the log and relayed to this room's people."""
         before = room.doc.get_state()
         start = ObjectId.from_datetime(since - LATE_INSERT_MARGIN)
         cursor = self._log().find({"sessionId": room.session_id, "_id": {"$gte": start}})
@@ -247,8 +282,7 @@ class Rooms:
     async def _from_peer(self, channel: bytes, data: bytes) -> None:
         if data[:16] == self.process:
             return
-        session_id = ObjectId(channel.decode().split(":", 1)[1])
-        room = self.rooms.get(session_id)
+        room = self.rooms.get(session_of(channel))
         if room is None:
             return
         kind, payload = data[16:17], data[17:]
@@ -259,6 +293,11 @@ class Rooms:
             room.size += len(payload)
             await room.broadcast(protocol.update_message(payload))
         elif kind == PEER_AWARENESS:
+            for client, (_, state) in protocol.read_awareness(payload, 1 << 20, 1 << 30).items():
+                if state is None:
+                    room.remote_ids.discard(client)
+                else:
+                    room.remote_ids.add(client)
             room.awareness.apply_awareness_update(payload, "peer")
             await room.broadcast(protocol.awareness_message(payload))
 
@@ -278,8 +317,12 @@ class Rooms:
             try:
                 await pipe.execute()
             except Exception:
-                # The others catch up when their people reconnect (they load from the log).
-                log.warning("%d collab message(s) not published", len(batch))
+                # Sent again once Redis answers, up to a bound. Past it the oldest are dropped:
+                # with Redis away that long, the others' subscriptions broke too, and they
+                # catch up from the log when they hear it again.
+                self.outgoing = [*batch, *self.outgoing][-MAX_UNPUBLISHED:]
+                log.warning("collab messages not published yet (%d waiting)", len(self.outgoing))
+                await asyncio.sleep(1.0)
 
     def _log(self) -> Any:
         return self.engine.get_collection(CodeUpdate)
@@ -407,14 +450,14 @@ class Rooms:
         kind, sub, payload = protocol.parse(frame)
         if kind == protocol.MessageType.SYNC:
             if sub == protocol.SyncType.STEP1:
-                await connection.socket.send(protocol.sync_step2(room.doc, payload))
+                await send(connection, protocol.sync_step2(room.doc, payload))
                 return
             if sub not in (protocol.SyncType.STEP2, protocol.SyncType.UPDATE):
                 raise Refused(CLOSE_MALFORMED, "malformed_frame")
             if payload == protocol.EMPTY_UPDATE:
                 return
             if connection.read_only:
-                await connection.socket.send(protocol.permission_denied("read_only"))
+                await send(connection, protocol.permission_denied("read_only"))
                 return
             if not connection.updates.take():
                 raise Refused(CLOSE_TOO_MANY, "too_many_updates")
@@ -425,7 +468,7 @@ class Rooms:
             if room.awareness.states:
                 ids = list(room.awareness.states)
                 update = room.awareness.encode_awareness_update(ids)
-                await connection.socket.send(protocol.awareness_message(update))
+                await send(connection, protocol.awareness_message(update))
         elif kind != protocol.MessageType.AUTH:
             raise Refused(CLOSE_MALFORMED, "malformed_frame")
 
@@ -439,14 +482,15 @@ class Rooms:
             # leaves the state vector as it was, so "no change" cannot be told cheaply.)
             room.doc.apply_update(update)
         except Exception:
-            # Refused while decoding: the document is as it was.
+            # Refused while decoding: the document is as it was, and so is its size.
+            room.size -= len(update)
             raise Refused(CLOSE_MALFORMED, "malformed_update") from None
         except BaseException as exc:  # a yrs panic (pyo3's PanicException)
             if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
                 raise
             # It may have stopped midway, leaving part of the update in the document: the
             # room is rebuilt from the log, for everyone.
-            await self._reset(room, connection, CLOSE_MALFORMED, "malformed_update")
+            await self._reset(room, connection)
             raise Refused(CLOSE_MALFORMED, "malformed_update") from None
         # Stored, then relayed, even if this connection goes away meanwhile: what was applied
         # must reach the others and the log.
@@ -457,24 +501,31 @@ class Rooms:
             await self._store(room, connection.user.id, update)
         except Exception:
             log.exception("update of session %s not stored", room.session_id)
-            await self._reset(room, connection, CLOSE_STORAGE, "storage_unavailable")
+            await self._reset(room, connection)
             raise Refused(CLOSE_STORAGE, "storage_unavailable") from None
         self._publish(room, PEER_UPDATE, update)
         await room.broadcast(protocol.update_message(update), skip=connection)
 
-    async def _reset(self, room: Room, connection: Connection, code: int, reason: str) -> None:
-        """The room holds what the database lacks: it is dropped and everyone reconnects to
+    async def _reset(self, room: Room, connection: Connection) -> None:
+        """The room holds what the database lacks: it is dropped and the others reconnect to
         one loaded afresh (their clients send again what the log misses)."""
         await self._forget(room)
-        others = [c for c in room.connections if c is not connection]
-        await asyncio.gather(
-            *(c.socket.close(code, reason) for c in others), return_exceptions=True
-        )
+        for other in room.connections:
+            if other is not connection:
+                other.socket.fail_connection(CLOSE_RESTART, "room_reloaded")
 
     async def _awareness(self, room: Room, connection: Connection, update: bytes) -> None:
+        settings = self.settings
+        try:
+            received = protocol.read_awareness(
+                update, settings.collab_max_awareness_clients, settings.collab_max_awareness_bytes
+            )
+        except protocol.AwarenessTooLarge:
+            raise Refused(CLOSE_TOO_LARGE, "awareness_too_large") from None
         owners = {cid for c in room.connections if c is not connection for cid in c.client_ids}
+        owners |= room.remote_ids
         entries = []
-        for client, clock, state in protocol.read_awareness(update):
+        for client, (clock, state) in received.items():
             if client in owners:
                 continue  # another connection's cursor is not this one's to move
             if client not in connection.client_ids:

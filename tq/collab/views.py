@@ -17,13 +17,16 @@ from tq.collab.service import (
     CLOSE_IDLE,
     CLOSE_MALFORMED,
     CLOSE_NOT_FOUND,
+    CLOSE_STORAGE,
     CLOSE_UNAUTHORIZED,
+    SEND_TIMEOUT_S,
     Bucket,
     Connection,
     Refused,
     Room,
     Rooms,
     admission,
+    send,
 )
 from tq.core.errors import AppError
 from tq.sessions.models import Session
@@ -31,6 +34,7 @@ from tq.sessions.service import load_session
 from tq.users.models import User
 
 log = logging.getLogger("tq.collab")
+now = time.monotonic
 bp = Blueprint("collab", url_prefix="/api/collab")
 
 
@@ -39,17 +43,27 @@ async def _check(
 ) -> tuple[Session, User, str, bool]:
     """(session, account, role, read-only) of the token's holder, or Refused: at the door, and
     again every COLLAB_RECHECK_S while connected (a revoked token, a removed member, a session
-    that ended)."""
+    that ended). The database or Redis failing is 1011 (the client tries again later)."""
     try:
         user, _ = await authenticate_token(request, request.args.get("token", ""))
     except AppError:
         raise Refused(CLOSE_UNAUTHORIZED, "unauthorized") from None
+    except Exception as exc:
+        raise unavailable(exc) from None
     try:
         session = await load_session(rooms.engine, session_id)
     except AppError:
         raise Refused(CLOSE_NOT_FOUND, "session_not_found") from None
+    except Exception as exc:
+        raise unavailable(exc) from None
     role, read_only = admission(rooms.settings, session, user)
     return session, user, role, read_only
+
+
+def unavailable(exc: BaseException) -> Refused:
+    # Logged here, by name: Sanic's error log would print the URL, and so the token.
+    log.warning("collab connection refused: %s", type(exc).__name__)
+    return Refused(CLOSE_STORAGE, "unavailable")
 
 
 async def _recheck(
@@ -64,11 +78,17 @@ async def _recheck(
 
 async def close(ws: WebsocketImplProtocol, refusal: Refused) -> None:
     """The close frame, then the handshake's end: returning at once would let Sanic tear the
-    connection down with the frame still unsent (the client would see 1006)."""
-    await ws.close(refusal.code, refusal.reason)
+    connection down with the frame still unsent (the client would see 1006). Within a bound:
+    a client that reads nothing is failed instead."""
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await ws.close(refusal.code, refusal.reason)
+    except TimeoutError:
+        ws.fail_connection(refusal.code, refusal.reason)
+        return
     with contextlib.suppress(Exception):
         # Until the peer's close frame is back (recv ends then): the handshake is complete.
-        while await asyncio.wait_for(ws.recv(), 2) is not None:
+        while await ws.recv(timeout=2) is not None:
             pass
 
 
@@ -86,36 +106,47 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
             updates=Bucket(settings.collab_updates_per_second),
             frames=Bucket(settings.collab_frames_per_second),
         )
-        room = await rooms.open(session, connection)
+        try:
+            room = await rooms.open(session, connection)
+        except Refused:
+            raise
+        except Exception as exc:  # the log could not be read
+            raise unavailable(exc) from None
     except Refused as refusal:
         # Accepted, then closed with a 44xx code: the y-websocket client stops retrying (an
         # HTTP refusal of the upgrade reads as 1006 to it, and it would retry forever).
         await close(ws, refusal)
         return
-    idle = settings.collab_idle_timeout_s
-    recheck_at = time.monotonic() + settings.collab_recheck_s
+    idle, every = settings.collab_idle_timeout_s, settings.collab_recheck_s
+    heard_at = time.monotonic()
+    recheck_at = heard_at + every
     try:
         # The server's own sync step 1 makes the client send what it has that the server
         # lacks (its step 2); then who is already there.
-        await ws.send(protocol.sync_step1(room.doc))
+        await send(connection, protocol.sync_step1(room.doc))
         if room.awareness.states:
             ids = list(room.awareness.states)
-            await ws.send(protocol.awareness_message(room.awareness.encode_awareness_update(ids)))
+            update = room.awareness.encode_awareness_update(ids)
+            await send(connection, protocol.awareness_message(update))
         while True:
-            try:
-                async with asyncio.timeout(idle):  # (no task per frame, as wait_for makes)
-                    frame = await ws.recv()
-            except TimeoutError:
-                raise Refused(CLOSE_IDLE, "idle") from None
+            # The next frame, until the idle bound or the next re-check, whichever is first:
+            # one who only listens is re-checked too.
+            frame = await ws.recv(timeout=max(0.0, min(heard_at + idle, recheck_at) - now()))
+            if now() >= recheck_at:
+                try:
+                    await _recheck(request, session_id, rooms, room, connection)
+                except Refused:
+                    raise
+                except Exception as exc:
+                    raise unavailable(exc) from None
+                recheck_at = now() + every
             if frame is None:
+                if now() >= heard_at + idle:
+                    raise Refused(CLOSE_IDLE, "idle")
                 continue
+            heard_at = now()
             if isinstance(frame, str):
                 raise Refused(CLOSE_MALFORMED, "binary_frames_only")
-            if time.monotonic() >= recheck_at:
-                # On a frame (y-websocket renews awareness every 15 s, so an open editor sends
-                # some): no timer per connection.
-                await _recheck(request, session_id, rooms, room, connection)
-                recheck_at = time.monotonic() + settings.collab_recheck_s
             try:
                 await rooms.receive(room, connection, frame)
             except (Refused, asyncio.CancelledError, KeyboardInterrupt, SystemExit):

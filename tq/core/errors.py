@@ -171,6 +171,11 @@ def allowed_methods(request: Request) -> list[str]:
 class JSONErrorHandler(ErrorHandler):
     """Renders every error, ours or Sanic's, as JSON; a 500 never leaks exception text."""
 
+    @staticmethod
+    def log(request: Request, exception: Exception) -> None:
+        """Nothing: Sanic's own writes the whole URL, whose query may hold a token (the shared
+        editor's WebSocket takes it there). `default` logs what matters, by route."""
+
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = as_app_error(exception)
         if error.status_code == 405 and "Allow" not in error.headers and request:
