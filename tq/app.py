@@ -92,9 +92,9 @@ API_DESCRIPTION = """\
 only; a finished session is read-only (updates refused with the auth message `read_only`).
 An open connection is checked again every `COLLAB_RECHECK_S` (token, membership, status).
 Close codes: 4400 malformed frame, 4401 no or bad token, 4404 not the caller's session, 4408
-idle, 4409 too early, 4413 message or document too large, 4429 too many updates, frames,
-awareness clients or connections, 1011 storage unavailable (reconnect), 1013 too slow to read
-(reconnect).
+idle, 4409 too early, 4413 message, document or awareness too large, 4429 too many updates,
+frames, awareness clients or connections, 1011 storage unavailable (reconnect), 1012 room
+rebuilt (reconnect), 1013 too slow to read (reconnect).
 """
 _app_counter = itertools.count()
 
