@@ -131,7 +131,12 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
         while True:
             # The next frame, until the idle bound or the next re-check, whichever is first:
             # one who only listens is re-checked too.
-            frame = await ws.recv(timeout=max(0.0, min(heard_at + idle, recheck_at) - now()))
+            try:
+                # (asyncio.timeout rather than recv's own, which makes a task per frame)
+                async with asyncio.timeout(min(heard_at + idle, recheck_at) - now()):
+                    frame = await ws.recv()
+            except TimeoutError:
+                frame = None
             if now() >= recheck_at:
                 try:
                     await _recheck(request, session_id, rooms, room, connection)
