@@ -187,6 +187,7 @@ class Settings(BaseSettings):
     collab_max_awareness_clients: int = Field(4, ge=1)  # awareness ids one connection may own
     collab_max_awareness_bytes: int = Field(8192, ge=256)  # one awareness state's JSON
     collab_recheck_s: float = Field(30, gt=0)  # token, membership, status of an open connection
+    code_timeline_group_s: float = Field(2.0, ge=0)  # one author's steps this close: one entry
     collab_compact_after_updates: int = Field(2000, ge=10)  # stored since the last compaction
 
     # --- Outbound webhooks (README "Outbound webhooks")

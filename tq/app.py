@@ -268,6 +268,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.chat.views import bp as chat_bp
     from tq.chat.views import webhooks_bp
     from tq.collab.views import bp as collab_bp
+    from tq.collab.views import code_bp
     from tq.evaluation.views import bp as evaluation_bp
     from tq.health.views import bp as health_bp
     from tq.health.views import metrics_bp
@@ -296,6 +297,7 @@ def setup_blueprints(app: TQApp) -> None:
         piston_v2_bp,
         problems_bp,
         collab_bp,
+        code_bp,
     )
     for blueprint in blueprints:
         app.blueprint(blueprint)

@@ -355,7 +355,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         CodeUpdate,
         "a session's document log, in order",
-        "collab.service.read_log (after a snapshot: an _id range), Rooms._catch_up",
+        "collab.service.read_log (after a snapshot: an _id range), Rooms._catch_up, collab.history",
         equality=("sessionId",),
         sort=(("_id", ASC),),
         range=("_id",),

@@ -373,8 +373,8 @@ async def test_frames_of_every_kind_and_awareness_ids_are_bounded(settings: Sett
         assert await close_code(url, sid, token, send=aware((1, {"x": "y" * 9000}))) == 4413
         # Fake people over several frames: more ids than the connection may own.
         crowd = await python_client(url, sid, token)
-        await crowd.send(aware((1, {}), (2, {})))
-        await crowd.send(aware((3, {})))
+        await crowd.send(aware((11, {}), (12, {})))  # (ids nobody else here had)
+        await crowd.send(aware((13, {})))
         assert await ended(crowd, wait=10) == 4429
 
 

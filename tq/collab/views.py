@@ -7,12 +7,28 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 
-from sanic import Blueprint, Request
+from bson import ObjectId
+from pydantic import ValidationError
+from sanic import Blueprint, Request, json
+from sanic.response import HTTPResponse
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from tq.auth.dependencies import authenticate_token
-from tq.collab import protocol
+from tq.auth.dependencies import authenticate_token, authenticated, current_user
+from tq.collab import history, protocol
+from tq.collab.schemas import (
+    AuthorOut,
+    CheckpointOut,
+    CodeOut,
+    CodeQuery,
+    DiffOut,
+    DiffQuery,
+    ExportedUpdate,
+    ExportOut,
+    TimelinePage,
+    TimelineQuery,
+)
 from tq.collab.service import (
     CLOSE_IDLE,
     CLOSE_MALFORMED,
@@ -28,10 +44,15 @@ from tq.collab.service import (
     admission,
     send,
 )
-from tq.core.errors import AppError
+from tq.core.clients import Clients
+from tq.core.errors import AppError, BadRequest
+from tq.core.http import parse_query
+from tq.core.openapi import doc
+from tq.core.schemas import dump
 from tq.sessions.models import Session
-from tq.sessions.service import load_session
+from tq.sessions.service import load_session, panel_session
 from tq.users.models import User
+from tq.users.service import get_users
 
 log = logging.getLogger("tq.collab")
 now = time.monotonic
@@ -131,12 +152,9 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
         while True:
             # The next frame, until the idle bound or the next re-check, whichever is first:
             # one who only listens is re-checked too.
-            try:
-                # (asyncio.timeout rather than recv's own, which makes a task per frame)
-                async with asyncio.timeout(min(heard_at + idle, recheck_at) - now()):
-                    frame = await ws.recv()
-            except TimeoutError:
-                frame = None
+            # (recv's own timeout: cancelling Sanic's recv from outside leaves its frame
+            # assembler marked busy, and the next recv fails)
+            frame = await ws.recv(timeout=max(0.0, min(heard_at + idle, recheck_at) - now()))
             if now() >= recheck_at:
                 try:
                     await _recheck(request, session_id, rooms, room, connection)
@@ -168,3 +186,133 @@ async def collab(request: Request, ws: WebsocketImplProtocol, session_id: str) -
         # Sanic cancels this task when the peer goes away: the room forgets the connection
         # (and its cursors) whatever the way out.
         await asyncio.shield(rooms.leave(room, connection))
+
+
+# --- the code's history (host and interviewers; 404 for everyone else, as notes)
+
+code_bp = Blueprint("code_history", url_prefix="/api/sessions")
+TAG = "code history"
+EXPORT_FORMAT = "yjs-update-v1-base64"
+
+
+def _code_out(state: history.CodeState) -> CodeOut:
+    return CodeOut(
+        code=state.code,
+        language=state.language,
+        at=state.at,
+        position=state.position,
+        updateId=str(state.update_id) if state.update_id else None,
+    )
+
+
+async def _moment(clients: Clients, session_id: ObjectId, moment: str) -> history.CodeState:
+    if moment.isdigit():
+        return await history.state_at(clients.engine, session_id, position=int(moment))
+    try:
+        at = CodeQuery.model_validate({"at": moment}).at
+    except ValidationError:
+        raise BadRequest("Not a time or a position", code="invalid_moment") from None
+    return await history.state_at(clients.engine, session_id, at=at)
+
+
+@code_bp.get("/<session_id:str>/code/timeline")
+@doc(
+    summary="The code's editing history as checkpoints, oldest first (host or interviewer)",
+    tag=TAG,
+    query=TimelineQuery,
+    ok={200: TimelinePage},
+    errors=(404,),
+)
+@authenticated()
+async def timeline(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    query = parse_query(request, TimelineQuery)
+    session = await panel_session(clients.engine, session_id, current_user(request))
+    gap = timedelta(seconds=request.app.ctx.settings.code_timeline_group_s)
+    page: list[history.Checkpoint] = []
+    more = False
+    async for checkpoint in history.checkpoints(clients.engine, session.id, gap):
+        if query.after is not None and checkpoint.last.position <= query.after:
+            continue
+        if len(page) == query.limit:
+            more = True
+            break
+        page.append(checkpoint)
+    authors = await get_users(
+        clients.engine, [c.first.author_id for c in page if c.first.author_id]
+    )
+    body = TimelinePage(
+        checkpoints=[
+            CheckpointOut(
+                position=c.last.position,
+                updateId=str(c.last.update_id),
+                startedAt=c.first.at,
+                at=c.last.at,
+                author=None
+                if c.first.author_id is None
+                else AuthorOut(
+                    id=str(c.first.author_id),
+                    name=authors[c.first.author_id].name if c.first.author_id in authors else None,
+                ),
+                inserted=c.inserted,
+                deleted=c.deleted,
+                length=c.last.length,
+                updates=c.updates,
+            )
+            for c in page
+        ],
+        nextCursor=page[-1].last.position if more and page else None,
+    )
+    return json(dump(body))
+
+
+@code_bp.get("/<session_id:str>/code")
+@doc(
+    summary="The shared code now, at a past time (`at`) or after a position of the log",
+    tag=TAG,
+    query=CodeQuery,
+    ok={200: CodeOut},
+    errors=(400, 404),
+)
+@authenticated()
+async def code_at(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    query = parse_query(request, CodeQuery)
+    session = await panel_session(clients.engine, session_id, current_user(request))
+    state = await history.state_at(clients.engine, session.id, at=query.at, position=query.position)
+    return json(dump(_code_out(state)))
+
+
+@code_bp.get("/<session_id:str>/code/diff")
+@doc(
+    summary="A unified diff of the code between two moments (times or log positions)",
+    tag=TAG,
+    query=DiffQuery,
+    ok={200: DiffOut},
+    errors=(400, 404),
+)
+@authenticated()
+async def code_diff(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    query = parse_query(request, DiffQuery)
+    session = await panel_session(clients.engine, session_id, current_user(request))
+    before = await _moment(clients, session.id, query.from_)
+    after = await _moment(clients, session.id, query.to)
+    body = DiffOut(
+        diff=history.unified_diff(before, after), **{"from": _code_out(before)}, to=_code_out(after)
+    )
+    return json(dump(body))
+
+
+@code_bp.get("/<session_id:str>/code/export")
+@doc(
+    summary="The raw Yjs update log, in order, for any Yjs client to replay offline",
+    tag=TAG,
+    ok={200: ExportOut},
+    errors=(404,),
+)
+@authenticated()
+async def code_export(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    session = await panel_session(clients.engine, session_id, current_user(request))
+    updates = [
+        ExportedUpdate(**entry) async for entry in history.export(clients.engine, session.id)
+    ]
+    body = ExportOut(sessionId=str(session.id), format=EXPORT_FORMAT, updates=updates)
+    return json(dump(body))

@@ -173,8 +173,16 @@ class JSONErrorHandler(ErrorHandler):
 
     @staticmethod
     def log(request: Request, exception: Exception) -> None:
-        """Nothing: Sanic's own writes the whole URL, whose query may hold a token (the shared
-        editor's WebSocket takes it there). `default` logs what matters, by route."""
+        """By route, never by URL: Sanic's own writes the whole URL, whose query may hold a
+        token (the shared editor's WebSocket takes it there)."""
+        if getattr(exception, "quiet", False) or isinstance(exception, AppError):
+            return
+        log.error(
+            "error in %s: %s",
+            request.route.path if request and request.route else "-",
+            type(exception).__name__,
+            exc_info=exception,
+        )
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = as_app_error(exception)

@@ -1,0 +1,180 @@
+"""The code's history: the session's update log replayed, step by step.
+
+Every stored update is applied in `_id` order (the order the log was written) to a fresh
+document, and what it did to the code is measured: characters inserted and deleted, and the
+length after it. A step's `position` is its ordinal in the log (1 = the first update), so a
+position names one state of the document for good. Consecutive steps of one author close in
+time are grouped into a checkpoint: an hour of typing is hundreds of entries, not thousands.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from odmantic import AIOEngine
+from pycrdt import Doc, Map, Text
+
+from tq.collab.models import CodeUpdate
+
+
+@dataclass
+class Step:
+    position: int
+    update_id: ObjectId
+    at: datetime
+    author_id: ObjectId | None
+    inserted: int
+    deleted: int
+    length: int
+
+
+@dataclass
+class Checkpoint:
+    """Consecutive steps of one author, each within `gap` of the one before."""
+
+    first: Step
+    last: Step
+    inserted: int
+    deleted: int
+    updates: int
+
+
+class Replay:
+    """A fresh document and the steps that rebuild it."""
+
+    def __init__(self) -> None:
+        self.doc: Doc[Any] = Doc()
+        self.code = Text()
+        self.meta: Map[Any] = Map()
+        self.doc["code"], self.doc["meta"] = self.code, self.meta
+        self.inserted = self.deleted = 0
+        self.code.observe(self._measure)
+
+    def _measure(self, event: Any) -> None:
+        for change in event.delta:
+            if "insert" in change:
+                self.inserted += len(change["insert"])
+            elif "delete" in change:
+                self.deleted += change["delete"]
+
+    def apply(self, position: int, entry: dict[str, Any]) -> Step:
+        self.inserted = self.deleted = 0
+        self.doc.apply_update(entry["update"])
+        return Step(
+            position=position,
+            update_id=entry["_id"],
+            at=entry["at"],
+            author_id=entry.get("authorId"),
+            inserted=self.inserted,
+            deleted=self.deleted,
+            length=len(self.code),
+        )
+
+    @property
+    def language(self) -> str | None:
+        language = self.meta.get("language")
+        return language if isinstance(language, str) else None
+
+
+async def log_entries(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[dict[str, Any]]:
+    cursor = engine.get_collection(CodeUpdate).find({"sessionId": session_id}).sort([("_id", 1)])
+    async for entry in cursor:
+        yield entry
+
+
+async def steps(engine: AIOEngine, session_id: ObjectId, replay: Replay) -> AsyncIterator[Step]:
+    position = 0
+    async for entry in log_entries(engine, session_id):
+        position += 1
+        yield replay.apply(position, entry)
+
+
+async def checkpoints(
+    engine: AIOEngine, session_id: ObjectId, gap: timedelta
+) -> AsyncIterator[Checkpoint]:
+    current: Checkpoint | None = None
+    async for step in steps(engine, session_id, Replay()):
+        if step.inserted == 0 and step.deleted == 0 and step.author_id is None:
+            continue  # the server's own (the language): no editing
+        if (
+            current is not None
+            and current.last.author_id == step.author_id
+            and step.at - current.last.at <= gap
+        ):
+            current.last = step
+            current.inserted += step.inserted
+            current.deleted += step.deleted
+            current.updates += 1
+            continue
+        if current is not None:
+            yield current
+        current = Checkpoint(step, step, step.inserted, step.deleted, 1)
+    if current is not None:
+        yield current
+
+
+@dataclass(frozen=True)
+class CodeState:
+    code: str
+    language: str | None
+    position: int  # how many updates it holds (0: none yet)
+    at: datetime | None  # the time of its last update
+    update_id: ObjectId | None
+
+
+async def state_at(
+    engine: AIOEngine,
+    session_id: ObjectId,
+    *,
+    at: datetime | None = None,
+    position: int | None = None,
+) -> CodeState:
+    """The document as it was at `at` (every update stored by then), or after `position`
+    updates; with neither, as it is now."""
+    replay = Replay()
+    last: Step | None = None
+    async for entry in log_entries(engine, session_id):
+        if at is not None and entry["at"] > at:
+            break
+        if position is not None and last is not None and last.position >= position:
+            break
+        last = replay.apply((last.position if last else 0) + 1, entry)
+    return CodeState(
+        code=str(replay.code),
+        language=replay.language,
+        position=last.position if last else 0,
+        at=last.at if last else None,
+        update_id=last.update_id if last else None,
+    )
+
+
+def unified_diff(before: CodeState, after: CodeState) -> str:
+    return "".join(
+        difflib.unified_diff(
+            before.code.splitlines(keepends=True),
+            after.code.splitlines(keepends=True),
+            fromfile=f"code@{before.position}",
+            tofile=f"code@{after.position}",
+        )
+    )
+
+
+async def export(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[dict[str, Any]]:
+    """Each stored update as the export writes it: base64 of the Yjs v1 update, in order."""
+    position = 0
+    async for entry in log_entries(engine, session_id):
+        position += 1
+        author = entry.get("authorId")
+        yield {
+            "position": position,
+            "id": str(entry["_id"]),
+            "at": entry["at"],
+            "authorId": str(author) if author else None,
+            "update": base64.b64encode(entry["update"]).decode(),
+        }

@@ -1,0 +1,105 @@
+"""What the code history routes take and return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from tq.core.schemas import Query, UtcDatetime
+
+# A moment of the document: its position in the log (a whole number), or an ISO-8601 time.
+MOMENT = r"^(\d{1,9}|\d{4}-\d{2}-\d{2}[Tt].+)$"
+
+
+class TimelineQuery(Query):
+    limit: Annotated[int, Field(ge=1, le=500)] = 200
+    after: Annotated[
+        Annotated[int, Field(ge=0)] | SkipJsonSchema[None],
+        Field(description="the nextCursor of the page before (a position)"),
+    ] = None
+
+
+class CodeQuery(Query):
+    at: Annotated[
+        UtcDatetime | SkipJsonSchema[None],
+        Field(description="the document as it was at this time (every update stored by then)"),
+    ] = None
+    position: Annotated[
+        Annotated[int, Field(ge=0)] | SkipJsonSchema[None],
+        Field(description="the document after this many updates of the log"),
+    ] = None
+
+    @model_validator(mode="after")
+    def one_moment(self) -> CodeQuery:
+        if self.at is not None and self.position is not None:
+            raise ValueError("give `at` or `position`, not both")
+        return self
+
+
+Moment = Annotated[
+    str,
+    StringConstraints(pattern=MOMENT, max_length=40),
+    Field(description="a position in the log (a whole number) or an ISO-8601 time"),
+]
+
+
+class DiffQuery(Query):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: Moment = Field(alias="from")
+    to: Moment
+
+
+class AuthorOut(BaseModel):
+    id: str
+    name: str | None = Field(description="null once the account is deleted")
+
+
+class CheckpointOut(BaseModel):
+    position: int = Field(description="the log position of its last update: GET …/code?position=")
+    updateId: str
+    startedAt: datetime
+    at: datetime = Field(description="the time of its last update")
+    author: AuthorOut | None = Field(description="null for the server's own updates")
+    inserted: int = Field(description="characters inserted")
+    deleted: int = Field(description="characters deleted")
+    length: int = Field(description="the document's length after it, in characters")
+    updates: int = Field(description="how many updates it groups")
+
+
+class TimelinePage(BaseModel):
+    checkpoints: list[CheckpointOut] = Field(description="oldest first")
+    nextCursor: int | None
+
+
+class CodeOut(BaseModel):
+    code: str
+    language: str | None
+    at: datetime | None = Field(description="the time of the last update it holds")
+    position: int = Field(description="how many updates of the log it holds")
+    updateId: str | None
+
+
+class DiffOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    diff: str = Field(description="a unified diff, empty when nothing changed")
+    from_: CodeOut = Field(alias="from")
+    to: CodeOut
+
+
+class ExportedUpdate(BaseModel):
+    position: int
+    id: str
+    at: datetime
+    authorId: str | None
+    update: str = Field(description="the Yjs v1 update, base64")
+
+
+class ExportOut(BaseModel):
+    sessionId: str
+    format: str = Field(description='"yjs-update-v1-base64"')
+    updates: list[ExportedUpdate] = Field(description="in log order: apply them one by one")
