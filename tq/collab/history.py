@@ -32,6 +32,10 @@ class Step:
     inserted: int
     deleted: int
     length: int
+    preview: str = ""  # the start of what it inserted (PREVIEW_CHARS at most)
+
+
+PREVIEW_CHARS = 80
 
 
 @dataclass
@@ -54,17 +58,21 @@ class Replay:
         self.meta: Map[Any] = Map()
         self.doc["code"], self.doc["meta"] = self.code, self.meta
         self.inserted = self.deleted = 0
+        self.preview = ""
         self.code.observe(self._measure)
 
     def _measure(self, event: Any) -> None:
         for change in event.delta:
             if "insert" in change:
                 self.inserted += len(change["insert"])
+                if len(self.preview) < PREVIEW_CHARS:
+                    self.preview = (self.preview + change["insert"])[:PREVIEW_CHARS]
             elif "delete" in change:
                 self.deleted += change["delete"]
 
     def apply(self, position: int, entry: dict[str, Any]) -> Step:
         self.inserted = self.deleted = 0
+        self.preview = ""
         self.doc.apply_update(entry["update"])
         return Step(
             position=position,
@@ -74,6 +82,7 @@ class Replay:
             inserted=self.inserted,
             deleted=self.deleted,
             length=len(self.code),
+            preview=self.preview,
         )
 
     @property
@@ -178,3 +187,51 @@ async def export(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[dict[
             "authorId": str(author) if author else None,
             "update": base64.b64encode(entry["update"]).decode(),
         }
+
+
+# --- integrity signals: each points at its evidence, none is a verdict
+
+
+@dataclass(frozen=True)
+class SignalRules:
+    large_insert_chars: int  # one update inserting at least this much was not typed
+    bulk_replace_share: float  # one update deleting and inserting this share of the document
+    bulk_replace_min_chars: int  # ...of a document at least this long
+    idle_s: float  # a pause at least this long in an author's editing...
+    burst_chars: int  # ...followed by one update inserting at least this much
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: str  # large_insert | bulk_replace | idle_then_burst
+    step: Step
+    previous_length: int
+    idle_s: float | None = None
+
+
+def detect(all_steps: list[Step], rules: SignalRules) -> list[Signal]:
+    """The signals of a replayed log, oldest first. At most one per update: a bulk replace is
+    also a large insert, and is reported as the former."""
+    found: list[Signal] = []
+    last_by_author: dict[ObjectId | None, datetime] = {}
+    previous_length = 0
+    for step in all_steps:
+        if step.author_id is not None:
+            idle = None
+            before = last_by_author.get(step.author_id)
+            if before is not None:
+                idle = (step.at - before).total_seconds()
+            replaced = (
+                previous_length >= rules.bulk_replace_min_chars
+                and step.deleted >= rules.bulk_replace_share * previous_length
+                and step.inserted >= rules.bulk_replace_share * step.length
+            )
+            if replaced:
+                found.append(Signal("bulk_replace", step, previous_length))
+            elif idle is not None and idle >= rules.idle_s and step.inserted >= rules.burst_chars:
+                found.append(Signal("idle_then_burst", step, previous_length, idle))
+            elif step.inserted >= rules.large_insert_chars:
+                found.append(Signal("large_insert", step, previous_length))
+            last_by_author[step.author_id] = step.at
+        previous_length = step.length
+    return found
