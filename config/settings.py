@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     collab_max_awareness_bytes: int = Field(8192, ge=256)  # one awareness state's JSON
     collab_recheck_s: float = Field(30, gt=0)  # token, membership, status of an open connection
     code_timeline_group_s: float = Field(2.0, ge=0)  # one author's steps this close: one entry
+    # Integrity signals (README "Code history"): thresholds of what one update does.
+    code_signal_large_insert_chars: int = Field(80, ge=1)
+    code_signal_bulk_replace_share: float = Field(0.6, gt=0, le=1)
+    code_signal_bulk_replace_min_chars: int = Field(100, ge=1)
+    code_signal_idle_s: float = Field(120, gt=0)
+    code_signal_burst_chars: int = Field(40, ge=1)
     collab_compact_after_updates: int = Field(2000, ge=10)  # stored since the last compaction
 
     # --- Outbound webhooks (README "Outbound webhooks")

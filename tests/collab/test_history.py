@@ -75,7 +75,8 @@ async def test_the_timeline_the_code_at_any_moment_diffs_and_the_export(
         for word in ("def ", "solve", "():\n"):  # one burst: one checkpoint
             await cara.edit(lambda code, w=word: code.insert(len(code), w))
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.6)
+        await hana.hear(0.6)  # she has Cara's code before she edits it
+        assert str(hana.code) == "def solve():\n"
         await hana.edit(lambda code: code.insert(0, "# hint\n"))
         await cara.hear(0.6)
         assert str(cara.code).startswith("# hint\n")
@@ -120,6 +121,9 @@ async def test_the_timeline_the_code_at_any_moment_diffs_and_the_export(
         assert with_hint["code"] == "# hint\ndef solve():\n"
         assert (await code(at=entries[1]["at"]))["code"] == with_hint["code"]
         assert (await code(position=0))["code"] == ""
+        # Both bounds: whichever comes first.
+        both = await code(position=entries[2]["position"], at=entries[1]["at"])
+        assert both["code"] == with_hint["code"]
         assert (await code(at="2000-01-01T00:00:00Z"))["position"] == 0
 
         diff = await http.get(
@@ -153,7 +157,6 @@ async def test_the_timeline_the_code_at_any_moment_diffs_and_the_export(
         # Bad input is a clear 400.
         wrong: list[dict[str, Any]] = [
             {"at": "yesterday"},
-            {"at": "2026-01-01T00:00:00Z", "position": 1},
             {"position": -1},
         ]
         for params in wrong:

@@ -14,12 +14,13 @@ import difflib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bson import ObjectId
 from odmantic import AIOEngine
 from pycrdt import Doc, Map, Text
 
+from config import Settings
 from tq.collab.models import CodeUpdate
 
 
@@ -201,12 +202,31 @@ class SignalRules:
     burst_chars: int  # ...followed by one update inserting at least this much
 
 
+SignalKind = Literal["large_insert", "bulk_replace", "idle_then_burst"]
+
+
 @dataclass(frozen=True)
 class Signal:
-    kind: str  # large_insert | bulk_replace | idle_then_burst
+    kind: SignalKind
     step: Step
     previous_length: int
     idle_s: float | None = None
+
+
+def rules_of(settings: Settings) -> SignalRules:
+    return SignalRules(
+        large_insert_chars=settings.code_signal_large_insert_chars,
+        bulk_replace_share=settings.code_signal_bulk_replace_share,
+        bulk_replace_min_chars=settings.code_signal_bulk_replace_min_chars,
+        idle_s=settings.code_signal_idle_s,
+        burst_chars=settings.code_signal_burst_chars,
+    )
+
+
+async def session_signals(
+    engine: AIOEngine, session_id: ObjectId, settings: Settings
+) -> list[Signal]:
+    return detect([step async for step in steps(engine, session_id, Replay())], rules_of(settings))
 
 
 def detect(all_steps: list[Step], rules: SignalRules) -> list[Signal]:

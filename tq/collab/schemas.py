@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import Query, UtcDatetime
-
-# A moment of the document: its position in the log (a whole number), or an ISO-8601 time.
-MOMENT = r"^(\d{1,9}|\d{4}-\d{2}-\d{2}[Tt].+)$"
 
 
 class TimelineQuery(Query):
@@ -29,19 +26,15 @@ class CodeQuery(Query):
     ] = None
     position: Annotated[
         Annotated[int, Field(ge=0)] | SkipJsonSchema[None],
-        Field(description="the document after this many updates of the log"),
+        Field(
+            description="the document after this many updates of the log (with `at` too: "
+            "whichever comes first)"
+        ),
     ] = None
-
-    @model_validator(mode="after")
-    def one_moment(self) -> CodeQuery:
-        if self.at is not None and self.position is not None:
-            raise ValueError("give `at` or `position`, not both")
-        return self
 
 
 Moment = Annotated[
-    str,
-    StringConstraints(pattern=MOMENT, max_length=40),
+    Annotated[int, Field(ge=0)] | UtcDatetime,
     Field(description="a position in the log (a whole number) or an ISO-8601 time"),
 ]
 

@@ -7,10 +7,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bson import ObjectId
-from pydantic import ValidationError
 from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 from sanic.server.websockets.impl import WebsocketImplProtocol
@@ -45,7 +44,7 @@ from tq.collab.service import (
     send,
 )
 from tq.core.clients import Clients
-from tq.core.errors import AppError, BadRequest
+from tq.core.errors import AppError
 from tq.core.http import parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
@@ -205,14 +204,12 @@ def _code_out(state: history.CodeState) -> CodeOut:
     )
 
 
-async def _moment(clients: Clients, session_id: ObjectId, moment: str) -> history.CodeState:
-    if moment.isdigit():
-        return await history.state_at(clients.engine, session_id, position=int(moment))
-    try:
-        at = CodeQuery.model_validate({"at": moment}).at
-    except ValidationError:
-        raise BadRequest("Not a time or a position", code="invalid_moment") from None
-    return await history.state_at(clients.engine, session_id, at=at)
+async def _moment(
+    clients: Clients, session_id: ObjectId, moment: int | datetime
+) -> history.CodeState:
+    if isinstance(moment, int):
+        return await history.state_at(clients.engine, session_id, position=moment)
+    return await history.state_at(clients.engine, session_id, at=moment)
 
 
 @code_bp.get("/<session_id:str>/code/timeline")

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.chat.schemas import MessageOut
+from tq.collab.history import SignalKind
+from tq.collab.schemas import AuthorOut
 from tq.core.schemas import NON_BLANK, Body, Query
 from tq.evaluation.models import Note, NoteVisibility, Recommendation, Scorecard, ScorecardStatus
 from tq.runner.schemas import RunOut
@@ -225,3 +227,21 @@ class RecordOut(BaseModel):
     runs: list[RunOut] = Field(description="code runs, oldest first, with their output")
     notes: list[NoteOut] = Field(description="the notes the caller may see")
     scorecards: BlindScorecards
+
+
+class CodeSignalOut(BaseModel):
+    kind: SignalKind
+    source: Literal["server"] = Field(description="computed by the server from the update log")
+    at: datetime
+    author: AuthorOut | None
+    position: int = Field(description="the update's position in the log: GET …/code?position=")
+    inserted: int = Field(description="characters the update inserted")
+    deleted: int = Field(description="characters the update deleted")
+    previousLength: int = Field(description="the document's length before it")
+    length: int = Field(description="the document's length after it")
+    preview: str = Field(description="the start of what it inserted (80 characters at most)")
+    idleSeconds: float | None = Field(description="idle_then_burst: the pause before it")
+
+
+class CodeSignals(BaseModel):
+    signals: list[CodeSignalOut] = Field(description="oldest first; evidence, never a verdict")

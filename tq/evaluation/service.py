@@ -14,9 +14,11 @@ from odmantic import AIOEngine
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from config import Settings
 from tq.chat.models import ChatMessage
 from tq.chat.schemas import HistoryQuery
 from tq.chat.service import history
+from tq.collab.history import Signal, session_signals
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -328,6 +330,22 @@ async def scorecards_for(clients: Clients, session_id: str, viewer: User) -> tup
     if not blind.visible:
         raise Forbidden("Submit your own scorecard to see the others'", code="submit_own_first")
     return session, blind
+
+
+# --- integrity signals of the code
+
+
+async def code_signals(
+    clients: Clients, settings: Settings, session_id: str, viewer: User
+) -> list[Signal]:
+    """The signals of the session's code, for the host, and for an interviewer once their own
+    scorecard is in (the blind rule: signals must not anchor a score). Never a verdict."""
+    session = await panel_session(clients.engine, session_id, viewer)
+    if session.created_by != viewer.id and not await has_submitted(
+        clients.engine, session, viewer.id
+    ):
+        raise Forbidden("Submit your own scorecard to see the signals", code="submit_own_first")
+    return await session_signals(clients.engine, session.id, settings)
 
 
 # --- the event log

@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse, html
 
 from tq.auth.dependencies import authenticated, current_user
 from tq.chat.schemas import MessageOut
+from tq.collab.schemas import AuthorOut
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
@@ -18,6 +19,8 @@ from tq.evaluation.models import Note, Scorecard
 from tq.evaluation.record_page import render_record_page
 from tq.evaluation.schemas import (
     BlindScorecards,
+    CodeSignalOut,
+    CodeSignals,
     EventOut,
     EventPage,
     EventsQuery,
@@ -202,6 +205,50 @@ async def scorecards(request: Request, session_id: str, clients: Clients) -> HTT
     assert blind.summary is not None
     body = ScorecardList(
         scorecards=_cards_out(session, users, viewer, blind.cards), summary=blind.summary
+    )
+    return json(dump(body))
+
+
+# --- integrity signals of the code
+
+
+@bp.get("/<session_id:str>/code/signals")
+@doc(
+    summary="Integrity signals of the shared code, each with its evidence (host; an interviewer "
+    "once their own scorecard is in: 403 submit_own_first before)",
+    tag=TAG,
+    ok={200: CodeSignals},
+    errors=(403, 404),
+)
+@authenticated()
+async def code_signals(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    settings = request.app.ctx.settings
+    signals = await service.code_signals(clients, settings, session_id, current_user(request))
+    users = await get_users(clients.engine, [s.step.author_id for s in signals if s.step.author_id])
+    body = CodeSignals(
+        signals=[
+            CodeSignalOut(
+                kind=signal.kind,
+                source="server",
+                at=signal.step.at,
+                author=None
+                if signal.step.author_id is None
+                else AuthorOut(
+                    id=str(signal.step.author_id),
+                    name=users[signal.step.author_id].name
+                    if signal.step.author_id in users
+                    else None,
+                ),
+                position=signal.step.position,
+                inserted=signal.step.inserted,
+                deleted=signal.step.deleted,
+                previousLength=signal.previous_length,
+                length=signal.step.length,
+                preview=signal.step.preview,
+                idleSeconds=signal.idle_s,
+            )
+            for signal in signals
+        ]
     )
     return json(dump(body))
 
