@@ -194,6 +194,7 @@ class Settings(BaseSettings):
     code_signal_bulk_replace_min_chars: int = Field(100, ge=1)
     code_signal_idle_s: float = Field(120, gt=0)
     code_signal_burst_chars: int = Field(40, ge=1)
+    code_client_signals_max: int = Field(1000, ge=1)  # claims kept per session (429 past it)
     collab_compact_after_updates: int = Field(2000, ge=10)  # stored since the last compaction
 
     # --- Outbound webhooks (README "Outbound webhooks")

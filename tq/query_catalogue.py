@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.collab.models import CodeSnapshot, CodeUpdate
+from tq.collab.models import ClientSignal, CodeSnapshot, CodeUpdate
 from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
@@ -359,6 +359,13 @@ CATALOGUE: tuple[QueryShape, ...] = (
         equality=("sessionId",),
         sort=(("_id", ASC),),
         range=("_id",),
+    ),
+    QueryShape(
+        ClientSignal,
+        "a session's client-reported signals, in order (and their count)",
+        "collab.history.report, client_signals",
+        equality=("sessionId",),
+        sort=(("_id", ASC),),
     ),
     QueryShape(
         CodeSnapshot,

@@ -21,7 +21,9 @@ from odmantic import AIOEngine
 from pycrdt import Doc, Map, Text
 
 from config import Settings
-from tq.collab.models import CodeUpdate
+from tq.collab.models import ClientSignal, ClientSignalKind, CodeUpdate
+from tq.core.errors import TooManyRequests
+from tq.sessions.models import Session
 
 
 @dataclass
@@ -255,3 +257,32 @@ def detect(all_steps: list[Step], rules: SignalRules) -> list[Signal]:
             last_by_author[step.author_id] = step.at
         previous_length = step.length
     return found
+
+
+# --- what the candidate's client reports
+
+
+async def report(
+    engine: AIOEngine,
+    settings: Settings,
+    session: Session,
+    author_id: ObjectId,
+    kind: ClientSignalKind,
+    length: int | None,
+) -> ClientSignal:
+    """Store one claim of the candidate's client, up to CODE_CLIENT_SIGNALS_MAX a session."""
+    signals = engine.get_collection(ClientSignal)
+    if await signals.count_documents({"sessionId": session.id}) >= (
+        settings.code_client_signals_max
+    ):
+        raise TooManyRequests(
+            "This session has all the client signals it may keep", code="client_signals_full"
+        )
+    signal = ClientSignal(session_id=session.id, author_id=author_id, kind=kind, length=length)
+    await signals.insert_one(signal.model_dump_doc())
+    return signal
+
+
+async def client_signals(engine: AIOEngine, session_id: ObjectId) -> list[ClientSignal]:
+    cursor = engine.get_collection(ClientSignal).find({"sessionId": session_id}).sort([("_id", 1)])
+    return [ClientSignal.model_validate_doc(doc) async for doc in cursor]

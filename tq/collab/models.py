@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from bson import ObjectId
 from odmantic import Field, Index, Model
@@ -56,3 +56,25 @@ class CodeSnapshot(Model):
     at: datetime = Field(default_factory=utcnow)
 
     model_config = {"collection": "code_snapshots"}
+
+
+ClientSignalKind = Literal["paste", "focus_lost", "focus_back"]
+
+
+class ClientSignal(Model):
+    """What the candidate's own editor reported (a paste, leaving and coming back to the page):
+    a claim of the client, shown as such, never checked and never a verdict."""
+
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+    session_id: ObjectId = Field(key_name="sessionId")
+    author_id: ObjectId | None = Field(key_name="authorId")
+    kind: ClientSignalKind
+    length: int | None = None  # a paste's length in characters, as the client says
+    at: datetime = Field(default_factory=utcnow)  # when the server received it
+
+    model_config = {
+        "collection": "code_client_signals",
+        "indexes": lambda: [
+            Index(ClientSignal.session_id, ClientSignal.id, name="session_id"),
+        ],
+    }

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
+from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from tq.core.schemas import Query, UtcDatetime
+from tq.collab.models import ClientSignal, ClientSignalKind
+from tq.core.schemas import Body, Query, UtcDatetime
+from tq.users.models import UserCard
 
 
 class TimelineQuery(Query):
@@ -49,6 +53,14 @@ class DiffQuery(Query):
 class AuthorOut(BaseModel):
     id: str
     name: str | None = Field(description="null once the account is deleted")
+
+    @classmethod
+    def of(cls, author_id: ObjectId | None, users: Mapping[ObjectId, UserCard]) -> AuthorOut | None:
+        """None for the server's own updates; a deleted account keeps its id, without a name."""
+        if author_id is None:
+            return None
+        card = users.get(author_id)
+        return cls(id=str(author_id), name=card.name if card else None)
 
 
 class CheckpointOut(BaseModel):
@@ -96,3 +108,37 @@ class ExportOut(BaseModel):
     sessionId: str
     format: str = Field(description='"yjs-update-v1-base64"')
     updates: list[ExportedUpdate] = Field(description="in log order: apply them one by one")
+
+
+class ClientSignalIn(Body):
+    kind: ClientSignalKind = Field(
+        description="what the editor saw: a paste, the page hidden or back"
+    )
+    length: Annotated[
+        Annotated[int, Field(ge=0, le=10_000_000)] | SkipJsonSchema[None],
+        Field(description="a paste's length in characters"),
+    ] = None
+
+
+class ClientSignalOut(BaseModel):
+    id: str
+    kind: ClientSignalKind
+    source: Literal["client"] = Field(description="a claim of the candidate's client, unchecked")
+    at: datetime = Field(description="when the server received it")
+    authorId: str | None
+    length: int | None
+
+
+class ClientSignalEnvelope(BaseModel):
+    signal: ClientSignalOut
+
+
+def client_signal_out(signal: ClientSignal) -> ClientSignalOut:
+    return ClientSignalOut(
+        id=str(signal.id),
+        kind=signal.kind,
+        source="client",
+        at=signal.at,
+        authorId=str(signal.author_id) if signal.author_id else None,
+        length=signal.length,
+    )

@@ -19,6 +19,8 @@ from tq.collab import history, protocol
 from tq.collab.schemas import (
     AuthorOut,
     CheckpointOut,
+    ClientSignalEnvelope,
+    ClientSignalIn,
     CodeOut,
     CodeQuery,
     DiffOut,
@@ -27,6 +29,7 @@ from tq.collab.schemas import (
     ExportOut,
     TimelinePage,
     TimelineQuery,
+    client_signal_out,
 )
 from tq.collab.service import (
     CLOSE_IDLE,
@@ -44,12 +47,13 @@ from tq.collab.service import (
     send,
 )
 from tq.core.clients import Clients
-from tq.core.errors import AppError
-from tq.core.http import parse_query
+from tq.core.errors import AppError, Forbidden
+from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.sessions.models import Session
-from tq.sessions.service import load_session, panel_session
+from tq.sessions.schemas import session_role
+from tq.sessions.service import load_session, member_session, panel_session
 from tq.users.models import User
 from tq.users.service import get_users
 
@@ -244,12 +248,7 @@ async def timeline(request: Request, session_id: str, clients: Clients) -> HTTPR
                 updateId=str(c.last.update_id),
                 startedAt=c.first.at,
                 at=c.last.at,
-                author=None
-                if c.first.author_id is None
-                else AuthorOut(
-                    id=str(c.first.author_id),
-                    name=authors[c.first.author_id].name if c.first.author_id in authors else None,
-                ),
+                author=AuthorOut.of(c.first.author_id, authors),
                 inserted=c.inserted,
                 deleted=c.deleted,
                 length=c.last.length,
@@ -313,3 +312,25 @@ async def code_export(request: Request, session_id: str, clients: Clients) -> HT
     ]
     body = ExportOut(sessionId=str(session.id), format=EXPORT_FORMAT, updates=updates)
     return json(dump(body))
+
+
+@code_bp.post("/<session_id:str>/code/signals")
+@doc(
+    summary="The candidate's editor reports a paste or leaving and coming back to the page (a "
+    "claim of the client, shown as such to the panel; candidate only)",
+    tag=TAG,
+    body=ClientSignalIn,
+    ok={201: ClientSignalEnvelope},
+    errors=(400, 403, 404, 429),
+)
+@authenticated()
+async def report_signal(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    viewer = current_user(request)
+    data = parse_body(request, ClientSignalIn)
+    session = await member_session(clients.engine, session_id, viewer)
+    if session_role(session, viewer.id) != "candidate":
+        raise Forbidden("Only the candidate's editor reports signals", code="candidate_only")
+    signal = await history.report(
+        clients.engine, request.app.ctx.settings, session, viewer.id, data.kind, data.length
+    )
+    return json(dump(ClientSignalEnvelope(signal=client_signal_out(signal))), status=201)

@@ -8,7 +8,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tq.chat.schemas import MessageOut
 from tq.collab.history import SignalKind
-from tq.collab.schemas import AuthorOut
+from tq.collab.schemas import AuthorOut, ClientSignalOut
 from tq.core.schemas import NON_BLANK, Body, Query
 from tq.evaluation.models import Note, NoteVisibility, Recommendation, Scorecard, ScorecardStatus
 from tq.runner.schemas import RunOut
@@ -245,3 +245,6 @@ class CodeSignalOut(BaseModel):
 
 class CodeSignals(BaseModel):
     signals: list[CodeSignalOut] = Field(description="oldest first; evidence, never a verdict")
+    clientSignals: list[ClientSignalOut] = Field(
+        description="what the candidate's editor reported, oldest first: its claims, unchecked"
+    )

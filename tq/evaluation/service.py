@@ -18,7 +18,8 @@ from config import Settings
 from tq.chat.models import ChatMessage
 from tq.chat.schemas import HistoryQuery
 from tq.chat.service import history
-from tq.collab.history import Signal, session_signals
+from tq.collab.history import Signal, client_signals, session_signals
+from tq.collab.models import ClientSignal
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -337,7 +338,7 @@ async def scorecards_for(clients: Clients, session_id: str, viewer: User) -> tup
 
 async def code_signals(
     clients: Clients, settings: Settings, session_id: str, viewer: User
-) -> list[Signal]:
+) -> tuple[list[Signal], list[ClientSignal]]:
     """The signals of the session's code, for the host, and for an interviewer once their own
     scorecard is in (the blind rule: signals must not anchor a score). Never a verdict."""
     session = await panel_session(clients.engine, session_id, viewer)
@@ -345,7 +346,8 @@ async def code_signals(
         clients.engine, session, viewer.id
     ):
         raise Forbidden("Submit your own scorecard to see the signals", code="submit_own_first")
-    return await session_signals(clients.engine, session.id, settings)
+    computed = await session_signals(clients.engine, session.id, settings)
+    return computed, await client_signals(clients.engine, session.id)
 
 
 # --- the event log

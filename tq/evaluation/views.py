@@ -8,7 +8,7 @@ from sanic.response import HTTPResponse, html
 
 from tq.auth.dependencies import authenticated, current_user
 from tq.chat.schemas import MessageOut
-from tq.collab.schemas import AuthorOut
+from tq.collab.schemas import AuthorOut, client_signal_out
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
@@ -223,7 +223,9 @@ async def scorecards(request: Request, session_id: str, clients: Clients) -> HTT
 @authenticated()
 async def code_signals(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     settings = request.app.ctx.settings
-    signals = await service.code_signals(clients, settings, session_id, current_user(request))
+    signals, claims = await service.code_signals(
+        clients, settings, session_id, current_user(request)
+    )
     users = await get_users(clients.engine, [s.step.author_id for s in signals if s.step.author_id])
     body = CodeSignals(
         signals=[
@@ -231,14 +233,7 @@ async def code_signals(request: Request, session_id: str, clients: Clients) -> H
                 kind=signal.kind,
                 source="server",
                 at=signal.step.at,
-                author=None
-                if signal.step.author_id is None
-                else AuthorOut(
-                    id=str(signal.step.author_id),
-                    name=users[signal.step.author_id].name
-                    if signal.step.author_id in users
-                    else None,
-                ),
+                author=AuthorOut.of(signal.step.author_id, users),
                 position=signal.step.position,
                 inserted=signal.step.inserted,
                 deleted=signal.step.deleted,
@@ -248,7 +243,8 @@ async def code_signals(request: Request, session_id: str, clients: Clients) -> H
                 idleSeconds=signal.idle_s,
             )
             for signal in signals
-        ]
+        ],
+        clientSignals=[client_signal_out(claim) for claim in claims],
     )
     return json(dump(body))
 
