@@ -112,3 +112,15 @@ def test_a_bulk_replace_and_an_idle_burst_are_named_as_such() -> None:
     assert kinds == [("bulk_replace", len(log) - 1), ("idle_then_burst", len(log))]
     idle = detect(replay(log), RULES)[-1]
     assert idle.idle_s == 300.0 and idle.previous_length == 130
+
+
+def test_an_embed_in_the_code_counts_as_one_character_and_breaks_nothing() -> None:
+    """Yjs lets any client put an embed (an object) in a Y.Text: a hostile one must not break
+    the history routes."""
+    log: list[dict[str, Any]] = []
+    cara = Author(log, START)
+    cara.change(1.0, lambda code: code.insert(0, "abc"))
+    cara.change(1.0, lambda code: code.insert_embed(1, {"image": "x" * 500}))
+    steps = replay(log)
+    assert (steps[-1].inserted, steps[-1].preview) == (1, "")
+    assert detect(steps, RULES) == []

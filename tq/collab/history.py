@@ -67,9 +67,13 @@ class Replay:
     def _measure(self, event: Any) -> None:
         for change in event.delta:
             if "insert" in change:
-                self.inserted += len(change["insert"])
+                inserted = change["insert"]
+                if not isinstance(inserted, str):  # an embed (Yjs allows them in a Y.Text)
+                    self.inserted += 1
+                    continue
+                self.inserted += len(inserted)
                 if len(self.preview) < PREVIEW_CHARS:
-                    self.preview = (self.preview + change["insert"])[:PREVIEW_CHARS]
+                    self.preview = (self.preview + inserted)[:PREVIEW_CHARS]
             elif "delete" in change:
                 self.deleted += change["delete"]
 
