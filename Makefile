@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -83,6 +83,7 @@ bench: setup
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.runner
 	$(BIN)/python -m bench.collab
+	$(BIN)/python -m bench.code_history
 
 # The code runner alone (a few minutes): Piston execute latency and throughput, the runner's
 # CPU at saturation with the web's health p99 beside it, and the sandbox's own overhead.
@@ -93,6 +94,12 @@ bench-runner: setup
 # beside the reference @y/websocket-server driven by the same npm y-websocket load generator.
 bench-collab: setup
 	$(BIN)/python -m bench.collab
+
+# The code history (a few minutes): the code at a moment, the timeline, diffs and signals of
+# the busiest hour of a real editing trace and of the whole trace, beside npm yjs rebuilding
+# the same log; the log's size; the integrity signals' recall and false positives.
+bench-code: setup
+	$(BIN)/python -m bench.code_history
 
 # GET /docs/openapi.json throughput (the spec is built once at start-up).
 bench-spec: setup

@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     collab_max_awareness_bytes: int = Field(8192, ge=256)  # one awareness state's JSON
     collab_recheck_s: float = Field(30, gt=0)  # token, membership, status of an open connection
     code_timeline_group_s: float = Field(2.0, ge=0)  # one author's steps this close: one entry
+    # Updates per block of the history index (README "Code history"): a past moment is
+    # rebuilt from at most 4 blocks and the updates after the last one.
+    code_history_block_updates: int = Field(512, ge=8, le=4096)
     # Integrity signals (README "Code history"): thresholds of what one update does.
     code_signal_large_insert_chars: int = Field(80, ge=1)
     code_signal_bulk_replace_share: float = Field(0.6, gt=0, le=1)

@@ -19,7 +19,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.collab.models import ClientSignal, CodeSnapshot, CodeUpdate
+from tq.collab.models import ClientSignal, CodeHistoryBlock, CodeSnapshot, CodeUpdate
 from tq.collab.service import Rooms
 from tq.core.celery import create_celery
 from tq.core.clients import Clients
@@ -61,6 +61,7 @@ DOCUMENT_MODELS: list[Any] = [
     WebhookDelivery,
     CodeUpdate,
     CodeSnapshot,
+    CodeHistoryBlock,
     ClientSignal,
 ]
 

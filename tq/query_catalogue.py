@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.collab.models import ClientSignal, CodeSnapshot, CodeUpdate
+from tq.collab.models import ClientSignal, CodeHistoryBlock, CodeSnapshot, CodeUpdate
 from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
@@ -373,6 +373,27 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "collab.service.read_log, compact (and upTo: the one it read)",
         equality=("sessionId",),
         residual=("upTo",),
+    ),
+    QueryShape(
+        CodeHistoryBlock,
+        "a session's history blocks, in order (or the last, or the last begun by a time)",
+        "collab.history.steps, index_history, state_at",
+        equality=("sessionId",),
+        sort=(("index", ASC),),
+        residual=("firstAt",),
+    ),
+    QueryShape(
+        CodeHistoryBlock,
+        "one history block, or the blocks between a base and it",
+        "collab.history.state_at, _rebuild",
+        equality=("sessionId",),
+        range=("index",),
+    ),
+    QueryShape(
+        CodeSnapshot,
+        "a deleted session's code (also its log, history blocks and client signals)",
+        "collab.history.forget_session_code",
+        equality=("sessionId",),
     ),
     # --- jobs
     by_id(JobRun, "jobs.service.record_start, record_end, get_run"),

@@ -5,6 +5,7 @@ the app and the workers wire these subscriptions into their event bus at start."
 from __future__ import annotations
 
 from tq.chat.service import forget_session_chat
+from tq.collab.history import forget_session_code
 from tq.core.clients import Clients
 from tq.core.events import EventBus
 from tq.evaluation.jobs import flush_session_events
@@ -22,6 +23,9 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
 
     async def forget_chat(event: SessionDeleted) -> None:
         await forget_session_chat(clients.engine, event.session_id)
+
+    async def forget_code(event: SessionDeleted) -> None:
+        await forget_session_code(clients.engine, event.session_id)
 
     async def forget_runs(event: SessionDeleted) -> None:
         await forget_session_runs(clients.engine, event.session_id)
@@ -47,3 +51,4 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     bus.subscribe(SessionDeleted, forget_events)
     bus.subscribe(SessionDeleted, forget_chat)
     bus.subscribe(SessionDeleted, forget_runs)
+    bus.subscribe(SessionDeleted, forget_code)

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import base64
 import difflib
+import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from bson import ObjectId
 from odmantic import AIOEngine
 from pycrdt import Doc, Map, Text
+from pymongo.errors import DuplicateKeyError
 
 from config import Settings
-from tq.collab.models import ClientSignal, ClientSignalKind, CodeUpdate
+from tq.collab.models import (
+    ClientSignal,
+    ClientSignalKind,
+    CodeHistoryBlock,
+    CodeSnapshot,
+    CodeUpdate,
+)
+from tq.collab.service import LATE_INSERT_MARGIN
 from tq.core.errors import TooManyRequests
+from tq.core.time import utcnow
 from tq.sessions.models import Session
 
 
@@ -53,16 +63,26 @@ class Checkpoint:
 
 
 class Replay:
-    """A fresh document and the steps that rebuild it."""
+    """A fresh document and the steps that rebuild it. Measuring what each update did costs
+    most of a replay: with `measure=False` it starts only once `measure()` is called (so a
+    base loaded before is not measured)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, measure: bool = True) -> None:
         self.doc: Doc[Any] = Doc()
         self.code = Text()
         self.meta: Map[Any] = Map()
         self.doc["code"], self.doc["meta"] = self.code, self.meta
         self.inserted = self.deleted = 0
         self.preview = ""
-        self.code.observe(self._measure)
+        self.measuring = False
+        if measure:
+            self.measure()
+
+    def measure(self) -> Replay:
+        if not self.measuring:
+            self.code.observe(self._measure)
+            self.measuring = True
+        return self
 
     def _measure(self, event: Any) -> None:
         for change in event.delta:
@@ -76,6 +96,9 @@ class Replay:
                     self.preview = (self.preview + inserted)[:PREVIEW_CHARS]
             elif "delete" in change:
                 self.deleted += change["delete"]
+
+    def load(self, update: bytes) -> None:
+        self.doc.apply_update(update)
 
     def apply(self, position: int, entry: dict[str, Any]) -> Step:
         self.inserted = self.deleted = 0
@@ -98,15 +121,172 @@ class Replay:
         return language if isinstance(language, str) else None
 
 
-async def log_entries(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[dict[str, Any]]:
-    cursor = engine.get_collection(CodeUpdate).find({"sessionId": session_id}).sort([("_id", 1)])
+# --- the history index: blocks of the log with what each update did (CodeHistoryBlock)
+
+# Per update: its id, time (ms since the epoch), inserted, deleted, length after it, the index
+# of its author in the block's list (NO_AUTHOR: none), and its preview's length.
+PACKED_STEP = struct.Struct("<12sqIIIHH")
+NO_AUTHOR = 0xFFFF
+BASE_EVERY = 4  # a block in this many carries the document before it
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    """Milliseconds since the epoch: what BSON keeps of a time."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
+def pack(steps_: list[Step]) -> tuple[bytes, str, list[ObjectId | None]]:
+    authors: list[ObjectId | None] = []
+    packed, previews = bytearray(), []
+    for step in steps_:
+        author = NO_AUTHOR
+        if step.author_id is not None:
+            if step.author_id not in authors:
+                authors.append(step.author_id)
+            author = authors.index(step.author_id)
+        packed += PACKED_STEP.pack(
+            step.update_id.binary,
+            _ms(step.at),
+            step.inserted,
+            step.deleted,
+            step.length,
+            author,
+            len(step.preview),
+        )
+        previews.append(step.preview)
+    return bytes(packed), "".join(previews), authors
+
+
+def unpack(block: dict[str, Any]) -> list[Step]:
+    """A stored block's steps (the block as the collection holds it)."""
+    found: list[Step] = []
+    first = block["index"] * block["size"] + 1
+    previews, offset, authors = block["previews"], 0, block["authors"]
+    for number, (oid, ms, inserted, deleted, length, author, preview) in enumerate(
+        PACKED_STEP.iter_unpack(block["steps"])
+    ):
+        found.append(
+            Step(
+                position=first + number,
+                update_id=ObjectId(oid),
+                at=EPOCH + timedelta(milliseconds=ms),
+                author_id=None if author == NO_AUTHOR else authors[author],
+                inserted=inserted,
+                deleted=deleted,
+                length=length,
+                preview=previews[offset : offset + preview],
+            )
+        )
+        offset += preview
+    return found
+
+
+def _blocks(engine: AIOEngine) -> Any:
+    return engine.get_collection(CodeHistoryBlock)
+
+
+async def index_history(
+    engine: AIOEngine, session_id: ObjectId, size: int, *, now: datetime | None = None
+) -> int:
+    """Add the blocks the log now fills, counting only updates older than the late-insert
+    margin (a younger one may still get an earlier update before it from another process).
+    Returns how many blocks it wrote; run twice at once, the second writes nothing twice."""
+    settled = ObjectId.from_datetime((now or utcnow()) - LATE_INSERT_MARGIN)
+    last = await _blocks(engine).find_one({"sessionId": session_id}, sort=[("index", -1)])
+    replay = Replay(measure=False)
+    query: dict[str, Any] = {"sessionId": session_id, "_id": {"$lt": settled}}
+    index = 0
+    if last is not None:
+        size = last["size"]  # a session keeps the block size it started with
+        for update in await _rebuild(engine, session_id, last):
+            replay.load(update)
+        for update in last["updates"]:
+            replay.load(update)
+        query["_id"]["$gt"] = last["upTo"]
+        index = last["index"] + 1
+    replay.measure()
+    written = 0
+    position = index * size
+    batch: list[tuple[Step, bytes]] = []
+    base = replay.doc.get_update() if index % BASE_EVERY == 0 else None
+    cursor = engine.get_collection(CodeUpdate).find(query).sort([("_id", 1)])
+    async for entry in cursor:
+        position += 1
+        batch.append((replay.apply(position, entry), entry["update"]))
+        if len(batch) < size:
+            continue
+        steps_, packed_previews, authors = pack([step for step, _ in batch])
+        block = CodeHistoryBlock(
+            session_id=session_id,
+            index=index,
+            size=size,
+            first_at=batch[0][0].at,
+            up_to=batch[-1][0].update_id,
+            base=base,
+            updates=[update for _, update in batch],
+            steps=steps_,
+            previews=packed_previews,
+            authors=authors,
+        )
+        try:
+            await _blocks(engine).insert_one(block.model_dump_doc())
+        except DuplicateKeyError:
+            return written  # another run is indexing this session
+        written += 1
+        index += 1
+        batch = []
+        base = replay.doc.get_update() if index % BASE_EVERY == 0 else None
+    return written
+
+
+async def _rebuild(engine: AIOEngine, session_id: ObjectId, block: dict[str, Any]) -> list[bytes]:
+    """The updates that rebuild the document before `block`: the nearest base at or before
+    it, then the updates of the blocks between."""
+    if block["base"] is not None:
+        return [block["base"]]
+    first = block["index"] - block["index"] % BASE_EVERY
+    cursor = _blocks(engine).find(
+        {"sessionId": session_id, "index": {"$gte": first, "$lt": block["index"]}},
+        {"base": 1, "updates": 1, "index": 1},
+    )
+    before = sorted(await cursor.to_list(length=BASE_EVERY), key=lambda b: b["index"])
+    if len(before) != block["index"] - first or before[0]["base"] is None:
+        raise RuntimeError(f"the history index of session {session_id} has a hole")
+    return [before[0]["base"], *(u for b in before for u in b["updates"])]
+
+
+async def log_entries(
+    engine: AIOEngine, session_id: ObjectId, after: ObjectId | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    query: dict[str, Any] = {"sessionId": session_id}
+    if after is not None:
+        query["_id"] = {"$gt": after}
+    cursor = engine.get_collection(CodeUpdate).find(query).sort([("_id", 1)])
     async for entry in cursor:
         yield entry
 
 
-async def steps(engine: AIOEngine, session_id: ObjectId, replay: Replay) -> AsyncIterator[Step]:
-    position = 0
-    async for entry in log_entries(engine, session_id):
+async def steps(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[Step]:
+    """Every step of the log, in order: the indexed ones as stored, the rest replayed."""
+    last: dict[str, Any] | None = None
+    since_base: list[bytes] = []  # what rebuilds the document after the last block
+    cursor = _blocks(engine).find({"sessionId": session_id}).sort([("index", 1)])
+    async for block in cursor:
+        if block["base"] is not None:
+            since_base = [block["base"]]
+        since_base.extend(block["updates"])
+        for step in unpack(block):
+            yield step
+        last = block
+    position = (last["index"] + 1) * last["size"] if last else 0
+    replay = Replay(measure=False)
+    for update in since_base:
+        replay.load(update)
+    replay.measure()
+    async for entry in log_entries(engine, session_id, last["upTo"] if last else None):
         position += 1
         yield replay.apply(position, entry)
 
@@ -115,7 +295,7 @@ async def checkpoints(
     engine: AIOEngine, session_id: ObjectId, gap: timedelta
 ) -> AsyncIterator[Checkpoint]:
     current: Checkpoint | None = None
-    async for step in steps(engine, session_id, Replay()):
+    async for step in steps(engine, session_id):
         if step.inserted == 0 and step.deleted == 0 and step.author_id is None:
             continue  # the server's own (the language): no editing
         if (
@@ -151,23 +331,40 @@ async def state_at(
     at: datetime | None = None,
     position: int | None = None,
 ) -> CodeState:
-    """The document as it was at `at` (every update stored by then), or after `position`
-    updates; with neither, as it is now."""
-    replay = Replay()
-    last: Step | None = None
-    async for entry in log_entries(engine, session_id):
-        if at is not None and entry["at"] > at:
+    """The document as it was at `at` (the log up to its first update stored after it), or
+    after `position` updates, whichever comes first; with neither, as it is now. Starts from
+    the last indexed block that begins no later, so it reads a few blocks and not the log."""
+    query: dict[str, Any] = {"sessionId": session_id}
+    if at is not None:
+        query["firstAt"] = {"$lte": at}
+    block = await _blocks(engine).find_one(query, sort=[("index", -1)])
+    if block is not None and position is not None:
+        wanted = (position - 1) // block["size"] if position > 0 else -1
+        if wanted < block["index"]:
+            block = (
+                await _blocks(engine).find_one({"sessionId": session_id, "index": wanted})
+                if wanted >= 0
+                else None
+            )
+    replay = Replay(measure=False)  # only the code is wanted
+    done = 0
+    last_at: datetime | None = None
+    last_id: ObjectId | None = None
+    if block is not None:
+        for update in await _rebuild(engine, session_id, block):
+            replay.load(update)
+        done = block["index"] * block["size"]
+        for step, update in zip(unpack(block), block["updates"], strict=True):
+            if (position is not None and done >= position) or (at is not None and step.at > at):
+                return CodeState(str(replay.code), replay.language, done, last_at, last_id)
+            replay.load(update)
+            done, last_at, last_id = step.position, step.at, step.update_id
+    async for entry in log_entries(engine, session_id, block["upTo"] if block else None):
+        if (position is not None and done >= position) or (at is not None and entry["at"] > at):
             break
-        if position is not None and last is not None and last.position >= position:
-            break
-        last = replay.apply((last.position if last else 0) + 1, entry)
-    return CodeState(
-        code=str(replay.code),
-        language=replay.language,
-        position=last.position if last else 0,
-        at=last.at if last else None,
-        update_id=last.update_id if last else None,
-    )
+        replay.load(entry["update"])
+        done, last_at, last_id = done + 1, entry["at"], entry["_id"]
+    return CodeState(str(replay.code), replay.language, done, last_at, last_id)
 
 
 def unified_diff(before: CodeState, after: CodeState) -> str:
@@ -232,7 +429,7 @@ def rules_of(settings: Settings) -> SignalRules:
 async def session_signals(
     engine: AIOEngine, session_id: ObjectId, settings: Settings
 ) -> list[Signal]:
-    return detect([step async for step in steps(engine, session_id, Replay())], rules_of(settings))
+    return detect([step async for step in steps(engine, session_id)], rules_of(settings))
 
 
 def detect(all_steps: list[Step], rules: SignalRules) -> list[Signal]:
@@ -261,6 +458,12 @@ def detect(all_steps: list[Step], rules: SignalRules) -> list[Signal]:
             last_by_author[step.author_id] = step.at
         previous_length = step.length
     return found
+
+
+async def forget_session_code(engine: AIOEngine, session_id: ObjectId) -> None:
+    """A deleted session's code goes with it: its log, snapshot, history index and claims."""
+    for model in (CodeUpdate, CodeSnapshot, CodeHistoryBlock, ClientSignal):
+        await engine.get_collection(model).delete_many({"sessionId": session_id})
 
 
 # --- what the candidate's client reports

@@ -17,7 +17,8 @@ class CodeUpdate(Model):
     id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
 
     session_id: ObjectId = Field(key_name="sessionId")
-    author_id: ObjectId | None = Field(key_name="authorId")  # None once the account is deleted
+    # None: the server's own (the language). A deleted account's id stays, naming nobody.
+    author_id: ObjectId | None = Field(key_name="authorId")
     change: bytes = Field(key_name="update")  # (`update` is a method of every Model)
     at: datetime = Field(default_factory=utcnow)
 
@@ -76,5 +77,39 @@ class ClientSignal(Model):
         "collection": "code_client_signals",
         "indexes": lambda: [
             Index(ClientSignal.session_id, ClientSignal.id, name="session_id"),
+        ],
+    }
+
+
+class CodeHistoryBlock(Model):
+    """`block_updates` consecutive updates of a session's log, in order, with what each did to
+    the code (the history index, written by the compaction job once they are older than the
+    late-insert margin, so their positions are final). Reading a past moment or the timeline
+    reads a few of these instead of thousands of updates. Written once, never changed; the
+    log stays the source of truth and the index can be dropped and rebuilt."""
+
+    id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
+    session_id: ObjectId = Field(key_name="sessionId")
+    index: int  # 0, 1, …: it holds positions index * size + 1 … (index + 1) * size
+    size: int  # updates held (every block of a session has the same)
+    first_at: datetime = Field(key_name="firstAt")
+    up_to: ObjectId = Field(key_name="upTo")  # its last update
+    # The document before the block, every BASE_EVERY blocks (else None: the blocks before it
+    # rebuild it).
+    base: bytes | None = None
+    updates: list[bytes]
+    steps: bytes  # packed: per update its id, time, inserted, deleted, length, author, preview
+    previews: str  # the steps' previews, one after another
+    authors: list[ObjectId | None]  # the steps name authors by their index in this list
+
+    model_config = {
+        "collection": "code_history_blocks",
+        "indexes": lambda: [
+            Index(
+                CodeHistoryBlock.session_id,
+                CodeHistoryBlock.index,
+                unique=True,
+                name="session_index",
+            ),
         ],
     }
