@@ -191,6 +191,7 @@ class Settings(BaseSettings):
     # Updates per block of the history index (README "Code history"): a past moment is
     # rebuilt from at most 4 blocks and the updates after the last one.
     code_history_block_updates: int = Field(512, ge=8, le=4096)
+    record_max_code_frames: int = Field(5000, ge=1)  # checkpoints in the record's playback
     # Integrity signals (README "Code history"): thresholds of what one update does.
     code_signal_large_insert_chars: int = Field(80, ge=1)
     code_signal_bulk_replace_share: float = Field(0.6, gt=0, le=1)

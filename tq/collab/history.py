@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import difflib
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -291,28 +291,86 @@ async def steps(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[Step]:
         yield replay.apply(position, entry)
 
 
-async def checkpoints(
-    engine: AIOEngine, session_id: ObjectId, gap: timedelta
-) -> AsyncIterator[Checkpoint]:
-    current: Checkpoint | None = None
-    async for step in steps(engine, session_id):
+class Grouper:
+    """Consecutive steps of one author, each within `gap` of the one before, into checkpoints
+    (the server's own steps that change no text are left out)."""
+
+    def __init__(self, gap: timedelta) -> None:
+        self.gap = gap
+        self.current: Checkpoint | None = None
+
+    def add(self, step: Step) -> Checkpoint | None:
+        """The checkpoint this step closes, if any."""
         if step.inserted == 0 and step.deleted == 0 and step.author_id is None:
-            continue  # the server's own (the language): no editing
+            return None  # the server's own (the language): no editing
+        current = self.current
         if (
             current is not None
             and current.last.author_id == step.author_id
-            and step.at - current.last.at <= gap
+            and step.at - current.last.at <= self.gap
         ):
             current.last = step
             current.inserted += step.inserted
             current.deleted += step.deleted
             current.updates += 1
-            continue
-        if current is not None:
-            yield current
-        current = Checkpoint(step, step, step.inserted, step.deleted, 1)
-    if current is not None:
-        yield current
+            return None
+        self.current = Checkpoint(step, step, step.inserted, step.deleted, 1)
+        return current
+
+    def finish(self) -> Checkpoint | None:
+        current, self.current = self.current, None
+        return current
+
+
+def group(all_steps: Iterable[Step], gap: timedelta) -> list[Checkpoint]:
+    grouper = Grouper(gap)
+    found = [closed for step in all_steps if (closed := grouper.add(step)) is not None]
+    last = grouper.finish()
+    return [*found, last] if last is not None else found
+
+
+async def checkpoints(
+    engine: AIOEngine, session_id: ObjectId, gap: timedelta
+) -> AsyncIterator[Checkpoint]:
+    """Grouped as they come: the timeline route stops reading at the end of its page."""
+    grouper = Grouper(gap)
+    async for step in steps(engine, session_id):
+        closed = grouper.add(step)
+        if closed is not None:
+            yield closed
+    last = grouper.finish()
+    if last is not None:
+        yield last
+
+
+async def codes_at(engine: AIOEngine, session_id: ObjectId, positions: set[int]) -> dict[int, str]:
+    """The code after each of `positions` (a position past the log gets nothing), in one pass
+    over the blocks and the log, without measuring."""
+    wanted = sorted(positions)
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    replay = Replay(measure=False)
+    position = 0
+    last: dict[str, Any] | None = None
+    cursor = _blocks(engine).find({"sessionId": session_id}).sort([("index", 1)])
+    async for block in cursor:
+        for update in block["updates"]:
+            replay.load(update)
+            position += 1
+            if position in positions:
+                found[position] = str(replay.code)
+        last = block
+        if position >= wanted[-1]:
+            return found
+    async for entry in log_entries(engine, session_id, last["upTo"] if last else None):
+        replay.load(entry["update"])
+        position += 1
+        if position in positions:
+            found[position] = str(replay.code)
+        if position >= wanted[-1]:
+            break
+    return found
 
 
 @dataclass(frozen=True)
@@ -367,15 +425,19 @@ async def state_at(
     return CodeState(str(replay.code), replay.language, done, last_at, last_id)
 
 
-def unified_diff(before: CodeState, after: CodeState) -> str:
+def diff_text(before: str, after: str, from_name: str, to_name: str) -> str:
     return "".join(
         difflib.unified_diff(
-            before.code.splitlines(keepends=True),
-            after.code.splitlines(keepends=True),
-            fromfile=f"code@{before.position}",
-            tofile=f"code@{after.position}",
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=from_name,
+            tofile=to_name,
         )
     )
+
+
+def unified_diff(before: CodeState, after: CodeState) -> str:
+    return diff_text(before.code, after.code, f"code@{before.position}", f"code@{after.position}")
 
 
 async def export(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[dict[str, Any]]:

@@ -10,6 +10,7 @@ from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from tq.collab.history import Checkpoint
 from tq.collab.models import ClientSignal, ClientSignalKind
 from tq.core.schemas import Body, Query, UtcDatetime
 from tq.users.models import UserCard
@@ -73,6 +74,20 @@ class CheckpointOut(BaseModel):
     deleted: int = Field(description="characters deleted")
     length: int = Field(description="the document's length after it, in characters")
     updates: int = Field(description="how many updates it groups")
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint, users: Mapping[ObjectId, UserCard]) -> CheckpointOut:
+        return cls(
+            position=checkpoint.last.position,
+            updateId=str(checkpoint.last.update_id),
+            startedAt=checkpoint.first.at,
+            at=checkpoint.last.at,
+            author=AuthorOut.of(checkpoint.first.author_id, users),
+            inserted=checkpoint.inserted,
+            deleted=checkpoint.deleted,
+            length=checkpoint.last.length,
+            updates=checkpoint.updates,
+        )
 
 
 class TimelinePage(BaseModel):

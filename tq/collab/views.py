@@ -17,7 +17,6 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from tq.auth.dependencies import authenticate_token, authenticated, current_user
 from tq.collab import history, protocol
 from tq.collab.schemas import (
-    AuthorOut,
     CheckpointOut,
     ClientSignalEnvelope,
     ClientSignalIn,
@@ -242,20 +241,7 @@ async def timeline(request: Request, session_id: str, clients: Clients) -> HTTPR
         clients.engine, [c.first.author_id for c in page if c.first.author_id]
     )
     body = TimelinePage(
-        checkpoints=[
-            CheckpointOut(
-                position=c.last.position,
-                updateId=str(c.last.update_id),
-                startedAt=c.first.at,
-                at=c.last.at,
-                author=AuthorOut.of(c.first.author_id, authors),
-                inserted=c.inserted,
-                deleted=c.deleted,
-                length=c.last.length,
-                updates=c.updates,
-            )
-            for c in page
-        ],
+        checkpoints=[CheckpointOut.of(c, authors) for c in page],
         nextCursor=page[-1].last.position if more and page else None,
     )
     return json(dump(body))

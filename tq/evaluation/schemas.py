@@ -1,19 +1,23 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.chat.schemas import MessageOut
-from tq.collab.history import SignalKind
-from tq.collab.schemas import AuthorOut, ClientSignalOut
+from tq.collab.history import Signal, SignalKind
+from tq.collab.schemas import AuthorOut, CheckpointOut, ClientSignalOut
 from tq.core.schemas import NON_BLANK, Body, Query
 from tq.evaluation.models import Note, NoteVisibility, Recommendation, Scorecard, ScorecardStatus
-from tq.runner.schemas import RunOut
+from tq.runner.models import RunStatus
+from tq.runner.schemas import RunOut, Verdict
 from tq.sessions.models import SessionEventRecord
 from tq.sessions.schemas import SessionOut, SessionUserOut
+from tq.users.models import UserCard
 
 NoteBody = Annotated[
     str,
@@ -227,6 +231,55 @@ class RecordOut(BaseModel):
     runs: list[RunOut] = Field(description="code runs, oldest first, with their output")
     notes: list[NoteOut] = Field(description="the notes the caller may see")
     scorecards: BlindScorecards
+    code: RecordCode
+
+
+class CodeFrameOut(CheckpointOut):
+    """One checkpoint of the playback, with the change from the previous frame's code:
+    code = previous[:editStart] + editInserted + previous[editStart + editDeleted:]."""
+
+    editStart: int
+    editDeleted: int
+    editInserted: str
+
+
+class RunCodeOut(BaseModel):
+    runId: str
+    userId: str
+    at: datetime = Field(description="when the run was asked for")
+    language: str
+    status: RunStatus
+    verdict: Verdict | None
+    position: int | None = Field(
+        description="the log position of the document state it ran (GET …/code?position=); "
+        "null when the code was sent with the run"
+    )
+    source: str = Field(description="the code it ran")
+    diffToPrevious: str = Field(
+        description="a unified diff from the previous run's code (the whole code for the first)"
+    )
+
+
+class CodeSummaryOut(BaseModel):
+    updates: int = Field(description="updates in the log")
+    checkpoints: int
+    startedAt: datetime | None
+    endedAt: datetime | None
+
+
+class RecordCode(BaseModel):
+    code: str = Field(description="the final code")
+    language: str | None
+    position: int
+    summary: CodeSummaryOut
+    timeline: list[CodeFrameOut] = Field(description="the playback's frames, oldest first")
+    timelineTruncated: bool = Field(description="more checkpoints than RECORD_MAX_CODE_FRAMES")
+    runs: list[RunCodeOut] = Field(description="oldest first")
+    signalsVisible: bool = Field(
+        description="false for an interviewer before their own scorecard is in (blind rule)"
+    )
+    signals: list[CodeSignalOut] = Field(description="empty while not visible")
+    clientSignals: list[ClientSignalOut] = Field(description="empty while not visible")
 
 
 class CodeSignalOut(BaseModel):
@@ -241,6 +294,22 @@ class CodeSignalOut(BaseModel):
     length: int = Field(description="the document's length after it")
     preview: str = Field(description="the start of what it inserted (80 characters at most)")
     idleSeconds: float | None = Field(description="idle_then_burst: the pause before it")
+
+    @classmethod
+    def of(cls, signal: Signal, users: Mapping[ObjectId, UserCard]) -> CodeSignalOut:
+        return cls(
+            kind=signal.kind,
+            source="server",
+            at=signal.step.at,
+            author=AuthorOut.of(signal.step.author_id, users),
+            position=signal.step.position,
+            inserted=signal.step.inserted,
+            deleted=signal.step.deleted,
+            previousLength=signal.previous_length,
+            length=signal.step.length,
+            preview=signal.step.preview,
+            idleSeconds=signal.idle_s,
+        )
 
 
 class CodeSignals(BaseModel):

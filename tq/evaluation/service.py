@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -18,7 +18,20 @@ from config import Settings
 from tq.chat.models import ChatMessage
 from tq.chat.schemas import HistoryQuery
 from tq.chat.service import history
-from tq.collab.history import Signal, client_signals, session_signals
+from tq.collab.history import (
+    Checkpoint,
+    CodeState,
+    Signal,
+    client_signals,
+    codes_at,
+    detect,
+    diff_text,
+    group,
+    rules_of,
+    session_signals,
+    state_at,
+    steps,
+)
 from tq.collab.models import ClientSignal
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
@@ -342,9 +355,7 @@ async def code_signals(
     """The signals of the session's code, for the host, and for an interviewer once their own
     scorecard is in (the blind rule: signals must not anchor a score). Never a verdict."""
     session = await panel_session(clients.engine, session_id, viewer)
-    if session.created_by != viewer.id and not await has_submitted(
-        clients.engine, session, viewer.id
-    ):
+    if not await may_see_signals(clients.engine, session, viewer):
         raise Forbidden("Submit your own scorecard to see the signals", code="submit_own_first")
     computed = await session_signals(clients.engine, session.id, settings)
     return computed, await client_signals(clients.engine, session.id)
@@ -385,6 +396,78 @@ class Record:
     runs: list[CodeRun]
     notes: list[Note]
     scorecards: Blind
+    code: CodeHistory
+
+
+@dataclass(frozen=True)
+class RunCode:
+    run: CodeRun
+    position: int | None  # of the document state it ran; None: its code came with it
+    diff: str  # from the previous run's code
+
+
+@dataclass(frozen=True)
+class CodeHistory:
+    final: CodeState
+    updates: int
+    checkpoints: list[Checkpoint]  # RECORD_MAX_CODE_FRAMES at most
+    frames: dict[int, str]  # the code after each checkpoint, by its last position
+    truncated: bool
+    runs: list[RunCode]
+    signals_visible: bool
+    signals: list[Signal]
+    claims: list[ClientSignal]
+
+
+def edit_between(before: str, after: str) -> tuple[int, int, str]:
+    """One edit turning `before` into `after`: (start, characters deleted, text inserted),
+    from their common prefix and suffix (the playback applies it)."""
+    start = 0
+    limit = min(len(before), len(after))
+    while start < limit and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < limit - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    return start, len(before) - start - end, after[start : len(after) - end]
+
+
+async def may_see_signals(engine: AIOEngine, session: Session, viewer: User) -> bool:
+    """The blind rule for signals: the host, or an interviewer whose scorecard is in."""
+    return session.created_by == viewer.id or await has_submitted(engine, session, viewer.id)
+
+
+async def code_history(
+    clients: Clients, session: Session, viewer: User, runs: list[CodeRun]
+) -> CodeHistory:
+    """The code part of the record, from one pass over the history: the final code, the
+    playback's checkpoints and their code, each run's code placed on the timeline with its
+    diff to the run before, and the signals under the blind rule."""
+    settings = clients.settings
+    every = [step async for step in steps(clients.engine, session.id)]
+    gap = timedelta(seconds=settings.code_timeline_group_s)
+    grouped = group(every, gap)
+    kept = grouped[: settings.record_max_code_frames]
+    frames = await codes_at(clients.engine, session.id, {c.last.position for c in kept})
+    final = await state_at(clients.engine, session.id)
+    position_of = {step.update_id: step.position for step in every}
+    placed, previous = [], ""
+    for run in runs:
+        position = position_of.get(run.code_update_id) if run.code_update_id else None
+        placed.append(RunCode(run, position, diff_text(previous, run.source, "previous", "run")))
+        previous = run.source
+    visible = await may_see_signals(clients.engine, session, viewer)
+    return CodeHistory(
+        final=final,
+        updates=len(every),
+        checkpoints=kept,
+        frames=frames,
+        truncated=len(grouped) > len(kept),
+        runs=placed,
+        signals_visible=visible,
+        signals=detect(every, rules_of(settings)) if visible else [],
+        claims=await client_signals(clients.engine, session.id) if visible else [],
+    )
 
 
 async def transcript(engine: AIOEngine, session: Session) -> list[ChatMessage]:
@@ -425,13 +508,15 @@ async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
         .limit(RECORD_MAX_NOTES)
     )
     notes = [Note.model_validate_doc(doc) async for doc in cursor]
+    runs = await all_runs(clients.engine, session)
     return Record(
         session=session,
         events=events,
         transcript=await transcript(clients.engine, session),
-        runs=await all_runs(clients.engine, session),
+        runs=runs,
         notes=notes,
         scorecards=await blind_scorecards(clients.engine, session, viewer),
+        code=await code_history(clients, session, viewer, runs),
     )
 
 

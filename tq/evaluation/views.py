@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from bson import ObjectId
 from sanic import Blueprint, Request, empty, json
@@ -8,7 +8,7 @@ from sanic.response import HTTPResponse, html
 
 from tq.auth.dependencies import authenticated, current_user
 from tq.chat.schemas import MessageOut
-from tq.collab.schemas import AuthorOut, client_signal_out
+from tq.collab.schemas import CheckpointOut, client_signal_out
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
@@ -16,11 +16,13 @@ from tq.core.schemas import dump
 from tq.core.time import utcnow
 from tq.evaluation import service
 from tq.evaluation.models import Note, Scorecard
-from tq.evaluation.record_page import render_record_page
+from tq.evaluation.record_page import PAGE_POLICY, render_record_page
 from tq.evaluation.schemas import (
     BlindScorecards,
+    CodeFrameOut,
     CodeSignalOut,
     CodeSignals,
+    CodeSummaryOut,
     EventOut,
     EventPage,
     EventsQuery,
@@ -31,7 +33,9 @@ from tq.evaluation.schemas import (
     NotePage,
     NotesQuery,
     NoteUpdateIn,
+    RecordCode,
     RecordOut,
+    RunCodeOut,
     ScorecardIn,
     ScorecardList,
     ScorecardOut,
@@ -228,22 +232,7 @@ async def code_signals(request: Request, session_id: str, clients: Clients) -> H
     )
     users = await get_users(clients.engine, [s.step.author_id for s in signals if s.step.author_id])
     body = CodeSignals(
-        signals=[
-            CodeSignalOut(
-                kind=signal.kind,
-                source="server",
-                at=signal.step.at,
-                author=AuthorOut.of(signal.step.author_id, users),
-                position=signal.step.position,
-                inserted=signal.step.inserted,
-                deleted=signal.step.deleted,
-                previousLength=signal.previous_length,
-                length=signal.step.length,
-                preview=signal.step.preview,
-                idleSeconds=signal.idle_s,
-            )
-            for signal in signals
-        ],
+        signals=[CodeSignalOut.of(signal, users) for signal in signals],
         clientSignals=[client_signal_out(claim) for claim in claims],
     )
     return json(dump(body))
@@ -274,7 +263,11 @@ async def _record(request: Request, session_id: str, clients: Clients) -> Record
     record = await service.record_of(clients, session_id, viewer)
     session = record.session
     authors = [n.author_id for n in record.notes] + [c.author_id for c in record.scorecards.cards]
-    users = await _people(clients, [*session.members, *authors])
+    code = record.code
+    editors = [c.first.author_id for c in code.checkpoints] + [
+        s.step.author_id for s in code.signals
+    ]
+    users = await _people(clients, [*session.members, *authors, *(e for e in editors if e)])
     blind = record.scorecards
     return RecordOut(
         session=render_session(
@@ -293,6 +286,54 @@ async def _record(request: Request, session_id: str, clients: Clients) -> Record
             scorecards=_cards_out(session, users, viewer, blind.cards),
             summary=blind.summary,
         ),
+        code=_code_out(code, users),
+    )
+
+
+def _code_out(code: service.CodeHistory, users: Mapping[ObjectId, UserCard]) -> RecordCode:
+    frames, previous = [], ""
+    for checkpoint in code.checkpoints:
+        now = code.frames.get(checkpoint.last.position, previous)
+        start, deleted, inserted = service.edit_between(previous, now)
+        frames.append(
+            CodeFrameOut(
+                **CheckpointOut.of(checkpoint, users).model_dump(),
+                editStart=start,
+                editDeleted=deleted,
+                editInserted=inserted,
+            )
+        )
+        previous = now
+    every = code.checkpoints
+    return RecordCode(
+        code=code.final.code,
+        language=code.final.language,
+        position=code.final.position,
+        summary=CodeSummaryOut(
+            updates=code.updates,
+            checkpoints=len(every),
+            startedAt=every[0].first.at if every else None,
+            endedAt=every[-1].last.at if every else None,
+        ),
+        timeline=frames,
+        timelineTruncated=code.truncated,
+        runs=[
+            RunCodeOut(
+                runId=str(placed.run.id),
+                userId=str(placed.run.user_id),
+                at=placed.run.created_at,
+                language=placed.run.language,
+                status=placed.run.status,
+                verdict=placed.run.verdict,  # type: ignore[arg-type]
+                position=placed.position,
+                source=placed.run.source,
+                diffToPrevious=placed.diff,
+            )
+            for placed in code.runs
+        ],
+        signalsVisible=code.signals_visible,
+        signals=[CodeSignalOut.of(signal, users) for signal in code.signals],
+        clientSignals=[client_signal_out(claim) for claim in code.claims],
     )
 
 
@@ -319,6 +360,6 @@ async def record(request: Request, session_id: str, clients: Clients) -> HTTPRes
 @authenticated()
 async def record_page(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     page = render_record_page(await _record(request, session_id, clients))
-    # Self-contained: nothing to load, no script may run (the page shows what users wrote).
-    policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-    return html(page, headers={"Content-Security-Policy": policy})
+    # Self-contained: nothing to load, and no script but the playback's own may run (the
+    # page shows what users wrote).
+    return html(page, headers={"Content-Security-Policy": PAGE_POLICY})
