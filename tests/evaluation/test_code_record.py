@@ -97,6 +97,30 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
             assert at.json()["code"] == text
         assert replayed_frames(frames)[-1] == code["code"]
 
+        # The API's timeline: the same checkpoints, with the runs and signals between them,
+        # page by page.
+        walked: dict[str, list[Any]] = {"checkpoints": [], "runs": [], "signals": []}
+        cursor = None
+        while True:
+            params = {"limit": 2, **({"after": cursor} if cursor is not None else {})}
+            page = (await http.get(f"{base}/code/timeline", params=params, headers=host)).json()
+            for key in walked:
+                walked[key] += page[key]
+            if page["runs"]:  # a run sits within its page's checkpoints
+                positions = [c["position"] for c in page["checkpoints"]]
+                assert all(r["position"] <= positions[-1] for r in page["runs"])
+            cursor = page["nextCursor"]
+            if cursor is None:
+                break
+        assert [c["position"] for c in walked["checkpoints"]] == [f["position"] for f in frames]
+        assert [(r["runId"], r["position"]) for r in walked["runs"]] == [
+            (r["runId"], r["position"]) for r in runs
+        ]
+        assert walked["signals"] == code["signals"]
+        hidden = (await http.get(f"{base}/code/timeline", headers=ivo)).json()
+        assert hidden["signalsVisible"] is False and hidden["signals"] == []
+        assert len(hidden["runs"]) == 2
+
         # Signals: the host sees the paste; an interviewer only once their scorecard is in.
         assert code["signalsVisible"] is True
         assert [s["kind"] for s in code["signals"]] == ["large_insert"]

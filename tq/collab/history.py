@@ -329,20 +329,6 @@ def group(all_steps: Iterable[Step], gap: timedelta) -> list[Checkpoint]:
     return [*found, last] if last is not None else found
 
 
-async def checkpoints(
-    engine: AIOEngine, session_id: ObjectId, gap: timedelta
-) -> AsyncIterator[Checkpoint]:
-    """Grouped as they come: the timeline route stops reading at the end of its page."""
-    grouper = Grouper(gap)
-    async for step in steps(engine, session_id):
-        closed = grouper.add(step)
-        if closed is not None:
-            yield closed
-    last = grouper.finish()
-    if last is not None:
-        yield last
-
-
 async def codes_at(engine: AIOEngine, session_id: ObjectId, positions: set[int]) -> dict[int, str]:
     """The code after each of `positions` (a position past the log gets nothing), in one pass
     over the blocks and the log, without measuring."""

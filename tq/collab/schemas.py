@@ -90,11 +90,6 @@ class CheckpointOut(BaseModel):
         )
 
 
-class TimelinePage(BaseModel):
-    checkpoints: list[CheckpointOut] = Field(description="oldest first")
-    nextCursor: int | None
-
-
 class CodeOut(BaseModel):
     code: str
     language: str | None

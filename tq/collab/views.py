@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bson import ObjectId
 from sanic import Blueprint, Request, json
@@ -17,7 +17,6 @@ from sanic.server.websockets.impl import WebsocketImplProtocol
 from tq.auth.dependencies import authenticate_token, authenticated, current_user
 from tq.collab import history, protocol
 from tq.collab.schemas import (
-    CheckpointOut,
     ClientSignalEnvelope,
     ClientSignalIn,
     CodeOut,
@@ -26,8 +25,6 @@ from tq.collab.schemas import (
     DiffQuery,
     ExportedUpdate,
     ExportOut,
-    TimelinePage,
-    TimelineQuery,
     client_signal_out,
 )
 from tq.collab.service import (
@@ -54,7 +51,6 @@ from tq.sessions.models import Session
 from tq.sessions.schemas import session_role
 from tq.sessions.service import load_session, member_session, panel_session
 from tq.users.models import User
-from tq.users.service import get_users
 
 log = logging.getLogger("tq.collab")
 now = time.monotonic
@@ -213,38 +209,6 @@ async def _moment(
     if isinstance(moment, int):
         return await history.state_at(clients.engine, session_id, position=moment)
     return await history.state_at(clients.engine, session_id, at=moment)
-
-
-@code_bp.get("/<session_id:str>/code/timeline")
-@doc(
-    summary="The code's editing history as checkpoints, oldest first (host or interviewer)",
-    tag=TAG,
-    query=TimelineQuery,
-    ok={200: TimelinePage},
-    errors=(404,),
-)
-@authenticated()
-async def timeline(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    query = parse_query(request, TimelineQuery)
-    session = await panel_session(clients.engine, session_id, current_user(request))
-    gap = timedelta(seconds=request.app.ctx.settings.code_timeline_group_s)
-    page: list[history.Checkpoint] = []
-    more = False
-    async for checkpoint in history.checkpoints(clients.engine, session.id, gap):
-        if query.after is not None and checkpoint.last.position <= query.after:
-            continue
-        if len(page) == query.limit:
-            more = True
-            break
-        page.append(checkpoint)
-    authors = await get_users(
-        clients.engine, [c.first.author_id for c in page if c.first.author_id]
-    )
-    body = TimelinePage(
-        checkpoints=[CheckpointOut.of(c, authors) for c in page],
-        nextCursor=page[-1].last.position if more and page else None,
-    )
-    return json(dump(body))
 
 
 @code_bp.get("/<session_id:str>/code")

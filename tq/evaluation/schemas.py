@@ -312,6 +312,28 @@ class CodeSignalOut(BaseModel):
         )
 
 
+class TimelineRunOut(BaseModel):
+    runId: str
+    userId: str
+    at: datetime = Field(description="when the run was asked for")
+    status: RunStatus
+    position: int | None = Field(
+        description="the log position of the state it ran; null when its code came with it "
+        "(then placed by time)"
+    )
+
+
+class TimelinePage(BaseModel):
+    checkpoints: list[CheckpointOut] = Field(description="oldest first")
+    runs: list[TimelineRunOut] = Field(description="the runs between this page's checkpoints")
+    signalsVisible: bool = Field(
+        description="false for an interviewer before their own scorecard is in (blind rule)"
+    )
+    signals: list[CodeSignalOut] = Field(description="the signals of this page's updates")
+    clientSignals: list[ClientSignalOut] = Field(description="claims received in its time")
+    nextCursor: int | None
+
+
 class CodeSignals(BaseModel):
     signals: list[CodeSignalOut] = Field(description="oldest first; evidence, never a verdict")
     clientSignals: list[ClientSignalOut] = Field(

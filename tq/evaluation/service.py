@@ -419,6 +419,63 @@ class CodeHistory:
     claims: list[ClientSignal]
 
 
+@dataclass(frozen=True)
+class TimelineSlice:
+    checkpoints: list[Checkpoint]
+    runs: list[RunCode]
+    signals_visible: bool
+    signals: list[Signal]
+    claims: list[ClientSignal]
+    next_cursor: int | None
+
+
+async def timeline_page(
+    clients: Clients, session_id: str, viewer: User, after: int | None, limit: int
+) -> TimelineSlice:
+    """One page of the code timeline (host and interviewers), with the runs, signals (blind
+    rule) and client claims that fall between its first and last checkpoint: everything after
+    the page before, up to its last checkpoint (the last page: up to now)."""
+    session = await panel_session(clients.engine, session_id, viewer)
+    every = [step async for step in steps(clients.engine, session.id)]
+    grouped = group(every, timedelta(seconds=clients.settings.code_timeline_group_s))
+    start = 0
+    if after is not None:
+        start = next((i for i, c in enumerate(grouped) if c.last.position > after), len(grouped))
+    page = grouped[start : start + limit]
+    more = len(grouped) > start + limit and bool(page)
+    low, low_at = (after or 0), (grouped[start - 1].last.at if start > 0 else None)
+    high = page[-1].last.position if more else None
+    high_at = page[-1].last.at if more else None
+
+    def inside(position: int | None, at: datetime) -> bool:
+        if position is not None:
+            return position > low and (high is None or position <= high)
+        return (low_at is None or at > low_at) and (high_at is None or at <= high_at)
+
+    position_of = {step.update_id: step.position for step in every}
+    runs = [
+        RunCode(run, position, "")
+        for run in await all_runs(clients.engine, session)
+        if inside(
+            position := position_of.get(run.code_update_id) if run.code_update_id else None,
+            run.created_at,
+        )
+    ]
+    visible = await may_see_signals(clients.engine, session, viewer)
+    signals = [
+        s for s in detect(every, rules_of(clients.settings)) if inside(s.step.position, s.step.at)
+    ]
+    claims = [c for c in await client_signals(clients.engine, session.id) if inside(None, c.at)]
+    return TimelineSlice(
+        checkpoints=page,
+        runs=runs,
+        signals_visible=visible,
+        signals=signals if visible else [],
+        claims=claims if visible else [],
+        next_cursor=high,
+    )
+
+
 def edit_between(before: str, after: str) -> tuple[int, int, str]:
     """One edit turning `before` into `after`: (start, characters deleted, text inserted),
     from their common prefix and suffix (the playback applies it)."""

@@ -8,7 +8,7 @@ from sanic.response import HTTPResponse, html
 
 from tq.auth.dependencies import authenticated, current_user
 from tq.chat.schemas import MessageOut
-from tq.collab.schemas import CheckpointOut, client_signal_out
+from tq.collab.schemas import CheckpointOut, TimelineQuery, client_signal_out
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
@@ -39,6 +39,8 @@ from tq.evaluation.schemas import (
     ScorecardIn,
     ScorecardList,
     ScorecardOut,
+    TimelinePage,
+    TimelineRunOut,
 )
 from tq.runner.schemas import RunOut
 from tq.sessions.models import Session
@@ -209,6 +211,46 @@ async def scorecards(request: Request, session_id: str, clients: Clients) -> HTT
     assert blind.summary is not None
     body = ScorecardList(
         scorecards=_cards_out(session, users, viewer, blind.cards), summary=blind.summary
+    )
+    return json(dump(body))
+
+
+# --- the code's timeline, with its runs and signals
+
+
+@bp.get("/<session_id:str>/code/timeline")
+@doc(
+    summary="The code's editing history as checkpoints, oldest first, with the runs and the "
+    "integrity signals between them (host or interviewer; signals under the blind rule)",
+    tag=TAG,
+    query=TimelineQuery,
+    ok={200: TimelinePage},
+    errors=(400, 404),
+)
+@authenticated()
+async def code_timeline(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+    query = parse_query(request, TimelineQuery)
+    found = await service.timeline_page(
+        clients, session_id, current_user(request), query.after, query.limit
+    )
+    ids = [c.first.author_id for c in found.checkpoints] + [s.step.author_id for s in found.signals]
+    users = await get_users(clients.engine, [i for i in ids if i])
+    body = TimelinePage(
+        checkpoints=[CheckpointOut.of(c, users) for c in found.checkpoints],
+        runs=[
+            TimelineRunOut(
+                runId=str(r.run.id),
+                userId=str(r.run.user_id),
+                at=r.run.created_at,
+                status=r.run.status,
+                position=r.position,
+            )
+            for r in found.runs
+        ],
+        signalsVisible=found.signals_visible,
+        signals=[CodeSignalOut.of(signal, users) for signal in found.signals],
+        clientSignals=[client_signal_out(claim) for claim in found.claims],
+        nextCursor=found.next_cursor,
     )
     return json(dump(body))
 
