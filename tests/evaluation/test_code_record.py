@@ -88,7 +88,8 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
 
         # The playback's frames rebuild the code at each checkpoint.
         frames = code["timeline"]
-        assert code["summary"]["checkpoints"] == len(frames) == 5
+        # 5 or more: a slow database may store one line's two halves further apart than the gap.
+        assert code["summary"]["checkpoints"] == len(frames) >= 5
         assert not code["timelineTruncated"]
         for frame, text in zip(frames, replayed_frames(frames), strict=True):
             at = await http.get(
