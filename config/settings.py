@@ -192,6 +192,8 @@ class Settings(BaseSettings):
     # rebuilt from at most 4 blocks and the updates after the last one.
     code_history_block_updates: int = Field(512, ge=8, le=4096)
     record_max_code_frames: int = Field(5000, ge=1)  # checkpoints in the record's playback
+    # Past this many lines on a side a diff replaces the whole text (difflib is quadratic).
+    code_diff_max_lines: int = Field(1000, ge=1)
     # Integrity signals (README "Code history"): thresholds of what one update does.
     code_signal_large_insert_chars: int = Field(80, ge=1)
     code_signal_bulk_replace_share: float = Field(0.6, gt=0, le=1)

@@ -338,7 +338,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         CodeRun,
         "a session's runs, newest first",
-        "runner.service.list_runs (before: an _id range)",
+        "runner.service.list_runs (before: an _id range), previous_run",
         equality=("sessionId",),
         sort=(("_id", DESC),),
         range=("_id",),

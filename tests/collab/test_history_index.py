@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from bson import ObjectId
 from odmantic import AIOEngine
+from pycrdt import Doc, Text
 
 from config import Settings
 from tests.collab.test_history import replayed_by_yjs
@@ -150,3 +151,40 @@ async def test_a_long_real_editing_trace_replays_byte_for_byte(
 
     exported = await client.get(f"{p['base']}/code/export", headers=host)
     assert (await replayed_by_yjs(exported.json()))["code"] == TRACE.end_content
+
+
+async def test_an_update_stored_before_the_one_it_needs_is_kept_by_the_index(
+    engine: AIOEngine,
+) -> None:
+    """A client may send an update before the one it depends on (Yjs keeps it pending), and
+    two processes may store them in that order: the index's bases must keep it, or the code
+    rebuilt from them loses text the log holds."""
+    writer: Doc[Any] = Doc()
+    writer["code"] = mine = Text()
+    sent: list[bytes] = []
+    writer.observe(lambda event: sent.append(event.update))
+    mine.insert(0, "first ")
+    mine.insert(6, "needs the first " * 40)  # depends on the update before
+    needed, dependent = sent
+    filler_doc: Doc[Any] = Doc()
+    filler_doc["code"] = other = Text()
+    fill: list[bytes] = []
+    filler_doc.observe(lambda event: fill.append(event.update))
+    for n in range(120):
+        other.insert(len(other), f"{n % 10}")
+    # The dependent update at position 60, what it needs at 70: a base (every 4 blocks of 16,
+    # before position 65) falls between them.
+    order = [*fill[:59], dependent, *fill[59:68], needed, *fill[68:]]
+    start = datetime.now(UTC) - timedelta(hours=1)
+    traced = [TracedUpdate(start + timedelta(seconds=n), u) for n, u in enumerate(order)]
+    sid = ObjectId()
+    log = await write(
+        engine, stored(sid, ObjectId(), traced, datetime.now(UTC) - timedelta(hours=1))
+    )
+    assert await history.index_history(engine, sid, 16) == len(order) // 16
+    reference = replayed(log)
+    assert "needs the first" in reference[-1][1]
+    for position in (59, 60, 64, 65, 69, 70, 71, 100, len(order)):
+        got = await history.state_at(engine, sid, position=position)
+        assert got.code == expected_at(reference, position).code, position
+    assert [s async for s in history.steps(engine, sid)] == [s for s, _ in reference]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pymongo.monitoring
 import pytest
+from bson import ObjectId
 
 from config import Settings
 from tests.support import (
@@ -25,6 +26,7 @@ from tests.support import (
     save,
 )
 from tq.chat.jobs import archive_finished_sessions
+from tq.collab.history import forget_session_code, index_history
 from tq.evaluation.jobs import announce_records, flush_session_events
 from tq.integrations.jobs import pump_webhooks
 from tq.jobs.registry import SYNC_USER
@@ -246,6 +248,13 @@ async def walk_evaluation(http: Any, host: dict[str, Any], session: dict[str, An
     await http.get(f"{base}/events", headers=headers, params={"after": page["nextCursor"]})
     await http.get(f"{base}/record", headers=headers)
     await http.get(f"{base}/record.html", headers=headers)
+    # The code's history (an empty log: the queries are what matters here).
+    await http.get(f"{base}/code/timeline", headers=headers, params={"limit": 5, "after": 1})
+    await http.get(f"{base}/code", headers=headers, params={"position": 3})
+    await http.get(f"{base}/code", headers=headers, params={"at": iso(datetime.now(UTC))})
+    await http.get(f"{base}/code/diff", headers=headers, params={"from": 0, "to": 1})
+    await http.get(f"{base}/code/export", headers=headers)
+    await http.get(f"{base}/code/signals", headers=headers)
 
 
 async def walk_webhooks(http: Any, host: dict[str, Any]) -> None:
@@ -298,6 +307,8 @@ async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -
         await list_runs(clients.engine, failed_only=True, limit=3)
         await list_runs(clients.engine, limit=3)
         await purge_finished_runs(clients.engine, 30)
+        await index_history(clients.engine, ObjectId(), 16)
+        await forget_session_code(clients.engine, ObjectId())
         await clients.queue.flush_outbox()
     unlisted = []
     for command in recorder.commands:

@@ -53,6 +53,9 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
         await type_line("print(x) # ünïcode ✓ 😀\n")
         first = await run()
         await type_line("print(x + 1)\n")
+        # Hostile text: it must stay text in the page (its JSON and its HTML).
+        hostile = 's = "</script><script>document.title = `owned`</script><!--\u2028"\n'
+        await type_line(hostile)
         # A paste: one update of many characters (a large insert signal).
         pasted = "def helper(values):\n    return sorted(values)\n" * 3
         await editor.edit(lambda code: code.insert(len(code), pasted))
@@ -68,6 +71,7 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
         now = (await http.get(f"{base}/code", headers=host)).json()
         assert code["code"] == now["code"] and code["position"] == now["position"]
         assert code["code"].startswith("print(x) # ünïcode ✓ 😀\n")
+        assert hostile in code["code"]
 
         # Each run: the code it ran, where it sits on the timeline, the change since the last.
         runs = code["runs"]
@@ -79,6 +83,13 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
             )
             assert at_run.json()["code"] == ran["source"]  # the code at its time is what it ran
         assert runs[0]["source"] == "x = 6 * 7\nprint(x) # ünïcode ✓ 😀\n"
+        # The runs API shows the same: the code each ran and the change since the run before.
+        for ran, before in ((runs[0], None), (runs[1], runs[0])):
+            got = await http.get(f"{base}/runs/{ran['runId']}", headers=cara["headers"])
+            assert got.status_code == 200, got.text
+            assert got.json()["run"]["source"] == ran["source"]
+            assert got.json()["previousRunId"] == (before["runId"] if before else None)
+            assert got.json()["diffToPrevious"] == ran["diffToPrevious"]
         diff = runs[1]["diffToPrevious"]
         assert (
             "-x = 6 * 7\n" in diff
@@ -133,6 +144,8 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
         await http.post(f"{base}/scorecards/me/submit", headers=ivo)
         seen = (await http.get(f"{base}/record", headers=ivo)).json()["code"]
         assert seen["signals"] == code["signals"]
+        shown = (await http.get(f"{base}/code/timeline", headers=ivo)).json()
+        assert shown["signalsVisible"] is True and shown["signals"] == code["signals"]
         for who in ("candidate", "outsider"):
             for path in ("record", "record.html"):
                 assert (
@@ -169,6 +182,11 @@ async def test_the_record_holds_the_code_its_runs_and_a_playback(
                 assert position == frames[index]["position"]
                 by_time = await http.get(f"{base}/code", params={"at": at}, headers=host)
                 assert by_time.json()["code"] == text, index
+            # The hostile line is text: nothing ran, and the playback shows it as typed.
+            assert await browser.evaluate("document.title") != "owned"
+            assert await browser.evaluate("document.scripts.length") == 2
+            shown_last = await browser.evaluate("document.getElementById('final-code').textContent")
+            assert hostile in shown_last
             # A marker moves the slider to its run.
             await browser.evaluate("document.querySelector('#playback-markers .run').click()")
             slider_at = await browser.evaluate(

@@ -159,10 +159,16 @@ async def test_expiry_through_the_worker_freezes_the_channel(
         )
 
     await wait_until(frozen_and_in_step, timeout=40)
-    runs = await engine.find(JobRun, JobRun.job == "expire_sessions")
-    assert any(r.status == "succeeded" and r.counts.get("completed", 0) >= 1 for r in runs)
-    sync_runs = await engine.find(JobRun, JobRun.job == "sync_session_channel")
-    assert any(r.args == [str(oid)] and r.status == "succeeded" for r in sync_runs)
+
+    async def recorded() -> bool:
+        # A job's run is recorded after its work is done: the channel may be frozen first.
+        runs = await engine.find(JobRun, JobRun.job == "expire_sessions")
+        sync_runs = await engine.find(JobRun, JobRun.job == "sync_session_channel")
+        return any(
+            r.status == "succeeded" and r.counts.get("completed", 0) >= 1 for r in runs
+        ) and any(r.args == [str(oid)] and r.status == "succeeded" for r in sync_runs)
+
+    await wait_until(recorded, timeout=20)
 
 
 async def test_fan_out_keeps_what_the_broker_refuses(

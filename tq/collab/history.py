@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from bson import ObjectId
 from odmantic import AIOEngine
-from pycrdt import Doc, Map, Text
+from pycrdt import Doc, Map, Text, merge_updates
 from pymongo.errors import DuplicateKeyError
 
 from config import Settings
@@ -65,21 +65,30 @@ class Checkpoint:
 class Replay:
     """A fresh document and the steps that rebuild it. Measuring what each update did costs
     most of a replay: with `measure=False` it starts only once `measure()` is called (so a
-    base loaded before is not measured)."""
+    base loaded before is not measured).
+
+    Lengths are in characters (code points). pycrdt counts a Y.Text's length and its deltas'
+    deletions in UTF-8 bytes, which are characters only while the code is ASCII: past the first
+    other character the length is read from the text itself, and a deletion is what the length
+    lost beyond what was inserted."""
 
     def __init__(self, *, measure: bool = True) -> None:
         self.doc: Doc[Any] = Doc()
         self.code = Text()
         self.meta: Map[Any] = Map()
         self.doc["code"], self.doc["meta"] = self.code, self.meta
-        self.inserted = self.deleted = 0
+        self.inserted = 0
         self.preview = ""
         self.measuring = False
+        self.ascii = True  # every character of the code so far is ASCII
+        self.length = 0  # in characters, after the last update applied by `apply`
         if measure:
             self.measure()
 
     def measure(self) -> Replay:
         if not self.measuring:
+            text = str(self.code)
+            self.ascii, self.length = text.isascii(), len(text)
             self.code.observe(self._measure)
             self.measuring = True
         return self
@@ -92,26 +101,28 @@ class Replay:
                     self.inserted += 1
                     continue
                 self.inserted += len(inserted)
+                self.ascii = self.ascii and inserted.isascii()
                 if len(self.preview) < PREVIEW_CHARS:
                     self.preview = (self.preview + inserted)[:PREVIEW_CHARS]
-            elif "delete" in change:
-                self.deleted += change["delete"]
 
     def load(self, update: bytes) -> None:
         self.doc.apply_update(update)
 
     def apply(self, position: int, entry: dict[str, Any]) -> Step:
-        self.inserted = self.deleted = 0
+        self.inserted = 0
         self.preview = ""
         self.doc.apply_update(entry["update"])
+        length = len(self.code) if self.ascii else len(str(self.code))
+        deleted = max(0, self.length + self.inserted - length)
+        self.length = length
         return Step(
             position=position,
             update_id=entry["_id"],
             at=entry["at"],
             author_id=entry.get("authorId"),
             inserted=self.inserted,
-            deleted=self.deleted,
-            length=len(self.code),
+            deleted=deleted,
+            length=length,
             preview=self.preview,
         )
 
@@ -199,11 +210,11 @@ async def index_history(
     replay = Replay(measure=False)
     query: dict[str, Any] = {"sessionId": session_id, "_id": {"$lt": settled}}
     index = 0
+    rebuilt: list[bytes] = []
     if last is not None:
         size = last["size"]  # a session keeps the block size it started with
-        for update in await _rebuild(engine, session_id, last):
-            replay.load(update)
-        for update in last["updates"]:
+        rebuilt = [*await _rebuild(engine, session_id, last), *last["updates"]]
+        for update in rebuilt:
             replay.load(update)
         query["_id"]["$gt"] = last["upTo"]
         index = last["index"] + 1
@@ -211,11 +222,15 @@ async def index_history(
     written = 0
     position = index * size
     batch: list[tuple[Step, bytes]] = []
-    base = replay.doc.get_update() if index % BASE_EVERY == 0 else None
+    # A base merges the updates (not `doc.get_update()`, which leaves out an update still
+    # waiting for one it depends on: a later one may bring it, and the base must hold it).
+    parts = [merge_updates(*rebuilt)] if last is not None else []
+    base = _base(parts) if index % BASE_EVERY == 0 else None
     cursor = engine.get_collection(CodeUpdate).find(query).sort([("_id", 1)])
     async for entry in cursor:
         position += 1
         batch.append((replay.apply(position, entry), entry["update"]))
+        parts.append(entry["update"])
         if len(batch) < size:
             continue
         steps_, packed_previews, authors = pack([step for step, _ in batch])
@@ -238,8 +253,18 @@ async def index_history(
         written += 1
         index += 1
         batch = []
-        base = replay.doc.get_update() if index % BASE_EVERY == 0 else None
+        base = _base(parts) if index % BASE_EVERY == 0 else None
+    if written and not await engine.get_collection(CodeUpdate).find_one({"sessionId": session_id}):
+        # The session was deleted while this ran: what it wrote must not outlive it.
+        await _blocks(engine).delete_many({"sessionId": session_id})
     return written
+
+
+def _base(parts: list[bytes]) -> bytes:
+    """Everything in `parts` as one update, which then replaces them."""
+    merged = merge_updates(*parts) if parts else Doc().get_update()
+    parts[:] = [merged]
+    return merged
 
 
 async def _rebuild(engine: AIOEngine, session_id: ObjectId, block: dict[str, Any]) -> list[bytes]:
@@ -329,32 +354,68 @@ def group(all_steps: Iterable[Step], gap: timedelta) -> list[Checkpoint]:
     return [*found, last] if last is not None else found
 
 
-async def codes_at(engine: AIOEngine, session_id: ObjectId, positions: set[int]) -> dict[int, str]:
-    """The code after each of `positions` (a position past the log gets nothing), in one pass
-    over the blocks and the log, without measuring."""
-    wanted = sorted(positions)
-    found: dict[int, str] = {}
-    if not wanted:
+Edit = tuple[int, int, str]  # at a character: how many deleted, what inserted
+
+
+def edit_between(before: str, after: str) -> Edit:
+    """One edit turning `before` into `after`, from their common prefix and suffix (compared
+    by slices, in halves: a megabyte document costs a few dozen comparisons, not a loop)."""
+    limit = min(len(before), len(after))
+    low, high = 0, limit
+    while low < high:  # the longest common prefix
+        middle = (low + high + 1) // 2
+        if before[:middle] == after[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    start = low
+    low, high = 0, limit - start
+    while low < high:  # the longest common suffix, not overlapping the prefix
+        middle = (low + high + 1) // 2
+        if before[len(before) - middle :] == after[len(after) - middle :]:
+            low = middle
+        else:
+            high = middle - 1
+    end = low
+    return start, len(before) - start - end, after[start : len(after) - end]
+
+
+async def frame_edits(
+    engine: AIOEngine, session_id: ObjectId, positions: set[int]
+) -> dict[int, Edit]:
+    """For each of `positions` in order, the edit from the code at the one before (at the
+    first: from nothing) to the code there, in one pass over the blocks and the log without
+    measuring. Only one frame's code is held at a time."""
+    found: dict[int, Edit] = {}
+    if not positions:
         return found
+    last_wanted = max(positions)
     replay = Replay(measure=False)
+    previous = ""
     position = 0
+
+    def take() -> None:
+        nonlocal previous
+        if position in positions:
+            now = str(replay.code)
+            found[position] = edit_between(previous, now)
+            previous = now
+
     last: dict[str, Any] | None = None
     cursor = _blocks(engine).find({"sessionId": session_id}).sort([("index", 1)])
     async for block in cursor:
         for update in block["updates"]:
             replay.load(update)
             position += 1
-            if position in positions:
-                found[position] = str(replay.code)
+            take()
         last = block
-        if position >= wanted[-1]:
+        if position >= last_wanted:
             return found
     async for entry in log_entries(engine, session_id, last["upTo"] if last else None):
         replay.load(entry["update"])
         position += 1
-        if position in positions:
-            found[position] = str(replay.code)
-        if position >= wanted[-1]:
+        take()
+        if position >= last_wanted:
             break
     return found
 
@@ -411,19 +472,33 @@ async def state_at(
     return CodeState(str(replay.code), replay.language, done, last_at, last_id)
 
 
-def diff_text(before: str, after: str, from_name: str, to_name: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=from_name,
-            tofile=to_name,
-        )
+NO_NEWLINE = "\n\\ No newline at end of file\n"
+
+
+def diff_text(before: str, after: str, from_name: str, to_name: str, max_lines: int) -> str:
+    """A unified diff that GNU patch applies (a last line without a newline is marked, which
+    difflib leaves out). difflib's matching is quadratic in lines at worst: past `max_lines` on
+    either side the diff replaces the whole text (still a valid unified diff, in linear time)."""
+    old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    if old == new:
+        return ""
+    if len(old) <= max_lines and len(new) <= max_lines:
+        lines = list(difflib.unified_diff(old, new, fromfile=from_name, tofile=to_name))
+        lines[:2] = [f"--- {from_name}\n", f"+++ {to_name}\n"]
+    else:
+        head = f"--- {from_name}\n+++ {to_name}\n@@ -{_range(len(old))} +{_range(len(new))} @@\n"
+        lines = [head, *("-" + line for line in old), *("+" + line for line in new)]
+    return "".join(line if line.endswith("\n") else line + NO_NEWLINE for line in lines)
+
+
+def _range(count: int) -> str:
+    return f"{1 if count else 0},{count}"
+
+
+def unified_diff(before: CodeState, after: CodeState, max_lines: int) -> str:
+    return diff_text(
+        before.code, after.code, f"code@{before.position}", f"code@{after.position}", max_lines
     )
-
-
-def unified_diff(before: CodeState, after: CodeState) -> str:
-    return diff_text(before.code, after.code, f"code@{before.position}", f"code@{after.position}")
 
 
 async def export(engine: AIOEngine, session_id: ObjectId) -> AsyncIterator[dict[str, Any]]:
@@ -493,7 +568,8 @@ def detect(all_steps: list[Step], rules: SignalRules) -> list[Signal]:
             if before is not None:
                 idle = (step.at - before).total_seconds()
             replaced = (
-                previous_length >= rules.bulk_replace_min_chars
+                step.inserted > 0
+                and previous_length >= rules.bulk_replace_min_chars
                 and step.deleted >= rules.bulk_replace_share * previous_length
                 and step.inserted >= rules.bulk_replace_share * step.length
             )

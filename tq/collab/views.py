@@ -242,7 +242,9 @@ async def code_diff(request: Request, session_id: str, clients: Clients) -> HTTP
     before = await _moment(clients, session.id, query.from_)
     after = await _moment(clients, session.id, query.to)
     body = DiffOut(
-        diff=history.unified_diff(before, after), **{"from": _code_out(before)}, to=_code_out(after)
+        diff=history.unified_diff(before, after, clients.settings.code_diff_max_lines),
+        **{"from": _code_out(before)},
+        to=_code_out(after),
     )
     return json(dump(body))
 

@@ -21,11 +21,12 @@ from tq.chat.service import history
 from tq.collab.history import (
     Checkpoint,
     CodeState,
+    Edit,
     Signal,
     client_signals,
-    codes_at,
     detect,
     diff_text,
+    frame_edits,
     group,
     rules_of,
     session_signals,
@@ -411,7 +412,7 @@ class CodeHistory:
     final: CodeState
     updates: int
     checkpoints: list[Checkpoint]  # RECORD_MAX_CODE_FRAMES at most
-    frames: dict[int, str]  # the code after each checkpoint, by its last position
+    edits: dict[int, Edit]  # to the code after each checkpoint from the one before, by position
     truncated: bool
     runs: list[RunCode]
     signals_visible: bool
@@ -443,7 +444,10 @@ async def timeline_page(
         start = next((i for i, c in enumerate(grouped) if c.last.position > after), len(grouped))
     page = grouped[start : start + limit]
     more = len(grouped) > start + limit and bool(page)
-    low, low_at = (after or 0), (grouped[start - 1].last.at if start > 0 else None)
+    # From the checkpoint before the page (not the cursor as given: a hand-made one may fall
+    # inside a checkpoint), so every marker lands on exactly one page.
+    before = grouped[start - 1] if start > 0 else None
+    low, low_at = (before.last.position, before.last.at) if before else (0, None)
     high = page[-1].last.position if more else None
     high_at = page[-1].last.at if more else None
 
@@ -476,19 +480,6 @@ async def timeline_page(
     )
 
 
-def edit_between(before: str, after: str) -> tuple[int, int, str]:
-    """One edit turning `before` into `after`: (start, characters deleted, text inserted),
-    from their common prefix and suffix (the playback applies it)."""
-    start = 0
-    limit = min(len(before), len(after))
-    while start < limit and before[start] == after[start]:
-        start += 1
-    end = 0
-    while end < limit - start and before[-1 - end] == after[-1 - end]:
-        end += 1
-    return start, len(before) - start - end, after[start : len(after) - end]
-
-
 async def may_see_signals(engine: AIOEngine, session: Session, viewer: User) -> bool:
     """The blind rule for signals: the host, or an interviewer whose scorecard is in."""
     return session.created_by == viewer.id or await has_submitted(engine, session, viewer.id)
@@ -505,20 +496,28 @@ async def code_history(
     gap = timedelta(seconds=settings.code_timeline_group_s)
     grouped = group(every, gap)
     kept = grouped[: settings.record_max_code_frames]
-    frames = await codes_at(clients.engine, session.id, {c.last.position for c in kept})
+    edits = await frame_edits(clients.engine, session.id, {c.last.position for c in kept})
     final = await state_at(clients.engine, session.id)
     position_of = {step.update_id: step.position for step in every}
     placed, previous = [], ""
     for run in runs:
         position = position_of.get(run.code_update_id) if run.code_update_id else None
-        placed.append(RunCode(run, position, diff_text(previous, run.source, "previous", "run")))
+        placed.append(
+            RunCode(
+                run,
+                position,
+                diff_text(
+                    previous, run.source, "previous run", "this run", settings.code_diff_max_lines
+                ),
+            )
+        )
         previous = run.source
     visible = await may_see_signals(clients.engine, session, viewer)
     return CodeHistory(
         final=final,
         updates=len(every),
         checkpoints=kept,
-        frames=frames,
+        edits=edits,
         truncated=len(grouped) > len(kept),
         runs=placed,
         signals_visible=visible,

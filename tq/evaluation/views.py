@@ -333,10 +333,9 @@ async def _record(request: Request, session_id: str, clients: Clients) -> Record
 
 
 def _code_out(code: service.CodeHistory, users: Mapping[ObjectId, UserCard]) -> RecordCode:
-    frames, previous = [], ""
+    frames = []
     for checkpoint in code.checkpoints:
-        now = code.frames.get(checkpoint.last.position, previous)
-        start, deleted, inserted = service.edit_between(previous, now)
+        start, deleted, inserted = code.edits.get(checkpoint.last.position, (0, 0, ""))
         frames.append(
             CodeFrameOut(
                 **CheckpointOut.of(checkpoint, users).model_dump(),
@@ -345,7 +344,6 @@ def _code_out(code: service.CodeHistory, users: Mapping[ObjectId, UserCard]) -> 
                 editInserted=inserted,
             )
         )
-        previous = now
     every = code.checkpoints
     return RecordCode(
         code=code.final.code,

@@ -152,6 +152,7 @@ class RunOut(BaseModel):
     codeUpdateId: str | None = Field(
         description="a run of the shared document: the last stored update of the state it ran"
     )
+    source: str = Field(description="the code it ran")
     createdAt: datetime
     startedAt: datetime | None
     finishedAt: datetime | None
@@ -177,6 +178,7 @@ class RunOut(BaseModel):
             tests=[TestResultOut(**test) for test in run.tests] if run.tests is not None else None,
             error=run.error,
             codeUpdateId=str(run.code_update_id) if run.code_update_id else None,
+            source=run.source,
             createdAt=run.created_at,
             startedAt=run.started_at,
             finishedAt=run.finished_at,
@@ -185,6 +187,15 @@ class RunOut(BaseModel):
 
 class RunEnvelope(BaseModel):
     run: RunOut
+
+
+class RunDetail(BaseModel):
+    run: RunOut
+    previousRunId: str | None = Field(description="the session's run before it, if any")
+    diffToPrevious: str = Field(
+        description="a unified diff from the previous run's code to this one's (from nothing "
+        "for the first)"
+    )
 
 
 class ListRunsQuery(Query):

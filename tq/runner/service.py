@@ -343,6 +343,14 @@ async def get_run(engine: AIOEngine, session: Session, run_id: str) -> CodeRun:
     return run
 
 
+async def previous_run(engine: AIOEngine, session: Session, run: CodeRun) -> CodeRun | None:
+    """The session's run just before `run` (by id: the order they were asked for)."""
+    doc = await engine.get_collection(CodeRun).find_one(
+        {"sessionId": session.id, "_id": {"$lt": run.id}}, sort=[("sessionId", 1), ("_id", -1)]
+    )
+    return CodeRun.model_validate_doc(doc) if doc else None
+
+
 async def forget_session_runs(engine: AIOEngine, session_id: ObjectId) -> None:
     """A deleted session's code runs go with it."""
     await engine.get_collection(CodeRun).delete_many({"sessionId": session_id})

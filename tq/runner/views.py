@@ -6,6 +6,7 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
 from tq.auth.dependencies import authenticated, current_user
+from tq.collab.history import diff_text
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
@@ -15,6 +16,7 @@ from tq.runner.schemas import (
     ListRunsQuery,
     PistonExecuteIn,
     PistonExecuteOut,
+    RunDetail,
     RunEnvelope,
     RunIn,
     RunOut,
@@ -111,10 +113,28 @@ async def list_runs(request: Request, session_id: str, clients: Clients) -> HTTP
 
 
 @runs_bp.get("/<session_id:str>/runs/<run_id:str>")
-@doc(summary="One run of a session (members)", tag=TAG, ok={200: RunEnvelope}, errors=(404,))
+@doc(
+    summary="One run of a session, with the change to its code since the run before (members)",
+    tag=TAG,
+    ok={200: RunDetail},
+    errors=(404,),
+)
 @authenticated()
 async def get_run(request: Request, session_id: str, run_id: str, clients: Clients) -> HTTPResponse:
     engine = clients.engine
     session = await member_session(engine, session_id, current_user(request))
     run = await service.get_run(engine, session, run_id)
-    return json({"run": dump(RunOut.of(run))})
+    before = await service.previous_run(engine, session, run)
+    diff = diff_text(
+        before.source if before else "",
+        run.source,
+        "previous run",
+        "this run",
+        clients.settings.code_diff_max_lines,
+    )
+    body = RunDetail(
+        run=RunOut.of(run),
+        previousRunId=str(before.id) if before else None,
+        diffToPrevious=diff,
+    )
+    return json(dump(body))

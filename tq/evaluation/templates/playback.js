@@ -11,16 +11,34 @@
   const speed = document.getElementById("playback-speed");
   const markers = document.getElementById("playback-markers");
   if (!frames.length) return;
-  // Offsets are in code points (as the server counts): edit arrays of characters.
-  const texts = [];
-  const chars = [];
-  for (const frame of frames) {
-    chars.splice(frame.start, frame.deleted, ...Array.from(frame.inserted));
-    texts.push(chars.join(""));
+  // Offsets are in code points (as the server counts): edit arrays of characters. One
+  // string is kept every KEY frames; a frame is rebuilt from the one kept before it.
+  const KEY = 32;
+  const CHUNK = 8192; // spread arguments are bounded: insert in pieces
+  const applyEdit = (chars, frame) => {
+    chars.splice(frame.start, frame.deleted);
+    const inserted = Array.from(frame.inserted);
+    for (let at = 0; at < inserted.length; at += CHUNK) {
+      chars.splice(frame.start + at, 0, ...inserted.slice(at, at + CHUNK));
+    }
+  };
+  const keyframes = [];
+  {
+    const chars = [];
+    frames.forEach((frame, index) => {
+      applyEdit(chars, frame);
+      if (index % KEY === 0) keyframes.push(chars.join(""));
+    });
   }
+  const textAt = (index) => {
+    const key = Math.floor(index / KEY);
+    const chars = Array.from(keyframes[key]);
+    for (let at = key * KEY + 1; at <= index; at += 1) applyEdit(chars, frames[at]);
+    return chars.join("");
+  };
   const show = (index) => {
     const frame = frames[index];
-    code.textContent = texts[index];
+    code.textContent = textAt(index);
     code.dataset.position = String(frame.position);
     code.dataset.at = frame.at;
     code.style.borderLeftColor = frame.color;
