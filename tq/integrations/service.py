@@ -110,6 +110,11 @@ async def create_endpoint(
     return endpoint, secret_of(settings, endpoint.id, endpoint.secrets[0].nonce)
 
 
+async def get_endpoint(engine: AIOEngine, endpoint_id: ObjectId) -> WebhookEndpoint | None:
+    doc = await _endpoints(engine).find_one({"_id": endpoint_id})
+    return WebhookEndpoint.model_validate_doc(doc) if doc else None
+
+
 async def own_endpoint(engine: AIOEngine, owner: User, endpoint_id: str) -> WebhookEndpoint:
     oid = parse_object_id(endpoint_id)
     doc = await _endpoints(engine).find_one({"_id": oid, "ownerId": owner.id}) if oid else None
