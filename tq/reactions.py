@@ -8,8 +8,8 @@ from tq.chat.service import forget_session_chat
 from tq.collab.history import forget_session_code
 from tq.core.clients import Clients
 from tq.core.events import EventBus
-from tq.evaluation.jobs import flush_session_events
-from tq.evaluation.service import forget_author, forget_session_evaluation
+from tq.core.time import Deadline
+from tq.evaluation.service import flush_pending_events, forget_author, forget_session_evaluation
 from tq.runner.service import forget_session_runs
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import forget_actor, forget_session_events
@@ -32,7 +32,7 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
 
     async def anonymise_events(event: AccountClosing) -> None:
         # Events still waiting in documents are moved first, so none keeps the id after.
-        await flush_session_events(clients)
+        await flush_pending_events(clients, Deadline(clients.settings.job_time_budget_s))
         await forget_actor(clients, event.user_id)
 
     async def forget_events(event: SessionDeleted) -> None:

@@ -27,7 +27,7 @@ from pymongo import DeleteOne
 from redis.asyncio import Redis
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
-from tq.chat.store import last_chunk, pack, process_event, upsert_stream_message
+from tq.chat.store import import_from_stream, last_chunk, pack, process_event
 from tq.core.clients import Clients
 from tq.core.locks import WriteLocks
 from tq.core.stream import StreamGateway
@@ -41,7 +41,6 @@ from tq.jobs.registry import (
 from tq.sessions.models import FINAL_STATUSES, Session
 
 log = logging.getLogger("tq.chat.jobs")
-STREAM_PAGE = 100
 
 
 @job(PROCESS_WEBHOOK_EVENT)
@@ -84,24 +83,6 @@ async def archive_chat_history(clients: Clients) -> dict[str, int]:
         chunk_size=settings.chat_archive_chunk_size,
         budget_s=settings.job_time_budget_s,
     )
-
-
-async def import_from_stream(
-    engine: AIOEngine, redis: Redis, stream: StreamGateway, session: Session
-) -> int:
-    """Store every message Stream holds for the session's channel that we lack."""
-    imported = 0
-    before: str | None = None
-    while True:
-        page = await stream.channel_messages(session.stream_channel_id, before, STREAM_PAGE)
-        for message in page:
-            outcome = await upsert_stream_message(
-                engine, redis, session, message, "message.new", source="import"
-            )
-            imported += outcome == "created"
-        if len(page) < STREAM_PAGE:
-            return imported
-        before = page[0]["id"]  # pages come oldest first: continue before the oldest
 
 
 async def store_chunk(

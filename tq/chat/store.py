@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, WebhookEvent
 from tq.core.locks import document_lock
+from tq.core.stream import StreamGateway
 from tq.core.time import to_millis, utcnow
 from tq.sessions.models import Session
 from tq.users.models import User
@@ -181,3 +182,25 @@ async def find_archived(
         if message.id == message_id:
             return message
     return None
+
+
+# Messages asked of Stream per page when catching up with it.
+STREAM_PAGE = 100
+
+
+async def import_from_stream(
+    engine: AIOEngine, redis: Redis, stream: StreamGateway, session: Session
+) -> int:
+    """Store every message Stream holds for the session's channel that we lack."""
+    imported = 0
+    before: str | None = None
+    while True:
+        page = await stream.channel_messages(session.stream_channel_id, before, STREAM_PAGE)
+        for message in page:
+            outcome = await upsert_stream_message(
+                engine, redis, session, message, "message.new", source="import"
+            )
+            imported += outcome == "created"
+        if len(page) < STREAM_PAGE:
+            return imported
+        before = page[0]["id"]  # pages come oldest first: continue before the oldest

@@ -4,27 +4,17 @@ record of each completed session once its chat has caught up with Stream."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from tq.chat.jobs import import_from_stream
+from tq.chat.store import import_from_stream
 from tq.core.clients import Clients
 from tq.core.time import Deadline, utcnow
-from tq.evaluation.models import Note, Scorecard
+from tq.evaluation.service import flush_pending_events
 from tq.jobs.registry import ANNOUNCE_RECORDS, FLUSH_SESSION_EVENTS, job
-from tq.runner.models import CodeRun
-from tq.sessions.log import flush_events, flush_outbox, session_event
+from tq.sessions.log import flush_events, session_event
 from tq.sessions.models import Session
 from tq.sessions.service import conditional_update
 
 log = logging.getLogger("tq.evaluation.jobs")
-
-# Every kind of document that carries events for a session's log, with how to lock it.
-OUTBOX_DOCUMENTS: tuple[tuple[Any, str], ...] = (
-    (Session, "session"),
-    (Note, "note"),
-    (Scorecard, "scorecard"),
-    (CodeRun, "run"),
-)
 
 
 @job(FLUSH_SESSION_EVENTS)
@@ -32,30 +22,6 @@ async def flush_session_events(clients: Clients) -> dict[str, int]:
     """Events written with their change but not moved to the log yet (the process died right
     after the write, the expiry job's bulk update, the runner's writes) are moved now."""
     return await flush_pending_events(clients, Deadline(clients.settings.job_time_budget_s))
-
-
-async def flush_pending_events(clients: Clients, deadline: Deadline) -> dict[str, int]:
-    """`flush_session_events` within `deadline` (another job's, when it is a step of it)."""
-    counts = {"documents": 0, "events": 0}
-    for model, lock in OUTBOX_DOCUMENTS:
-        if deadline.passed:
-            break
-        pending = (
-            clients.engine.get_collection(model)
-            .find({"eventsPending": True})
-            .limit(clients.settings.job_batch_size)
-        )
-        async for doc in pending:
-            if deadline.passed:
-                break
-            document = model.model_validate_doc(doc)
-            session_id = document.id if model is Session else document.session_id
-            key = document.key if model is Scorecard else document.id
-            counts["documents"] += 1
-            counts["events"] += await flush_outbox(
-                clients, model, key, session_id, document.outbox_events, f"{lock}:{key}"
-            )
-    return counts
 
 
 @job(ANNOUNCE_RECORDS)

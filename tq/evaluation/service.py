@@ -37,7 +37,7 @@ from tq.collab.models import ClientSignal
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.evaluation.models import RECOMMENDATIONS, Note, Scorecard, scorecard_key
 from tq.evaluation.schemas import (
     CriterionSummary,
@@ -590,3 +590,40 @@ async def forget_author(clients: Clients, user_id: ObjectId) -> None:
 async def forget_session_evaluation(clients: Clients, session_id: ObjectId) -> None:
     await _notes(clients.engine).delete_many({"sessionId": session_id})
     await _cards(clients.engine).delete_many({"sessionId": session_id})
+
+
+# --- events a crash left in documents
+
+# Every kind of document that carries events for a session's log, with how to lock it.
+OUTBOX_DOCUMENTS: tuple[tuple[Any, str], ...] = (
+    (Session, "session"),
+    (Note, "note"),
+    (Scorecard, "scorecard"),
+    (CodeRun, "run"),
+)
+
+
+async def flush_pending_events(clients: Clients, deadline: Deadline) -> dict[str, int]:
+    """Events written with their change but not moved to the log yet (the process died right
+    after the write, the expiry job's bulk update, the runner's writes) are moved now, within
+    `deadline`."""
+    counts = {"documents": 0, "events": 0}
+    for model, lock in OUTBOX_DOCUMENTS:
+        if deadline.passed:
+            break
+        pending = (
+            clients.engine.get_collection(model)
+            .find({"eventsPending": True})
+            .limit(clients.settings.job_batch_size)
+        )
+        async for doc in pending:
+            if deadline.passed:
+                break
+            document = model.model_validate_doc(doc)
+            session_id = document.id if model is Session else document.session_id
+            key = document.key if model is Scorecard else document.id
+            counts["documents"] += 1
+            counts["events"] += await flush_outbox(
+                clients, model, key, session_id, document.outbox_events, f"{lock}:{key}"
+            )
+    return counts

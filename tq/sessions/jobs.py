@@ -14,32 +14,13 @@ from odmantic import AIOEngine
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.locks import WriteLocks
-from tq.core.stream import StreamChannelSpec
 from tq.core.time import utcnow
 from tq.jobs.registry import EXPIRE_SESSIONS, REPAIR_SESSION_SYNC, SYNC_SESSION_CHANNEL, job
-from tq.sessions.models import FINAL_STATUSES, Session, SessionEvent, channel_id_for
-from tq.users.models import UserCard
-from tq.users.service import get_users, stream_user_payload
+from tq.sessions.channel import push_channel
+from tq.sessions.models import Session, SessionEvent, channel_id_for
+from tq.users.service import get_users
 
 log = logging.getLogger("tq.sessions.jobs")
-DELETED_HOST = "deleted-user"
-
-
-def channel_spec(session: Session, users: dict[ObjectId, UserCard]) -> StreamChannelSpec:
-    host = users.get(session.created_by)
-    member_users = [users[uid] for uid in session.members if uid in users]
-    return StreamChannelSpec(
-        channel_id=session.stream_channel_id,
-        created_by=host.stream_id if host else DELETED_HOST,
-        members=[stream_user_payload(user) for user in member_users],
-        data={
-            "name": session.title,
-            "sessionId": str(session.id),
-            "problemId": session.problem_id,
-            "language": session.language,
-        },
-        frozen=session.status in FINAL_STATUSES,
-    )
 
 
 @job(SYNC_SESSION_CHANNEL)
@@ -61,25 +42,6 @@ async def sync_session_channel(clients: Clients, session_id: str) -> dict[str, i
     session = Session.model_validate_doc(doc)
     await push_channel(clients, session, await get_users(engine, session.members))
     return {"synced": 1}
-
-
-async def push_channel(
-    clients: Clients, session: Session, users: dict[ObjectId, UserCard]
-) -> Session:
-    """Make Stream's channel match `session` as given, then mark the session in step, if it was
-    not, unless it changed meanwhile (that change queued its own sync). No read: the caller
-    passes what it has. Returns the session as it now stands."""
-    await clients.stream.sync_channel(channel_spec(session, users))
-    if session.stream_sync == "ok":
-        return session
-    async with clients.locks.hold(f"session:{session.id}"):
-        marked = await clients.engine.get_collection(Session).update_one(
-            {"_id": session.id, "updatedAt": session.updated_at, "streamSync": {"$ne": "ok"}},
-            {"$set": {"streamSync": "ok"}},
-        )
-    if marked.modified_count:
-        session.stream_sync = "ok"
-    return session
 
 
 @job(EXPIRE_SESSIONS)

@@ -21,8 +21,8 @@ from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUna
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
+from tq.sessions.channel import push_channel
 from tq.sessions.events import SessionDeleted
-from tq.sessions.jobs import push_channel
 from tq.sessions.log import session_event
 from tq.sessions.models import (
     FINAL_STATUSES,

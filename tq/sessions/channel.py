@@ -1,0 +1,51 @@
+"""A session's Stream channel made to match the session: its spec (members, data, frozen once
+final) and the push that marks the session in step. Used by the sessions service right after a
+write and by the `sync_session_channel` job."""
+
+from __future__ import annotations
+
+from bson import ObjectId
+
+from tq.core.clients import Clients
+from tq.core.stream import StreamChannelSpec
+from tq.sessions.models import FINAL_STATUSES, Session
+from tq.users.models import UserCard
+from tq.users.service import stream_user_payload
+
+DELETED_HOST = "deleted-user"
+
+
+def channel_spec(session: Session, users: dict[ObjectId, UserCard]) -> StreamChannelSpec:
+    host = users.get(session.created_by)
+    member_users = [users[uid] for uid in session.members if uid in users]
+    return StreamChannelSpec(
+        channel_id=session.stream_channel_id,
+        created_by=host.stream_id if host else DELETED_HOST,
+        members=[stream_user_payload(user) for user in member_users],
+        data={
+            "name": session.title,
+            "sessionId": str(session.id),
+            "problemId": session.problem_id,
+            "language": session.language,
+        },
+        frozen=session.status in FINAL_STATUSES,
+    )
+
+
+async def push_channel(
+    clients: Clients, session: Session, users: dict[ObjectId, UserCard]
+) -> Session:
+    """Make Stream's channel match `session` as given, then mark the session in step, if it was
+    not, unless it changed meanwhile (that change queued its own sync). No read: the caller
+    passes what it has. Returns the session as it now stands."""
+    await clients.stream.sync_channel(channel_spec(session, users))
+    if session.stream_sync == "ok":
+        return session
+    async with clients.locks.hold(f"session:{session.id}"):
+        marked = await clients.engine.get_collection(Session).update_one(
+            {"_id": session.id, "updatedAt": session.updated_at, "streamSync": {"$ne": "ok"}},
+            {"$set": {"streamSync": "ok"}},
+        )
+    if marked.modified_count:
+        session.stream_sync = "ok"
+    return session
