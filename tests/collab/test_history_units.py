@@ -12,15 +12,8 @@ from typing import Any
 from bson import ObjectId
 from pycrdt import Doc, Text
 
-from tq.collab.history import Replay, SignalRules, detect, diff_text, edit_between
-
-RULES = SignalRules(
-    large_insert_chars=80,
-    bulk_replace_share=0.6,
-    bulk_replace_min_chars=100,
-    idle_s=120,
-    burst_chars=40,
-)
+from tests.collab.test_signals import RULES
+from tq.collab.history import Replay, detect, diff_text, edit_between
 
 
 def entry(update: bytes) -> dict[str, Any]:
