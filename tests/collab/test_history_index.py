@@ -80,6 +80,15 @@ async def test_the_index_gives_what_replaying_the_whole_log_gives(engine: AIOEng
             want.at,
             want.update_id,
         ), position
+    # The record's playback frames: each an edit from the frame before, through the blocks
+    # and into the log's tail.
+    frames = sorted({1, 15, 16, 17, 64, 65, 300, 688, 699, 700})
+    edits = await history.frame_edits(engine, sid, set(frames))
+    text = ""
+    for position in frames:
+        start, deleted, inserted = edits[position]
+        text = text[:start] + inserted + text[start + deleted :]
+        assert text == reference[position - 1][1], position
     for _ in range(30):  # a time: everything stored by then
         step, _ = reference[rng.randrange(700)]
         moment = step.at + timedelta(milliseconds=rng.randint(0, 999))
