@@ -23,6 +23,7 @@ from tq.collab.history import (
     CodeState,
     Edit,
     Signal,
+    Step,
     client_signals,
     detect,
     diff_text,
@@ -456,28 +457,34 @@ async def timeline_page(
             return position > low and (high is None or position <= high)
         return (low_at is None or at > low_at) and (high_at is None or at <= high_at)
 
-    position_of = {step.update_id: step.position for step in every}
-    runs = [
+    runs = await all_runs(clients.engine, session)
+    placed = [
         RunCode(run, position, "")
-        for run in await all_runs(clients.engine, session)
-        if inside(
-            position := position_of.get(run.code_update_id) if run.code_update_id else None,
-            run.created_at,
-        )
+        for run, position in zip(runs, run_positions(every, runs), strict=True)
+        if inside(position, run.created_at)
     ]
     visible = await may_see_signals(clients.engine, session, viewer)
-    signals = [
-        s for s in detect(every, rules_of(clients.settings)) if inside(s.step.position, s.step.at)
-    ]
-    claims = [c for c in await client_signals(clients.engine, session.id) if inside(None, c.at)]
+    signals: list[Signal] = []
+    claims: list[ClientSignal] = []
+    if visible:  # nothing hidden is even computed
+        found = detect(every, rules_of(clients.settings))
+        signals = [s for s in found if inside(s.step.position, s.step.at)]
+        claims = [c for c in await client_signals(clients.engine, session.id) if inside(None, c.at)]
     return TimelineSlice(
         checkpoints=page,
-        runs=runs,
+        runs=placed,
         signals_visible=visible,
-        signals=signals if visible else [],
-        claims=claims if visible else [],
+        signals=signals,
+        claims=claims,
         next_cursor=high,
     )
+
+
+def run_positions(every: list[Step], runs: list[CodeRun]) -> list[int | None]:
+    """Each run's place in the log: the position of the document state it ran (None when
+    its code came with it)."""
+    position_of = {step.update_id: step.position for step in every}
+    return [position_of.get(run.code_update_id) if run.code_update_id else None for run in runs]
 
 
 async def may_see_signals(engine: AIOEngine, session: Session, viewer: User) -> bool:
@@ -498,10 +505,8 @@ async def code_history(
     kept = grouped[: settings.record_max_code_frames]
     edits = await frame_edits(clients.engine, session.id, {c.last.position for c in kept})
     final = await state_at(clients.engine, session.id)
-    position_of = {step.update_id: step.position for step in every}
     placed, previous = [], ""
-    for run in runs:
-        position = position_of.get(run.code_update_id) if run.code_update_id else None
+    for run, position in zip(runs, run_positions(every, runs), strict=True):
         placed.append(
             RunCode(
                 run,
