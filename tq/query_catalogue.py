@@ -333,8 +333,13 @@ CATALOGUE: tuple[QueryShape, ...] = (
         range=("createdAt",),
     ),
     # --- code runs
-    by_id(CodeRun, "runner.service.get_run, runner.jobs (conditional updates)"),
-    QueryShape(CodeRun, "runs with events to move", "evaluation.jobs", equality=("eventsPending",)),
+    by_id(CodeRun, "runner.service.get_run, runner.execution (conditional updates)"),
+    QueryShape(
+        CodeRun,
+        "runs with events to move",
+        "evaluation.service.flush_pending_events",
+        equality=("eventsPending",),
+    ),
     QueryShape(
         CodeRun,
         "a session's runs, newest first",
@@ -346,7 +351,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         CodeRun,
         "unfinished runs by age",
-        "runner.jobs.fail_runs_older_than",
+        "runner.service.fail_runs_older_than",
         equality=("status",),
         sort=(("createdAt", ASC),),
         range=("createdAt",),

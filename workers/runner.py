@@ -1,5 +1,6 @@
 """The runner's raw task and start-up hook. Only the `runner` process consumes the `runs` queue
-(Procfile), so only it ever starts a sandbox. The session-run jobs live in tq/runner/jobs.py."""
+(Procfile), so only it ever starts a sandbox. The session-run jobs live in tq/runner/jobs.py,
+the Piston adapter in tq/runner/piston.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from celery import Task
 from celery.signals import worker_ready
 
 from tq.jobs.registry import RUN_CODE, RUNS_QUEUE
-from tq.runner import jobs as runner_jobs
+from tq.runner.execution import placement, served_runtimes
+from tq.runner.piston import failed_answer, run_piston
 from tq.runner.service import RUNTIMES_KEY, result_key
 from workers import app, settings
 from workers.runtime import get_runtime
@@ -29,7 +31,7 @@ def publish_runtimes(sender: Any = None, **_: Any) -> None:
         return
     served = [
         {"language": r.language, "version": r.version, "aliases": list(r.aliases)}
-        for r in runner_jobs.served_runtimes()
+        for r in served_runtimes()
     ]
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     try:
@@ -43,17 +45,17 @@ def publish_runtimes(sender: Any = None, **_: Any) -> None:
 def run_code(self: Task[Any, Any], payload: dict[str, Any]) -> None:
     """run_code(payload): one Piston execute; the answer goes to the waiting web process."""
     try:
-        answer = runner_jobs.run_piston(
+        answer = run_piston(
             payload,
             settings,
-            runner_jobs.placement(settings),
-            runner_jobs.served_runtimes(),
+            placement(settings),
+            served_runtimes(),
         )
     except Exception as exc:
         # The web process waits for this answer: it gets one, not a 30-second silence.
         log.exception("execute %s failed", payload.get("request_id"))
         # The type only: the message may name host paths.
-        answer = runner_jobs.failed_answer(payload, f"runner error: {type(exc).__name__}")
+        answer = failed_answer(payload, f"runner error: {type(exc).__name__}")
     runtime = get_runtime(settings)
     key = result_key(payload["request_id"])
 

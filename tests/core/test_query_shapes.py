@@ -33,7 +33,7 @@ from tq.jobs.registry import SYNC_USER
 from tq.jobs.service import list_runs, purge_finished_runs
 from tq.notifications.jobs import send_reminders
 from tq.query_catalogue import CATALOGUE, QueryShape
-from tq.runner.jobs import fail_runs_older_than
+from tq.runner.service import fail_runs_older_than
 from tq.sessions.jobs import close_overdue_sessions
 from tq.sessions.models import Session
 from tq.users.models import User

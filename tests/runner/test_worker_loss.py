@@ -28,8 +28,8 @@ from tests.support import (
 from tq.core.celery import create_celery
 from tq.core.queue import JobQueue
 from tq.jobs.registry import TASK_ROUTES
-from tq.runner import jobs as runner_jobs
 from tq.runner.models import CodeRun
+from tq.runner.service import fail_runs_older_than
 
 SLOW = "import time\ntime.sleep(2.5)\nprint('done')\n"
 
@@ -108,10 +108,10 @@ async def test_a_run_nobody_takes_is_failed_by_the_sweep(settings: Settings) -> 
         celery.conf.task_routes = TASK_ROUTES
         queue = JobQueue(celery, engine)
         try:
-            fresh = await runner_jobs.fail_runs_older_than(engine, queue, stale_after_s=60)
+            fresh = await fail_runs_older_than(engine, queue, stale_after_s=60)
             assert fresh == {"failed": 0}  # not stale yet
             await asyncio.sleep(0.05)
-            counts = await runner_jobs.fail_runs_older_than(engine, queue, stale_after_s=0.01)
+            counts = await fail_runs_older_than(engine, queue, stale_after_s=0.01)
         finally:
             celery.close()
         assert counts == {"failed": 1}

@@ -13,6 +13,7 @@ import json
 import re
 import time
 import uuid
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -34,16 +35,21 @@ from tq.core.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
+from tq.core.queue import JobQueue
 from tq.core.schemas import NON_BLANK
-from tq.jobs.registry import EXECUTE_SESSION_RUN, RUN_CODE, RUNS_QUEUE
+from tq.core.time import utcnow
+from tq.jobs.registry import ANNOUNCE_RUN, EXECUTE_SESSION_RUN, RUN_CODE, RUNS_QUEUE
 from tq.problems.bank import BY_SLUG
 from tq.runner.languages import Runtime, resolve
-from tq.runner.models import CodeRun
+from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
 from tq.sessions.log import flush_outbox, session_event
-from tq.sessions.models import FINAL_STATUSES, Session
+from tq.sessions.models import FINAL_STATUSES, Session, SessionEvent
 from tq.sessions.service import member_session
 from tq.users.models import User
+from tq.users.service import get_users
+
+PREVIEW_CHARS = 200
 
 # The runners publish what they serve here at start (language, version, aliases).
 RUNTIMES_KEY = "runner:runtimes"
@@ -354,3 +360,96 @@ async def previous_run(engine: AIOEngine, session: Session, run: CodeRun) -> Cod
 async def forget_session_runs(engine: AIOEngine, session_id: ObjectId) -> None:
     """A deleted session's code runs go with it."""
     await engine.get_collection(CodeRun).delete_many({"sessionId": session_id})
+
+
+# --- a run's end, told
+
+
+def completed_event(run_id: Any, status: str, verdict: str | None) -> dict[str, Any]:
+    """`run.completed` for the session's log, pushed by the update that finishes the run."""
+    event = SessionEvent(
+        id=f"run-{run_id}-completed",
+        type="run.completed",
+        actor_id=None,
+        at=utcnow(),
+        data={"runId": str(run_id), "status": status, "verdict": verdict},
+    )
+    return {"outboxEvents": event.model_dump_doc()}
+
+
+async def fail_run(
+    engine: AIOEngine, queue: JobQueue, run_id: Any, reason: str, filter_: dict[str, Any]
+) -> bool:
+    result = await engine.get_collection(CodeRun).update_one(
+        {"_id": run_id, **filter_},
+        {
+            "$set": {
+                "status": "failed",
+                "error": reason,
+                "finishedAt": utcnow(),
+                "eventsPending": True,
+            },
+            "$push": completed_event(run_id, "failed", None),
+        },
+    )
+    if result.modified_count:
+        await queue.enqueue(ANNOUNCE_RUN, str(run_id))
+    return bool(result.modified_count)
+
+
+async def announce_run_completion(clients: Clients, run_id: str) -> dict[str, int]:
+    """`run.completed` on the session's channel, so both clients see the run end."""
+    engine, stream = clients.engine, clients.stream
+    oid = parse_object_id(run_id)
+    run = await engine.find_one(CodeRun, CodeRun.id == oid) if oid else None
+    if run is None or run.status in UNFINISHED:
+        return {"skipped": 1}
+    # The run's events into the session's log (the runner process only wrote them down).
+    await flush_outbox(clients, CodeRun, run.id, run.session_id, run.outbox_events, f"run:{run.id}")
+    if not stream.configured:
+        return {"skipped_unconfigured": 1}
+    session = await engine.find_one(Session, Session.id == run.session_id)
+    if session is None:
+        return {"skipped": 1}
+    # Attributed to the run's author, or to the host when that account is gone.
+    users = await get_users(engine, {run.user_id, session.created_by})
+    author = users.get(run.user_id) or users.get(session.created_by)
+    if author is None:
+        return {"skipped": 1}
+    preview = (run.stdout or run.stderr or run.error or "")[:PREVIEW_CHARS]
+    event = {
+        "type": "run.completed",
+        "run": {
+            "id": str(run.id),
+            "status": run.status,
+            "verdict": run.verdict,
+            "language": run.language,
+            "preview": preview,
+        },
+    }
+    await stream.send_event(session.stream_channel_id, event, author.stream_id)
+    return {"announced": 1}
+
+
+async def fail_runs_older_than(
+    engine: AIOEngine, queue: JobQueue, stale_after_s: float, batch: int = 500
+) -> dict[str, int]:
+    """Runs still queued or running long after any limit would have ended them: their runner
+    was lost (killed with the message unacknowledged) or no runner takes the queue."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    reason = f"not finished within {int(stale_after_s)} s: the runner was lost or is not running"
+    failed = 0
+    for status in UNFINISHED:
+        # Equality on status, then a range on createdAt: served by status_created.
+        docs = (
+            await engine.get_collection(CodeRun)
+            .find({"status": status, "createdAt": {"$lt": cutoff}}, {"_id": 1})
+            .sort([("status", 1), ("createdAt", 1)])
+            .limit(batch)
+            .to_list(length=batch)
+        )
+        for doc in docs:
+            failed += await fail_run(
+                engine, queue, doc["_id"], reason, {"status": status, "createdAt": {"$lt": cutoff}}
+            )
+    return {"failed": failed}
