@@ -28,7 +28,7 @@ from bench.report import jobs_table, machine, save, today
 from bench.seed import Seeder
 from config import load_settings
 from tq.app import DOCUMENT_MODELS
-from tq.chat.jobs import archive_session
+from tq.chat.archive import archive_session
 from tq.chat.models import ChatArchiveChunk, ChatMessage
 from tq.core.celery import create_celery
 from tq.core.db import create_engine, ensure_indexes
@@ -37,8 +37,8 @@ from tq.core.queue import JobQueue
 from tq.core.redis import create_redis
 from tq.core.stream import StreamGateway
 from tq.jobs.registry import SYNC_SESSION_CHANNEL, TASK_ROUTES
-from tq.sessions.jobs import close_overdue_sessions
 from tq.sessions.models import Session, Status, channel_id_for
+from tq.sessions.store import close_overdue
 
 ENGINE_NAMES = {
     "secantus": "embedded SecantusDB 0.7.0b3 (WiredTiger)",
@@ -119,7 +119,7 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
 
     started = time.perf_counter()
     locks = WriteLocks(redis, settings.document_locks)
-    counts, to_sync = await close_overdue_sessions(
+    counts, to_sync = await close_overdue(
         engine, locks, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
     )
     first_s = time.perf_counter() - started
@@ -134,7 +134,7 @@ async def bench_expiry(settings: Any, engine: Any, redis: Any) -> dict[str, Any]
     celery.close()
     log(f"queued {taken} of {len(to_sync)} channel syncs in {fan_out_s:.1f} s")
     started = time.perf_counter()
-    again, _ = await close_overdue_sessions(
+    again, _ = await close_overdue(
         engine, locks, grace_minutes=GRACE, max_session_minutes=MAX_MINUTES, now=now
     )
     second_s = time.perf_counter() - started

@@ -37,7 +37,7 @@ from tq.notifications.models import Email
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session, SessionEventRecord
-from tq.sessions.service import backfill_fields
+from tq.sessions.store import backfill_fields
 from tq.users.models import User
 from tq.version import VERSION
 

@@ -69,11 +69,11 @@ CATALOGUE: tuple[QueryShape, ...] = (
         range=("updatedAt",),
     ),
     # --- sessions
-    by_id(Session, "sessions.service (load, conditional updates), sessions.jobs"),
+    by_id(Session, "sessions.store (find, load, update, mark_*, flush_events)"),
     QueryShape(
         Session,
         "my sessions, newest",
-        "sessions.service.list_sessions, sessions_of_user (members $all)",
+        "sessions.queries.list_sessions, sessions_of_user (members $all)",
         equality=("members",),
         sort=NEWEST,
         residual=LIST_FILTERS,
@@ -81,7 +81,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "my sessions by status, newest",
-        "sessions.service.list_sessions, recent_sessions",
+        "sessions.queries.list_sessions, recent_sessions",
         equality=("members", "status"),
         sort=NEWEST,
         residual=LIST_FILTERS,
@@ -89,7 +89,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "my sessions by start",
-        "sessions.service.list_sessions sort=startTime",
+        "sessions.queries.list_sessions sort=startTime",
         equality=("members",),
         sort=BY_START,
         residual=LIST_FILTERS,
@@ -97,7 +97,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "my sessions by status and start",
-        "sessions.service.list_sessions status=…&sort=startTime",
+        "sessions.queries.list_sessions status=…&sort=startTime",
         equality=("members", "status"),
         sort=BY_START,
         residual=LIST_FILTERS,
@@ -105,7 +105,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "open or active sessions, newest",
-        "sessions.service.active_sessions, list_sessions scope=open (open visibility only)",
+        "sessions.queries.active_sessions, list_sessions scope=open (open visibility only)",
         equality=("visibility", "status"),
         sort=NEWEST,
         residual=(*LIST_FILTERS, "members"),
@@ -113,7 +113,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "open sessions by start",
-        "sessions.service.list_sessions scope=open&sort=startTime",
+        "sessions.queries.list_sessions scope=open&sort=startTime",
         equality=("visibility", "status"),
         sort=BY_START,
         residual=(*LIST_FILTERS, "members"),
@@ -121,26 +121,26 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "sessions written before visibility existed",
-        "sessions.service.backfill_fields (start-up)",
+        "sessions.store.backfill_fields (start-up)",
         equality=("visibility",),
     ),
     QueryShape(
         Session,
         "scheduled sessions to remind, by start",
-        "notifications.jobs.send_reminders",
+        "sessions.store.reminders_due (notifications.service.remind_due)",
         equality=("status", "remindedAt"),
         range=("startTime",),
     ),
     QueryShape(
         Session,
         "the session of an invitation link",
-        "sessions.service.session_by_invite_token",
+        "sessions.store.find_by_invite_token",
         equality=("inviteTokens",),
     ),
     QueryShape(
         Session,
         "sessions past their start",
-        "sessions.jobs.close_overdue_sessions (each $or branch, and the updates)",
+        "sessions.store.close_overdue (each $or branch, and the updates)",
         equality=("status",),
         range=("startTime",),
         residual=("participants.0", "duration", "_id"),
@@ -148,20 +148,20 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "a leaving account's hosted open sessions",
-        "sessions.service.release_closing_account",
+        "sessions.store.hosted_open, ids_with_member_in",
         equality=("createdBy", "status"),
     ),
     QueryShape(
         Session,
         "a leaving account's seats and panel places",
-        "sessions.service.release_closing_account",
+        "sessions.store.hosted_open, ids_with_member_in",
         equality=("members",),
         residual=("participants", "interviewers"),
     ),
     QueryShape(
         Session,
         "final sessions to archive, oldest ending first",
-        "chat.jobs.archive_finished_sessions",
+        "sessions.store.finished_unarchived (chat.archive)",
         equality=("status", "archivedAt"),
         sort=(("endTime", ASC), ("_id", ASC)),
         range=("endTime",),
@@ -169,18 +169,18 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Session,
         "by Stream channel",
-        "chat.store.apply_event",
+        "sessions.store.find_by_channel (chat.store.apply_event)",
         equality=("streamChannelId",),
     ),
     QueryShape(
         Session,
         "pending Stream syncs",
-        "core.queue.requeue_pending_syncs",
+        "sessions.store.out_of_step_ids",
         equality=("streamSync",),
         range=("updatedAt",),
     ),
     # --- chat
-    by_id(ChatMessage, "chat.service (the catch-up anchor), chat.jobs (deletes)"),
+    by_id(ChatMessage, "chat.service (the catch-up anchor), chat.archive (deletes)"),
     QueryShape(ChatMessage, "by Stream message id", "chat.store, chat.service", equality=("key",)),
     QueryShape(
         ChatMessage,
@@ -193,12 +193,12 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         ChatMessage,
         "a session's messages, oldest first",
-        "chat.service._history_after, chat.jobs.archive_session",
+        "chat.service._history_after, chat.archive.archive_session",
         equality=("sessionId",),
         sort=OLDEST,
         range=("createdAt", "_id"),
     ),
-    by_id(ChatArchiveChunk, "chat.jobs.store_chunk (ODMantic's save)"),
+    by_id(ChatArchiveChunk, "chat.archive.store_chunk (ODMantic's save)"),
     QueryShape(
         ChatArchiveChunk,
         "a session's chunks by seq",
@@ -214,20 +214,25 @@ CATALOGUE: tuple[QueryShape, ...] = (
         equality=("sessionId", "messageIds"),
     ),
     by_id(WebhookEvent, "chat.store.process_event (ODMantic's save)"),
-    QueryShape(WebhookEvent, "by delivery key", "chat.store, chat.jobs", equality=("key",)),
     QueryShape(
-        WebhookEvent, "applied deliveries by age", "chat.jobs.purge", range=("processedAt",)
+        WebhookEvent, "by delivery key", "chat.store.process_stored_event", equality=("key",)
+    ),
+    QueryShape(
+        WebhookEvent,
+        "applied deliveries by age",
+        "chat.store.purge_applied_events",
+        range=("processedAt",),
     ),
     QueryShape(
         Session,
         "sessions with events still in the document",
-        "evaluation.jobs.flush_session_events",
+        "sessions.store.with_pending_events (evaluation.service.flush_pending_events)",
         equality=("eventsPending",),
     ),
     QueryShape(
         Session,
         "completed sessions whose record was not announced",
-        "evaluation.jobs.announce_records",
+        "sessions.store.records_to_announce (evaluation.service.announce_records)",
         equality=("status", "recordReadyAt"),
     ),
     # --- the event log
@@ -243,7 +248,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         SessionEventRecord,
         "entries not turned into webhooks yet, oldest first",
-        "integrations.jobs.pump_webhooks",
+        "integrations.service.pump",
         equality=("dispatched",),
         sort=(("at", ASC),),
     ),
@@ -270,7 +275,12 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "evaluation.service.forget_author",
         equality=("authorId",),
     ),
-    QueryShape(Note, "notes with events to move", "evaluation.jobs", equality=("eventsPending",)),
+    QueryShape(
+        Note,
+        "notes with events to move",
+        "evaluation.service.flush_pending_events",
+        equality=("eventsPending",),
+    ),
     by_id(Scorecard, "evaluation.service (one's own scorecard), sessions.log.flush_outbox"),
     QueryShape(
         Scorecard,
@@ -293,10 +303,13 @@ CATALOGUE: tuple[QueryShape, ...] = (
         residual=("status",),
     ),
     QueryShape(
-        Scorecard, "scorecards with events to move", "evaluation.jobs", equality=("eventsPending",)
+        Scorecard,
+        "scorecards with events to move",
+        "evaluation.service.flush_pending_events",
+        equality=("eventsPending",),
     ),
     # --- outbound webhooks
-    by_id(WebhookEndpoint, "integrations.service (one endpoint), integrations.jobs"),
+    by_id(WebhookEndpoint, "integrations.service (one endpoint), integrations.delivery"),
     QueryShape(
         WebhookEndpoint,
         "an owner's endpoints, newest first",
@@ -319,7 +332,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         WebhookDelivery,
         "deliveries due",
-        "integrations.jobs.pump_webhooks",
+        "integrations.service.pump",
         equality=("status",),
         range=("nextAttemptAt",),
     ),
@@ -328,7 +341,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Email,
         "emails left queued, by age",
-        "notifications.jobs.send_reminders",
+        "sessions.store.reminders_due (notifications.service.remind_due)",
         equality=("status",),
         range=("createdAt",),
     ),

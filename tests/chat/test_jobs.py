@@ -14,7 +14,7 @@ from bson import ObjectId
 
 from tests.fakes.stream import FakeStream, message_event
 from tests.support import act, app_on_own_database, create, deliver, register, save, stamp
-from tq.chat.jobs import archive_finished_sessions
+from tq.chat.archive import archive_finished_sessions
 from tq.chat.models import ChatArchiveChunk, ChatMessage
 from tq.chat.store import unpack
 from tq.core.stream import StreamGateway

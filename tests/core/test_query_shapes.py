@@ -25,7 +25,7 @@ from tests.support import (
     running_app,
     save,
 )
-from tq.chat.jobs import archive_finished_sessions
+from tq.chat.archive import archive_finished_sessions
 from tq.collab.history import forget_session_code, index_history
 from tq.evaluation.jobs import announce_records, flush_session_events
 from tq.integrations.jobs import pump_webhooks
@@ -34,8 +34,8 @@ from tq.jobs.service import list_runs, purge_finished_runs
 from tq.notifications.jobs import send_reminders
 from tq.query_catalogue import CATALOGUE, QueryShape
 from tq.runner.service import fail_runs_older_than
-from tq.sessions.jobs import close_overdue_sessions
 from tq.sessions.models import Session
+from tq.sessions.store import close_overdue
 from tq.users.models import User
 
 EQUALITY_OPS = {"$eq", "$in", "$all"}
@@ -283,7 +283,7 @@ async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -
     async with running_app(settings) as (_app, url), http_client(url) as http:
         await walk(http)
     async with open_clients(settings) as clients:
-        await close_overdue_sessions(
+        await close_overdue(
             clients.engine, clients.locks, grace_minutes=15, max_session_minutes=240
         )
         await send_reminders(clients)

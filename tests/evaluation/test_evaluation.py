@@ -15,11 +15,11 @@ from bson import ObjectId
 
 from config import Settings
 from tests.support import ROOT, Chromium, act, iso, open_clients, register, save, wait_until
-from tq.chat.jobs import archive_finished_sessions
+from tq.chat.archive import archive_finished_sessions
 from tq.evaluation.jobs import flush_session_events
 from tq.sessions.log import session_event
 from tq.sessions.models import Session, SessionEventRecord
-from tq.sessions.service import conditional_update
+from tq.sessions.store import update as update_session_document
 
 RATINGS = {"problem_solving": 4, "code_quality": 3, "communication": 3, "testing": 2}
 FULL: dict[str, Any] = {"ratings": RATINGS, "recommendation": "yes", "summary": "Solid"}
@@ -361,7 +361,7 @@ async def test_a_change_never_exists_without_its_event(
     sid = ObjectId(p["session"]["_id"])
     async with open_clients(settings) as clients:
         event = session_event("updated", None, fields=["title"])
-        changed = await conditional_update(
+        changed = await update_session_document(
             clients, {"_id": sid}, {"$set": {"title": "Renamed by a dying process"}}, [event]
         )
         assert changed is not None and changed.title == "Renamed by a dying process"

@@ -17,8 +17,8 @@ from tests.support import act, app_on_own_database, create, iso, register, wait_
 from tq.core.celery import create_celery
 from tq.core.queue import JobQueue, JobRun, OutboxJob
 from tq.jobs.registry import EXPIRE_SESSIONS, SYNC_SESSION_CHANNEL, TASK_ROUTES
-from tq.sessions.jobs import close_overdue_sessions
 from tq.sessions.models import Session
+from tq.sessions.store import close_overdue
 
 GRACE = 15
 MAX_MINUTES = 240
@@ -32,7 +32,7 @@ async def own_db(settings) -> AsyncIterator[dict[str, Any]]:
 
 
 async def run_expiry(ctx: dict[str, Any], now: datetime) -> dict[str, int]:
-    counts, _to_sync = await close_overdue_sessions(
+    counts, _to_sync = await close_overdue(
         ctx["engine"],
         ctx["locks"],
         grace_minutes=GRACE,
@@ -105,7 +105,7 @@ async def test_expiry_and_host_ending_at_once_have_one_winner(own_db) -> None:
         later = start + timedelta(minutes=5 + GRACE, seconds=1)
         host_end, (counts, to_sync) = await asyncio.gather(
             act(http, host, session, "end"),
-            close_overdue_sessions(
+            close_overdue(
                 own_db["engine"],
                 own_db["locks"],
                 grace_minutes=GRACE,

@@ -18,8 +18,8 @@ from tq.core.openapi import to_openapi30
 from tq.core.schemas import Body, UtcDatetime
 from tq.core.time import to_millis
 from tq.problems.bank import outputs_match
+from tq.sessions.queries import list_filter
 from tq.sessions.schemas import ListSessionsQuery
-from tq.sessions.service import list_filter
 from tq.users.models import User
 from workers.jobs import retry_delay
 

@@ -25,7 +25,7 @@ from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import PROCESS_WEBHOOK_EVENT
 from tq.sessions.models import FINAL_STATUSES, Session
-from tq.sessions.service import member_session
+from tq.sessions.queries import member_session
 from tq.users.models import User
 
 log = logging.getLogger("tq.chat")

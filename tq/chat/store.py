@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import bson
@@ -18,6 +18,7 @@ from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, WebhookEvent
 from tq.core.locks import document_lock
 from tq.core.stream import StreamGateway
 from tq.core.time import to_millis, utcnow
+from tq.sessions import store as sessions_store
 from tq.sessions.models import Session
 from tq.users.models import User
 
@@ -58,6 +59,21 @@ async def process_event(engine: AIOEngine, redis: Redis, stored: WebhookEvent) -
     return outcome
 
 
+async def process_stored_event(engine: AIOEngine, redis: Redis, key: str) -> str:
+    stored = await engine.find_one(WebhookEvent, WebhookEvent.key == key)
+    if stored is None:
+        return "missing"
+    if stored.processed_at is not None:
+        return "already_processed"
+    return await process_event(engine, redis, stored)
+
+
+async def purge_applied_events(engine: AIOEngine, older_than_days: float) -> int:
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    result = await engine.get_collection(WebhookEvent).delete_many({"processedAt": {"$lt": cutoff}})
+    return int(result.deleted_count)
+
+
 async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) -> str:
     """Apply one Stream event to the chat record."""
     kind = event.get("type")
@@ -67,7 +83,7 @@ async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) ->
     message = event.get("message")
     if not channel_id or not isinstance(message, dict) or not isinstance(message.get("id"), str):
         return "ignored"
-    session = await engine.find_one(Session, Session.stream_channel_id == channel_id)
+    session = await sessions_store.find_by_channel(engine, channel_id)
     if session is None:
         return "no_session"
     if session.archived_at is not None:

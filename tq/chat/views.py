@@ -24,7 +24,8 @@ from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.stream import CHANNEL_TYPE
-from tq.sessions.service import ensure_channel, member_session, open_member_session
+from tq.sessions.queries import member_session, open_member_session
+from tq.sessions.service import ensure_channel
 
 bp = Blueprint("chat", url_prefix="/api/chat")
 webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")

@@ -47,9 +47,10 @@ from tq.core.errors import AppError, Forbidden
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
+from tq.sessions import store
 from tq.sessions.models import Session
+from tq.sessions.queries import member_session, panel_session
 from tq.sessions.schemas import session_role
-from tq.sessions.service import load_session, member_session, panel_session
 from tq.users.models import User
 
 log = logging.getLogger("tq.collab")
@@ -70,7 +71,7 @@ async def _check(
     except Exception as exc:
         raise unavailable(exc) from None
     try:
-        session = await load_session(rooms.engine, session_id)
+        session = await store.load(rooms.engine, session_id)
     except AppError:
         raise Refused(CLOSE_NOT_FOUND, "session_not_found") from None
     except Exception as exc:

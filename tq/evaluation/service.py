@@ -18,6 +18,7 @@ from config import Settings
 from tq.chat.models import ChatMessage
 from tq.chat.schemas import HistoryQuery
 from tq.chat.service import history
+from tq.chat.store import import_from_stream
 from tq.collab.history import (
     Checkpoint,
     CodeState,
@@ -52,9 +53,10 @@ from tq.evaluation.schemas import (
 from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery
 from tq.runner.service import list_runs
+from tq.sessions import store
 from tq.sessions.log import flush_outbox, read_events, session_event
 from tq.sessions.models import Session, SessionEventRecord
-from tq.sessions.service import conditional_update, load_session, panel_session
+from tq.sessions.queries import panel_session
 from tq.users.models import User
 
 # Bounds of one record: far above a real interview, and they keep the page's size finite.
@@ -245,11 +247,11 @@ async def submit(clients: Clients, session_id: str, user: User) -> tuple[Session
         raise Conflict("This scorecard was submitted", code="scorecard_submitted")
     locked = session
     if not session.criteria_locked:
-        locked = await conditional_update(
+        locked = await store.update(
             clients,
             {"_id": session.id, "criteriaLocked": {"$ne": True}},
             {"$set": {"criteriaLocked": True}},
-        ) or await load_session(clients.engine, session_id)
+        ) or await store.load(clients.engine, session_id)
     missing = [c for c in locked.criteria if c not in card.ratings]
     problems = [{"field": f"ratings.{c}", "problem": "not rated"} for c in missing]
     if card.recommendation is None:
@@ -381,6 +383,7 @@ async def events_page(
 ) -> tuple[list[SessionEventRecord], str | None]:
     session = await panel_session(clients.engine, session_id, viewer)
     position = decode_event_cursor(session, after) if after else None
+    await store.flush_events(clients, session)  # what waits in the document, first
     records = await read_events(clients, session, position, limit + 1)
     more = len(records) > limit
     records = records[:limit]
@@ -561,6 +564,7 @@ async def all_runs(engine: AIOEngine, session: Session) -> list[CodeRun]:
 
 async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
     session = await panel_session(clients.engine, session_id, viewer)
+    await store.flush_events(clients, session)  # what waits in the document, first
     events = await read_events(clients, session, None, RECORD_MAX_EVENTS)
     cursor = (
         _notes(clients.engine)
@@ -599,9 +603,9 @@ async def forget_session_evaluation(clients: Clients, session_id: ObjectId) -> N
 
 # --- events a crash left in documents
 
-# Every kind of document that carries events for a session's log, with how to lock it.
+# Every other kind of document that carries events for a session's log, with how to lock it
+# (sessions' own are the session store's).
 OUTBOX_DOCUMENTS: tuple[tuple[Any, str], ...] = (
-    (Session, "session"),
     (Note, "note"),
     (Scorecard, "scorecard"),
     (CodeRun, "run"),
@@ -613,22 +617,48 @@ async def flush_pending_events(clients: Clients, deadline: Deadline) -> dict[str
     after the write, the expiry job's bulk update, the runner's writes) are moved now, within
     `deadline`."""
     counts = {"documents": 0, "events": 0}
+    batch = clients.settings.job_batch_size
+    async for session in store.with_pending_events(clients.engine, batch):
+        if deadline.passed:
+            return counts
+        counts["documents"] += 1
+        counts["events"] += await store.flush_events(clients, session)
     for model, lock in OUTBOX_DOCUMENTS:
         if deadline.passed:
             break
-        pending = (
-            clients.engine.get_collection(model)
-            .find({"eventsPending": True})
-            .limit(clients.settings.job_batch_size)
-        )
+        pending = clients.engine.get_collection(model).find({"eventsPending": True}).limit(batch)
         async for doc in pending:
             if deadline.passed:
                 break
             document = model.model_validate_doc(doc)
-            session_id = document.id if model is Session else document.session_id
             key = document.key if model is Scorecard else document.id
             counts["documents"] += 1
             counts["events"] += await flush_outbox(
-                clients, model, key, session_id, document.outbox_events, f"{lock}:{key}"
+                clients, model, key, document.session_id, document.outbox_events, f"{lock}:{key}"
             )
+    return counts
+
+
+async def announce_records(clients: Clients, deadline: Deadline) -> dict[str, int]:
+    """Each completed session whose record was not announced: its chat is first caught up with
+    Stream (what Stream holds that we lack is stored), then `record.ready` joins its log,
+    once (the session is claimed by `recordReadyAt`). Stream away: the job retries."""
+    counts = {"announced": 0, "imported": 0, "stopped_at_budget": 0}
+    async for session in store.records_to_announce(clients.engine, clients.settings.job_batch_size):
+        if deadline.passed:
+            counts["stopped_at_budget"] = 1  # the rest keep recordReadyAt null: next run's
+            break
+        if clients.stream.configured and session.archived_at is None:
+            counts["imported"] += await import_from_stream(
+                clients.engine, clients.redis, clients.stream, session
+            )
+        announced = await store.update(
+            clients,
+            {"_id": session.id, "recordReadyAt": None},
+            {"$set": {"recordReadyAt": utcnow()}},
+            [session_event("record.ready", None, path=f"/api/sessions/{session.id}/record")],
+        )
+        if announced is not None:
+            await store.flush_events(clients, announced)
+            counts["announced"] += 1
     return counts

@@ -22,14 +22,12 @@ from tq.core.clients import Clients
 from tq.core.ssrf import UnsafeUrl, pinned_request, resolve_public
 from tq.core.time import utcnow
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
-from tq.integrations.service import RESPONSE_KEEP, signing_secrets
+from tq.integrations.service import LEASE, RESPONSE_KEEP, signing_secrets
 from tq.notifications.models import Email
 from tq.notifications.service import queue_emails
 from tq.users.service import get_user
 
 log = logging.getLogger("tq.integrations.delivery")
-# A delivery taken by a worker that died is taken again after this long.
-LEASE = timedelta(minutes=2)
 
 
 def retry_after_s(response: httpx.Response) -> float | None:

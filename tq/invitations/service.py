@@ -19,17 +19,12 @@ from tq.core.security import new_nonce, token_hash
 from tq.core.time import utcnow
 from tq.invitations.schemas import InviteIn
 from tq.notifications.service import invitation_token, invite_url, queue_invitation_email
+from tq.sessions import store
+from tq.sessions.invitations import invitation_status, rewrite_invitations
 from tq.sessions.log import session_event
 from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Invitation, Session
-from tq.sessions.service import (
-    SessionView,
-    after_write,
-    host_session,
-    invitation_status,
-    load_session,
-    rewrite_invitations,
-    session_by_invite_token,
-)
+from tq.sessions.queries import host_session
+from tq.sessions.service import SessionView, after_write
 from tq.users.models import User
 from tq.users.service import get_users
 
@@ -198,7 +193,7 @@ async def by_token(clients: Clients, token: str) -> tuple[Session, Invitation]:
     """The session and invitation a link points to; 404 for anything unknown (an old link of
     a re-sent invitation included)."""
     hashed = token_hash(token)
-    session = await session_by_invite_token(clients.engine, hashed)
+    session = await store.find_by_invite_token(clients.engine, hashed)
     invitation = (
         next((inv for inv in session.invitations if inv.token_hash == hashed), None)
         if session
@@ -273,7 +268,7 @@ async def accept(clients: Clients, token: str, user: User) -> SessionView:
         )
         if written is not None:
             return await after_write(clients, written)
-        current = await load_session(clients.engine, str(session.id))
+        current = await store.load(clients.engine, str(session.id))
         if current.invites_version != session.invites_version:
             continue  # invitations changed (maybe this very one): decide again
         if user.id in current.members:

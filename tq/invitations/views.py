@@ -23,8 +23,8 @@ from tq.invitations.schemas import (
     InviteIn,
     preview_of,
 )
+from tq.sessions.invitations import invitation_expiry, invitation_status
 from tq.sessions.models import Invitation, Session
-from tq.sessions.service import invitation_expiry, invitation_status
 from tq.sessions.views import written
 
 bp = Blueprint("invitations", url_prefix="/api/sessions")

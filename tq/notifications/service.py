@@ -18,23 +18,28 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bson import ObjectId
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from pymongo.errors import BulkWriteError
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from config import Settings
 from tq.core.clients import Clients
+from tq.core.db import parse_object_id
+from tq.core.mail import MailNotConfigured, MailUnavailable, deliver
 from tq.core.security import link_token
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.jobs.registry import SEND_EMAIL
 from tq.notifications.calendar import DEFAULT_MINUTES, Method, build_calendar, session_link
 from tq.notifications.models import Email, EmailKind
+from tq.sessions import store
+from tq.sessions.invitations import invitation_status, rewrite_invitations
 from tq.sessions.models import Invitation, Session, SessionFacts
-from tq.sessions.service import invitation_status
 from tq.users.models import UserCard
 from tq.users.service import get_users, users_by_email
 
 log = logging.getLogger("tq.notifications")
 INVITATION_LINK = "invitation"
 DUPLICATE_KEY = 11000
+NOTICES: tuple[EmailKind, ...] = ("reschedule", "cancellation")
 
 templates = Environment(
     loader=PackageLoader("tq.notifications", "templates"),
@@ -320,3 +325,141 @@ def calendar_for(session: Session, host: UserCard | None, settings: Settings, re
 
 
 STALE_CLAIM = timedelta(minutes=10)
+
+
+# --- sending, as the jobs do it
+
+
+async def send_queued(clients: Clients, key: str) -> dict[str, int]:
+    """Claim the email (so two deliveries of this job never both send it), render it from the
+    session as it is now, and hand it to SMTP. SMTP away: the claim is given back and the job
+    retries (MailUnavailable is transient); the record stays queued, so nothing is lost."""
+    emails = clients.engine.get_collection(Email)
+    now = utcnow()
+    doc = await emails.find_one_and_update(
+        {
+            "_id": key,
+            "$or": [
+                {"status": "queued"},
+                {"status": "sending", "claimedAt": {"$lt": now - STALE_CLAIM}},
+            ],
+        },
+        {"$set": {"status": "sending", "claimedAt": now}, "$inc": {"attempts": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is None:
+        return {"skipped": 1}  # sent already, or another delivery holds it
+    email = Email.model_validate_doc(doc)
+    rendered: Rendered | None
+    try:
+        if email.session_id is None:
+            rendered = render_notice(clients, email)
+        else:
+            found = await store.find(clients.engine, email.session_id)
+            rendered = await render(clients, email, found) if found else None
+    except PyMongoError:
+        raise  # the database, not the email: the claim goes stale and the beat sends it again
+    except Exception as exc:
+        # A retry would render the same data the same way: fail once, loudly, for good.
+        reason = f"could not render: {type(exc).__name__}: {exc}"[:500]
+        await emails.update_one({"_id": key}, {"$set": {"status": "failed", "error": reason}})
+        log.warning("email %s failed for good: %s", key.split(":", 1)[0], reason)
+        return {"failed": 1}
+    if rendered is None:
+        await emails.update_one({"_id": key}, {"$set": {"status": "superseded"}})
+        return {"superseded": 1}
+    try:
+        await deliver(clients.settings, rendered.message)
+    except MailNotConfigured:
+        await emails.update_one({"_id": key}, {"$set": {"status": "queued", "claimedAt": None}})
+        log.warning("email %s kept queued: SMTP_URL is not set", email.kind)
+        return {"not_configured": 1}
+    except MailUnavailable as exc:
+        await emails.update_one(
+            {"_id": key}, {"$set": {"status": "queued", "claimedAt": None, "error": str(exc)}}
+        )
+        raise
+    except ValueError as exc:  # the server refused the address for good
+        await emails.update_one({"_id": key}, {"$set": {"status": "failed", "error": str(exc)}})
+        return {"failed": 1}
+    sent_at = utcnow()
+    await emails.update_one(
+        {"_id": key}, {"$set": {"status": "sent", "sentAt": sent_at, "error": None}}
+    )
+    if rendered.invitation is not None and email.kind == "invitation":
+        await mark_invitation_sent(clients, email, sent_at)
+    return {"sent": 1}
+
+
+async def mark_invitation_sent(clients: Clients, email: Email, sent_at: Any) -> None:
+    """`sentAt` of the invitation whose link this was (a few tries: invitations may change)."""
+    if email.session_id is None:
+        return
+    for _ in range(5):
+        session = await store.find(clients.engine, email.session_id)
+        if session is None:
+            return
+        invitations = list(session.invitations)
+        for i, inv in enumerate(invitations):
+            if inv.id == email.invitation_id and inv.sends == email.send_no:
+                invitations[i] = inv.model_copy(update={"sent_at": sent_at})
+                break
+        else:
+            return
+        if await rewrite_invitations(clients, session, invitations):
+            return
+
+
+async def notify_members(
+    clients: Clients, session_id: str, kind: str, facts: str = ""
+) -> dict[str, int]:
+    """Email every member and pending invitee about a reschedule or a cancellation, saying
+    what that change made of the session (`facts`; a job queued before they were passed says
+    what the session is now)."""
+    if kind not in NOTICES:
+        return {"invalid": 1}
+    oid = parse_object_id(session_id)
+    session = await store.find(clients.engine, oid) if oid else None
+    if session is None:
+        return {"gone": 1}
+    try:
+        as_changed = SessionFacts.model_validate_json(facts) if facts else None
+    except ValueError:
+        return {"invalid": 1}
+    notice: EmailKind = "reschedule" if kind == "reschedule" else "cancellation"
+    return {"queued": await fan_out(clients, session, notice, as_changed)}
+
+
+async def remind_due(clients: Clients) -> dict[str, int]:
+    """Sessions starting within REMINDER_MINUTES get one reminder per member and pending
+    invitee: the email keys make a second beat's queueing a no-op, and the session is marked
+    reminded afterwards (so a crash in between only repeats a no-op). Then emails still queued
+    after a while (their job was lost, or SMTP stayed away past the retries) are sent again."""
+    settings = clients.settings
+    now = utcnow()
+    within = timedelta(minutes=settings.reminder_minutes)
+    due = store.reminders_due(clients.engine, now, within, settings.job_batch_size)
+    counts = {"sessions": 0, "reminders": 0, "requeued": 0}
+    deadline = Deadline(settings.job_time_budget_s)
+    async for session in due:
+        if deadline.passed:
+            break  # still remindedAt null: the next run's
+        counts["reminders"] += await fan_out(clients, session, "reminder")
+        await store.update(
+            clients,
+            {"_id": session.id, "remindedAt": None, "calendarSequence": session.calendar_sequence},
+            {"$set": {"remindedAt": now}},
+        )
+        counts["sessions"] += 1
+    stale = (
+        clients.engine.get_collection(Email)
+        .find(
+            {"status": {"$in": ["queued", "sending"]}, "createdAt": {"$lt": now - STALE_CLAIM}},
+            {"_id": 1},
+        )
+        .limit(settings.job_batch_size)
+    )
+    keys = [[doc["_id"]] async for doc in stale]
+    await clients.queue.enqueue_many(SEND_EMAIL, keys)
+    counts["requeued"] = len(keys)
+    return counts

@@ -7,7 +7,7 @@ from tq.auth.dependencies import authenticated, current_user
 from tq.core.clients import Clients
 from tq.core.openapi import doc
 from tq.notifications.service import calendar_for
-from tq.sessions.service import member_session
+from tq.sessions.queries import member_session
 from tq.users.service import get_users
 
 bp = Blueprint("calendar", url_prefix="/api/sessions")

@@ -43,9 +43,10 @@ from tq.problems.bank import BY_SLUG
 from tq.runner.languages import Runtime, resolve
 from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
+from tq.sessions import store
 from tq.sessions.log import flush_outbox, session_event
 from tq.sessions.models import FINAL_STATUSES, Session, SessionEvent
-from tq.sessions.service import member_session
+from tq.sessions.queries import member_session
 from tq.users.models import User
 from tq.users.service import get_users
 
@@ -408,7 +409,7 @@ async def announce_run_completion(clients: Clients, run_id: str) -> dict[str, in
     await flush_outbox(clients, CodeRun, run.id, run.session_id, run.outbox_events, f"run:{run.id}")
     if not stream.configured:
         return {"skipped_unconfigured": 1}
-    session = await engine.find_one(Session, Session.id == run.session_id)
+    session = await store.find(engine, run.session_id)
     if session is None:
         return {"skipped": 1}
     # Attributed to the run's author, or to the host when that account is gone.

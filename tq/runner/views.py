@@ -23,7 +23,7 @@ from tq.runner.schemas import (
     RunPage,
     RuntimeList,
 )
-from tq.sessions.service import member_session
+from tq.sessions.queries import member_session
 
 # The public Piston's paths (the frontend's lib/piston.js), and a self-hosted Piston's, which
 # the stock clients (npm piston-client, aiopyston, ...) call. Both take the token as a Bearer

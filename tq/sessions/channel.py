@@ -8,6 +8,7 @@ from bson import ObjectId
 
 from tq.core.clients import Clients
 from tq.core.stream import StreamChannelSpec
+from tq.sessions import store
 from tq.sessions.models import FINAL_STATUSES, Session
 from tq.users.models import UserCard
 from tq.users.service import stream_user_payload
@@ -41,11 +42,6 @@ async def push_channel(
     await clients.stream.sync_channel(channel_spec(session, users))
     if session.stream_sync == "ok":
         return session
-    async with clients.locks.hold(f"session:{session.id}"):
-        marked = await clients.engine.get_collection(Session).update_one(
-            {"_id": session.id, "updatedAt": session.updated_at, "streamSync": {"$ne": "ok"}},
-            {"$set": {"streamSync": "ok"}},
-        )
-    if marked.modified_count:
+    if await store.mark_in_step(clients, session):
         session.stream_sync = "ok"
     return session

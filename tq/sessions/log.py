@@ -1,5 +1,5 @@
 """A session's event log: an event is written into the changed document by the update that
-makes the change (see `conditional_update`; notes, scorecards and runs carry theirs too), then
+makes the change (see `tq.sessions.store.update`; notes, scorecards and runs carry theirs too), then
 moved to `session_events`: a session's by the next read of its log (which moves first what
 waits), the others right after their write, and whatever is left by the `flush_session_events`
 beat. A write never pays for the log with extra round trips, and a crash loses nothing."""
@@ -22,13 +22,6 @@ DUPLICATE_KEY = 11000
 
 def session_event(type_: str, actor: ObjectId | None, **data: Any) -> SessionEvent:
     return SessionEvent(id=str(ObjectId()), type=type_, actor_id=actor, at=utcnow(), data=data)
-
-
-async def flush_events(clients: Clients, session: Session) -> int:
-    """Move the events waiting in `session`'s document into the log."""
-    return await flush_outbox(
-        clients, Session, session.id, session.id, session.outbox_events, f"session:{session.id}"
-    )
 
 
 async def flush_outbox(
@@ -99,9 +92,9 @@ async def forget_actor(clients: Clients, user_id: ObjectId) -> int:
 async def read_events(
     clients: Clients, session: Session, after: tuple[Any, str] | None, limit: int
 ) -> list[SessionEventRecord]:
-    """One page of the log, oldest first, after the (at, key) position `after`. What still
-    waits in the document is moved first, so the page is complete."""
-    await flush_events(clients, session)
+    """One page of the log, oldest first, after the (at, key) position `after`. The caller
+    moves what still waits in the document first (tq.sessions.store.flush_events), so the page
+    is complete."""
     filter_: dict[str, Any] = {"sessionId": session.id}
     if after is not None:
         at, key = after

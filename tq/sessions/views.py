@@ -13,7 +13,7 @@ from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.time import utcnow
-from tq.sessions import service
+from tq.sessions import queries, service
 from tq.sessions.models import Session
 from tq.sessions.schemas import (
     CreateSessionIn,
@@ -134,7 +134,7 @@ async def create_session_readme(request: Request, clients: Clients) -> HTTPRespo
 @authenticated()
 async def list_sessions(request: Request, clients: Clients) -> HTTPResponse:
     query = parse_query(request, ListSessionsQuery)
-    sessions, total = await service.list_sessions(clients.engine, current_user(request), query)
+    sessions, total = await queries.list_sessions(clients.engine, current_user(request), query)
     return await page(request, clients, sessions, total, query)
 
 
@@ -148,7 +148,7 @@ async def list_sessions(request: Request, clients: Clients) -> HTTPResponse:
 @authenticated()
 async def active_sessions(request: Request, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LimitQuery)
-    sessions = await service.active_sessions(clients.engine, query.limit)
+    sessions = await queries.active_sessions(clients.engine, query.limit)
     return json({"sessions": await rendered(request, clients, sessions)})
 
 
@@ -159,7 +159,7 @@ async def active_sessions(request: Request, clients: Clients) -> HTTPResponse:
 @authenticated()
 async def my_recent(request: Request, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LimitQuery)
-    sessions = await service.recent_sessions(clients.engine, current_user(request), query.limit)
+    sessions = await queries.recent_sessions(clients.engine, current_user(request), query.limit)
     return json({"sessions": await rendered(request, clients, sessions)})
 
 
@@ -174,7 +174,7 @@ async def my_recent(request: Request, clients: Clients) -> HTTPResponse:
 @authenticated()
 async def sessions_of_user(request: Request, user_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, ListSessionsQuery)
-    sessions, total = await service.sessions_of_user(
+    sessions, total = await queries.sessions_of_user(
         clients.engine, current_user(request), user_id, query
     )
     return await page(request, clients, sessions, total, query)
@@ -189,7 +189,7 @@ async def sessions_of_user(request: Request, user_id: str, clients: Clients) -> 
 )
 @authenticated()
 async def get_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await service.session_for_viewer(clients.engine, session_id, current_user(request))
+    session = await queries.session_for_viewer(clients.engine, session_id, current_user(request))
     return await one(request, clients, session)
 
 
@@ -208,7 +208,7 @@ async def update_session(request: Request, session_id: str, clients: Clients) ->
 
 async def _update(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
     data = parse_body(request, UpdateSessionIn)
-    session = await service.host_session(clients.engine, session_id, current_user(request))
+    session = await queries.host_session(clients.engine, session_id, current_user(request))
     return written(request, clients, await service.update_session(clients, session, data))
 
 
@@ -236,7 +236,7 @@ async def replace_session(request: Request, session_id: str, clients: Clients) -
 )
 @authenticated()
 async def delete_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await service.host_session(clients.engine, session_id, current_user(request))
+    session = await queries.host_session(clients.engine, session_id, current_user(request))
     await service.delete_session(clients, session)
     return empty()
 

@@ -1,0 +1,176 @@
+"""Reading sessions: who may see a session (member, panel, host, a joinable stranger), when
+its room opens, and the lists (mine, open to join, the lobby, recent, shared with a user).
+The queries run in tq.sessions.store."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from odmantic import AIOEngine
+
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
+from tq.core.errors import Conflict, Forbidden, NotFound
+from tq.core.time import utcnow
+from tq.sessions import store
+from tq.sessions.models import OPEN_STATUSES, Session
+from tq.sessions.schemas import ListSessionsQuery, opens_at
+from tq.users.models import User
+
+
+def is_member(session: Session, user: User) -> bool:
+    return user.id in session.members
+
+
+def is_joinable(session: Session) -> bool:
+    """Open to a first-come seat: listed, not over, and a seat left."""
+    return (
+        session.visibility == "open" and session.status in OPEN_STATUSES and session.seats_left > 0
+    )
+
+
+class TooEarly(Conflict):
+    code = "too_early"
+
+    def __init__(self, opening: datetime) -> None:
+        super().__init__(
+            f"The room opens at {opening.isoformat().replace('+00:00', 'Z')}",
+            extra={"opensAt": opening.isoformat().replace("+00:00", "Z")},
+            headers={"Retry-After": str(max(1, math.ceil((opening - utcnow()).total_seconds())))},
+        )
+
+
+def check_room_open(session: Session, join_window_minutes: int, now: datetime) -> None:
+    """A scheduled session's room (join, start, chat) opens the join window before its start."""
+    opening = opens_at(session, join_window_minutes)
+    if session.status == "scheduled" and now < opening:
+        raise TooEarly(opening)
+
+
+async def session_for_viewer(engine: AIOEngine, session_id: str, viewer: User) -> Session:
+    """Members see the session; others only a joinable one; anything else is 404."""
+    session = await store.load(engine, session_id)
+    if not is_member(session, viewer) and not is_joinable(session):
+        raise NotFound("Session not found", code="session_not_found")
+    return session
+
+
+async def open_member_session(clients: Clients, session_id: str, user: User) -> Session:
+    """A member's session whose room is open (chat, the session's Stream token)."""
+    session = await member_session(clients.engine, session_id, user)
+    check_room_open(session, clients.settings.join_window_minutes, utcnow())
+    return session
+
+
+def panel_role(session: Session, user: User) -> bool:
+    """Host or interviewer: who reads notes, scorecards, the log and the record."""
+    return user.id == session.created_by or user.id in session.interviewers
+
+
+async def panel_session(engine: AIOEngine, session_id: str, user: User) -> Session:
+    """The session for its host and interviewers; 404 for everyone else, candidates included
+    (they must not learn that notes or scores exist)."""
+    session = await store.load(engine, session_id)
+    if not panel_role(session, user):
+        raise NotFound("Session not found", code="session_not_found")
+    return session
+
+
+async def member_session(engine: AIOEngine, session_id: str, user: User) -> Session:
+    """The session if `user` is a member; 404 otherwise (ids cannot be probed)."""
+    session = await store.load(engine, session_id)
+    if not is_member(session, user):
+        raise NotFound("Session not found", code="session_not_found")
+    return session
+
+
+async def host_session(engine: AIOEngine, session_id: str, viewer: User) -> Session:
+    """For host-only actions: non-members get 404, other members 403."""
+    session = await store.load(engine, session_id)
+    if not is_member(session, viewer):
+        raise NotFound("Session not found", code="session_not_found")
+    if session.created_by != viewer.id:
+        raise Forbidden("Only the host may do this", code="not_host")
+    return session
+
+
+def list_filter(viewer: User, query: ListSessionsQuery) -> dict[str, Any]:
+    if query.scope == "open":
+        filter_: dict[str, Any] = {
+            "visibility": "open",
+            "members": {"$ne": viewer.id},
+            "status": {"$in": list(OPEN_STATUSES)},
+            "seatsLeft": {"$gt": 0},
+        }
+        if query.status:
+            filter_["status"] = {"$in": [s for s in query.status if s in OPEN_STATUSES]}
+    else:
+        filter_ = {"members": viewer.id}
+        if query.status:
+            filter_["status"] = {"$in": list(query.status)}
+    if query.difficulty:
+        filter_["difficulty"] = query.difficulty
+    if query.language:
+        filter_["language"] = query.language
+    if query.q:
+        filter_["title"] = {"$regex": re.escape(query.q), "$options": "i"}
+    if query.from_ or query.to:
+        window: dict[str, datetime] = {}
+        if query.from_:
+            window["$gte"] = query.from_
+        if query.to:
+            window["$lte"] = query.to
+        filter_["startTime"] = window
+    return filter_
+
+
+SORTS = {
+    "-createdAt": [("createdAt", -1), ("_id", -1)],
+    "createdAt": [("createdAt", 1), ("_id", 1)],
+    "startTime": [("startTime", 1), ("_id", 1)],
+    "-startTime": [("startTime", -1), ("_id", -1)],
+}
+
+
+async def _page(
+    engine: AIOEngine, filter_: dict[str, Any], query: ListSessionsQuery
+) -> tuple[list[Session], int]:
+    """One page of sessions matching `filter_`, and how many match in all."""
+    skip = (query.page - 1) * query.limit
+    return await store.page(engine, filter_, SORTS[query.sort], skip, query.limit)
+
+
+async def list_sessions(
+    engine: AIOEngine, viewer: User, query: ListSessionsQuery
+) -> tuple[list[Session], int]:
+    return await _page(engine, list_filter(viewer, query), query)
+
+
+async def active_sessions(engine: AIOEngine, limit: int) -> list[Session]:
+    # The lobby lists open sessions only: invite-only ones are never listed to non-members.
+    return await store.first(
+        engine, {"visibility": "open", "status": "active"}, SORTS["-createdAt"], limit
+    )
+
+
+async def recent_sessions(engine: AIOEngine, viewer: User, limit: int) -> list[Session]:
+    return await store.first(
+        engine, {"members": viewer.id, "status": "completed"}, SORTS["-createdAt"], limit
+    )
+
+
+async def sessions_of_user(
+    engine: AIOEngine, viewer: User, user_id: str, query: ListSessionsQuery
+) -> tuple[list[Session], int]:
+    """All of one's own sessions; of another user, only those the viewer shares with them."""
+    other = parse_object_id(user_id)
+    if other is None:
+        raise NotFound("User not found", code="user_not_found")
+    if other == viewer.id:
+        return await list_sessions(engine, viewer, query.model_copy(update={"scope": "mine"}))
+    filter_ = list_filter(viewer, query.model_copy(update={"scope": "mine"}))
+    filter_["members"] = {"$all": [viewer.id, other]}
+    return await _page(engine, filter_, query)
