@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
@@ -20,6 +19,7 @@ from tq.chat import store
 from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
 from tq.chat.schemas import CURSOR_RE, HistoryQuery, SaveMessageIn
 from tq.core.clients import Clients
+from tq.core.db import keyset_page, position_filter
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
@@ -86,9 +86,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, ObjectId]:
     return datetime.fromtimestamp(int(millis) / 1000, UTC), ObjectId(oid)
 
 
-def _position_filter(moment: datetime, oid: ObjectId, op: str) -> dict[str, Any]:
-    """Strictly before (op=$lt) or after ($gt) a (createdAt, _id) position."""
-    return {"$or": [{"createdAt": {op: moment}}, {"createdAt": moment, "_id": {op: oid}}]}
+NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
+OLDEST_FIRST = [("createdAt", 1), ("_id", 1)]
 
 
 def _position(message: ChatMessage) -> tuple[datetime, ObjectId]:
@@ -113,18 +112,16 @@ async def history(
             newer = [m for m in newer if _position(m) < until]
         return newer, None
     bound = decode_cursor(query.before) if query.before is not None else None
-    filter_: dict[str, Any] = {"sessionId": session.id}
-    if bound:
-        filter_.update(_position_filter(bound[0], bound[1], "$lt"))
-    cursor = (
-        engine.get_collection(ChatMessage)
-        .find(filter_)
-        .sort([("createdAt", -1), ("_id", -1)])
-        .limit(query.limit + 1)
+    newest_first, more = await keyset_page(
+        engine.get_collection(ChatMessage),
+        ChatMessage,
+        {"sessionId": session.id},
+        NEWEST_FIRST,
+        bound,
+        query.limit,
     )
-    newest_first = [ChatMessage.model_validate_doc(doc) async for doc in cursor]
     # Only final sessions are ever archived: an open one has no chunks to read.
-    if len(newest_first) <= query.limit and session.status in FINAL_STATUSES:
+    if not more and session.status in FINAL_STATUSES:
         oldest_hot = _position(newest_first[-1]) if newest_first else bound
         seen = {m.id for m in newest_first}
         async for chunk in store.chunks_before(engine, session.id, oldest_hot):
@@ -137,7 +134,7 @@ async def history(
             seen.update(m.id for m in older)
             if len(newest_first) > query.limit:
                 break
-    has_more = len(newest_first) > query.limit
+    has_more = more or len(newest_first) > query.limit
     page = list(reversed(newest_first[: query.limit]))
     return page, encode_cursor(page[0]) if has_more and page else None
 
@@ -162,11 +159,11 @@ async def _history_after(
             if len(newer) >= limit:
                 return newer[:limit]
     seen = {m.id for m in newer}
-    filter_ = {"sessionId": session.id, **_position_filter(bound[0], bound[1], "$gt")}
+    filter_ = {"sessionId": session.id, **position_filter(OLDEST_FIRST, bound)}
     cursor = (
         engine.get_collection(ChatMessage)
         .find(filter_)
-        .sort([("createdAt", 1), ("_id", 1)])
+        .sort(OLDEST_FIRST)
         .limit(limit + len(newer))
     )
     async for doc in cursor:

@@ -37,7 +37,7 @@ from tq.collab.history import (
 )
 from tq.collab.models import ClientSignal
 from tq.core.clients import Clients
-from tq.core.db import parse_object_id
+from tq.core.db import keyset_page, parse_object_id, update_owned
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from tq.core.time import Deadline, utcnow
 from tq.evaluation.models import RECOMMENDATIONS, Note, Scorecard, scorecard_key
@@ -113,19 +113,16 @@ async def list_notes(
     clients: Clients, session_id: str, viewer: User, query: NotesQuery
 ) -> tuple[Session, list[Note], str | None]:
     session = await panel_session(clients.engine, session_id, viewer)
-    filter_ = visible_notes_filter(session, viewer)
-    if query.after:
-        # ObjectIds grow with creation time: the page after a note is the ids above it.
-        filter_["_id"] = {"$gt": ObjectId(query.after)}
-    cursor = (
-        _notes(clients.engine)
-        .find(filter_)
-        .sort([("createdAt", 1), ("_id", 1)])
-        .limit(query.limit + 1)
+    # ObjectIds grow with creation time: the page after a note is the ids above it.
+    after = [ObjectId(query.after)] if query.after else None
+    notes, more = await keyset_page(
+        _notes(clients.engine),
+        Note,
+        visible_notes_filter(session, viewer),
+        [("createdAt", 1), ("_id", 1)],
+        after,
+        query.limit,
     )
-    notes = [Note.model_validate_doc(doc) async for doc in cursor]
-    more = len(notes) > query.limit
-    notes = notes[: query.limit]
     return session, notes, str(notes[-1].id) if more and notes else None
 
 
@@ -160,13 +157,12 @@ async def update_note(
     }
     fields["updatedAt"] = utcnow()
     async with clients.locks.hold(f"note:{note.id}"):
-        doc = await _notes(clients.engine).find_one_and_update(
+        doc = await update_owned(
+            _notes(clients.engine),
             {"_id": note.id, "authorId": user.id},
             {"$set": fields},
-            return_document=ReturnDocument.AFTER,
+            NotFound("Note not found", code="note_not_found"),
         )
-    if doc is None:
-        raise NotFound("Note not found", code="note_not_found")
     return session, Note.model_validate_doc(doc)
 
 
@@ -384,9 +380,7 @@ async def events_page(
     session = await panel_session(clients.engine, session_id, viewer)
     position = decode_event_cursor(session, after) if after else None
     await store.flush_events(clients, session)  # what waits in the document, first
-    records = await read_events(clients, session, position, limit + 1)
-    more = len(records) > limit
-    records = records[:limit]
+    records, more = await read_events(clients, session, position, limit)
     return records, event_cursor(records[-1]) if more and records else None
 
 
@@ -565,7 +559,7 @@ async def all_runs(engine: AIOEngine, session: Session) -> list[CodeRun]:
 async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
     session = await panel_session(clients.engine, session_id, viewer)
     await store.flush_events(clients, session)  # what waits in the document, first
-    events = await read_events(clients, session, None, RECORD_MAX_EVENTS)
+    events, _ = await read_events(clients, session, None, RECORD_MAX_EVENTS)
     cursor = (
         _notes(clients.engine)
         .find(visible_notes_filter(session, viewer))

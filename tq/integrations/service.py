@@ -17,12 +17,10 @@ from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from config import Settings
 from tq.core.clients import Clients
-from tq.core.db import parse_object_id
+from tq.core.db import insert_new, keyset_page, parse_object_id, update_owned
 from tq.core.errors import Conflict, NotFound
 from tq.core.security import derived_secret, new_nonce
 from tq.core.ssrf import resolve_public
@@ -141,19 +139,16 @@ async def own_endpoint(engine: AIOEngine, owner: User, endpoint_id: str) -> Webh
 async def list_endpoints(
     engine: AIOEngine, owner: User, query: PageQuery
 ) -> tuple[list[WebhookEndpoint], str | None]:
-    filter_: dict[str, Any] = {"ownerId": owner.id}
-    if query.after:
-        # Newest first by id (ids grow with creation time).
-        filter_["_id"] = {"$lt": ObjectId(query.after)}
-    cursor = (
-        _endpoints(engine)
-        .find(filter_)
-        .sort([("createdAt", -1), ("_id", -1)])
-        .limit(query.limit + 1)
+    # Newest first; the cursor is the last id (ids grow with creation time).
+    after = [ObjectId(query.after)] if query.after else None
+    found, more = await keyset_page(
+        _endpoints(engine),
+        WebhookEndpoint,
+        {"ownerId": owner.id},
+        [("createdAt", -1), ("_id", -1)],
+        after,
+        query.limit,
     )
-    found = [WebhookEndpoint.model_validate_doc(doc) async for doc in cursor]
-    more = len(found) > query.limit
-    found = found[: query.limit]
     return found, str(found[-1].id) if more and found else None
 
 
@@ -175,13 +170,12 @@ async def update_endpoint(
             fields.update({"disabledReason": None, "failingSince": None})
         else:
             fields["disabledReason"] = "disabled by its owner"
-    doc = await _endpoints(clients.engine).find_one_and_update(
+    doc = await update_owned(
+        _endpoints(clients.engine),
         {"_id": endpoint.id, "ownerId": owner.id},
         {"$set": fields},
-        return_document=ReturnDocument.AFTER,
+        NotFound("Endpoint not found", code="endpoint_not_found"),
     )
-    if doc is None:
-        raise NotFound("Endpoint not found", code="endpoint_not_found")
     return WebhookEndpoint.model_validate_doc(doc)
 
 
@@ -205,13 +199,12 @@ async def rotate_secret(
     ]
     fresh = EndpointSecret(nonce=new_nonce(), created_at=now)
     secrets = [*kept, fresh]
-    doc = await _endpoints(clients.engine).find_one_and_update(
+    doc = await update_owned(
+        _endpoints(clients.engine),
         {"_id": endpoint.id, "ownerId": owner.id},
         {"$set": {"secrets": [s.model_dump_doc() for s in secrets], "updatedAt": now}},
-        return_document=ReturnDocument.AFTER,
+        NotFound("Endpoint not found", code="endpoint_not_found"),
     )
-    if doc is None:
-        raise NotFound("Endpoint not found", code="endpoint_not_found")
     return WebhookEndpoint.model_validate_doc(doc), secret_of(
         clients.settings, endpoint.id, fresh.nonce
     )
@@ -229,13 +222,8 @@ def body_of(event_type: str, data: dict[str, Any], at: datetime) -> str:
 async def queue_deliveries(clients: Clients, deliveries: list[WebhookDelivery]) -> int:
     """Insert the deliveries (a key already there is skipped: the dispatch is idempotent) and
     send each new one for its first attempt."""
-    new: list[str] = []
-    for delivery in deliveries:
-        try:
-            await _deliveries(clients.engine).insert_one(delivery.model_dump_doc())
-        except DuplicateKeyError:
-            continue
-        new.append(delivery.key)
+    docs = [delivery.model_dump_doc() for delivery in deliveries]
+    new = await insert_new(_deliveries(clients.engine), docs)
     await clients.queue.enqueue_many(DELIVER_WEBHOOK, [[key] for key in new])
     return len(new)
 
@@ -260,20 +248,18 @@ async def list_deliveries(
     clients: Clients, owner: User, endpoint_id: str, query: DeliveryQuery
 ) -> tuple[list[WebhookDelivery], str | None]:
     endpoint = await own_endpoint(clients.engine, owner, endpoint_id)
-    filter_: dict[str, Any] = {"endpointId": endpoint.id}
+    after = None
     if query.after:
         ms, key = query.after.split("_", 1)
-        at = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
-        filter_["$or"] = [{"createdAt": {"$lt": at}}, {"createdAt": at, "_id": {"$lt": key}}]
-    cursor = (
-        _deliveries(clients.engine)
-        .find(filter_)
-        .sort([("createdAt", -1), ("_id", -1)])
-        .limit(query.limit + 1)
+        after = [datetime.fromtimestamp(int(ms) / 1000, tz=UTC), key]
+    found, more = await keyset_page(
+        _deliveries(clients.engine),
+        WebhookDelivery,
+        {"endpointId": endpoint.id},
+        [("createdAt", -1), ("_id", -1)],
+        after,
+        query.limit,
     )
-    found = [WebhookDelivery.model_validate_doc(doc) async for doc in cursor]
-    more = len(found) > query.limit
-    found = found[: query.limit]
     if not (more and found):
         return found, None
     last = found[-1]
@@ -299,8 +285,9 @@ async def replay(
     fresh schedule of attempts."""
     delivery = await own_delivery(clients, owner, endpoint_id, delivery_id)
     now = utcnow()
-    doc = await _deliveries(clients.engine).find_one_and_update(
-        {"_id": delivery.key},
+    doc = await update_owned(
+        _deliveries(clients.engine),
+        {"_id": delivery.key, "endpointId": delivery.endpoint_id},
         {
             "$set": {
                 "status": "pending",
@@ -311,7 +298,7 @@ async def replay(
                 "updatedAt": now,
             }
         },
-        return_document=ReturnDocument.AFTER,
+        NotFound("Delivery not found", code="delivery_not_found"),
     )
     await clients.queue.enqueue(DELIVER_WEBHOOK, delivery.key)
     return WebhookDelivery.model_validate_doc(doc)

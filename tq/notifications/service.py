@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bson import ObjectId
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pymongo import ReturnDocument
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from config import Settings
 from tq.core.clients import Clients
-from tq.core.db import parse_object_id
+from tq.core.db import insert_new, parse_object_id
 from tq.core.mail import MailNotConfigured, MailUnavailable, deliver
 from tq.core.security import link_token
 from tq.core.time import Deadline, utcnow
@@ -38,7 +38,6 @@ from tq.users.service import get_users, users_by_email
 
 log = logging.getLogger("tq.notifications")
 INVITATION_LINK = "invitation"
-DUPLICATE_KEY = 11000
 NOTICES: tuple[EmailKind, ...] = ("reschedule", "cancellation")
 
 templates = Environment(
@@ -101,16 +100,7 @@ async def queue_emails(clients: Clients, drafts: list[Email]) -> int:
     if not drafts:
         return 0
     collection = clients.engine.get_collection(Email)
-    docs = [draft.model_dump_doc() for draft in drafts]
-    try:
-        await collection.insert_many(docs, ordered=False)
-        new = [draft.key for draft in drafts]
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != DUPLICATE_KEY for error in errors):
-            raise
-        skipped = {error["index"] for error in errors}
-        new = [draft.key for i, draft in enumerate(drafts) if i not in skipped]
+    new = await insert_new(collection, [draft.model_dump_doc() for draft in drafts])
     await clients.queue.enqueue_many(SEND_EMAIL, [[key] for key in new])
     return len(new)
 

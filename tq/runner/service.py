@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from config import Settings
 from tq.collab.service import shared_code
 from tq.core.clients import Clients
-from tq.core.db import parse_object_id
+from tq.core.db import keyset_page, parse_object_id
 from tq.core.errors import (
     BadRequest,
     Conflict,
@@ -323,19 +323,15 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
 async def list_runs(
     engine: AIOEngine, session: Session, query: ListRunsQuery
 ) -> tuple[list[CodeRun], str | None]:
-    filter_: dict[str, Any] = {"sessionId": session.id}
-    if query.before:
-        filter_["_id"] = {"$lt": ObjectId(query.before)}
-    cursor = (
-        engine.get_collection(CodeRun)
-        .find(filter_)
-        .sort([("sessionId", 1), ("_id", -1)])
-        .limit(query.limit + 1)
+    runs, more = await keyset_page(
+        engine.get_collection(CodeRun),
+        CodeRun,
+        {"sessionId": session.id},
+        [("sessionId", 1), ("_id", -1)],
+        [ObjectId(query.before)] if query.before else None,
+        query.limit,
     )
-    docs = await cursor.to_list(length=query.limit + 1)
-    runs = [CodeRun.model_validate_doc(doc) for doc in docs[: query.limit]]
-    next_cursor = str(runs[-1].id) if len(docs) > query.limit else None
-    return runs, next_cursor
+    return runs, str(runs[-1].id) if more and runs else None
 
 
 async def get_run(engine: AIOEngine, session: Session, run_id: str) -> CodeRun:

@@ -10,14 +10,14 @@ import logging
 from typing import Any
 
 from bson import ObjectId
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from tq.core.clients import Clients
+from tq.core.db import insert_new, keyset_page
 from tq.core.time import utcnow
 from tq.sessions.models import Session, SessionEvent, SessionEventRecord
 
 log = logging.getLogger("tq.sessions.log")
-DUPLICATE_KEY = 11000
 
 
 def session_event(type_: str, actor: ObjectId | None, **data: Any) -> SessionEvent:
@@ -51,13 +51,7 @@ async def flush_outbox(
         for event in waiting
     ]
     try:
-        try:
-            await clients.engine.get_collection(SessionEventRecord).insert_many(
-                records, ordered=False
-            )
-        except BulkWriteError as exc:
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
+        await insert_new(clients.engine.get_collection(SessionEventRecord), records)
         collection = clients.engine.get_collection(model)
         moved = [event.model_dump_doc() for event in waiting]
         async with clients.locks.hold(lock_key):
@@ -91,18 +85,15 @@ async def forget_actor(clients: Clients, user_id: ObjectId) -> int:
 
 async def read_events(
     clients: Clients, session: Session, after: tuple[Any, str] | None, limit: int
-) -> list[SessionEventRecord]:
+) -> tuple[list[SessionEventRecord], bool]:
     """One page of the log, oldest first, after the (at, key) position `after`. The caller
     moves what still waits in the document first (tq.sessions.store.flush_events), so the page
     is complete."""
-    filter_: dict[str, Any] = {"sessionId": session.id}
-    if after is not None:
-        at, key = after
-        filter_["$or"] = [{"at": {"$gt": at}}, {"at": at, "_id": {"$gt": key}}]
-    cursor = (
-        clients.engine.get_collection(SessionEventRecord)
-        .find(filter_)
-        .sort([("at", 1), ("_id", 1)])
-        .limit(limit)
+    return await keyset_page(
+        clients.engine.get_collection(SessionEventRecord),
+        SessionEventRecord,
+        {"sessionId": session.id},
+        [("at", 1), ("_id", 1)],
+        after,
+        limit,
     )
-    return [SessionEventRecord.model_validate_doc(doc) async for doc in cursor]

@@ -62,9 +62,10 @@ def violations(source: str) -> list[str]:
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 if isinstance(arg, ast.Name) and arg.id in names:
                     found.append(f"{line}: Session passed to a call")
-                if isinstance(arg, ast.Constant) and arg.value == "sessions":
-                    if isinstance(node.func, ast.Attribute) and node.func.attr == "get_collection":
-                        found.append(f"{line}: get_collection('sessions')")
+                named = isinstance(arg, ast.Constant) and arg.value == "sessions"
+                func = node.func
+                if named and isinstance(func, ast.Attribute) and func.attr == "get_collection":
+                    found.append(f"{line}: get_collection('sessions')")
         elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and id(node) not in in_annotation:
             if any(isinstance(e, ast.Name) and e.id in names for e in node.elts):
                 found.append(f"{line}: Session in a collection of models")
