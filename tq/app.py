@@ -18,7 +18,8 @@ from sanic_ext.extensions.openapi import openapi
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
-from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.auth.dependencies import DEPENDENCIES as AUTH_DEPENDENCIES
+from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
 from tq.collab.models import ClientSignal, CodeHistoryBlock, CodeSnapshot, CodeUpdate
 from tq.collab.service import Rooms
 from tq.core.celery import create_celery
@@ -51,7 +52,7 @@ DOCUMENT_MODELS: list[Any] = [
     Session,
     ChatMessage,
     ChatArchiveChunk,
-    WebhookEvent,
+    StreamEvent,
     CodeRun,
     Email,
     SessionEventRecord,
@@ -133,6 +134,9 @@ def setup_extensions(app: TQApp) -> None:
     app.ext.add_dependency(PasswordHasher, _hasher)
     app.ext.add_dependency(TokenService, _tokens)
     app.ext.add_dependency(Readiness, _readiness)
+    # And the signed-in user, by type too (`viewer: CurrentUser`): see tq.auth.dependencies.
+    for kind, constructor in AUTH_DEPENDENCIES:
+        app.ext.add_dependency(kind, constructor)
 
 
 def _clients(request: Request) -> Clients:
@@ -268,7 +272,7 @@ def rate_headers(verdict: Verdict) -> dict[str, str]:
 def setup_blueprints(app: TQApp) -> None:
     from tq.auth.views import bp as auth_bp
     from tq.chat.views import bp as chat_bp
-    from tq.chat.views import webhooks_bp
+    from tq.chat.views import stream_events_bp
     from tq.collab.views import bp as collab_bp
     from tq.collab.views import code_bp
     from tq.evaluation.views import bp as evaluation_bp
@@ -287,7 +291,7 @@ def setup_blueprints(app: TQApp) -> None:
         metrics_bp,
         auth_bp,
         chat_bp,
-        webhooks_bp,
+        stream_events_bp,
         sessions_bp,
         invitations_bp,
         invitation_links_bp,

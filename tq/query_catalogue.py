@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
 from tq.collab.models import ClientSignal, CodeHistoryBlock, CodeSnapshot, CodeUpdate
 from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
@@ -213,12 +213,12 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "chat.store.find_archived",
         equality=("sessionId", "messageIds"),
     ),
-    by_id(WebhookEvent, "chat.store.process_event (ODMantic's save)"),
+    by_id(StreamEvent, "chat.store.process_event (ODMantic's save)"),
     QueryShape(
-        WebhookEvent, "by delivery key", "chat.store.process_stored_event", equality=("key",)
+        StreamEvent, "by delivery key", "chat.store.process_stored_event", equality=("key",)
     ),
     QueryShape(
-        WebhookEvent,
+        StreamEvent,
         "applied deliveries by age",
         "chat.store.purge_applied_events",
         range=("processedAt",),
@@ -236,7 +236,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
         equality=("status", "recordReadyAt"),
     ),
     # --- the event log
-    by_id(SessionEventRecord, "sessions.log.flush_outbox (inserts by key)"),
+    by_id(SessionEventRecord, "sessions.log.move_events_to_log (inserts by key)"),
     QueryShape(
         SessionEventRecord,
         "a session's log, oldest first",
@@ -259,7 +259,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
         equality=("actorId",),
     ),
     # --- notes and scorecards
-    by_id(Note, "evaluation.service (one note), sessions.log.flush_outbox"),
+    by_id(Note, "evaluation.service (one note), sessions.log.move_events_to_log"),
     QueryShape(
         Note,
         "a session's notes the viewer may see, oldest first",
@@ -281,7 +281,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "evaluation.service.flush_pending_events",
         equality=("eventsPending",),
     ),
-    by_id(Scorecard, "evaluation.service (one's own scorecard), sessions.log.flush_outbox"),
+    by_id(Scorecard, "evaluation.service (one's own scorecard), sessions.log.move_events_to_log"),
     QueryShape(
         Scorecard,
         "a session's submitted scorecards",

@@ -28,7 +28,7 @@ from tests.support import (
     running_app,
     unique_email,
 )
-from tq.auth.dependencies import authenticated
+from tq.auth.dependencies import CurrentInterviewer
 
 PUBLIC_USER_FIELDS = {
     "_id",
@@ -304,9 +304,8 @@ async def test_every_bad_token_is_401(client: httpx.AsyncClient, settings: Setti
 
 def add_interviewer_route(app: Sanic[Any, Any]) -> None:
     @app.get("/test/interviewers-only")
-    @authenticated("interviewer")
-    async def only(request: Request) -> HTTPResponse:
-        return json_response({"ok": True})
+    async def only(request: Request, viewer: CurrentInterviewer) -> HTTPResponse:
+        return json_response({"ok": viewer.role == "interviewer"})
 
 
 async def test_role_guard_gives_403(settings: Settings) -> None:
@@ -319,7 +318,7 @@ async def test_role_guard_gives_403(settings: Settings) -> None:
         denied = await http.get("/test/interviewers-only", headers=candidate["headers"])
         assert denied.status_code == 403 and denied.json()["error"] == "forbidden"
         allowed = await http.get("/test/interviewers-only", headers=interviewer["headers"])
-        assert allowed.status_code == 200
+        assert allowed.status_code == 200 and allowed.json() == {"ok": True}
         assert (await http.get("/test/interviewers-only")).status_code == 401
 
 

@@ -53,9 +53,18 @@ async def items(engine: AIOEngine) -> AsyncIterator[Any]:
 async def test_keyset_pages_walk_every_document_once_in_order(items: Any) -> None:
     group = uuid.uuid4().hex
     # Equal ranks: the second sort field breaks the ties, as _id does on real pages.
-    docs = [Item(key=f"k{i:03}", group=group, rank=i // 3).model_dump_doc() for i in range(25)]
+    docs = [
+        Item(  # type: ignore[call-arg]
+            key=f"k{i:03}", group=group, rank=i // 3
+        ).model_dump_doc()
+        for i in range(25)
+    ]
     await items.insert_many(docs)
-    await items.insert_one(Item(key="other", group="elsewhere", rank=0).model_dump_doc())
+    await items.insert_one(
+        Item(  # type: ignore[call-arg]
+            key="other", group="elsewhere", rank=0
+        ).model_dump_doc()
+    )
     sort = [("rank", -1), ("_id", -1)]
     seen: list[str] = []
     after = None
@@ -83,9 +92,18 @@ async def test_insert_new_skips_stored_keys_in_one_round_trip(settings: Settings
     collection = client[settings.mongodb_database]["db_idiom_items"]
     try:
         await collection.delete_many({})
-        await collection.insert_one(Item(key="b", group="g", rank=1).model_dump_doc())
+        await collection.insert_one(
+            Item(  # type: ignore[call-arg]
+                key="b", group="g", rank=1
+            ).model_dump_doc()
+        )
         listener.count = 0
-        docs = [Item(key=k, group="g", rank=0).model_dump_doc() for k in ("a", "b", "c", "b")]
+        docs = [
+            Item(  # type: ignore[call-arg]
+                key=k, group="g", rank=0
+            ).model_dump_doc()
+            for k in ("a", "b", "c", "b")
+        ]
         assert await insert_new(collection, docs) == ["a", "c"]
         assert listener.count == 1
         assert await insert_new(collection, []) == []
@@ -100,7 +118,11 @@ async def test_insert_new_skips_stored_keys_in_one_round_trip(settings: Settings
 
 
 async def test_update_owned_updates_the_owners_document_and_404s_the_rest(items: Any) -> None:
-    await items.insert_one(Item(key="mine", group="g", rank=1, owner="a").model_dump_doc())
+    await items.insert_one(
+        Item(  # type: ignore[call-arg]
+            key="mine", group="g", rank=1, owner="a"
+        ).model_dump_doc()
+    )
     missing = NotFound("Item not found", code="item_not_found")
     updated = await update_owned(
         items, {"_id": "mine", "owner": "a"}, {"$set": {"rank": 2}}, missing

@@ -1,12 +1,12 @@
-"""The one way handlers require a signed-in user (optionally with a role)."""
+"""The one way handlers require a signed-in user (optionally with a role): by the type of a
+parameter, injected by sanic-ext."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NewType
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -14,11 +14,10 @@ from sanic import Request
 
 from tq.core.errors import Forbidden, Unauthorized
 from tq.core.security import TokenClaims, bearer_token
-from tq.users.models import Role, User
+from tq.users.models import User
 from tq.users.service import get_user
 
 log = logging.getLogger("tq.auth")
-Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
 def revoked_key(jti: str) -> str:
@@ -68,25 +67,50 @@ async def account_of(request: Request, claims: TokenClaims) -> tuple[User, Token
     return user, claims
 
 
-def authenticated(role: Role | None = None, *, basic: bool = False) -> Callable[[Handler], Handler]:
-    """`@authenticated()` or `@authenticated("interviewer")`: sets request.ctx.user.
-    `basic=True` also takes the token as a Basic password (see `bearer_token`)."""
-
-    def decorate(handler: Handler) -> Handler:
-        @wraps(handler)
-        async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-            user, claims = await authenticate(request, basic=basic)
-            if role is not None and user.role != role:
-                raise Forbidden(f"Only a {role} may do this")
-            request.ctx.user = user
-            request.ctx.token_claims = claims
-            return await handler(request, *args, **kwargs)
-
-        return guarded  # type: ignore[return-value]
-
-    return decorate
+# The signed-in user, injected by type (`viewer: CurrentUser`; registered in tq.app): a handler
+# that names one answers 401 without a valid, unrevoked token of an existing account, before
+# its body runs. PistonUser also takes the token as a Basic password (Piston clients send it
+# so); CurrentInterviewer is 403 for another role; CurrentClaims are the token's claims.
+CurrentUser = NewType("CurrentUser", User)
+PistonUser = NewType("PistonUser", User)
+CurrentInterviewer = NewType("CurrentInterviewer", User)
+CurrentClaims = NewType("CurrentClaims", TokenClaims)
 
 
-def current_user(request: Request) -> User:
-    user: User = request.ctx.user
-    return user
+async def _signed_in(request: Request, *, basic: bool = False) -> tuple[User, TokenClaims]:
+    # Once per request, whichever of the types above the handler names.
+    signed_in: tuple[User, TokenClaims] | None = getattr(request.ctx, "signed_in", None)
+    if signed_in is None:
+        signed_in = await authenticate(request, basic=basic)
+        request.ctx.signed_in = signed_in
+    return signed_in
+
+
+async def current_user(request: Request) -> CurrentUser:
+    user, _ = await _signed_in(request)
+    return CurrentUser(user)
+
+
+async def piston_user(request: Request) -> PistonUser:
+    user, _ = await _signed_in(request, basic=True)
+    return PistonUser(user)
+
+
+async def current_interviewer(request: Request) -> CurrentInterviewer:
+    user, _ = await _signed_in(request)
+    if user.role != "interviewer":
+        raise Forbidden("Only a interviewer may do this")
+    return CurrentInterviewer(user)
+
+
+async def current_claims(request: Request) -> CurrentClaims:
+    _, claims = await _signed_in(request)
+    return CurrentClaims(claims)
+
+
+DEPENDENCIES: tuple[tuple[Any, Callable[[Request], Awaitable[Any]]], ...] = (
+    (CurrentUser, current_user),
+    (PistonUser, piston_user),
+    (CurrentInterviewer, current_interviewer),
+    (CurrentClaims, current_claims),
+)

@@ -16,7 +16,8 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import PLAIN_LINE_CHECK, Body, plain_line_schema
-from tq.users.models import Role
+from tq.core.stream import StreamGateway
+from tq.users.models import Role, User
 from tq.users.schemas import UserOut
 
 Password = Annotated[str, Field(min_length=8, max_length=128)]
@@ -146,3 +147,17 @@ class StreamTokenOut(BaseModel):
     userName: str
     userImage: str | None
     expiresAt: int
+
+    @classmethod
+    def of(cls, user: User, stream: StreamGateway) -> StreamTokenOut:
+        """A fresh Stream user token for `user`."""
+        token, expires_at = stream.create_user_token(user.stream_id)
+        return cls(
+            token=token,
+            api_key=stream.api_key,
+            apiKey=stream.api_key,
+            userId=user.stream_id,
+            userName=user.name,
+            userImage=user.avatar,
+            expiresAt=expires_at,
+        )

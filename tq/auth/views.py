@@ -4,7 +4,7 @@ from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
 from tq.auth import service
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentClaims, CurrentUser
 from tq.auth.schemas import (
     AuthOut,
     DeleteMeIn,
@@ -19,7 +19,6 @@ from tq.core.http import client_address, parse_body
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.security import PasswordHasher, TokenService
-from tq.core.stream import StreamGateway
 from tq.users.models import User
 from tq.users.schemas import UserOut
 
@@ -67,9 +66,8 @@ async def login(
 
 @bp.get("/me")
 @doc(summary="The signed-in user", tag="auth", ok={200: MeOut})
-@authenticated()
-async def me(request: Request) -> HTTPResponse:
-    return json(dump(MeOut(user=UserOut.of(current_user(request)))), status=200)
+async def me(request: Request, viewer: CurrentUser) -> HTTPResponse:
+    return json(dump(MeOut(user=UserOut.of(viewer))), status=200)
 
 
 @bp.patch("/me")
@@ -80,12 +78,15 @@ async def me(request: Request) -> HTTPResponse:
     ok={200: MeOut},
     errors=(403, 413),
 )
-@authenticated()
 async def update_me(
-    request: Request, clients: Clients, hasher: PasswordHasher, tokens: TokenService
+    request: Request,
+    clients: Clients,
+    hasher: PasswordHasher,
+    tokens: TokenService,
+    viewer: CurrentUser,
 ) -> HTTPResponse:
     data = parse_body(request, UpdateMeIn)
-    user = current_user(request)
+    user = viewer
     password_changed = await service.update_me(clients, hasher, user, data)
     token = None
     if password_changed:
@@ -95,34 +96,19 @@ async def update_me(
 
 @bp.delete("/me")
 @doc(summary="Delete the account", tag="auth", body=DeleteMeIn, ok={204: None}, errors=(403,))
-@authenticated()
-async def delete_me(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
+async def delete_me(
+    request: Request, clients: Clients, hasher: PasswordHasher, viewer: CurrentUser
+) -> HTTPResponse:
     data = parse_body(request, DeleteMeIn)
-    await service.delete_me(clients, hasher, current_user(request), data.password)
+    await service.delete_me(clients, hasher, viewer, data.password)
     return empty()
 
 
 @bp.post("/logout")
 @doc(summary="Revoke the presented token", tag="auth", ok={204: None}, errors=(503,))
-@authenticated()
-async def logout(request: Request, clients: Clients) -> HTTPResponse:
-    await service.logout(clients.redis, request.ctx.token_claims)
+async def logout(request: Request, clients: Clients, claims: CurrentClaims) -> HTTPResponse:
+    await service.logout(clients.redis, claims)
     return empty()
-
-
-def stream_token_response(request: Request, stream: StreamGateway) -> HTTPResponse:
-    user = current_user(request)
-    token, expires_at = stream.create_user_token(user.stream_id)
-    body = StreamTokenOut(
-        token=token,
-        api_key=stream.api_key,
-        apiKey=stream.api_key,
-        userId=user.stream_id,
-        userName=user.name,
-        userImage=user.avatar,
-        expiresAt=expires_at,
-    )
-    return json(dump(body))
 
 
 @bp.post("/stream-token")
@@ -132,6 +118,5 @@ def stream_token_response(request: Request, stream: StreamGateway) -> HTTPRespon
     ok={200: StreamTokenOut},
     errors=(503,),
 )
-@authenticated()
-async def stream_token(request: Request, clients: Clients) -> HTTPResponse:
-    return stream_token_response(request, clients.stream)
+async def stream_token(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
+    return json(dump(StreamTokenOut.of(viewer, clients.stream)))

@@ -8,21 +8,21 @@ from tq.chat.archive import archive_finished_sessions
 from tq.core.clients import Clients
 from tq.jobs.registry import (
     ARCHIVE_CHAT_HISTORY,
-    PROCESS_WEBHOOK_EVENT,
-    PURGE_WEBHOOK_EVENTS,
+    PROCESS_STREAM_EVENT,
+    PURGE_STREAM_EVENTS,
     job,
 )
 
 
-@job(PROCESS_WEBHOOK_EVENT)
-async def process_webhook_event(clients: Clients, event_key: str) -> dict[str, int]:
+@job(PROCESS_STREAM_EVENT)
+async def process_stream_event(clients: Clients, event_key: str) -> dict[str, int]:
     """Apply a stored Stream event that could not be applied on arrival (idempotent)."""
     outcome = await store.process_stored_event(clients.engine, clients.redis, event_key)
     return {outcome: 1}
 
 
-@job(PURGE_WEBHOOK_EVENTS)
-async def purge_webhook_events(clients: Clients) -> dict[str, int]:
+@job(PURGE_STREAM_EVENTS)
+async def purge_stream_events(clients: Clients) -> dict[str, int]:
     """Applied Stream events older than JOB_RUNS_RETENTION_DAYS are no longer needed."""
     deleted = await store.purge_applied_events(
         clients.engine, clients.settings.job_runs_retention_days

@@ -45,8 +45,9 @@ class ChatMessage(Model):
     }
 
 
-class WebhookEvent(Model):
-    """A Stream webhook delivery, stored before it is acknowledged."""
+class StreamEvent(Model):
+    """An event Stream pushed to us (Stream names the push a webhook: `POST /api/webhooks/stream`),
+    stored before it is acknowledged. Our own outbound webhooks are tq.integrations'."""
 
     # Declared so type checkers see its default (ODMantic adds it implicitly otherwise).
     id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
@@ -60,9 +61,9 @@ class WebhookEvent(Model):
     error: str | None = None
 
     model_config = {
-        "collection": "webhook_events",
+        "collection": "webhook_events",  # named before the split of words; stored, so kept
         # the retention purge: applied deliveries by age
-        "indexes": lambda: [Index(WebhookEvent.processed_at, name="processed")],
+        "indexes": lambda: [Index(StreamEvent.processed_at, name="processed")],
     }
 
 

@@ -16,20 +16,20 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from tq.chat import store
-from tq.chat.models import ChatArchiveChunk, ChatMessage, WebhookEvent
+from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
 from tq.chat.schemas import CURSOR_RE, HistoryQuery, SaveMessageIn
 from tq.core.clients import Clients
 from tq.core.db import keyset_page, position_filter
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
-from tq.jobs.registry import PROCESS_WEBHOOK_EVENT
+from tq.jobs.registry import PROCESS_STREAM_EVENT
 from tq.sessions.models import FINAL_STATUSES, Session
 from tq.sessions.queries import member_session
 from tq.users.models import User
 
 log = logging.getLogger("tq.chat")
-WEBHOOK_SEEN_TTL_S = 7 * 24 * 3600  # longer than Stream keeps retrying a delivery
+STREAM_EVENT_SEEN_TTL_S = 7 * 24 * 3600  # longer than Stream keeps retrying a delivery
 
 
 # --- messages
@@ -182,7 +182,7 @@ async def forget_session_chat(engine: AIOEngine, session_id: ObjectId) -> None:
 # --- webhooks
 
 
-async def receive_webhook(
+async def receive_stream_event(
     clients: Clients,
     body: bytes,
     signature: str | None,
@@ -210,17 +210,17 @@ async def receive_webhook(
             return True
     except RedisError:
         pass  # the unique index on the stored event still de-duplicates
-    stored = WebhookEvent(key=key, type=event["type"], payload=event)
+    stored = StreamEvent(key=key, type=event["type"], payload=event)
     try:
         await clients.engine.save(stored)
     except DuplicateKeyError:
         return True
     with contextlib.suppress(RedisError):
-        await clients.redis.set(seen_key, "1", ex=WEBHOOK_SEEN_TTL_S)
+        await clients.redis.set(seen_key, "1", ex=STREAM_EVENT_SEEN_TTL_S)
     try:
         await store.process_event(clients.engine, clients.redis, stored)
     except (PyMongoError, RedisError, ServiceUnavailable) as exc:
         # Stored but not applied: a job applies it (idempotently) when things recover.
         log.warning("webhook %s stored, applying later (%s)", event["type"], type(exc).__name__)
-        await clients.queue.enqueue(PROCESS_WEBHOOK_EVENT, key)
+        await clients.queue.enqueue(PROCESS_STREAM_EVENT, key)
     return False

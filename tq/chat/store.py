@@ -14,7 +14,7 @@ from bson.codec_options import CodecOptions
 from odmantic import AIOEngine
 from redis.asyncio import Redis
 
-from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, WebhookEvent
+from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, StreamEvent
 from tq.core.locks import document_lock
 from tq.core.stream import StreamGateway
 from tq.core.time import to_millis, utcnow
@@ -50,7 +50,7 @@ def _channel_id(event: dict[str, Any]) -> str | None:
     return None
 
 
-async def process_event(engine: AIOEngine, redis: Redis, stored: WebhookEvent) -> str:
+async def process_event(engine: AIOEngine, redis: Redis, stored: StreamEvent) -> str:
     outcome = await apply_event(engine, redis, stored.payload)
     stored.processed_at = utcnow()
     stored.attempts += 1
@@ -60,7 +60,7 @@ async def process_event(engine: AIOEngine, redis: Redis, stored: WebhookEvent) -
 
 
 async def process_stored_event(engine: AIOEngine, redis: Redis, key: str) -> str:
-    stored = await engine.find_one(WebhookEvent, WebhookEvent.key == key)
+    stored = await engine.find_one(StreamEvent, StreamEvent.key == key)
     if stored is None:
         return "missing"
     if stored.processed_at is not None:
@@ -70,7 +70,7 @@ async def process_stored_event(engine: AIOEngine, redis: Redis, key: str) -> str
 
 async def purge_applied_events(engine: AIOEngine, older_than_days: float) -> int:
     cutoff = utcnow() - timedelta(days=older_than_days)
-    result = await engine.get_collection(WebhookEvent).delete_many({"processedAt": {"$lt": cutoff}})
+    result = await engine.get_collection(StreamEvent).delete_many({"processedAt": {"$lt": cutoff}})
     return int(result.deleted_count)
 
 

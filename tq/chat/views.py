@@ -3,9 +3,8 @@ from __future__ import annotations
 from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentUser
 from tq.auth.schemas import StreamTokenOut
-from tq.auth.views import stream_token_response
 from tq.chat import service
 from tq.chat.schemas import (
     ChannelEnvelope,
@@ -28,7 +27,7 @@ from tq.sessions.queries import member_session, open_member_session
 from tq.sessions.service import ensure_channel
 
 bp = Blueprint("chat", url_prefix="/api/chat")
-webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
+stream_events_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
 
 
 @bp.get("/token")
@@ -40,12 +39,11 @@ webhooks_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
     ok={200: StreamTokenOut},
     errors=(404, 409, 503),
 )
-@authenticated()
-async def chat_token(request: Request, clients: Clients) -> HTTPResponse:
+async def chat_token(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     query = parse_query(request, ChatTokenQuery)
     if query.sessionId is not None:
-        await open_member_session(clients, query.sessionId, current_user(request))
-    return stream_token_response(request, clients.stream)
+        await open_member_session(clients, query.sessionId, viewer)
+    return json(dump(StreamTokenOut.of(viewer, clients.stream)))
 
 
 @bp.post("/channel")
@@ -56,13 +54,12 @@ async def chat_token(request: Request, clients: Clients) -> HTTPResponse:
     ok={200: ChannelEnvelope},
     errors=(404, 409, 413, 503),
 )
-@authenticated()
-async def channel(request: Request, clients: Clients) -> HTTPResponse:
+async def channel(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     data = parse_body(request, ChannelIn)
-    session = await open_member_session(clients, data.sessionId, current_user(request))
+    session = await open_member_session(clients, data.sessionId, viewer)
     members = await ensure_channel(clients, session)
     out = ChannelOut(type=CHANNEL_TYPE, id=session.stream_channel_id, members=members)
-    return json(ChannelEnvelope(channel=out).model_dump())
+    return json(dump(ChannelEnvelope(channel=out)))
 
 
 @bp.get("/history/<session_id:str>")
@@ -73,12 +70,14 @@ async def channel(request: Request, clients: Clients) -> HTTPResponse:
     ok={200: HistoryOut},
     errors=(404,),
 )
-@authenticated()
-async def history(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def history(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, HistoryQuery)
-    session = await member_session(clients.engine, session_id, current_user(request))
+    session = await member_session(clients.engine, session_id, viewer)
     messages, next_cursor = await service.history(clients.engine, session, query)
-    return json({"messages": [dump(MessageOut.of(m)) for m in messages], "nextCursor": next_cursor})
+    body = HistoryOut(messages=[MessageOut.of(m) for m in messages], nextCursor=next_cursor)
+    return json(dump(body))
 
 
 @bp.post("/save-message")
@@ -89,14 +88,14 @@ async def history(request: Request, session_id: str, clients: Clients) -> HTTPRe
     ok={201: MessageEnvelope, 200: MessageEnvelope},
     errors=(404, 409, 413),
 )
-@authenticated()
-async def save_message(request: Request, clients: Clients) -> HTTPResponse:
+async def save_message(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     data = parse_body(request, SaveMessageIn)
-    message, created = await service.save_message(clients, current_user(request), data)
-    return json({"message": dump(MessageOut.of(message))}, status=201 if created else 200)
+    message, created = await service.save_message(clients, viewer, data)
+    body = MessageEnvelope(message=MessageOut.of(message))
+    return json(dump(body), status=201 if created else 200)
 
 
-@webhooks_bp.post("/stream")
+@stream_events_bp.post("/stream")
 @doc(
     summary="Stream webhook deliveries (signed with the API secret)",
     tag="chat",
@@ -105,11 +104,11 @@ async def save_message(request: Request, clients: Clients) -> HTTPResponse:
     auth=False,
 )
 async def stream_webhook(request: Request, clients: Clients) -> HTTPResponse:
-    duplicate = await service.receive_webhook(
+    duplicate = await service.receive_stream_event(
         clients,
         request.body,
         request.headers.get("x-signature"),
         request.headers.get("x-api-key"),
         request.headers.get("x-webhook-id"),
     )
-    return json(WebhookAck(ok=True, duplicate=duplicate).model_dump())
+    return json(dump(WebhookAck(ok=True, duplicate=duplicate)))

@@ -10,7 +10,7 @@ from bson import ObjectId
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from tq.collab.history import Checkpoint
+from tq.collab.history import Checkpoint, CodeState
 from tq.collab.models import ClientSignal, ClientSignalKind
 from tq.core.schemas import Body, Query, UtcDatetime
 from tq.users.models import UserCard
@@ -97,6 +97,16 @@ class CodeOut(BaseModel):
     position: int = Field(description="how many updates of the log it holds")
     updateId: str | None
 
+    @classmethod
+    def of(cls, state: CodeState) -> CodeOut:
+        return cls(
+            code=state.code,
+            language=state.language,
+            at=state.at,
+            position=state.position,
+            updateId=str(state.update_id) if state.update_id else None,
+        )
+
 
 class DiffOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
@@ -138,17 +148,17 @@ class ClientSignalOut(BaseModel):
     authorId: str | None
     length: int | None
 
+    @classmethod
+    def of(cls, signal: ClientSignal) -> ClientSignalOut:
+        return cls(
+            id=str(signal.id),
+            kind=signal.kind,
+            source="client",
+            at=signal.at,
+            authorId=str(signal.author_id) if signal.author_id else None,
+            length=signal.length,
+        )
+
 
 class ClientSignalEnvelope(BaseModel):
     signal: ClientSignalOut
-
-
-def client_signal_out(signal: ClientSignal) -> ClientSignalOut:
-    return ClientSignalOut(
-        id=str(signal.id),
-        kind=signal.kind,
-        source="client",
-        at=signal.at,
-        authorId=str(signal.author_id) if signal.author_id else None,
-        length=signal.length,
-    )

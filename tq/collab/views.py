@@ -14,18 +14,18 @@ from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 from sanic.server.websockets.impl import WebsocketImplProtocol
 
-from tq.auth.dependencies import authenticate_token, authenticated, current_user
+from tq.auth.dependencies import CurrentUser, authenticate_token
 from tq.collab import history, protocol
 from tq.collab.schemas import (
     ClientSignalEnvelope,
     ClientSignalIn,
+    ClientSignalOut,
     CodeOut,
     CodeQuery,
     DiffOut,
     DiffQuery,
     ExportedUpdate,
     ExportOut,
-    client_signal_out,
 )
 from tq.collab.service import (
     CLOSE_IDLE,
@@ -194,16 +194,6 @@ TAG = "code history"
 EXPORT_FORMAT = "yjs-update-v1-base64"
 
 
-def _code_out(state: history.CodeState) -> CodeOut:
-    return CodeOut(
-        code=state.code,
-        language=state.language,
-        at=state.at,
-        position=state.position,
-        updateId=str(state.update_id) if state.update_id else None,
-    )
-
-
 async def _moment(
     clients: Clients, session_id: ObjectId, moment: int | datetime
 ) -> history.CodeState:
@@ -220,12 +210,13 @@ async def _moment(
     ok={200: CodeOut},
     errors=(400, 404),
 )
-@authenticated()
-async def code_at(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def code_at(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, CodeQuery)
-    session = await panel_session(clients.engine, session_id, current_user(request))
+    session = await panel_session(clients.engine, session_id, viewer)
     state = await history.state_at(clients.engine, session.id, at=query.at, position=query.position)
-    return json(dump(_code_out(state)))
+    return json(dump(CodeOut.of(state)))
 
 
 @code_bp.get("/<session_id:str>/code/diff")
@@ -236,16 +227,17 @@ async def code_at(request: Request, session_id: str, clients: Clients) -> HTTPRe
     ok={200: DiffOut},
     errors=(400, 404),
 )
-@authenticated()
-async def code_diff(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def code_diff(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, DiffQuery)
-    session = await panel_session(clients.engine, session_id, current_user(request))
+    session = await panel_session(clients.engine, session_id, viewer)
     before = await _moment(clients, session.id, query.from_)
     after = await _moment(clients, session.id, query.to)
     body = DiffOut(
         diff=history.unified_diff(before, after, clients.settings.code_diff_max_lines),
-        **{"from": _code_out(before)},
-        to=_code_out(after),
+        **{"from": CodeOut.of(before)},
+        to=CodeOut.of(after),
     )
     return json(dump(body))
 
@@ -257,9 +249,10 @@ async def code_diff(request: Request, session_id: str, clients: Clients) -> HTTP
     ok={200: ExportOut},
     errors=(404,),
 )
-@authenticated()
-async def code_export(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await panel_session(clients.engine, session_id, current_user(request))
+async def code_export(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    session = await panel_session(clients.engine, session_id, viewer)
     updates = [
         ExportedUpdate(**entry) async for entry in history.export(clients.engine, session.id)
     ]
@@ -276,9 +269,10 @@ async def code_export(request: Request, session_id: str, clients: Clients) -> HT
     ok={201: ClientSignalEnvelope},
     errors=(400, 403, 404, 429),
 )
-@authenticated()
-async def report_signal(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def report_signal(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     data = parse_body(request, ClientSignalIn)
     session = await member_session(clients.engine, session_id, viewer)
     if session_role(session, viewer.id) != "candidate":
@@ -286,4 +280,4 @@ async def report_signal(request: Request, session_id: str, clients: Clients) -> 
     signal = await history.report(
         clients.engine, request.app.ctx.settings, session, viewer.id, data.kind, data.length
     )
-    return json(dump(ClientSignalEnvelope(signal=client_signal_out(signal))), status=201)
+    return json(dump(ClientSignalEnvelope(signal=ClientSignalOut.of(signal))), status=201)

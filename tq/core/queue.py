@@ -29,7 +29,7 @@ TRIGGER_HEADER = "tq_trigger"
 # A job's stable name. Declared once, in tq.jobs.registry; a bare string is a type error.
 JobName = NewType("JobName", str)
 Trigger = Literal["event", "schedule", "ops"]
-RunStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
+JobRunStatus = Literal["queued", "running", "succeeded", "failed", "retrying"]
 
 
 class JobRun(Model):
@@ -40,7 +40,7 @@ class JobRun(Model):
     job: str
     args: list[Any] = Field(default_factory=list)
     trigger: Trigger = "event"
-    status: RunStatus = "queued"
+    status: JobRunStatus = "queued"
     attempts: int = 0
     queued_at: datetime = Field(default_factory=utcnow, key_name="queuedAt")
     started_at: datetime | None = Field(default=None, key_name="startedAt")

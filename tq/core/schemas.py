@@ -7,7 +7,7 @@ import re
 import sys
 import unicodedata
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -129,6 +129,7 @@ class ErrorOut(BaseModel):
     )
 
 
-def dump(model: BaseModel) -> dict[str, object]:
-    """JSON-ready dict with aliases (`_id`)."""
-    return model.model_dump(mode="json", by_alias=True)
+def dump(model: BaseModel, *, exclude_unset: bool = False) -> Any:
+    """JSON-ready data with aliases (`_id`): what every view answers. `exclude_unset` leaves
+    out the fields nobody set (Piston's answer omits a stage it did not run)."""
+    return model.model_dump(mode="json", by_alias=True, exclude_unset=exclude_unset)

@@ -13,11 +13,12 @@ from tq.collab.history import Signal, SignalKind
 from tq.collab.schemas import AuthorOut, CheckpointOut, ClientSignalOut
 from tq.core.schemas import NON_BLANK, Body, Query
 from tq.evaluation.models import Note, NoteVisibility, Recommendation, Scorecard, ScorecardStatus
-from tq.runner.models import RunStatus
+from tq.evaluation.results import CodeHistory, RunCode
+from tq.runner.models import CodeRunStatus
 from tq.runner.schemas import RunOut, Verdict
-from tq.sessions.models import SessionEventRecord
+from tq.sessions.models import Session, SessionEventRecord
 from tq.sessions.schemas import SessionOut, SessionUserOut
-from tq.users.models import UserCard
+from tq.users.models import User, UserCard
 
 NoteBody = Annotated[
     str,
@@ -78,6 +79,13 @@ class NoteOut(BaseModel):
     updatedAt: datetime
 
     @classmethod
+    def for_viewer(
+        cls, note: Note, session: Session, users: Mapping[ObjectId, UserCard], viewer: User
+    ) -> NoteOut:
+        """The note as `viewer` sees it (its author's email only for the host or themself)."""
+        return cls.of(note, SessionUserOut.of_member(session, users, viewer, note.author_id))
+
+    @classmethod
     def of(cls, note: Note, author: SessionUserOut | None) -> NoteOut:
         return cls(
             _id=str(note.id),
@@ -126,6 +134,13 @@ class ScorecardOut(BaseModel):
     createdAt: datetime
     updatedAt: datetime
     submittedAt: datetime | None
+
+    @classmethod
+    def for_viewer(
+        cls, card: Scorecard, session: Session, users: Mapping[ObjectId, UserCard], viewer: User
+    ) -> ScorecardOut:
+        """The scorecard as `viewer` sees it (its author's email only for the host or themself)."""
+        return cls.of(card, SessionUserOut.of_member(session, users, viewer, card.author_id))
 
     @classmethod
     def of(cls, card: Scorecard, author: SessionUserOut | None) -> ScorecardOut:
@@ -248,7 +263,7 @@ class RunCodeOut(BaseModel):
     userId: str
     at: datetime = Field(description="when the run was asked for")
     language: str
-    status: RunStatus
+    status: CodeRunStatus
     verdict: Verdict | None
     position: int | None = Field(
         description="the log position of the document state it ran (GET …/code?position=); "
@@ -258,6 +273,20 @@ class RunCodeOut(BaseModel):
     diffToPrevious: str = Field(
         description="a unified diff from the previous run's code (the whole code for the first)"
     )
+
+    @classmethod
+    def of(cls, placed: RunCode) -> RunCodeOut:
+        return cls(
+            runId=str(placed.run.id),
+            userId=str(placed.run.user_id),
+            at=placed.run.created_at,
+            language=placed.run.language,
+            status=placed.run.status,
+            verdict=placed.run.verdict,  # type: ignore[arg-type]
+            position=placed.position,
+            source=placed.run.source,
+            diffToPrevious=placed.diff,
+        )
 
 
 class CodeSummaryOut(BaseModel):
@@ -280,6 +309,38 @@ class RecordCode(BaseModel):
     )
     signals: list[CodeSignalOut] = Field(description="empty while not visible")
     clientSignals: list[ClientSignalOut] = Field(description="empty while not visible")
+
+    @classmethod
+    def of(cls, code: CodeHistory, users: Mapping[ObjectId, UserCard]) -> RecordCode:
+        frames = []
+        for checkpoint in code.checkpoints:
+            start, deleted, inserted = code.edits.get(checkpoint.last.position, (0, 0, ""))
+            frames.append(
+                CodeFrameOut(
+                    **CheckpointOut.of(checkpoint, users).model_dump(),
+                    editStart=start,
+                    editDeleted=deleted,
+                    editInserted=inserted,
+                )
+            )
+        every = code.checkpoints
+        return cls(
+            code=code.final.code,
+            language=code.final.language,
+            position=code.final.position,
+            summary=CodeSummaryOut(
+                updates=code.updates,
+                checkpoints=len(every),
+                startedAt=every[0].first.at if every else None,
+                endedAt=every[-1].last.at if every else None,
+            ),
+            timeline=frames,
+            timelineTruncated=code.truncated,
+            runs=[RunCodeOut.of(placed) for placed in code.runs],
+            signalsVisible=code.signals_visible,
+            signals=[CodeSignalOut.of(signal, users) for signal in code.signals],
+            clientSignals=[ClientSignalOut.of(claim) for claim in code.claims],
+        )
 
 
 class CodeSignalOut(BaseModel):
@@ -316,11 +377,21 @@ class TimelineRunOut(BaseModel):
     runId: str
     userId: str
     at: datetime = Field(description="when the run was asked for")
-    status: RunStatus
+    status: CodeRunStatus
     position: int | None = Field(
         description="the log position of the state it ran; null when its code came with it "
         "(then placed by time)"
     )
+
+    @classmethod
+    def of(cls, placed: RunCode) -> TimelineRunOut:
+        return cls(
+            runId=str(placed.run.id),
+            userId=str(placed.run.user_id),
+            at=placed.run.created_at,
+            status=placed.run.status,
+            position=placed.position,
+        )
 
 
 class TimelinePage(BaseModel):

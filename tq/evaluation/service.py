@@ -20,9 +20,6 @@ from tq.chat.schemas import HistoryQuery
 from tq.chat.service import history
 from tq.chat.store import import_from_stream
 from tq.collab.history import (
-    Checkpoint,
-    CodeState,
-    Edit,
     Signal,
     Step,
     client_signals,
@@ -41,6 +38,7 @@ from tq.core.db import keyset_page, parse_object_id, update_owned
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from tq.core.time import Deadline, utcnow
 from tq.evaluation.models import RECOMMENDATIONS, Note, Scorecard, scorecard_key
+from tq.evaluation.results import CodeHistory, RunCode, TimelineSlice
 from tq.evaluation.schemas import (
     CriterionSummary,
     NoteIn,
@@ -54,7 +52,7 @@ from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery
 from tq.runner.service import list_runs
 from tq.sessions import store
-from tq.sessions.log import flush_outbox, read_events, session_event
+from tq.sessions.log import move_events_to_log, read_events, session_event
 from tq.sessions.models import Session, SessionEventRecord
 from tq.sessions.queries import panel_session
 from tq.users.models import User
@@ -104,7 +102,9 @@ async def create_note(
     ]
     note.events_pending = True
     await _notes(clients.engine).insert_one(note.model_dump_doc())
-    await flush_outbox(clients, Note, note.id, session.id, note.outbox_events, f"note:{note.id}")
+    await move_events_to_log(
+        clients, Note, note.id, session.id, note.outbox_events, f"note:{note.id}"
+    )
     note.outbox_events, note.events_pending = [], False
     return session, note
 
@@ -275,7 +275,7 @@ async def submit(clients: Clients, session_id: str, user: User) -> tuple[Session
     if submitted is None:
         raise Conflict("The scorecard changed meanwhile; reload and retry", code="conflict")
     result = Scorecard.model_validate_doc(submitted)
-    await flush_outbox(
+    await move_events_to_log(
         clients, Scorecard, key, session.id, result.outbox_events, f"scorecard:{key}"
     )
     return locked, result
@@ -396,36 +396,6 @@ class Record:
     notes: list[Note]
     scorecards: Blind
     code: CodeHistory
-
-
-@dataclass(frozen=True)
-class RunCode:
-    run: CodeRun
-    position: int | None  # of the document state it ran; None: its code came with it
-    diff: str  # from the previous run's code
-
-
-@dataclass(frozen=True)
-class CodeHistory:
-    final: CodeState
-    updates: int
-    checkpoints: list[Checkpoint]  # RECORD_MAX_CODE_FRAMES at most
-    edits: dict[int, Edit]  # to the code after each checkpoint from the one before, by position
-    truncated: bool
-    runs: list[RunCode]
-    signals_visible: bool
-    signals: list[Signal]
-    claims: list[ClientSignal]
-
-
-@dataclass(frozen=True)
-class TimelineSlice:
-    checkpoints: list[Checkpoint]
-    runs: list[RunCode]
-    signals_visible: bool
-    signals: list[Signal]
-    claims: list[ClientSignal]
-    next_cursor: int | None
 
 
 async def timeline_page(
@@ -627,7 +597,7 @@ async def flush_pending_events(clients: Clients, deadline: Deadline) -> dict[str
             document = model.model_validate_doc(doc)
             key = document.key if model is Scorecard else document.id
             counts["documents"] += 1
-            counts["events"] += await flush_outbox(
+            counts["events"] += await move_events_to_log(
                 clients, model, key, document.session_id, document.outbox_events, f"{lock}:{key}"
             )
     return counts

@@ -1,28 +1,26 @@
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from bson import ObjectId
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse, html
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentUser
 from tq.chat.schemas import MessageOut
-from tq.collab.schemas import CheckpointOut, TimelineQuery, client_signal_out
+from tq.collab.schemas import CheckpointOut, ClientSignalOut, TimelineQuery
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.time import utcnow
 from tq.evaluation import service
-from tq.evaluation.models import Note, Scorecard
+from tq.evaluation.models import Scorecard
 from tq.evaluation.record_page import PAGE_POLICY, render_record_page
 from tq.evaluation.schemas import (
     BlindScorecards,
-    CodeFrameOut,
     CodeSignalOut,
     CodeSignals,
-    CodeSummaryOut,
     EventOut,
     EventPage,
     EventsQuery,
@@ -35,7 +33,6 @@ from tq.evaluation.schemas import (
     NoteUpdateIn,
     RecordCode,
     RecordOut,
-    RunCodeOut,
     ScorecardIn,
     ScorecardList,
     ScorecardOut,
@@ -44,7 +41,7 @@ from tq.evaluation.schemas import (
 )
 from tq.runner.schemas import RunOut
 from tq.sessions.models import Session
-from tq.sessions.schemas import member_card, render_session
+from tq.sessions.schemas import SessionOut
 from tq.users.models import User, UserCard
 from tq.users.service import get_users
 
@@ -55,20 +52,6 @@ PANEL_ERRORS = (404,)  # candidates and outsiders: 404 on every route here
 
 async def _people(clients: Clients, ids: Iterable[ObjectId | None]) -> dict[ObjectId, UserCard]:
     return await get_users(clients.engine, {uid for uid in ids if uid is not None})
-
-
-def _notes_out(
-    session: Session, users: dict[ObjectId, UserCard], viewer: User, notes: list[Note]
-) -> list[NoteOut]:
-    return [NoteOut.of(note, member_card(session, users, viewer, note.author_id)) for note in notes]
-
-
-def _cards_out(
-    session: Session, users: dict[ObjectId, UserCard], viewer: User, cards: list[Scorecard]
-) -> list[ScorecardOut]:
-    return [
-        ScorecardOut.of(card, member_card(session, users, viewer, card.author_id)) for card in cards
-    ]
 
 
 # --- notes
@@ -82,13 +65,14 @@ def _cards_out(
     ok={201: NoteEnvelope},
     errors=PANEL_ERRORS,
 )
-@authenticated()
-async def create_note(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def create_note(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     data = parse_body(request, NoteIn)
     session, note = await service.create_note(clients, session_id, viewer, data)
     users = await _people(clients, [note.author_id])
-    body = NoteEnvelope(note=_notes_out(session, users, viewer, [note])[0])
+    body = NoteEnvelope(note=NoteOut.for_viewer(note, session, users, viewer))
     return json(dump(body), status=201)
 
 
@@ -100,13 +84,16 @@ async def create_note(request: Request, session_id: str, clients: Clients) -> HT
     ok={200: NotePage},
     errors=PANEL_ERRORS,
 )
-@authenticated()
-async def list_notes(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def list_notes(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     query = parse_query(request, NotesQuery)
     session, notes, cursor = await service.list_notes(clients, session_id, viewer, query)
     users = await _people(clients, [n.author_id for n in notes])
-    body = NotePage(notes=_notes_out(session, users, viewer, notes), nextCursor=cursor)
+    body = NotePage(
+        notes=[NoteOut.for_viewer(n, session, users, viewer) for n in notes], nextCursor=cursor
+    )
     return json(dump(body))
 
 
@@ -118,24 +105,22 @@ async def list_notes(request: Request, session_id: str, clients: Clients) -> HTT
     ok={200: NoteEnvelope},
     errors=(403, 404),
 )
-@authenticated()
 async def update_note(
-    request: Request, session_id: str, note_id: str, clients: Clients
+    request: Request, session_id: str, note_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = current_user(request)
+    viewer = viewer
     data = parse_body(request, NoteUpdateIn)
     session, note = await service.update_note(clients, session_id, viewer, note_id, data)
     users = await _people(clients, [note.author_id])
-    return json(dump(NoteEnvelope(note=_notes_out(session, users, viewer, [note])[0])))
+    return json(dump(NoteEnvelope(note=NoteOut.for_viewer(note, session, users, viewer))))
 
 
 @bp.delete("/<session_id:str>/notes/<note_id:str>")
 @doc(summary="Delete one's own note", tag=TAG, ok={204: None}, errors=(403, 404))
-@authenticated()
 async def delete_note(
-    request: Request, session_id: str, note_id: str, clients: Clients
+    request: Request, session_id: str, note_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    await service.delete_note(clients, session_id, current_user(request), note_id)
+    await service.delete_note(clients, session_id, viewer, note_id)
     return empty()
 
 
@@ -146,7 +131,7 @@ async def _mine(
     clients: Clients, session: Session, viewer: User, card: Scorecard | None
 ) -> HTTPResponse:
     users = await _people(clients, [viewer.id])
-    out = _cards_out(session, users, viewer, [card])[0] if card else None
+    out = ScorecardOut.for_viewer(card, session, users, viewer) if card else None
     return json(dump(MyScorecardOut(scorecard=out, criteria=session.criteria)))
 
 
@@ -157,9 +142,10 @@ async def _mine(
     ok={200: MyScorecardOut},
     errors=PANEL_ERRORS,
 )
-@authenticated()
-async def my_scorecard(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def my_scorecard(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     session, card = await service.my_scorecard(clients, session_id, viewer)
     return await _mine(clients, session, viewer, card)
 
@@ -172,9 +158,10 @@ async def my_scorecard(request: Request, session_id: str, clients: Clients) -> H
     ok={200: MyScorecardOut},
     errors=(404, 409),
 )
-@authenticated()
-async def save_scorecard(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def save_scorecard(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     data = parse_body(request, ScorecardIn)
     session, card = await service.save_draft(clients, session_id, viewer, data)
     return await _mine(clients, session, viewer, card)
@@ -188,9 +175,10 @@ async def save_scorecard(request: Request, session_id: str, clients: Clients) ->
     ok={200: MyScorecardOut},
     errors=(404, 409),
 )
-@authenticated()
-async def submit_scorecard(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def submit_scorecard(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     session, card = await service.submit(clients, session_id, viewer)
     return await _mine(clients, session, viewer, card)
 
@@ -203,14 +191,16 @@ async def submit_scorecard(request: Request, session_id: str, clients: Clients) 
     ok={200: ScorecardList},
     errors=(403, 404),
 )
-@authenticated()
-async def scorecards(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def scorecards(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     session, blind = await service.scorecards_for(clients, session_id, viewer)
     users = await _people(clients, [c.author_id for c in blind.cards])
     assert blind.summary is not None
     body = ScorecardList(
-        scorecards=_cards_out(session, users, viewer, blind.cards), summary=blind.summary
+        scorecards=[ScorecardOut.for_viewer(c, session, users, viewer) for c in blind.cards],
+        summary=blind.summary,
     )
     return json(dump(body))
 
@@ -227,29 +217,19 @@ async def scorecards(request: Request, session_id: str, clients: Clients) -> HTT
     ok={200: TimelinePage},
     errors=(400, 404),
 )
-@authenticated()
-async def code_timeline(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def code_timeline(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, TimelineQuery)
-    found = await service.timeline_page(
-        clients, session_id, current_user(request), query.after, query.limit
-    )
+    found = await service.timeline_page(clients, session_id, viewer, query.after, query.limit)
     ids = [c.first.author_id for c in found.checkpoints] + [s.step.author_id for s in found.signals]
     users = await get_users(clients.engine, [i for i in ids if i])
     body = TimelinePage(
         checkpoints=[CheckpointOut.of(c, users) for c in found.checkpoints],
-        runs=[
-            TimelineRunOut(
-                runId=str(r.run.id),
-                userId=str(r.run.user_id),
-                at=r.run.created_at,
-                status=r.run.status,
-                position=r.position,
-            )
-            for r in found.runs
-        ],
+        runs=[TimelineRunOut.of(placed) for placed in found.runs],
         signalsVisible=found.signals_visible,
         signals=[CodeSignalOut.of(signal, users) for signal in found.signals],
-        clientSignals=[client_signal_out(claim) for claim in found.claims],
+        clientSignals=[ClientSignalOut.of(claim) for claim in found.claims],
         nextCursor=found.next_cursor,
     )
     return json(dump(body))
@@ -266,16 +246,15 @@ async def code_timeline(request: Request, session_id: str, clients: Clients) -> 
     ok={200: CodeSignals},
     errors=(403, 404),
 )
-@authenticated()
-async def code_signals(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def code_signals(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     settings = request.app.ctx.settings
-    signals, claims = await service.code_signals(
-        clients, settings, session_id, current_user(request)
-    )
+    signals, claims = await service.code_signals(clients, settings, session_id, viewer)
     users = await get_users(clients.engine, [s.step.author_id for s in signals if s.step.author_id])
     body = CodeSignals(
         signals=[CodeSignalOut.of(signal, users) for signal in signals],
-        clientSignals=[client_signal_out(claim) for claim in claims],
+        clientSignals=[ClientSignalOut.of(claim) for claim in claims],
     )
     return json(dump(body))
 
@@ -291,17 +270,17 @@ async def code_signals(request: Request, session_id: str, clients: Clients) -> H
     ok={200: EventPage},
     errors=PANEL_ERRORS,
 )
-@authenticated()
-async def events(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def events(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, EventsQuery)
     records, cursor = await service.events_page(
-        clients, session_id, current_user(request), query.after, query.limit
+        clients, session_id, viewer, query.after, query.limit
     )
     return json(dump(EventPage(events=[EventOut.of(r) for r in records], nextCursor=cursor)))
 
 
-async def _record(request: Request, session_id: str, clients: Clients) -> RecordOut:
-    viewer = current_user(request)
+async def _record(session_id: str, clients: Clients, viewer: CurrentUser) -> RecordOut:
     record = await service.record_of(clients, session_id, viewer)
     session = record.session
     authors = [n.author_id for n in record.notes] + [c.author_id for c in record.scorecards.cards]
@@ -312,7 +291,7 @@ async def _record(request: Request, session_id: str, clients: Clients) -> Record
     users = await _people(clients, [*session.members, *authors, *(e for e in editors if e)])
     blind = record.scorecards
     return RecordOut(
-        session=render_session(
+        session=SessionOut.of(
             session,
             users,
             viewer,
@@ -322,58 +301,13 @@ async def _record(request: Request, session_id: str, clients: Clients) -> Record
         events=[EventOut.of(r) for r in record.events],
         transcript=[MessageOut.of(m) for m in record.transcript],
         runs=[RunOut.of(run) for run in record.runs],
-        notes=_notes_out(session, users, viewer, record.notes),
+        notes=[NoteOut.for_viewer(note, session, users, viewer) for note in record.notes],
         scorecards=BlindScorecards(
             visible=blind.visible,
-            scorecards=_cards_out(session, users, viewer, blind.cards),
+            scorecards=[ScorecardOut.for_viewer(c, session, users, viewer) for c in blind.cards],
             summary=blind.summary,
         ),
-        code=_code_out(code, users),
-    )
-
-
-def _code_out(code: service.CodeHistory, users: Mapping[ObjectId, UserCard]) -> RecordCode:
-    frames = []
-    for checkpoint in code.checkpoints:
-        start, deleted, inserted = code.edits.get(checkpoint.last.position, (0, 0, ""))
-        frames.append(
-            CodeFrameOut(
-                **CheckpointOut.of(checkpoint, users).model_dump(),
-                editStart=start,
-                editDeleted=deleted,
-                editInserted=inserted,
-            )
-        )
-    every = code.checkpoints
-    return RecordCode(
-        code=code.final.code,
-        language=code.final.language,
-        position=code.final.position,
-        summary=CodeSummaryOut(
-            updates=code.updates,
-            checkpoints=len(every),
-            startedAt=every[0].first.at if every else None,
-            endedAt=every[-1].last.at if every else None,
-        ),
-        timeline=frames,
-        timelineTruncated=code.truncated,
-        runs=[
-            RunCodeOut(
-                runId=str(placed.run.id),
-                userId=str(placed.run.user_id),
-                at=placed.run.created_at,
-                language=placed.run.language,
-                status=placed.run.status,
-                verdict=placed.run.verdict,  # type: ignore[arg-type]
-                position=placed.position,
-                source=placed.run.source,
-                diffToPrevious=placed.diff,
-            )
-            for placed in code.runs
-        ],
-        signalsVisible=code.signals_visible,
-        signals=[CodeSignalOut.of(signal, users) for signal in code.signals],
-        clientSignals=[client_signal_out(claim) for claim in code.claims],
+        code=RecordCode.of(code, users),
     )
 
 
@@ -385,9 +319,10 @@ def _code_out(code: service.CodeHistory, users: Mapping[ObjectId, UserCard]) -> 
     ok={200: RecordOut},
     errors=PANEL_ERRORS,
 )
-@authenticated()
-async def record(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    return json(dump(await _record(request, session_id, clients)))
+async def record(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    return json(dump(await _record(session_id, clients, viewer)))
 
 
 @bp.get("/<session_id:str>/record.html")
@@ -397,9 +332,10 @@ async def record(request: Request, session_id: str, clients: Clients) -> HTTPRes
     ok={200: "text/html"},
     errors=PANEL_ERRORS,
 )
-@authenticated()
-async def record_page(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    page = render_record_page(await _record(request, session_id, clients))
+async def record_page(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    page = render_record_page(await _record(session_id, clients, viewer))
     # Self-contained: nothing to load, and no script but the playback's own may run (the
     # page shows what users wrote).
     return html(page, headers={"Content-Security-Policy": PAGE_POLICY})

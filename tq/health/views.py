@@ -13,6 +13,7 @@ from tq.core.clients import Clients
 from tq.core.errors import Unauthorized
 from tq.core.metrics import exposition
 from tq.core.openapi import doc
+from tq.core.schemas import dump
 from tq.health.schemas import HealthOut, LiveOut
 from tq.health.service import Readiness, snapshot
 from tq.version import VERSION
@@ -28,7 +29,7 @@ bp = Blueprint("health", url_prefix="/api")
     auth=False,
 )
 async def health(request: Request) -> HTTPResponse:
-    return json(LiveOut(status="ok", version=VERSION).model_dump())
+    return json(dump(LiveOut(status="ok", version=VERSION)))
 
 
 @bp.get("/health/ready")
@@ -40,7 +41,7 @@ async def health(request: Request) -> HTTPResponse:
 )
 async def ready(request: Request, readiness: Readiness) -> HTTPResponse:
     result = await readiness.check()
-    return json(result.model_dump(), status=200 if result.status == "ok" else 503)
+    return json(dump(result), status=200 if result.status == "ok" else 503)
 
 
 metrics_bp = Blueprint("metrics")

@@ -154,7 +154,7 @@ class DeliveryDetailOut(DeliveryOut):
     responseBody: str | None = Field(description="the first 2 KiB of the last response")
 
     @classmethod
-    def detail(cls, delivery: WebhookDelivery) -> DeliveryDetailOut:
+    def of(cls, delivery: WebhookDelivery) -> DeliveryDetailOut:
         base = DeliveryOut.of(delivery).model_dump(by_alias=True)
         return cls(**base, payload=delivery.payload, responseBody=delivery.last_response)
 

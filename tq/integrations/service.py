@@ -39,7 +39,7 @@ from tq.runner.models import CodeRun
 from tq.runner.schemas import RunOut
 from tq.sessions import store as sessions_store
 from tq.sessions.models import Session, SessionEventRecord
-from tq.sessions.schemas import SessionOut, render_session
+from tq.sessions.schemas import SessionOut
 from tq.users.models import User
 from tq.users.service import get_user, get_users
 
@@ -323,7 +323,7 @@ async def event_data(
     """The `data` of a webhook: the same JSON the API returns for the object (no emails of
     other people, never notes)."""
     users = await get_users(clients.engine, session.members)
-    shown = render_session(
+    shown = SessionOut.of(
         session,
         users,
         host,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentInterviewer
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
@@ -41,10 +41,11 @@ OWNER: Role = "interviewer"
     ok={201: EndpointWithSecret},
     errors=(403, 409),
 )
-@authenticated(OWNER)
-async def create_endpoint(request: Request, clients: Clients) -> HTTPResponse:
+async def create_endpoint(
+    request: Request, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
     data = parse_body(request, EndpointIn)
-    endpoint, secret = await service.create_endpoint(clients, current_user(request), data)
+    endpoint, secret = await service.create_endpoint(clients, viewer, data)
     body = EndpointWithSecret(endpoint=EndpointOut.of(endpoint), secret=secret)
     return json(dump(body), status=201)
 
@@ -57,19 +58,21 @@ async def create_endpoint(request: Request, clients: Clients) -> HTTPResponse:
     ok={200: EndpointPage},
     errors=(403,),
 )
-@authenticated(OWNER)
-async def list_endpoints(request: Request, clients: Clients) -> HTTPResponse:
+async def list_endpoints(
+    request: Request, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
     query = parse_query(request, PageQuery)
-    found, cursor = await service.list_endpoints(clients.engine, current_user(request), query)
+    found, cursor = await service.list_endpoints(clients.engine, viewer, query)
     body = EndpointPage(endpoints=[EndpointOut.of(e) for e in found], nextCursor=cursor)
     return json(dump(body))
 
 
 @bp.get("/<endpoint_id:str>")
 @doc(summary="One of your endpoints", tag=TAG, ok={200: EndpointEnvelope}, errors=(403, 404))
-@authenticated(OWNER)
-async def get_endpoint(request: Request, endpoint_id: str, clients: Clients) -> HTTPResponse:
-    endpoint = await service.own_endpoint(clients.engine, current_user(request), endpoint_id)
+async def get_endpoint(
+    request: Request, endpoint_id: str, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
+    endpoint = await service.own_endpoint(clients.engine, viewer, endpoint_id)
     return json(dump(EndpointEnvelope(endpoint=EndpointOut.of(endpoint))))
 
 
@@ -81,18 +84,20 @@ async def get_endpoint(request: Request, endpoint_id: str, clients: Clients) -> 
     ok={200: EndpointEnvelope},
     errors=(403, 404),
 )
-@authenticated(OWNER)
-async def update_endpoint(request: Request, endpoint_id: str, clients: Clients) -> HTTPResponse:
+async def update_endpoint(
+    request: Request, endpoint_id: str, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
     data = parse_body(request, EndpointUpdateIn)
-    endpoint = await service.update_endpoint(clients, current_user(request), endpoint_id, data)
+    endpoint = await service.update_endpoint(clients, viewer, endpoint_id, data)
     return json(dump(EndpointEnvelope(endpoint=EndpointOut.of(endpoint))))
 
 
 @bp.delete("/<endpoint_id:str>")
 @doc(summary="Delete an endpoint and its delivery log", tag=TAG, ok={204: None}, errors=(403, 404))
-@authenticated(OWNER)
-async def delete_endpoint(request: Request, endpoint_id: str, clients: Clients) -> HTTPResponse:
-    await service.delete_endpoint(clients, current_user(request), endpoint_id)
+async def delete_endpoint(
+    request: Request, endpoint_id: str, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
+    await service.delete_endpoint(clients, viewer, endpoint_id)
     return empty()
 
 
@@ -103,17 +108,19 @@ async def delete_endpoint(request: Request, endpoint_id: str, clients: Clients) 
     ok={200: EndpointWithSecret},
     errors=(403, 404),
 )
-@authenticated(OWNER)
-async def rotate_secret(request: Request, endpoint_id: str, clients: Clients) -> HTTPResponse:
-    endpoint, secret = await service.rotate_secret(clients, current_user(request), endpoint_id)
+async def rotate_secret(
+    request: Request, endpoint_id: str, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
+    endpoint, secret = await service.rotate_secret(clients, viewer, endpoint_id)
     return json(dump(EndpointWithSecret(endpoint=EndpointOut.of(endpoint), secret=secret)))
 
 
 @bp.post("/<endpoint_id:str>/test")
 @doc(summary="Send a `ping` event now", tag=TAG, ok={202: DeliveryEnvelope}, errors=(403, 404))
-@authenticated(OWNER)
-async def send_test(request: Request, endpoint_id: str, clients: Clients) -> HTTPResponse:
-    delivery = await service.send_test(clients, current_user(request), endpoint_id)
+async def send_test(
+    request: Request, endpoint_id: str, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
+    delivery = await service.send_test(clients, viewer, endpoint_id)
     return json(dump(DeliveryEnvelope(delivery=DeliveryOut.of(delivery))), status=202)
 
 
@@ -125,12 +132,11 @@ async def send_test(request: Request, endpoint_id: str, clients: Clients) -> HTT
     ok={200: DeliveryPage},
     errors=(403, 404),
 )
-@authenticated(OWNER)
-async def list_deliveries(request: Request, endpoint_id: str, clients: Clients) -> HTTPResponse:
+async def list_deliveries(
+    request: Request, endpoint_id: str, clients: Clients, viewer: CurrentInterviewer
+) -> HTTPResponse:
     query = parse_query(request, DeliveryQuery)
-    found, cursor = await service.list_deliveries(
-        clients, current_user(request), endpoint_id, query
-    )
+    found, cursor = await service.list_deliveries(clients, viewer, endpoint_id, query)
     body = DeliveryPage(deliveries=[DeliveryOut.of(d) for d in found], nextCursor=cursor)
     return json(dump(body))
 
@@ -142,12 +148,15 @@ async def list_deliveries(request: Request, endpoint_id: str, clients: Clients) 
     ok={200: DeliveryDetailEnvelope},
     errors=(403, 404),
 )
-@authenticated(OWNER)
 async def get_delivery(
-    request: Request, endpoint_id: str, delivery_id: str, clients: Clients
+    request: Request,
+    endpoint_id: str,
+    delivery_id: str,
+    clients: Clients,
+    viewer: CurrentInterviewer,
 ) -> HTTPResponse:
-    delivery = await service.own_delivery(clients, current_user(request), endpoint_id, delivery_id)
-    return json(dump(DeliveryDetailEnvelope(delivery=DeliveryDetailOut.detail(delivery))))
+    delivery = await service.own_delivery(clients, viewer, endpoint_id, delivery_id)
+    return json(dump(DeliveryDetailEnvelope(delivery=DeliveryDetailOut.of(delivery))))
 
 
 @bp.post("/<endpoint_id:str>/deliveries/<delivery_id:str>/replay")
@@ -157,9 +166,12 @@ async def get_delivery(
     ok={202: DeliveryEnvelope},
     errors=(403, 404),
 )
-@authenticated(OWNER)
 async def replay(
-    request: Request, endpoint_id: str, delivery_id: str, clients: Clients
+    request: Request,
+    endpoint_id: str,
+    delivery_id: str,
+    clients: Clients,
+    viewer: CurrentInterviewer,
 ) -> HTTPResponse:
-    delivery = await service.replay(clients, current_user(request), endpoint_id, delivery_id)
+    delivery = await service.replay(clients, viewer, endpoint_id, delivery_id)
     return json(dump(DeliveryEnvelope(delivery=DeliveryOut.of(delivery))), status=202)

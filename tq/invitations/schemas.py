@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tq.auth.schemas import Email, Name, TimeZoneName
 from tq.core.schemas import Body
+from tq.sessions.invitations import invitation_expiry, invitation_status
 from tq.sessions.models import Invitation, InvitationStatus, InvitedRole, Session
 from tq.sessions.schemas import SessionOut
 
@@ -40,16 +41,15 @@ class InvitationOut(BaseModel):
     acceptedBy: str | None
 
     @classmethod
-    def of(
-        cls, invitation: Invitation, status: InvitationStatus, expires_at: datetime
-    ) -> InvitationOut:
+    def of(cls, invitation: Invitation, session: Session, *, now: datetime) -> InvitationOut:
+        """The invitation as the host sees it at `now` (lapsed ones are `expired`)."""
         return cls(
             _id=str(invitation.id),
             email=invitation.email,
             name=invitation.name,
             role=invitation.role,
-            status=status,
-            expiresAt=expires_at,
+            status=invitation_status(invitation, session, now),
+            expiresAt=invitation_expiry(invitation, session),
             createdAt=invitation.created_at,
             sentAt=invitation.sent_at,
             acceptedAt=invitation.accepted_at,
@@ -83,20 +83,25 @@ class InvitationPreviewOut(BaseModel):
     invitation: PreviewInvitationOut
     session: PreviewSessionOut
 
+    @classmethod
+    def of(
+        cls, invitation: Invitation, session: Session, host_name: str, *, now: datetime
+    ) -> InvitationPreviewOut:
+        """What an invitation link is for, as anyone holding it sees it at `now`."""
+        return cls(
+            invitation=PreviewInvitationOut(
+                role=invitation.role,
+                status=invitation_status(invitation, session, now),
+                expiresAt=invitation_expiry(invitation, session),
+            ),
+            session=PreviewSessionOut(
+                title=session.title,
+                startTime=session.start_time,
+                duration=session.duration,
+                hostName=host_name,
+            ),
+        )
+
 
 class AcceptedOut(BaseModel):
     session: SessionOut
-
-
-def preview_of(
-    session: Session, role: InvitedRole, status: InvitationStatus, expires_at: datetime, host: str
-) -> InvitationPreviewOut:
-    return InvitationPreviewOut(
-        invitation=PreviewInvitationOut(role=role, status=status, expiresAt=expires_at),
-        session=PreviewSessionOut(
-            title=session.title,
-            startTime=session.start_time,
-            duration=session.duration,
-            hostName=host,
-        ),
-    )

@@ -5,7 +5,7 @@ import re
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
 from tq.core.errors import NotFound
 from tq.core.http import parse_body
@@ -21,25 +21,18 @@ from tq.invitations.schemas import (
     InvitationOut,
     InvitationPreviewOut,
     InviteIn,
-    preview_of,
 )
-from tq.sessions.invitations import invitation_expiry, invitation_status
-from tq.sessions.models import Invitation, Session
-from tq.sessions.views import written
+from tq.sessions.queries import shown
 
 bp = Blueprint("invitations", url_prefix="/api/sessions")
 links_bp = Blueprint("invitation_links", url_prefix="/api/invitations")
 TAG = "invitations"
 
 
-def _out(session: Session, invitation: Invitation) -> InvitationOut:
-    status = invitation_status(invitation, session, utcnow())
-    return InvitationOut.of(invitation, status, invitation_expiry(invitation, session))
-
-
 def _issued(issued: service.Issued, status: int) -> HTTPResponse:
     body = InvitationCreatedOut(
-        invitation=_out(issued.session, issued.invitation), inviteUrl=issued.invite_url
+        invitation=InvitationOut.of(issued.invitation, issued.session, now=utcnow()),
+        inviteUrl=issued.invite_url,
     )
     return json(dump(body), status=status)
 
@@ -52,10 +45,11 @@ def _issued(issued: service.Issued, status: int) -> HTTPResponse:
     ok={201: InvitationCreatedOut},
     errors=(403, 404, 409),
 )
-@authenticated()
-async def invite(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def invite(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     data = parse_body(request, InviteIn)
-    issued = await service.invite(clients, session_id, current_user(request), data)
+    issued = await service.invite(clients, session_id, viewer, data)
     return _issued(issued, 201)
 
 
@@ -66,21 +60,22 @@ async def invite(request: Request, session_id: str, clients: Clients) -> HTTPRes
     ok={200: InvitationList},
     errors=(403, 404),
 )
-@authenticated()
-async def list_invitations(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await service.list_invitations(clients, session_id, current_user(request))
+async def list_invitations(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    session = await service.list_invitations(clients, session_id, viewer)
     newest = sorted(session.invitations, key=lambda inv: (inv.created_at, inv.id), reverse=True)
-    body = InvitationList(invitations=[_out(session, inv) for inv in newest])
+    now = utcnow()
+    body = InvitationList(invitations=[InvitationOut.of(inv, session, now=now) for inv in newest])
     return json(dump(body))
 
 
 @bp.delete("/<session_id:str>/invitations/<invitation_id:str>")
 @doc(summary="Revoke an invitation (host)", tag=TAG, ok={204: None}, errors=(403, 404, 409))
-@authenticated()
 async def revoke(
-    request: Request, session_id: str, invitation_id: str, clients: Clients
+    request: Request, session_id: str, invitation_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    await service.revoke(clients, session_id, current_user(request), invitation_id)
+    await service.revoke(clients, session_id, viewer, invitation_id)
     return empty()
 
 
@@ -91,11 +86,10 @@ async def revoke(
     ok={200: InvitationCreatedOut},
     errors=(403, 404, 409),
 )
-@authenticated()
 async def resend(
-    request: Request, session_id: str, invitation_id: str, clients: Clients
+    request: Request, session_id: str, invitation_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    issued = await service.resend(clients, session_id, current_user(request), invitation_id)
+    issued = await service.resend(clients, session_id, viewer, invitation_id)
     return _issued(issued, 200)
 
 
@@ -116,13 +110,8 @@ def _token(token: str) -> str:
 )
 async def preview(request: Request, token: str, clients: Clients) -> HTTPResponse:
     session, invitation = await service.by_token(clients, _token(token))
-    body = preview_of(
-        session,
-        invitation.role,
-        invitation_status(invitation, session, utcnow()),
-        invitation_expiry(invitation, session),
-        await service.host_name(clients, session),
-    )
+    host_name = await service.host_name(clients, session)
+    body = InvitationPreviewOut.of(invitation, session, host_name, now=utcnow())
     return json(dump(body))
 
 
@@ -133,7 +122,9 @@ async def preview(request: Request, token: str, clients: Clients) -> HTTPRespons
     ok={200: AcceptedOut},
     errors=(403, 404, 409, 410),
 )
-@authenticated()
-async def accept(request: Request, token: str, clients: Clients) -> HTTPResponse:
-    view = await service.accept(clients, _token(token), current_user(request))
-    return written(request, clients, view)
+async def accept(
+    request: Request, token: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    view = await service.accept(clients, _token(token), viewer)
+    body = AcceptedOut(session=shown(clients, view.session, view.users, viewer))
+    return json(dump(body))

@@ -21,9 +21,11 @@ REPAIR_USER_SYNC = JobName("repair_user_sync")
 SYNC_SESSION_CHANNEL = JobName("sync_session_channel")
 EXPIRE_SESSIONS = JobName("expire_sessions")
 REPAIR_SESSION_SYNC = JobName("repair_session_sync")
-PROCESS_WEBHOOK_EVENT = JobName("process_webhook_event")
+# Stream's inbound events (Stream calls them webhooks; ours are outbound, see integrations):
+# the job names were first spelled so and are stored in job runs, so they stay.
+PROCESS_STREAM_EVENT = JobName("process_webhook_event")
 ARCHIVE_CHAT_HISTORY = JobName("archive_chat_history")
-PURGE_WEBHOOK_EVENTS = JobName("purge_webhook_events")
+PURGE_STREAM_EVENTS = JobName("purge_webhook_events")
 PURGE_JOB_RUNS = JobName("purge_job_runs")
 EXECUTE_SESSION_RUN = JobName("execute_session_run")
 ANNOUNCE_RUN = JobName("announce_run")
@@ -99,7 +101,7 @@ JOBS: dict[JobName, JobSpec] = {
             "re-queue session channel syncs still pending",
             every=lambda s: s.repair_stream_every_s,
         ),
-        JobSpec(PROCESS_WEBHOOK_EVENT, ("event_key",), "apply a stored Stream webhook"),
+        JobSpec(PROCESS_STREAM_EVENT, ("event_key",), "apply a stored Stream webhook"),
         JobSpec(
             ARCHIVE_CHAT_HISTORY,
             (),
@@ -108,7 +110,7 @@ JOBS: dict[JobName, JobSpec] = {
             lock_s=3600,
         ),
         JobSpec(
-            PURGE_WEBHOOK_EVENTS,
+            PURGE_STREAM_EVENTS,
             (),
             "drop applied webhook deliveries past retention",
             every=lambda s: s.purge_job_runs_every_s,

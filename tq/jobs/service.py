@@ -9,7 +9,7 @@ from odmantic import AIOEngine
 from odmantic.exceptions import DuplicateKeyError
 from pymongo import ReturnDocument
 
-from tq.core.queue import JobRun, RunStatus, Trigger
+from tq.core.queue import JobRun, JobRunStatus, Trigger
 from tq.core.time import utcnow
 
 
@@ -53,7 +53,7 @@ async def record_start(
 async def record_end(
     engine: AIOEngine,
     run_id: str,
-    status: RunStatus,
+    status: JobRunStatus,
     *,
     counts: dict[str, int] | None = None,
     error: str | None = None,

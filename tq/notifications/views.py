@@ -3,7 +3,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
 from tq.core.openapi import doc
 from tq.notifications.service import calendar_for
@@ -21,9 +21,10 @@ bp = Blueprint("calendar", url_prefix="/api/sessions")
     ok={200: "text/calendar"},
     errors=(404,),
 )
-@authenticated()
-async def calendar(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    viewer = current_user(request)
+async def calendar(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    viewer = viewer
     session = await member_session(clients.engine, session_id, viewer)
     host = (await get_users(clients.engine, [session.created_by])).get(session.created_by)
     return raw(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-Difficulty = Literal["Easy", "Medium", "Hard"]
+ProblemDifficulty = Literal["Easy", "Medium", "Hard"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Example:
 class Problem:
     slug: str
     title: str
-    difficulty: Difficulty
+    difficulty: ProblemDifficulty
     category: str
     text: str
     notes: tuple[str, ...]
@@ -195,7 +195,7 @@ def _examples(
 def _problem(
     slug: str,
     title: str,
-    difficulty: Difficulty,
+    difficulty: ProblemDifficulty,
     category: str,
     text: str,
     io: tuple[str, str],

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
-from tq.problems.bank import Problem, starter_code
+from tq.problems.bank import Problem, ProblemDifficulty, starter_code
 
 
 class ExampleOut(BaseModel):
@@ -22,8 +20,18 @@ class ProblemSummaryOut(BaseModel):
     id: str = Field(description="the slug, as the frontend names it")
     slug: str
     title: str
-    difficulty: Literal["Easy", "Medium", "Hard"]
+    difficulty: ProblemDifficulty
     category: str
+
+    @classmethod
+    def of(cls, problem: Problem) -> ProblemSummaryOut:
+        return cls(
+            id=problem.slug,
+            slug=problem.slug,
+            title=problem.title,
+            difficulty=problem.difficulty,
+            category=problem.category,
+        )
 
 
 class ProblemOut(ProblemSummaryOut):

@@ -10,8 +10,8 @@ from odmantic.query import desc
 from tq.core.time import utcnow
 from tq.sessions.models import SessionEvent
 
-RunStatus = Literal["queued", "running", "completed", "failed"]
-UNFINISHED: tuple[RunStatus, ...] = ("queued", "running")
+CodeRunStatus = Literal["queued", "running", "completed", "failed"]
+UNFINISHED: tuple[CodeRunStatus, ...] = ("queued", "running")
 
 
 class CodeRun(Model):
@@ -29,7 +29,7 @@ class CodeRun(Model):
     source: str
     stdin: str = ""
     problem_id: str | None = Field(default=None, key_name="problemId")
-    status: RunStatus = "queued"
+    status: CodeRunStatus = "queued"
     verdict: str | None = None
     stdout: str = ""
     stderr: str = ""

@@ -11,8 +11,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, Body, Query
 from tq.problems.bank import BY_SLUG
-from tq.runner.languages import LANGUAGES
-from tq.runner.models import CodeRun, RunStatus
+from tq.runner.languages import LANGUAGES, Runtime
+from tq.runner.models import CodeRun, CodeRunStatus
 
 # The names and aliases a runner may serve (matched case-insensitively); which of them this
 # deployment serves is GET /api/v2/piston/runtimes.
@@ -85,6 +85,12 @@ class RuntimeOut(BaseModel):
     version: str
     aliases: list[str]
 
+    @classmethod
+    def of(cls, runtime: Runtime) -> RuntimeOut:
+        return cls(
+            language=runtime.language, version=runtime.version, aliases=list(runtime.aliases)
+        )
+
 
 # --- session runs
 
@@ -138,7 +144,7 @@ class RunOut(BaseModel):
     language: str
     version: str
     problemId: str | None
-    status: RunStatus
+    status: CodeRunStatus
     verdict: Verdict | None
     stdout: str
     stderr: str

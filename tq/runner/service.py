@@ -44,7 +44,7 @@ from tq.runner.languages import Runtime, resolve
 from tq.runner.models import UNFINISHED, CodeRun
 from tq.runner.schemas import ListRunsQuery, PistonExecuteIn, RunIn
 from tq.sessions import store
-from tq.sessions.log import flush_outbox, session_event
+from tq.sessions.log import move_events_to_log, session_event
 from tq.sessions.models import FINAL_STATUSES, Session, SessionEvent
 from tq.sessions.queries import member_session
 from tq.users.models import User
@@ -315,7 +315,9 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
         raise
     # From here the run exists and will run (the queue keeps it in its outbox when the broker
     # is away): the runner releases the slot when it ends.
-    await flush_outbox(clients, CodeRun, run.id, session.id, run.outbox_events, f"run:{run.id}")
+    await move_events_to_log(
+        clients, CodeRun, run.id, session.id, run.outbox_events, f"run:{run.id}"
+    )
     await clients.queue.enqueue(EXECUTE_SESSION_RUN, str(run.id))
     return run
 
@@ -402,7 +404,9 @@ async def announce_run_completion(clients: Clients, run_id: str) -> dict[str, in
     if run is None or run.status in UNFINISHED:
         return {"skipped": 1}
     # The run's events into the session's log (the runner process only wrote them down).
-    await flush_outbox(clients, CodeRun, run.id, run.session_id, run.outbox_events, f"run:{run.id}")
+    await move_events_to_log(
+        clients, CodeRun, run.id, run.session_id, run.outbox_events, f"run:{run.id}"
+    )
     if not stream.configured:
         return {"skipped_unconfigured": 1}
     session = await store.find(engine, run.session_id)

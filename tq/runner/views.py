@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, Request, json
 from sanic.response import HTTPResponse
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentUser, PistonUser
 from tq.collab.history import diff_text
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
@@ -22,6 +22,7 @@ from tq.runner.schemas import (
     RunOut,
     RunPage,
     RuntimeList,
+    RuntimeOut,
 )
 from tq.sessions.queries import member_session
 
@@ -51,15 +52,9 @@ def _piston_routes(bp: Blueprint, where: str) -> None:
         ok={200: RuntimeList},
         errors=(503,),
     )
-    @authenticated(basic=True)
-    async def runtimes(request: Request, clients: Clients) -> HTTPResponse:
+    async def runtimes(request: Request, clients: Clients, viewer: PistonUser) -> HTTPResponse:
         served = await service.available_runtimes(clients.redis)
-        return json(
-            [
-                {"language": r.language, "version": r.version, "aliases": list(r.aliases)}
-                for r in served
-            ]
-        )
+        return json(dump(RuntimeList([RuntimeOut.of(runtime) for runtime in served])))
 
     @bp.post("/execute")
     @doc(
@@ -70,10 +65,11 @@ def _piston_routes(bp: Blueprint, where: str) -> None:
         ok={200: PistonExecuteOut},
         errors=(413, 429, 503, 504),
     )
-    @authenticated(basic=True)
-    async def execute(request: Request, clients: Clients) -> HTTPResponse:
+    async def execute(request: Request, clients: Clients, viewer: PistonUser) -> HTTPResponse:
         body = parse_body(request, PistonExecuteIn, plain_text=True)
-        return json(await service.execute_piston(clients, current_user(request), body))
+        answer = await service.execute_piston(clients, viewer, body)
+        # Piston's shape, as the runner wrote it: a stage it did not run is absent, not null.
+        return json(dump(PistonExecuteOut.model_validate(answer), exclude_unset=True))
 
 
 _piston_routes(piston_bp, "Piston")
@@ -88,11 +84,12 @@ _piston_routes(piston_v2_bp, "a self-hosted Piston's path")
     ok={202: RunEnvelope},
     errors=(404, 409, 413, 429, 503),
 )
-@authenticated()
-async def create_run(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def create_run(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     body = parse_body(request, RunIn)
-    run = await service.create_session_run(clients, session_id, current_user(request), body)
-    return json({"run": dump(RunOut.of(run))}, status=202)
+    run = await service.create_session_run(clients, session_id, viewer, body)
+    return json(dump(RunEnvelope(run=RunOut.of(run))), status=202)
 
 
 @runs_bp.get("/<session_id:str>/runs")
@@ -103,13 +100,14 @@ async def create_run(request: Request, session_id: str, clients: Clients) -> HTT
     ok={200: RunPage},
     errors=(404,),
 )
-@authenticated()
-async def list_runs(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def list_runs(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, ListRunsQuery)
     engine = clients.engine
-    session = await member_session(engine, session_id, current_user(request))
+    session = await member_session(engine, session_id, viewer)
     runs, next_cursor = await service.list_runs(engine, session, query)
-    return json({"runs": [dump(RunOut.of(run)) for run in runs], "nextCursor": next_cursor})
+    return json(dump(RunPage(runs=[RunOut.of(run) for run in runs], nextCursor=next_cursor)))
 
 
 @runs_bp.get("/<session_id:str>/runs/<run_id:str>")
@@ -119,10 +117,11 @@ async def list_runs(request: Request, session_id: str, clients: Clients) -> HTTP
     ok={200: RunDetail},
     errors=(404,),
 )
-@authenticated()
-async def get_run(request: Request, session_id: str, run_id: str, clients: Clients) -> HTTPResponse:
+async def get_run(
+    request: Request, session_id: str, run_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     engine = clients.engine
-    session = await member_session(engine, session_id, current_user(request))
+    session = await member_session(engine, session_id, viewer)
     run = await service.get_run(engine, session, run_id)
     before = await service.previous_run(engine, session, run)
     diff = diff_text(

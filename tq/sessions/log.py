@@ -24,7 +24,7 @@ def session_event(type_: str, actor: ObjectId | None, **data: Any) -> SessionEve
     return SessionEvent(id=str(ObjectId()), type=type_, actor_id=actor, at=utcnow(), data=data)
 
 
-async def flush_outbox(
+async def move_events_to_log(
     clients: Clients,
     model: Any,
     doc_id: Any,

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from tq.core.time import utcnow
 
 Status = Literal["scheduled", "active", "completed", "cancelled"]
-Difficulty = Literal["easy", "medium", "hard"]
+SessionDifficulty = Literal["easy", "medium", "hard"]
 SyncState = Literal["ok", "pending"]
 Visibility = Literal["open", "invite_only"]
 SessionRole = Literal["host", "interviewer", "candidate"]
@@ -134,7 +134,7 @@ class Session(Model):
     description: str | None = None
     problem_id: str | None = Field(default=None, key_name="problemId")
     problem: str | None = None
-    difficulty: Difficulty | None = None
+    difficulty: SessionDifficulty | None = None
     language: Language = "javascript"
     created_by: ObjectId = Field(key_name="createdBy")
     # Candidates: they take the seats (maxParticipants, seatsLeft).

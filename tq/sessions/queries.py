@@ -9,6 +9,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
 from odmantic import AIOEngine
 
 from tq.core.clients import Clients
@@ -17,8 +18,9 @@ from tq.core.errors import Conflict, Forbidden, NotFound
 from tq.core.time import utcnow
 from tq.sessions import store
 from tq.sessions.models import OPEN_STATUSES, Session
-from tq.sessions.schemas import ListSessionsQuery, opens_at
-from tq.users.models import User
+from tq.sessions.schemas import ListSessionsQuery, SessionOut, opens_at
+from tq.users.models import User, UserCard
+from tq.users.service import get_users
 
 
 def is_member(session: Session, user: User) -> bool:
@@ -174,3 +176,25 @@ async def sessions_of_user(
     filter_ = list_filter(viewer, query.model_copy(update={"scope": "mine"}))
     filter_["members"] = {"$all": [viewer.id, other]}
     return await _page(engine, filter_, query)
+
+
+# --- shown
+
+
+def shown(
+    clients: Clients, session: Session, users: dict[ObjectId, UserCard], viewer: User
+) -> SessionOut:
+    """`session` as `viewer` sees it now, its users given."""
+    return SessionOut.of(
+        session,
+        users,
+        viewer,
+        join_window_minutes=clients.settings.join_window_minutes,
+        now=utcnow(),
+    )
+
+
+async def shown_many(clients: Clients, sessions: list[Session], viewer: User) -> list[SessionOut]:
+    """Sessions as `viewer` sees them; their users come from one extra query in all."""
+    users = await get_users(clients.engine, {uid for s in sessions for uid in s.members})
+    return [shown(clients, session, users, viewer) for session in sessions]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -16,9 +17,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, PLAIN_LINE_CHECK, Body, Query, UtcDatetime, plain_line_schema
 from tq.sessions.models import (
-    Difficulty,
     Language,
     Session,
+    SessionDifficulty,
     SessionRole,
     Status,
     SyncState,
@@ -73,7 +74,7 @@ class CreateSessionIn(Body):
     description: Description | None = None
     problemId: Slug | None = None
     problem: ProblemTitle | None = None
-    difficulty: Difficulty | None = None
+    difficulty: SessionDifficulty | None = None
     language: Language = "javascript"
     startTime: UtcDatetime | None = None
     duration: Duration | None = None
@@ -100,7 +101,7 @@ class UpdateSessionIn(Body):
     description: Description | None = None
     problemId: Slug | None = None
     problem: ProblemTitle | None = None
-    difficulty: Difficulty | None = None
+    difficulty: SessionDifficulty | None = None
     language: Language | SkipJsonSchema[None] = None
     startTime: UtcDatetime | SkipJsonSchema[None] = Field(
         default=None, description="a time already past means now"
@@ -148,7 +149,7 @@ class ListSessionsQuery(Query):
         BeforeValidator(_comma_list),
         Field(description="statuses: repeated, or comma-separated"),
     ] = None
-    difficulty: Difficulty | SkipJsonSchema[None] = None
+    difficulty: SessionDifficulty | SkipJsonSchema[None] = None
     language: Language | SkipJsonSchema[None] = None
     q: (
         Annotated[
@@ -174,6 +175,22 @@ class SessionUserOut(PublicUserOut):
     email: Annotated[str | None, Field(description="only for the user themself or the host")] = None
     sessionRole: SessionRole = Field(description="this person's role in this session")
 
+    @classmethod
+    def of_member(
+        cls,
+        session: Session,
+        users: Mapping[ObjectId, UserCard],
+        viewer: User,
+        user_id: ObjectId | None,
+    ) -> SessionUserOut | None:
+        """One person of the session as the session JSON shows them (notes' and scorecards'
+        authors); None for a deleted account's entries."""
+        if user_id is None:
+            return None
+        role = session_role(session, user_id) or "interviewer"  # a former panel member
+        show_email = viewer.id == session.created_by or user_id == viewer.id
+        return _person(users.get(user_id), user_id, show_email, role)
+
 
 class SessionOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
@@ -183,7 +200,7 @@ class SessionOut(BaseModel):
     description: str | None
     problemId: str | None
     problem: str | None
-    difficulty: Difficulty | Literal[""] = Field(
+    difficulty: SessionDifficulty | Literal[""] = Field(
         description='"" when not set: the frontend calls .toLowerCase() on it'
     )
     language: Language
@@ -216,6 +233,58 @@ class SessionOut(BaseModel):
     updatedAt: datetime
     host: SessionUserOut
     participant: SessionUserOut | None = Field(description="first candidate, or null")
+
+    @classmethod
+    def of(
+        cls,
+        session: Session,
+        users: dict[ObjectId, UserCard],
+        viewer: User,
+        *,
+        join_window_minutes: int,
+        now: datetime,
+    ) -> SessionOut:
+        """The JSON of a session for `viewer`: members see the Stream ids once the room is open;
+        emails only for the viewer themself or when the viewer is the host."""
+        member = viewer.id in session.members
+        viewer_is_host = viewer.id == session.created_by
+        opening = opens_at(session, join_window_minutes)
+        room_open = member and (session.status != "scheduled" or now >= opening)
+
+        def person(user_id: ObjectId, role: SessionRole) -> SessionUserOut:
+            show_email = member and (viewer_is_host or user_id == viewer.id)
+            return _person(users.get(user_id), user_id, show_email, role)
+
+        candidates = [person(uid, "candidate") for uid in session.participants]
+        panel = [person(uid, "interviewer") for uid in session.interviewers]
+        others = panel + candidates
+        return cls(
+            _id=str(session.id),
+            title=session.title,
+            description=session.description,
+            problemId=session.problem_id,
+            problem=session.problem,
+            difficulty=session.difficulty or "",
+            language=session.language,
+            createdBy=str(session.created_by),
+            participants=[str(uid) for uid in [*session.interviewers, *session.participants]],
+            participantsInfo=others,
+            maxParticipants=session.max_participants,
+            seatsLeft=session.seats_left,
+            status=session.status,
+            visibility=session.visibility,
+            opensAt=opening,
+            streamChannelId=session.stream_channel_id if room_open else None,
+            callId=session.stream_channel_id if room_open else None,
+            streamSync=session.stream_sync,
+            startTime=session.start_time,
+            endTime=session.end_time,
+            duration=session.duration,
+            createdAt=session.created_at,
+            updatedAt=session.updated_at,
+            host=person(session.created_by, "host"),
+            participant=candidates[0] if candidates else None,
+        )
 
 
 class SessionEnvelope(BaseModel):
@@ -269,69 +338,6 @@ def session_role(session: Session, user_id: ObjectId) -> SessionRole | None:
     return None
 
 
-def member_card(
-    session: Session, users: dict[ObjectId, UserCard], viewer: User, user_id: ObjectId | None
-) -> SessionUserOut | None:
-    """One person of the session as the session JSON shows them (notes' and scorecards'
-    authors); None for a deleted account's entries."""
-    if user_id is None:
-        return None
-    role = session_role(session, user_id) or "interviewer"  # a former panel member
-    show_email = viewer.id == session.created_by or user_id == viewer.id
-    return _person(users.get(user_id), user_id, show_email, role)
-
-
 def opens_at(session: Session, join_window_minutes: int) -> datetime:
     """When the room opens: the join window before the start (a started session is open)."""
     return session.start_time - timedelta(minutes=join_window_minutes)
-
-
-def render_session(
-    session: Session,
-    users: dict[ObjectId, UserCard],
-    viewer: User,
-    *,
-    join_window_minutes: int,
-    now: datetime,
-) -> SessionOut:
-    """The JSON of a session for `viewer`: members see the Stream ids once the room is open;
-    emails only for the viewer themself or when the viewer is the host."""
-    member = viewer.id in session.members
-    viewer_is_host = viewer.id == session.created_by
-    opening = opens_at(session, join_window_minutes)
-    room_open = member and (session.status != "scheduled" or now >= opening)
-
-    def person(user_id: ObjectId, role: SessionRole) -> SessionUserOut:
-        show_email = member and (viewer_is_host or user_id == viewer.id)
-        return _person(users.get(user_id), user_id, show_email, role)
-
-    candidates = [person(uid, "candidate") for uid in session.participants]
-    panel = [person(uid, "interviewer") for uid in session.interviewers]
-    others = panel + candidates
-    return SessionOut(
-        _id=str(session.id),
-        title=session.title,
-        description=session.description,
-        problemId=session.problem_id,
-        problem=session.problem,
-        difficulty=session.difficulty or "",
-        language=session.language,
-        createdBy=str(session.created_by),
-        participants=[str(uid) for uid in [*session.interviewers, *session.participants]],
-        participantsInfo=others,
-        maxParticipants=session.max_participants,
-        seatsLeft=session.seats_left,
-        status=session.status,
-        visibility=session.visibility,
-        opensAt=opening,
-        streamChannelId=session.stream_channel_id if room_open else None,
-        callId=session.stream_channel_id if room_open else None,
-        streamSync=session.stream_sync,
-        startTime=session.start_time,
-        endTime=session.end_time,
-        duration=session.duration,
-        createdAt=session.created_at,
-        updatedAt=session.updated_at,
-        host=person(session.created_by, "host"),
-        participant=candidates[0] if candidates else None,
-    )

@@ -21,7 +21,7 @@ from tq.core.db import parse_object_id
 from tq.core.errors import NotFound
 from tq.core.locks import WriteLocks
 from tq.core.time import utcnow
-from tq.sessions.log import flush_outbox
+from tq.sessions.log import move_events_to_log
 from tq.sessions.models import FINAL_STATUSES, OPEN_STATUSES, Session, SessionEvent
 
 Sort = list[tuple[str, int]]
@@ -215,7 +215,7 @@ async def mark_archived(engine: AIOEngine, locks: WriteLocks, session_id: Object
 
 async def flush_events(clients: Clients, session: Session) -> int:
     """Move the events waiting in `session`'s document into the log."""
-    return await flush_outbox(
+    return await move_events_to_log(
         clients, Session, session.id, session.id, session.outbox_events, lock_key(session.id)
     )
 

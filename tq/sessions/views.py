@@ -1,18 +1,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 
-from bson import ObjectId
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
-from tq.auth.dependencies import authenticated, current_user
+from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
-from tq.core.time import utcnow
 from tq.sessions import queries, service
 from tq.sessions.models import Session
 from tq.sessions.schemas import (
@@ -23,71 +20,31 @@ from tq.sessions.schemas import (
     Pagination,
     SessionEnvelope,
     SessionList,
-    SessionOut,
     SessionPage,
     UpdateSessionIn,
-    render_session,
 )
-from tq.users.models import User, UserCard
-from tq.users.service import get_users
+from tq.users.models import User
 
 bp = Blueprint("sessions", url_prefix="/api/sessions")
 TAG = "sessions"
 
 
-async def rendered(
-    request: Request, clients: Clients, sessions: Iterable[Session]
-) -> list[dict[str, object]]:
-    """Sessions as JSON for the caller; their users come from one extra query in all."""
-    sessions = list(sessions)
-    viewer = current_user(request)
-    ids = {uid for session in sessions for uid in session.members}
-    users = await get_users(clients.engine, ids)
-    return [dump(show(clients, session, users, viewer)) for session in sessions]
-
-
-def show(
-    clients: Clients, session: Session, users: dict[ObjectId, UserCard], viewer: User
-) -> SessionOut:
-    return render_session(
-        session,
-        users,
-        viewer,
-        join_window_minutes=clients.settings.join_window_minutes,
-        now=utcnow(),
-    )
-
-
-async def one(
-    request: Request, clients: Clients, session: Session, status: int = 200
-) -> HTTPResponse:
-    return json({"session": (await rendered(request, clients, [session]))[0]}, status=status)
-
-
 def written(
-    request: Request, clients: Clients, view: service.SessionView, status: int = 200
+    clients: Clients, view: service.SessionView, viewer: User, status: int = 200
 ) -> HTTPResponse:
     """A session just written: its users came with it (no further read)."""
-    body = show(clients, view.session, view.users, current_user(request))
-    return json({"session": dump(body)}, status=status)
+    body = SessionEnvelope(session=queries.shown(clients, view.session, view.users, viewer))
+    return json(dump(body), status=status)
 
 
 async def page(
-    request: Request,
-    clients: Clients,
-    sessions: list[Session],
-    total: int,
-    query: ListSessionsQuery,
+    clients: Clients, sessions: list[Session], total: int, query: ListSessionsQuery, viewer: User
 ) -> HTTPResponse:
     pagination = Pagination(
         page=query.page, limit=query.limit, total=total, pages=math.ceil(total / query.limit)
     )
-    return json(
-        {
-            "sessions": await rendered(request, clients, sessions),
-            "pagination": pagination.model_dump(),
-        }
-    )
+    shown = await queries.shown_many(clients, sessions, viewer)
+    return json(dump(SessionPage(sessions=shown, pagination=pagination)))
 
 
 @bp.post("/")
@@ -98,15 +55,14 @@ async def page(
     ok={201: SessionEnvelope},
     errors=(413,),
 )
-@authenticated()
-async def create_session(request: Request, clients: Clients) -> HTTPResponse:
-    return await _create(request, clients)
+async def create_session(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
+    return await _create(request, clients, viewer)
 
 
-async def _create(request: Request, clients: Clients) -> HTTPResponse:
+async def _create(request: Request, clients: Clients, viewer: User) -> HTTPResponse:
     data = parse_body(request, CreateSessionIn)
-    view = await service.create_session(clients, current_user(request), data)
-    return written(request, clients, view, 201)
+    view = await service.create_session(clients, viewer, data)
+    return written(clients, view, viewer, 201)
 
 
 # The README's route for the same operation: a handler of its own, so each path gets its own
@@ -119,9 +75,10 @@ async def _create(request: Request, clients: Clients) -> HTTPResponse:
     ok={201: SessionEnvelope},
     errors=(413,),
 )
-@authenticated()
-async def create_session_readme(request: Request, clients: Clients) -> HTTPResponse:
-    return await _create(request, clients)
+async def create_session_readme(
+    request: Request, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    return await _create(request, clients, viewer)
 
 
 @bp.get("/")
@@ -131,11 +88,10 @@ async def create_session_readme(request: Request, clients: Clients) -> HTTPRespo
     query=ListSessionsQuery,
     ok={200: SessionPage},
 )
-@authenticated()
-async def list_sessions(request: Request, clients: Clients) -> HTTPResponse:
+async def list_sessions(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     query = parse_query(request, ListSessionsQuery)
-    sessions, total = await queries.list_sessions(clients.engine, current_user(request), query)
-    return await page(request, clients, sessions, total, query)
+    sessions, total = await queries.list_sessions(clients.engine, viewer, query)
+    return await page(clients, sessions, total, query, viewer)
 
 
 @bp.get("/active")
@@ -145,22 +101,20 @@ async def list_sessions(request: Request, clients: Clients) -> HTTPResponse:
     query=LimitQuery,
     ok={200: SessionList},
 )
-@authenticated()
-async def active_sessions(request: Request, clients: Clients) -> HTTPResponse:
+async def active_sessions(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     query = parse_query(request, LimitQuery)
     sessions = await queries.active_sessions(clients.engine, query.limit)
-    return json({"sessions": await rendered(request, clients, sessions)})
+    return json(dump(SessionList(sessions=await queries.shown_many(clients, sessions, viewer))))
 
 
 @bp.get("/my-recent")
 @doc(
     summary="My completed sessions, newest first", tag=TAG, query=LimitQuery, ok={200: SessionList}
 )
-@authenticated()
-async def my_recent(request: Request, clients: Clients) -> HTTPResponse:
+async def my_recent(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     query = parse_query(request, LimitQuery)
-    sessions = await queries.recent_sessions(clients.engine, current_user(request), query.limit)
-    return json({"sessions": await rendered(request, clients, sessions)})
+    sessions = await queries.recent_sessions(clients.engine, viewer, query.limit)
+    return json(dump(SessionList(sessions=await queries.shown_many(clients, sessions, viewer))))
 
 
 @bp.get("/user/<user_id:str>")
@@ -171,13 +125,12 @@ async def my_recent(request: Request, clients: Clients) -> HTTPResponse:
     ok={200: SessionPage},
     errors=(404,),
 )
-@authenticated()
-async def sessions_of_user(request: Request, user_id: str, clients: Clients) -> HTTPResponse:
+async def sessions_of_user(
+    request: Request, user_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
     query = parse_query(request, ListSessionsQuery)
-    sessions, total = await queries.sessions_of_user(
-        clients.engine, current_user(request), user_id, query
-    )
-    return await page(request, clients, sessions, total, query)
+    sessions, total = await queries.sessions_of_user(clients.engine, viewer, user_id, query)
+    return await page(clients, sessions, total, query, viewer)
 
 
 @bp.get("/<session_id:str>")
@@ -187,10 +140,12 @@ async def sessions_of_user(request: Request, user_id: str, clients: Clients) -> 
     ok={200: SessionEnvelope},
     errors=(404,),
 )
-@authenticated()
-async def get_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await queries.session_for_viewer(clients.engine, session_id, current_user(request))
-    return await one(request, clients, session)
+async def get_session(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    session = await queries.session_for_viewer(clients.engine, session_id, viewer)
+    (shown,) = await queries.shown_many(clients, [session], viewer)
+    return json(dump(SessionEnvelope(session=shown)))
 
 
 @bp.patch("/<session_id:str>")
@@ -201,15 +156,18 @@ async def get_session(request: Request, session_id: str, clients: Clients) -> HT
     ok={200: SessionEnvelope},
     errors=(403, 404, 409, 413),
 )
-@authenticated()
-async def update_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    return await _update(request, session_id, clients)
+async def update_session(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    return await _update(request, session_id, clients, viewer)
 
 
-async def _update(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
+async def _update(
+    request: Request, session_id: str, clients: Clients, viewer: User
+) -> HTTPResponse:
     data = parse_body(request, UpdateSessionIn)
-    session = await queries.host_session(clients.engine, session_id, current_user(request))
-    return written(request, clients, await service.update_session(clients, session, data))
+    session = await queries.host_session(clients.engine, session_id, viewer)
+    return written(clients, await service.update_session(clients, session, data), viewer)
 
 
 # PUT takes the same partial body as PATCH (the README documents both); its own handler gives
@@ -222,9 +180,10 @@ async def _update(request: Request, session_id: str, clients: Clients) -> HTTPRe
     ok={200: SessionEnvelope},
     errors=(403, 404, 409, 413),
 )
-@authenticated()
-async def replace_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    return await _update(request, session_id, clients)
+async def replace_session(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    return await _update(request, session_id, clients, viewer)
 
 
 @bp.delete("/<session_id:str>")
@@ -234,28 +193,29 @@ async def replace_session(request: Request, session_id: str, clients: Clients) -
     ok={204: None},
     errors=(403, 404),
 )
-@authenticated()
-async def delete_session(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    session = await queries.host_session(clients.engine, session_id, current_user(request))
+async def delete_session(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    session = await queries.host_session(clients.engine, session_id, viewer)
     await service.delete_session(clients, session)
     return empty()
 
 
 @bp.post("/<session_id:str>/join")
 @doc(summary="Take a seat", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
-@authenticated()
-async def join(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    return written(
-        request, clients, await service.join_session(clients, session_id, current_user(request))
-    )
+async def join(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    return written(clients, await service.join_session(clients, session_id, viewer), viewer)
 
 
 @bp.post("/<session_id:str>/leave")
 @doc(summary="Give up a seat (participants)", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
-@authenticated()
-async def leave(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    view = await service.leave_session(clients, session_id, current_user(request))
-    return written(request, clients, view)
+async def leave(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    view = await service.leave_session(clients, session_id, viewer)
+    return written(clients, view, viewer)
 
 
 @bp.post("/<session_id:str>/start")
@@ -265,21 +225,26 @@ async def leave(request: Request, session_id: str, clients: Clients) -> HTTPResp
     ok={200: SessionEnvelope},
     errors=(403, 404, 409),
 )
-@authenticated()
-async def start(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    view = await service.host_action(clients, session_id, current_user(request), "active")
-    return written(request, clients, view)
+async def start(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    view = await service.host_action(clients, session_id, viewer, "active")
+    return written(clients, view, viewer)
 
 
 @bp.post("/<session_id:str>/end")
 @doc(
     summary="End an active session (host)", tag=TAG, ok={200: EndSessionOut}, errors=(403, 404, 409)
 )
-@authenticated()
-async def end(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    view = await service.host_action(clients, session_id, current_user(request), "completed")
-    body = show(clients, view.session, view.users, current_user(request))
-    return json({"session": dump(body), "message": "Session ended successfully"})
+async def end(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    view = await service.host_action(clients, session_id, viewer, "completed")
+    body = EndSessionOut(
+        session=queries.shown(clients, view.session, view.users, viewer),
+        message="Session ended successfully",
+    )
+    return json(dump(body))
 
 
 @bp.post("/<session_id:str>/cancel")
@@ -289,7 +254,8 @@ async def end(request: Request, session_id: str, clients: Clients) -> HTTPRespon
     ok={200: SessionEnvelope},
     errors=(403, 404, 409),
 )
-@authenticated()
-async def cancel(request: Request, session_id: str, clients: Clients) -> HTTPResponse:
-    view = await service.host_action(clients, session_id, current_user(request), "cancelled")
-    return written(request, clients, view)
+async def cancel(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    view = await service.host_action(clients, session_id, viewer, "cancelled")
+    return written(clients, view, viewer)
