@@ -1,12 +1,20 @@
-"""The page position filter every keyset page uses (tq.core.db.position_filter)."""
+"""Unit tests of tq.core.db: ids from URLs, and the page position filter every keyset page uses."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tq.core.db import position_filter
+from bson import ObjectId
+
+from tq.core.db import parse_object_id, position_filter
 
 AT = datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def test_parse_object_id() -> None:
+    oid = ObjectId()
+    assert parse_object_id(str(oid)) == oid
+    assert parse_object_id("nope") is None
 
 
 def test_one_field_is_one_range_in_the_sort_direction() -> None:

@@ -1,4 +1,4 @@
-"""Every setting is documented in .env.example (set or commented out)."""
+"""Unit tests of tq.config.settings (pure functions, no services)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The job registry, the Celery app's tasks and the beat schedule agree; no services needed."""
+"""Unit tests of tq.jobs.registry (pure functions, no services)."""
 
 from __future__ import annotations
 
