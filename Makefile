@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -100,6 +100,12 @@ bench-collab: setup
 # the same log; the log's size; the integrity signals' recall and false positives.
 bench-code: setup
 	$(BIN)/python -m bench.code_history
+
+# Before and after in one run (a few minutes): the API bench's routes served by an earlier
+# commit (BASE=<rev>, default: before issue 23's refactoring) and by the working tree, taking
+# turns on one database; req/s and the web process's CPU per request, side by side.
+bench-compare: setup
+	$(BIN)/python -m bench.compare $(BASE)
 
 # GET /docs/openapi.json throughput (the spec is built once at start-up).
 bench-spec: setup

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.procs import Stack, log
 from bench.report import machine, save, today
-from tests.support import completed_sessions
+from bench.seed import completed_sessions
 from tq.app import DOCUMENT_MODELS
 from tq.core.celery import create_celery
 from tq.core.clients import Clients

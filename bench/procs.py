@@ -101,9 +101,9 @@ class Stack:
         return procfile_command("web")
 
     async def start(
-        self, args: list[str], env: dict[str, str], port: int, name: str
+        self, args: list[str], env: dict[str, str], port: int, name: str, cwd: Path = ROOT
     ) -> subprocess.Popen[bytes]:
-        proc = start_process(args, env, self.data / f"{name}.log")
+        proc = start_process(args, env, self.data / f"{name}.log", cwd)
         self.procs.append(proc)
         async with aiohttp.ClientSession() as http:
             for _ in range(300):

@@ -139,3 +139,24 @@ class Seeder:
             planner = plan.get("queryPlanner", {})
             plans[name] = planner.get("winningPlan") or planner.get("Plan") or planner
         return plans
+
+
+def completed_sessions(count: int) -> list[Session]:
+    """`count` completed sessions that ended an hour ago, nobody in them: a backlog for the
+    jobs that work through completed sessions (bench-beat, and the beat test)."""
+    now = datetime.now(UTC)
+    return [
+        Session(
+            title=f"Backlog {index}",
+            created_by=ObjectId(),
+            members=[],
+            participants=[],
+            status="completed",
+            stream_channel_id=f"backlog-{ObjectId()}",
+            start_time=now - timedelta(hours=2),
+            end_time=now - timedelta(hours=1),
+            created_at=now,
+            updated_at=now,
+        )
+        for index in range(count)
+    ]

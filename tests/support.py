@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bson import ObjectId
 from sanic import Sanic
 
 from config import Settings
@@ -36,7 +35,6 @@ from tq.core.clients import Clients
 from tq.core.db import create_engine
 from tq.jobs.registry import TASK_ROUTES
 from tq.reactions import subscribe_reactions
-from tq.sessions.models import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -126,11 +124,13 @@ def procfile_command(name: str, variables: dict[str, str] | None = None) -> list
     raise RuntimeError(f"no {name} line in Procfile")
 
 
-def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_process(
+    args: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process's lifetime
     return subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -587,24 +587,3 @@ def sandbox_processes(uid_base: int = 60000, slots: int = 16) -> list[str]:
         if uid_base <= int(uid) < uid_base + slots and not state.startswith("Z"):
             left.append(line)
     return left
-
-
-def completed_sessions(count: int) -> list[Session]:
-    """`count` completed sessions that ended an hour ago, nobody in them: a backlog for the
-    jobs that work through completed sessions (tests and bench)."""
-    now = datetime.now(UTC)
-    return [
-        Session(
-            title=f"Backlog {index}",
-            created_by=ObjectId(),
-            members=[],
-            participants=[],
-            status="completed",
-            stream_channel_id=f"backlog-{ObjectId()}",
-            start_time=now - timedelta(hours=2),
-            end_time=now - timedelta(hours=1),
-            created_at=now,
-            updated_at=now,
-        )
-        for index in range(count)
-    ]

@@ -58,7 +58,7 @@ LIST_FILTERS = ("difficulty", "language", "title", "startTime", "seatsLeft")
 
 CATALOGUE: tuple[QueryShape, ...] = (
     # --- users
-    by_id(User, "users.service.get_user, get_users ($in), jobs"),
+    by_id(User, "users.service.get_user, get_users ($in), push_user"),
     QueryShape(User, "by email", "auth.service.login", equality=("email",)),
     QueryShape(User, "by Stream id", "chat.store.upsert_stream_message", equality=("streamId",)),
     QueryShape(

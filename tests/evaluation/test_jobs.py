@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from bench.seed import completed_sessions
 from config import Settings
 from tests.fakes.stream import FakeStream
-from tests.support import act, completed_sessions, iso, open_clients, register
+from tests.support import act, iso, open_clients, register
 from tq.evaluation.jobs import announce_records
 
 

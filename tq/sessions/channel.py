@@ -9,9 +9,9 @@ from bson import ObjectId
 from tq.core.clients import Clients
 from tq.core.stream import StreamChannelSpec
 from tq.sessions import store
-from tq.sessions.models import FINAL_STATUSES, Session
+from tq.sessions.models import FINAL_STATUSES, Session, channel_id_for
 from tq.users.models import UserCard
-from tq.users.service import stream_user_payload
+from tq.users.service import get_users, stream_user_payload
 
 DELETED_HOST = "deleted-user"
 
@@ -45,3 +45,15 @@ async def push_channel(
     if await store.mark_in_step(clients, session):
         session.stream_sync = "ok"
     return session
+
+
+async def converge_channel(clients: Clients, session_id: ObjectId) -> str:
+    """Converge Stream on the database: the channel exists with members = host + participants,
+    frozen once the session is final, and is gone once the session is deleted. Reads current
+    state every time, so repeated or reordered runs end the same."""
+    session = await store.find(clients.engine, session_id)
+    if session is None:
+        await clients.stream.delete_channel(channel_id_for(session_id))
+        return "deleted"
+    await push_channel(clients, session, await get_users(clients.engine, session.members))
+    return "synced"

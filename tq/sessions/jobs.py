@@ -9,9 +9,7 @@ from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.jobs.registry import EXPIRE_SESSIONS, REPAIR_SESSION_SYNC, SYNC_SESSION_CHANNEL, job
 from tq.sessions import store
-from tq.sessions.channel import push_channel
-from tq.sessions.models import channel_id_for
-from tq.users.service import get_users
+from tq.sessions.channel import converge_channel
 
 log = logging.getLogger("tq.sessions.jobs")
 
@@ -21,19 +19,13 @@ async def sync_session_channel(clients: Clients, session_id: str) -> dict[str, i
     """Converge Stream on the database: the channel exists with members = host + participants,
     frozen once the session is final, and is gone once the session is deleted. Reads current
     state every time, so repeated or reordered runs end the same."""
-    engine, stream = clients.engine, clients.stream
-    if not stream.configured:
+    if not clients.stream.configured:
         log.info("sync_session_channel skipped: Stream is not configured")
         return {"skipped": 1}
     oid = parse_object_id(session_id)
     if oid is None:
         return {"invalid": 1}
-    session = await store.find(engine, oid)
-    if session is None:
-        await stream.delete_channel(channel_id_for(oid))
-        return {"deleted": 1}
-    await push_channel(clients, session, await get_users(engine, session.members))
-    return {"synced": 1}
+    return {await converge_channel(clients, oid): 1}
 
 
 @job(EXPIRE_SESSIONS)

@@ -37,11 +37,11 @@ def is_joinable(session: Session) -> bool:
 class TooEarly(Conflict):
     code = "too_early"
 
-    def __init__(self, opening: datetime) -> None:
+    def __init__(self, opening: datetime, now: datetime) -> None:
         super().__init__(
             f"The room opens at {opening.isoformat().replace('+00:00', 'Z')}",
             extra={"opensAt": opening.isoformat().replace("+00:00", "Z")},
-            headers={"Retry-After": str(max(1, math.ceil((opening - utcnow()).total_seconds())))},
+            headers={"Retry-After": str(max(1, math.ceil((opening - now).total_seconds())))},
         )
 
 
@@ -49,7 +49,7 @@ def check_room_open(session: Session, join_window_minutes: int, now: datetime) -
     """A scheduled session's room (join, start, chat) opens the join window before its start."""
     opening = opens_at(session, join_window_minutes)
     if session.status == "scheduled" and now < opening:
-        raise TooEarly(opening)
+        raise TooEarly(opening, now)
 
 
 async def session_for_viewer(engine: AIOEngine, session_id: str, viewer: User) -> Session:

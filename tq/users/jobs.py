@@ -7,7 +7,7 @@ import logging
 from tq.core.clients import Clients
 from tq.jobs.registry import DELETE_STREAM_USER, REPAIR_USER_SYNC, SYNC_USER, job
 from tq.users.models import User
-from tq.users.service import get_user, stream_user_payload
+from tq.users.service import push_user
 
 log = logging.getLogger("tq.users.jobs")
 
@@ -19,16 +19,7 @@ async def sync_user(clients: Clients, user_id: str) -> dict[str, int]:
     if not clients.stream.configured:
         log.info("sync_user skipped: Stream is not configured")
         return {"skipped": 1}
-    user = await get_user(clients.engine, user_id)
-    if user is None:
-        return {"missing": 1}  # deleted since: delete_stream_user takes care of Stream
-    await clients.stream.upsert_user(stream_user_payload(user))
-    # In step, unless the profile changed meanwhile (that change queued its own sync).
-    async with clients.locks.hold(f"user:{user.id}"):
-        await clients.engine.get_collection(User).update_one(
-            {"_id": user.id, "updatedAt": user.updated_at}, {"$set": {"streamSync": "ok"}}
-        )
-    return {"upserted": 1}
+    return {await push_user(clients, user_id): 1}
 
 
 @job(DELETE_STREAM_USER)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from bson import ObjectId
 from odmantic import AIOEngine
 
+from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.users.models import User, UserCard
 
@@ -51,3 +52,18 @@ async def users_by_email(engine: AIOEngine, emails: Iterable[str]) -> dict[str, 
         return {}
     cursor = engine.get_collection(User).find({"email": {"$in": wanted}}, UserCard.PROJECTION)
     return {doc["email"]: UserCard.from_doc(doc) async for doc in cursor}
+
+
+async def push_user(clients: Clients, user_id: str) -> str:
+    """Make Stream's copy of the user match the database (upsert: id = streamId, name, image),
+    then mark the user in step unless the profile changed meanwhile (that change queued its own
+    sync). Idempotent."""
+    user = await get_user(clients.engine, user_id)
+    if user is None:
+        return "missing"  # deleted since: delete_stream_user takes care of Stream
+    await clients.stream.upsert_user(stream_user_payload(user))
+    async with clients.locks.hold(f"user:{user.id}"):
+        await clients.engine.get_collection(User).update_one(
+            {"_id": user.id, "updatedAt": user.updated_at}, {"$set": {"streamSync": "ok"}}
+        )
+    return "upserted"
