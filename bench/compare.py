@@ -1,13 +1,16 @@
 """`make bench-compare`: the API bench's routes served by an earlier commit and by the working
 tree, side by side in one run, on one database and one data set. Run as
 `python -m bench.compare [REV]` (default BENCH_BASE, else the commit before issue 23's
-refactoring began). Writes bench/results/<date>-compare.md and .json.
+refactoring began; BENCH_ROUTES=<name>,... measures some of the routes only). Writes
+bench/results/<date>-compare.md and .json.
 
 The earlier commit is checked out into a throw-away git worktree and started from there
 (`python server.py` in that directory imports its own `tq`), with the same virtualenv. The two
-servers take turns route by route, ROUNDS times each, so drift of the machine (the embedded
-database warming up, another process) falls on both alike; each cell reports the median of its
-rounds: requests per second and the web process's own CPU per request.
+servers take turns route by route, BENCH_ROUNDS times each (who goes first alternating), so
+drift of the machine (the embedded database warming up, another process) falls on both alike;
+each cell reports the median of its rounds: requests per second and the web process's own CPU
+per request. Differences under about 10 % are within this machine's noise at 4 rounds; 10
+rounds of one route settle it.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bench.seed import Seeder
 from tests.support import ROOT, free_port, procfile_command
 
 BASE = os.environ.get("BENCH_BASE", "09d1e40")
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 DURATION = float(os.environ.get("BENCH_DURATION_S", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 # Reads and the writes the frontend makes most (login is the password hash's, not the code's).
@@ -89,7 +92,7 @@ def table(report: dict[str, Any]) -> str:
         "",
         f"{report['machine']}. Earlier commit `{report['base']}`, working tree `{report['head']}`"
         f"; c={report['concurrency']}, {report['rounds']} rounds of {report['duration_s']} s per "
-        "cell, taking turns; medians. CPU is the web process's own, per request.",
+        "cell, taking turns (who goes first alternating); medians. CPU is the web process's own, per request.",
         "",
         "| route | req/s before | req/s after | after/before | CPU ms/req before | "
         "CPU ms/req after | errors |",
@@ -109,6 +112,8 @@ async def main(rev: str) -> None:
     ).stdout.strip()
     earlier = worktree(rev)
     stack = Stack()
+    # The code's cost, not the limiter's refusals: both servers share one Redis and one client.
+    stack.env = {**stack.env, "RATE_LIMITS_ENABLED": "false"}
     report: dict[str, Any] = {
         "date": today(),
         "machine": machine(),
@@ -124,18 +129,19 @@ async def main(rev: str) -> None:
         before, before_url = await start_web(stack, earlier, "web-before")
         ctx = await prepare(after_url)
         seeder = Seeder(stack)
-        log("seeding 2,000 sessions and 1,000 messages")
+        log("seeding 500 users, 2,000 sessions and 1,000 messages")
+        await seeder.users(500)
         await seeder.sessions_up_to(2000, ObjectId(ctx["user_id"]), share=0.01)
         await seeder.messages(ObjectId(ctx["big"]), ObjectId(ctx["user_id"]), 1000)
         specs = endpoint_specs(ctx)
-        for name in ROUTES:
+        only = [r for r in os.environ.get("BENCH_ROUTES", "").split(",") if r]
+        for name in [r for r in ROUTES if not only or r in only]:
             make, ok = specs[name]
             cells: dict[str, list[tuple[float, float | None, int]]] = {"before": [], "after": []}
-            for _ in range(ROUNDS):
-                for side, proc, url in (
-                    ("before", before, before_url),
-                    ("after", after, after_url),
-                ):
+            turns = [("before", before, before_url), ("after", after, after_url)]
+            for round_ in range(ROUNDS):
+                # Who goes first alternates: a warmer cache or a busier database favours neither.
+                for side, proc, url in turns if round_ % 2 == 0 else turns[::-1]:
                     cells[side].append(await measure(stack, url, proc.pid, name, make, ok))
             row: dict[str, Any] = {"name": name, "errors": 0}
             for side, results in cells.items():

@@ -46,11 +46,7 @@ class ProblemOut(ProblemSummaryOut):
     @classmethod
     def of(cls, problem: Problem) -> ProblemOut:
         return cls(
-            id=problem.slug,
-            slug=problem.slug,
-            title=problem.title,
-            difficulty=problem.difficulty,
-            category=problem.category,
+            **ProblemSummaryOut.of(problem).model_dump(),
             description=DescriptionOut(text=problem.text, notes=list(problem.notes)),
             inputFormat=problem.input_format,
             outputFormat=problem.output_format,
