@@ -70,7 +70,8 @@ DOCUMENT_MODELS: list[Any] = [
 @dataclass
 class AppContext:
     """Typed `app.ctx`: long-lived clients exist from server start to server stop. Handlers
-    never read it: they ask for what they need by type (see `setup_extensions`)."""
+    ask for what they need by type (see `setup_extensions`); only the auth dependencies and
+    the shared editor's WebSocket handler (its `rooms`) read it."""
 
     settings: Settings
     clients: Clients = field(init=False)

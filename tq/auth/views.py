@@ -86,12 +86,11 @@ async def update_me(
     viewer: CurrentUser,
 ) -> HTTPResponse:
     data = parse_body(request, UpdateMeIn)
-    user = viewer
-    password_changed = await service.update_me(clients, hasher, user, data)
+    password_changed = await service.update_me(clients, hasher, viewer, data)
     token = None
     if password_changed:
-        token, _ = tokens.issue(str(user.id), user.role)
-    return json(dump(MeOut(user=UserOut.of(user), token=token)))
+        token, _ = tokens.issue(str(viewer.id), viewer.role)
+    return json(dump(MeOut(user=UserOut.of(viewer), token=token)))
 
 
 @bp.delete("/me")

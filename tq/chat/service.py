@@ -1,4 +1,4 @@
-"""The chat record: channels on demand, saved messages, history pages, and Stream webhooks that
+"""The chat record: channels on demand, saved messages, history pages, and Stream events that
 neither lose nor duplicate anything."""
 
 from __future__ import annotations

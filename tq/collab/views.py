@@ -272,12 +272,11 @@ async def code_export(
 async def report_signal(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     data = parse_body(request, ClientSignalIn)
     session = await member_session(clients.engine, session_id, viewer)
     if session_role(session, viewer.id) != "candidate":
         raise Forbidden("Only the candidate's editor reports signals", code="candidate_only")
     signal = await history.report(
-        clients.engine, request.app.ctx.settings, session, viewer.id, data.kind, data.length
+        clients.engine, clients.settings, session, viewer.id, data.kind, data.length
     )
     return json(dump(ClientSignalEnvelope(signal=ClientSignalOut.of(signal))), status=201)

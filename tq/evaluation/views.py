@@ -68,7 +68,6 @@ async def _people(clients: Clients, ids: Iterable[ObjectId | None]) -> dict[Obje
 async def create_note(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     data = parse_body(request, NoteIn)
     session, note = await service.create_note(clients, session_id, viewer, data)
     users = await _people(clients, [note.author_id])
@@ -87,7 +86,6 @@ async def create_note(
 async def list_notes(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     query = parse_query(request, NotesQuery)
     session, notes, cursor = await service.list_notes(clients, session_id, viewer, query)
     users = await _people(clients, [n.author_id for n in notes])
@@ -108,7 +106,6 @@ async def list_notes(
 async def update_note(
     request: Request, session_id: str, note_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     data = parse_body(request, NoteUpdateIn)
     session, note = await service.update_note(clients, session_id, viewer, note_id, data)
     users = await _people(clients, [note.author_id])
@@ -145,7 +142,6 @@ async def _mine(
 async def my_scorecard(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     session, card = await service.my_scorecard(clients, session_id, viewer)
     return await _mine(clients, session, viewer, card)
 
@@ -161,7 +157,6 @@ async def my_scorecard(
 async def save_scorecard(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     data = parse_body(request, ScorecardIn)
     session, card = await service.save_draft(clients, session_id, viewer, data)
     return await _mine(clients, session, viewer, card)
@@ -178,7 +173,6 @@ async def save_scorecard(
 async def submit_scorecard(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     session, card = await service.submit(clients, session_id, viewer)
     return await _mine(clients, session, viewer, card)
 
@@ -194,7 +188,6 @@ async def submit_scorecard(
 async def scorecards(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     session, blind = await service.scorecards_for(clients, session_id, viewer)
     users = await _people(clients, [c.author_id for c in blind.cards])
     assert blind.summary is not None
@@ -249,8 +242,7 @@ async def code_timeline(
 async def code_signals(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    settings = request.app.ctx.settings
-    signals, claims = await service.code_signals(clients, settings, session_id, viewer)
+    signals, claims = await service.code_signals(clients, clients.settings, session_id, viewer)
     users = await get_users(clients.engine, [s.step.author_id for s in signals if s.step.author_id])
     body = CodeSignals(
         signals=[CodeSignalOut.of(signal, users) for signal in signals],

@@ -24,12 +24,10 @@ from tq.integrations.schemas import (
     EndpointWithSecret,
     PageQuery,
 )
-from tq.users.models import Role
 
 bp = Blueprint("webhook_endpoints", url_prefix="/api/webhooks/endpoints")
 TAG = "webhooks"
 # Endpoints belong to interviewer accounts: a candidate gets 403.
-OWNER: Role = "interviewer"
 
 
 @bp.post("/")

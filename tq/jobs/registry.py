@@ -101,7 +101,7 @@ JOBS: dict[JobName, JobSpec] = {
             "re-queue session channel syncs still pending",
             every=lambda s: s.repair_stream_every_s,
         ),
-        JobSpec(PROCESS_STREAM_EVENT, ("event_key",), "apply a stored Stream webhook"),
+        JobSpec(PROCESS_STREAM_EVENT, ("event_key",), "apply a stored Stream event"),
         JobSpec(
             ARCHIVE_CHAT_HISTORY,
             (),
@@ -112,7 +112,7 @@ JOBS: dict[JobName, JobSpec] = {
         JobSpec(
             PURGE_STREAM_EVENTS,
             (),
-            "drop applied webhook deliveries past retention",
+            "drop applied Stream events past retention",
             every=lambda s: s.purge_job_runs_every_s,
         ),
         JobSpec(

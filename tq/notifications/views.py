@@ -24,7 +24,6 @@ bp = Blueprint("calendar", url_prefix="/api/sessions")
 async def calendar(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    viewer = viewer
     session = await member_session(clients.engine, session_id, viewer)
     host = (await get_users(clients.engine, [session.created_by])).get(session.created_by)
     return raw(

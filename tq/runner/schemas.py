@@ -74,10 +74,11 @@ class PistonStage(BaseModel):
 
 
 class PistonExecuteOut(BaseModel):
+    # Piston's order: compile (when there is one) before run.
     language: str
     version: str
-    run: PistonStage
     compile: PistonStage | None = None
+    run: PistonStage
 
 
 class RuntimeOut(BaseModel):

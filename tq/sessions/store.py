@@ -3,7 +3,8 @@ through this module (tests/unit/sessions/test_store_owner.py fails when another 
 the collection), and so does the session's write lock (`lock_key`). The rules (who may do what,
 the state machine) are the service's; this module knows the queries, the indexes they use
 (tq/query_catalogue.py) and how a change is written: one conditional update that carries the
-change's events (`update`)."""
+change's events (`update`). The move of those events to the log (tq.sessions.log) works on
+any document with an outbox; for a session, only `flush_events` here starts it."""
 
 from __future__ import annotations
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 from config import Settings
 from tq.core.errors import BadRequest, PayloadTooLarge
-from tq.runner.service import check_sizes, piston_spent_ms
+from tq.runner.service import check_sizes, completed_event, piston_spent_ms, slot_lease_s
 
 
 @pytest.mark.parametrize("sources", [[""], ["  \n\t"], ["\u00a0\u2028\ufeff"], ["x = 1", " "]])
@@ -46,3 +47,16 @@ def test_stdin_has_its_own_limit(settings: Settings) -> None:
 )
 def test_piston_spent_ms_adds_compile_and_run(answer: dict[str, Any], spent: int) -> None:
     assert piston_spent_ms(answer) == spent
+
+
+def test_a_slot_outlives_the_longest_run_by_a_minute(settings: Settings) -> None:
+    tuned = settings.model_copy(update={"runner_compile_timeout_s": 10.0, "runner_wait_s": 30.0})
+    assert slot_lease_s(tuned) == 100.0
+
+
+def test_the_completed_event_rides_in_the_update_that_finishes_the_run() -> None:
+    run_id = ObjectId()
+    pushed = completed_event(run_id, "completed", "accepted")["outboxEvents"]
+    assert pushed["id"] == f"run-{run_id}-completed"
+    assert pushed["type"] == "run.completed" and pushed["actorId"] is None
+    assert pushed["data"] == {"runId": str(run_id), "status": "completed", "verdict": "accepted"}

@@ -8,7 +8,14 @@ import pytest
 from bson import ObjectId
 
 from tq.sessions.models import Session, Status, Visibility
-from tq.sessions.queries import TooEarly, check_room_open, is_joinable, list_filter
+from tq.sessions.queries import (
+    TooEarly,
+    check_room_open,
+    is_joinable,
+    is_member,
+    list_filter,
+    panel_role,
+)
 from tq.sessions.schemas import ListSessionsQuery
 from tq.users.models import User
 
@@ -82,3 +89,28 @@ def test_too_early_says_when_to_retry() -> None:
     with pytest.raises(TooEarly) as caught:
         check_room_open(session, 10, datetime(2100, 1, 1, 11, 0, tzinfo=UTC))
     assert caught.value.headers["Retry-After"] == "3000"  # 50 minutes
+
+
+def test_members_and_the_panel() -> None:
+    host, interviewer, candidate, stranger = (ObjectId() for _ in range(4))
+    session = _session()
+    session.created_by = host
+    session.interviewers = [interviewer]
+    session.participants = [candidate]
+    session.members = [host, interviewer, candidate]
+
+    def user(user_id: ObjectId) -> User:
+        return User(id=user_id, email="u@x", name="U", password="h", stream_id="s")
+
+    assert [is_member(session, user(u)) for u in (host, interviewer, candidate, stranger)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert [panel_role(session, user(u)) for u in (host, interviewer, candidate, stranger)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
