@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare bench-profile
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -106,6 +106,11 @@ bench-code: setup
 # turns on one database; req/s and the web process's CPU per request, side by side.
 bench-compare: setup
 	$(BIN)/python -m bench.compare $(BASE)
+
+# Where the web process's CPU goes on each read route (a few minutes): py-spy samples sorted by
+# part of the code (JSON, response models, documents into models, auth, driver, Sanic, ...).
+bench-profile: setup
+	$(BIN)/python -m bench.profile
 
 # GET /docs/openapi.json throughput (the spec is built once at start-up).
 bench-spec: setup
