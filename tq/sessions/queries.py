@@ -18,7 +18,7 @@ from tq.core.errors import Conflict, Forbidden, NotFound
 from tq.core.time import utcnow
 from tq.sessions import store
 from tq.sessions.models import OPEN_STATUSES, Session
-from tq.sessions.schemas import ListSessionsQuery, SessionOut, opens_at
+from tq.sessions.schemas import SHOWN_FIELDS, ListSessionsQuery, SessionOut, opens_at
 from tq.users.models import User, UserCard
 from tq.users.service import get_users
 
@@ -139,34 +139,38 @@ SORTS = {
 
 async def _page(
     engine: AIOEngine, filter_: dict[str, Any], query: ListSessionsQuery
-) -> tuple[list[Session], int]:
+) -> tuple[list[store.Document], int]:
     """One page of sessions matching `filter_`, and how many match in all."""
     skip = (query.page - 1) * query.limit
-    return await store.page(engine, filter_, SORTS[query.sort], skip, query.limit)
+    return await store.page(engine, filter_, SORTS[query.sort], skip, query.limit, SHOWN_FIELDS)
 
 
 async def list_sessions(
     engine: AIOEngine, viewer: User, query: ListSessionsQuery
-) -> tuple[list[Session], int]:
+) -> tuple[list[store.Document], int]:
     return await _page(engine, list_filter(viewer, query), query)
 
 
-async def active_sessions(engine: AIOEngine, limit: int) -> list[Session]:
+async def active_sessions(engine: AIOEngine, limit: int) -> list[store.Document]:
     # The lobby lists open sessions only: invite-only ones are never listed to non-members.
     return await store.first(
-        engine, {"visibility": "open", "status": "active"}, SORTS["-createdAt"], limit
+        engine, {"visibility": "open", "status": "active"}, SORTS["-createdAt"], limit, SHOWN_FIELDS
     )
 
 
-async def recent_sessions(engine: AIOEngine, viewer: User, limit: int) -> list[Session]:
+async def recent_sessions(engine: AIOEngine, viewer: User, limit: int) -> list[store.Document]:
     return await store.first(
-        engine, {"members": viewer.id, "status": "completed"}, SORTS["-createdAt"], limit
+        engine,
+        {"members": viewer.id, "status": "completed"},
+        SORTS["-createdAt"],
+        limit,
+        SHOWN_FIELDS,
     )
 
 
 async def sessions_of_user(
     engine: AIOEngine, viewer: User, user_id: str, query: ListSessionsQuery
-) -> tuple[list[Session], int]:
+) -> tuple[list[store.Document], int]:
     """All of one's own sessions; of another user, only those the viewer shares with them."""
     other = parse_object_id(user_id)
     if other is None:
@@ -194,7 +198,14 @@ def shown(
     )
 
 
-async def shown_many(clients: Clients, sessions: list[Session], viewer: User) -> list[SessionOut]:
-    """Sessions as `viewer` sees them; their users come from one extra query in all."""
-    users = await get_users(clients.engine, {uid for s in sessions for uid in s.members})
-    return [shown(clients, session, users, viewer) for session in sessions]
+async def shown_many(
+    clients: Clients, docs: list[store.Document], viewer: User
+) -> list[SessionOut]:
+    """Listed sessions (their documents) as `viewer` sees them; their users come from one extra
+    query in all."""
+    users = await get_users(clients.engine, {uid for doc in docs for uid in doc.get("members", [])})
+    now = utcnow()
+    window = clients.settings.join_window_minutes
+    return [
+        SessionOut.of_doc(doc, users, viewer, join_window_minutes=window, now=now) for doc in docs
+    ]

@@ -72,21 +72,30 @@ async def find_by_invite_token(engine: AIOEngine, hashed: str) -> Session | None
 # --- reading many
 
 
+# The lists answer straight from documents (SessionOut.of_doc), with only the fields shown.
+Document = dict[str, Any]
+
+
 async def page(
-    engine: AIOEngine, filter_: dict[str, Any], sort: Sort, skip: int, limit: int
-) -> tuple[list[Session], int]:
-    """One page of the sessions matching `filter_`, and how many match in all."""
+    engine: AIOEngine,
+    filter_: dict[str, Any],
+    sort: Sort,
+    skip: int,
+    limit: int,
+    fields: dict[str, int],
+) -> tuple[list[Document], int]:
+    """One page of the documents matching `filter_` (`fields` of each), and how many match."""
     collection = _collection(engine)
     total = await collection.count_documents(filter_)
-    cursor = collection.find(filter_).sort(sort).skip(skip).limit(limit)
-    return [_from_doc(doc) async for doc in cursor], total
+    cursor = collection.find(filter_, fields).sort(sort).skip(skip).limit(limit)
+    return list(await cursor.to_list(length=limit)), total
 
 
 async def first(
-    engine: AIOEngine, filter_: dict[str, Any], sort: Sort, limit: int
-) -> list[Session]:
-    cursor = _collection(engine).find(filter_).sort(sort).limit(limit)
-    return [_from_doc(doc) async for doc in cursor]
+    engine: AIOEngine, filter_: dict[str, Any], sort: Sort, limit: int, fields: dict[str, int]
+) -> list[Document]:
+    cursor = _collection(engine).find(filter_, fields).sort(sort).limit(limit)
+    return list(await cursor.to_list(length=limit))
 
 
 async def _each(cursor: Any) -> AsyncIterator[Session]:

@@ -10,8 +10,7 @@ from tq.core.clients import Clients
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
-from tq.sessions import queries, service
-from tq.sessions.models import Session
+from tq.sessions import queries, service, store
 from tq.sessions.schemas import (
     CreateSessionIn,
     EndSessionOut,
@@ -24,6 +23,7 @@ from tq.sessions.schemas import (
     UpdateSessionIn,
 )
 from tq.users.models import User
+from tq.users.service import get_users
 
 bp = Blueprint("sessions", url_prefix="/api/sessions")
 TAG = "sessions"
@@ -38,7 +38,11 @@ def written(
 
 
 async def page(
-    clients: Clients, sessions: list[Session], total: int, query: ListSessionsQuery, viewer: User
+    clients: Clients,
+    sessions: list[store.Document],
+    total: int,
+    query: ListSessionsQuery,
+    viewer: User,
 ) -> HTTPResponse:
     pagination = Pagination(
         page=query.page, limit=query.limit, total=total, pages=math.ceil(total / query.limit)
@@ -144,8 +148,8 @@ async def get_session(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
     session = await queries.session_for_viewer(clients.engine, session_id, viewer)
-    (shown,) = await queries.shown_many(clients, [session], viewer)
-    return json(dump(SessionEnvelope(session=shown)))
+    users = await get_users(clients.engine, session.members)
+    return json(dump(SessionEnvelope(session=queries.shown(clients, session, users, viewer))))
 
 
 @bp.patch("/<session_id:str>")
