@@ -26,7 +26,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from bench.api import endpoint_specs, prepare
+from bench.api import READ_ROUTES, endpoint_specs, prepare
 from bench.loadgen import run_load
 from bench.procs import Stack, log, tree_cpu_s
 from bench.report import machine, save, today
@@ -39,12 +39,7 @@ DURATION = float(os.environ.get("BENCH_DURATION_S", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 # Reads and the writes the frontend makes most (login is the password hash's, not the code's).
 ROUTES = (
-    "GET /api/health",
-    "GET /api/auth/me",
-    "GET /api/sessions?limit=20",
-    "GET /api/sessions/active",
-    "GET /api/sessions/:id",
-    "GET /api/chat/history/:id",
+    *READ_ROUTES,
     "POST join/leave pair",
     "POST /api/chat/save-message",
 )

@@ -23,7 +23,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from bench.api import endpoint_specs, prepare
+from bench.api import READ_ROUTES, endpoint_specs, prepare
 from bench.loadgen import run_load
 from bench.procs import Stack, log
 from bench.report import machine, save, today
@@ -32,14 +32,6 @@ from tests.support import ROOT
 
 SECONDS = float(os.environ.get("BENCH_PROFILE_S", "8"))
 CONCURRENCY = 16
-ROUTES = (
-    "GET /api/health",
-    "GET /api/auth/me",
-    "GET /api/sessions?limit=20",
-    "GET /api/sessions/active",
-    "GET /api/sessions/:id",
-    "GET /api/chat/history/:id",
-)
 # (part, what a frame's "function (file:line)" contains). Within one frame the first listed
 # part wins; across frames, the one nearest the leaf (see `part_of`).
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -136,7 +128,7 @@ async def main() -> None:
         await seeder.sessions_up_to(2000, ObjectId(ctx["user_id"]), share=0.01)
         await seeder.messages(ObjectId(ctx["big"]), ObjectId(ctx["user_id"]), 1000)
         specs = endpoint_specs(ctx)
-        for name in ROUTES:
+        for name in READ_ROUTES:
             make, ok = specs[name]
             await run_load(base, name, make, CONCURRENCY, 2, ok)  # warm
             await stack.settle()
