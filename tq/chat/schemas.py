@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -82,19 +83,29 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of(cls, message: ChatMessage) -> MessageOut:
-        return cls(
-            _id=str(message.id),
-            sessionId=str(message.session_id),
-            streamMessageId=message.stream_message_id,
-            userId=str(message.user_id) if message.user_id else None,
-            streamUserId=message.stream_user_id,
-            text="" if message.deleted_at else message.text,
-            type=message.type,
-            source=message.source,
-            deleted=message.deleted_at is not None,
-            createdAt=message.created_at,
-            updatedAt=message.updated_at,
-            deletedAt=message.deleted_at,
+        return cls.of_doc(message.model_dump_doc())
+
+    @classmethod
+    def of_doc(cls, doc: Mapping[str, Any]) -> MessageOut:
+        """A stored message as the API shows it, from its document: history pages and the
+        record read documents, not a model per message. Built from values the server stored
+        and typed, so nothing is validated again; a missing field takes the model's default.
+        tests/unit/chat/test_schemas.py holds the JSON equal to a validated MessageOut."""
+        user_id = doc.get("userId")
+        deleted_at = doc.get("deletedAt")
+        return cls.model_construct(
+            id=str(doc["_id"]),
+            sessionId=str(doc["sessionId"]),
+            streamMessageId=doc.get("streamMessageId"),
+            userId=str(user_id) if user_id else None,
+            streamUserId=doc.get("streamUserId"),
+            text="" if deleted_at else doc.get("text", ""),
+            type=doc.get("type", "regular"),
+            source=doc.get("source", "api"),
+            deleted=deleted_at is not None,
+            createdAt=doc["createdAt"],
+            updatedAt=doc["updatedAt"],
+            deletedAt=deleted_at,
         )
 
 

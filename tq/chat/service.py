@@ -19,12 +19,12 @@ from tq.chat import store
 from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
 from tq.chat.schemas import CURSOR_RE, HistoryQuery, SaveMessageIn
 from tq.core.clients import Clients
-from tq.core.db import keyset_page, position_filter
+from tq.core.db import Document, keyset_docs, position_filter
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import PROCESS_STREAM_EVENT
-from tq.sessions.models import FINAL_STATUSES, Session
+from tq.sessions.models import FINAL_STATUSES, Status
 from tq.sessions.queries import member_session
 from tq.users.models import User
 
@@ -73,9 +73,9 @@ async def save_message(
     return message, True
 
 
-def encode_cursor(message: ChatMessage) -> str:
+def encode_cursor(position: tuple[datetime, ObjectId]) -> str:
     """`<createdAt in ms>_<id>`: the position a page ends at (tq.chat.schemas.CURSOR)."""
-    return f"{int(message.created_at.timestamp() * 1000)}_{message.id}"
+    return f"{int(position[0].timestamp() * 1000)}_{position[1]}"
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, ObjectId]:
@@ -90,76 +90,77 @@ NEWEST_FIRST = [("createdAt", -1), ("_id", -1)]
 OLDEST_FIRST = [("createdAt", 1), ("_id", 1)]
 
 
-def _position(message: ChatMessage) -> tuple[datetime, ObjectId]:
-    return (message.created_at, message.id)
+def position(message: Document) -> tuple[datetime, ObjectId]:
+    return (message["createdAt"], message["_id"])
 
 
 async def history(
-    engine: AIOEngine, session: Session, query: HistoryQuery
-) -> tuple[list[ChatMessage], str | None]:
-    """A page of one session's messages, oldest first within the page, hot and archived alike.
+    engine: AIOEngine, session_id: ObjectId, status: Status, query: HistoryQuery
+) -> tuple[list[Document], str | None]:
+    """A page of one session's messages as stored documents (MessageOut.of_doc shows them),
+    oldest first within the page, hot and archived alike.
 
     No cursor: the newest `limit`. `before`: the page before a cursor. `after`: messages newer
     than a message id, for catching up (nextCursor is then null). Archived messages are older
     than every hot one (archiving runs oldest first), so a page reads hot messages first and
     continues into the archive chunks; copies in both (a run killed between writing a chunk and
-    deleting its hot copies) are counted once."""
+    deleting its hot copies) are counted once. Only final sessions are ever archived: an open
+    one has no chunks to read."""
+    archived = status in FINAL_STATUSES
     if query.after:
-        newer = await _history_after(engine, session, ObjectId(query.after), query.limit)
+        newer = await _history_after(
+            engine, session_id, archived, ObjectId(query.after), query.limit
+        )
         if query.before is not None:
             # Both: the messages between the two positions (ascending, so a prefix).
             until = decode_cursor(query.before)
-            newer = [m for m in newer if _position(m) < until]
+            newer = [m for m in newer if position(m) < until]
         return newer, None
     bound = decode_cursor(query.before) if query.before is not None else None
-    newest_first, more = await keyset_page(
+    newest_first, more = await keyset_docs(
         engine.get_collection(ChatMessage),
-        ChatMessage,
-        {"sessionId": session.id},
+        {"sessionId": session_id},
         NEWEST_FIRST,
         bound,
         query.limit,
     )
-    # Only final sessions are ever archived: an open one has no chunks to read.
-    if not more and session.status in FINAL_STATUSES:
-        oldest_hot = _position(newest_first[-1]) if newest_first else bound
-        seen = {m.id for m in newest_first}
-        async for chunk in store.chunks_before(engine, session.id, oldest_hot):
+    if not more and archived:
+        oldest_hot = position(newest_first[-1]) if newest_first else bound
+        seen = {m["_id"] for m in newest_first}
+        async for chunk in store.chunks_before(engine, session_id, oldest_hot):
             older = [
                 m
-                for m in reversed(store.unpack(chunk))
-                if (oldest_hot is None or _position(m) < oldest_hot) and m.id not in seen
+                for m in reversed(store.chunk_docs(chunk))
+                if (oldest_hot is None or position(m) < oldest_hot) and m["_id"] not in seen
             ]
             newest_first += older
-            seen.update(m.id for m in older)
+            seen.update(m["_id"] for m in older)
             if len(newest_first) > query.limit:
                 break
     has_more = more or len(newest_first) > query.limit
     page = list(reversed(newest_first[: query.limit]))
-    return page, encode_cursor(page[0]) if has_more and page else None
+    return page, encode_cursor(position(page[0])) if has_more and page else None
 
 
 async def _history_after(
-    engine: AIOEngine, session: Session, anchor_id: ObjectId, limit: int
-) -> list[ChatMessage]:
-    archived = session.status in FINAL_STATUSES  # only final sessions are ever archived
-    doc = await engine.get_collection(ChatMessage).find_one(
-        {"_id": anchor_id, "sessionId": session.id}
+    engine: AIOEngine, session_id: ObjectId, archived: bool, anchor_id: ObjectId, limit: int
+) -> list[Document]:
+    anchor = await engine.get_collection(ChatMessage).find_one(
+        {"_id": anchor_id, "sessionId": session_id}
     )
-    anchor = ChatMessage.model_validate_doc(doc) if doc else None
     if anchor is None and archived:
-        anchor = await store.find_archived(engine, session.id, anchor_id)
+        anchor = await store.find_archived(engine, session_id, anchor_id)
     if anchor is None:
         raise NotFound("No such message in this session", code="message_not_found")
-    bound = _position(anchor)
-    newer: list[ChatMessage] = []
+    bound = position(anchor)
+    newer: list[Document] = []
     if archived:
-        async for chunk in store.chunks_after(engine, session.id, bound):
-            newer += [m for m in store.unpack(chunk) if _position(m) > bound]
+        async for chunk in store.chunks_after(engine, session_id, bound):
+            newer += [m for m in store.chunk_docs(chunk) if position(m) > bound]
             if len(newer) >= limit:
                 return newer[:limit]
-    seen = {m.id for m in newer}
-    filter_ = {"sessionId": session.id, **position_filter(OLDEST_FIRST, bound)}
+    seen = {m["_id"] for m in newer}
+    filter_ = {"sessionId": session_id, **position_filter(OLDEST_FIRST, bound)}
     cursor = (
         engine.get_collection(ChatMessage)
         .find(filter_)
@@ -167,9 +168,8 @@ async def _history_after(
         .limit(limit + len(newer))
     )
     async for doc in cursor:
-        message = ChatMessage.model_validate_doc(doc)
-        if message.id not in seen:
-            newer.append(message)
+        if doc["_id"] not in seen:
+            newer.append(doc)
     return newer[:limit]
 
 

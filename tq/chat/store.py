@@ -15,6 +15,7 @@ from odmantic import AIOEngine
 from redis.asyncio import Redis
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, StreamEvent
+from tq.core.db import Document
 from tq.core.locks import document_lock
 from tq.core.stream import StreamGateway
 from tq.core.time import to_millis, utcnow
@@ -146,9 +147,14 @@ def pack(messages: list[ChatMessage]) -> bytes:
     return gzip.compress(bson.encode({"m": [m.model_dump_doc() for m in messages]}), 6)
 
 
+def chunk_docs(chunk: ChatArchiveChunk) -> list[Document]:
+    """The chunk's messages as documents, as the hot collection holds them."""
+    docs: list[Document] = bson.decode(gzip.decompress(chunk.data), codec_options=TZ_AWARE)["m"]
+    return docs
+
+
 def unpack(chunk: ChatArchiveChunk) -> list[ChatMessage]:
-    docs = bson.decode(gzip.decompress(chunk.data), codec_options=TZ_AWARE)["m"]
-    return [ChatMessage.model_validate_doc(doc) for doc in docs]
+    return [ChatMessage.model_validate_doc(doc) for doc in chunk_docs(chunk)]
 
 
 def _chunks(engine: AIOEngine) -> Any:
@@ -190,12 +196,12 @@ async def chunks_after(
 
 async def find_archived(
     engine: AIOEngine, session_id: ObjectId, message_id: ObjectId
-) -> ChatMessage | None:
+) -> Document | None:
     doc = await _chunks(engine).find_one({"sessionId": session_id, "messageIds": message_id})
     if doc is None:
         return None
-    for message in unpack(ChatArchiveChunk.model_validate_doc(doc)):
-        if message.id == message_id:
+    for message in chunk_docs(ChatArchiveChunk.model_validate_doc(doc)):
+        if message["_id"] == message_id:
             return message
     return None
 

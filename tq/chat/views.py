@@ -23,7 +23,7 @@ from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.stream import CHANNEL_TYPE
-from tq.sessions.queries import member_session, open_member_session
+from tq.sessions.queries import member_session_status, open_member_session
 from tq.sessions.service import ensure_channel
 
 bp = Blueprint("chat", url_prefix="/api/chat")
@@ -74,9 +74,12 @@ async def history(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
     query = parse_query(request, HistoryQuery)
-    session = await member_session(clients.engine, session_id, viewer)
-    messages, next_cursor = await service.history(clients.engine, session, query)
-    body = HistoryOut(messages=[MessageOut.of(m) for m in messages], nextCursor=next_cursor)
+    oid, status = await member_session_status(clients.engine, session_id, viewer)
+    messages, next_cursor = await service.history(clients.engine, oid, status, query)
+    # Built from what the server stored: nothing to validate again.
+    body = HistoryOut.model_construct(
+        messages=[MessageOut.of_doc(m) for m in messages], nextCursor=next_cursor
+    )
     return json(dump(body))
 
 

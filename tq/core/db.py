@@ -27,6 +27,7 @@ log = logging.getLogger("tq.db")
 DUPLICATE_KEY = 11000
 
 Sort = list[tuple[str, int]]
+Document = dict[str, Any]
 M = TypeVar("M", bound=Model)
 
 
@@ -106,13 +107,26 @@ async def keyset_page(
 ) -> tuple[list[M], bool]:
     """One page in `sort` order past the position `after` (see `position_filter`), and whether
     more follow: one more than `limit` is read to know, never a count."""
+    docs, more = await keyset_docs(collection, filter_, sort, after, limit)
+    return [model.model_validate_doc(doc) for doc in docs], more
+
+
+async def keyset_docs(
+    collection: Any,
+    filter_: dict[str, Any],
+    sort: Sort,
+    after: Sequence[Any] | None,
+    limit: int,
+    fields: dict[str, int] | None = None,
+) -> tuple[list[Document], bool]:
+    """`keyset_page` as stored documents (`fields` of each): for read paths that answer
+    straight from documents, without a model per item."""
     if after is not None:
         position = position_filter(sort, after)
         if position.keys() & filter_.keys():
             raise ValueError(f"the page position and the filter both set {position.keys()}")
         filter_ = {**filter_, **position}
-    cursor = collection.find(filter_).sort(sort).limit(limit + 1)
-    found = [model.model_validate_doc(doc) async for doc in cursor]
+    found = await collection.find(filter_, fields).sort(sort).limit(limit + 1).to_list(limit + 1)
     return found[:limit], len(found) > limit
 
 

@@ -15,7 +15,6 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from config import Settings
-from tq.chat.models import ChatMessage
 from tq.chat.schemas import HistoryQuery
 from tq.chat.service import history
 from tq.chat.store import import_from_stream
@@ -34,7 +33,7 @@ from tq.collab.history import (
 )
 from tq.collab.models import ClientSignal
 from tq.core.clients import Clients
-from tq.core.db import keyset_page, parse_object_id, update_owned
+from tq.core.db import Document, keyset_page, parse_object_id, update_owned
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from tq.core.time import Deadline, utcnow
 from tq.evaluation.models import RECOMMENDATIONS, Note, Scorecard, scorecard_key
@@ -391,7 +390,7 @@ async def events_page(
 class Record:
     session: Session
     events: list[SessionEventRecord]
-    transcript: list[ChatMessage]
+    transcript: list[Document]
     runs: list[CodeRun]
     notes: list[Note]
     scorecards: Blind
@@ -498,16 +497,17 @@ async def code_history(
     )
 
 
-async def transcript(engine: AIOEngine, session: Session) -> list[ChatMessage]:
-    """The whole chat in order, hot and archived (pages of the history read, newest first)."""
-    pages: list[list[ChatMessage]] = []
+async def transcript(engine: AIOEngine, session: Session) -> list[Document]:
+    """The whole chat in order, hot and archived (pages of the history read, newest first), as
+    stored documents (MessageOut.of_doc shows them)."""
+    pages: list[list[Document]] = []
     before: str | None = None
     total = 0
     while total < RECORD_MAX_MESSAGES:
         query = HistoryQuery.model_validate(
             {"limit": 200, **({"before": before} if before else {})}
         )
-        page, before = await history(engine, session, query)
+        page, before = await history(engine, session.id, session.status, query)
         pages.append(page)
         total += len(page)
         if before is None:

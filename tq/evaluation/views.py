@@ -291,7 +291,7 @@ async def _record(session_id: str, clients: Clients, viewer: CurrentUser) -> Rec
             now=utcnow(),
         ),
         events=[EventOut.of(r) for r in record.events],
-        transcript=[MessageOut.of(m) for m in record.transcript],
+        transcript=[MessageOut.of_doc(m) for m in record.transcript],
         runs=[RunOut.of(run) for run in record.runs],
         notes=[NoteOut.for_viewer(note, session, users, viewer) for note in record.notes],
         scorecards=BlindScorecards(

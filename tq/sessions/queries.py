@@ -13,11 +13,11 @@ from bson import ObjectId
 from odmantic import AIOEngine
 
 from tq.core.clients import Clients
-from tq.core.db import parse_object_id
+from tq.core.db import Document, parse_object_id
 from tq.core.errors import Conflict, Forbidden, NotFound
 from tq.core.time import utcnow
 from tq.sessions import store
-from tq.sessions.models import OPEN_STATUSES, Session
+from tq.sessions.models import OPEN_STATUSES, Session, Status
 from tq.sessions.schemas import SHOWN_FIELDS, ListSessionsQuery, SessionOut, opens_at
 from tq.users.models import User, UserCard
 from tq.users.service import get_users
@@ -89,6 +89,15 @@ async def member_session(engine: AIOEngine, session_id: str, user: User) -> Sess
     return session
 
 
+async def member_session_status(
+    engine: AIOEngine, session_id: str, user: User
+) -> tuple[ObjectId, Status]:
+    """`member_session` for reads that need only the session's id and status (the chat
+    history): one projected read instead of the whole session."""
+    doc = await store.load_member_fields(engine, session_id, user.id, {"status": 1})
+    return doc["_id"], doc["status"]
+
+
 async def host_session(engine: AIOEngine, session_id: str, viewer: User) -> Session:
     """For host-only actions: non-members get 404, other members 403."""
     session = await store.load(engine, session_id)
@@ -139,7 +148,7 @@ SORTS = {
 
 async def _page(
     engine: AIOEngine, filter_: dict[str, Any], query: ListSessionsQuery
-) -> tuple[list[store.Document], int]:
+) -> tuple[list[Document], int]:
     """One page of sessions matching `filter_`, and how many match in all."""
     skip = (query.page - 1) * query.limit
     return await store.page(engine, filter_, SORTS[query.sort], skip, query.limit, SHOWN_FIELDS)
@@ -147,18 +156,18 @@ async def _page(
 
 async def list_sessions(
     engine: AIOEngine, viewer: User, query: ListSessionsQuery
-) -> tuple[list[store.Document], int]:
+) -> tuple[list[Document], int]:
     return await _page(engine, list_filter(viewer, query), query)
 
 
-async def active_sessions(engine: AIOEngine, limit: int) -> list[store.Document]:
+async def active_sessions(engine: AIOEngine, limit: int) -> list[Document]:
     # The lobby lists open sessions only: invite-only ones are never listed to non-members.
     return await store.first(
         engine, {"visibility": "open", "status": "active"}, SORTS["-createdAt"], limit, SHOWN_FIELDS
     )
 
 
-async def recent_sessions(engine: AIOEngine, viewer: User, limit: int) -> list[store.Document]:
+async def recent_sessions(engine: AIOEngine, viewer: User, limit: int) -> list[Document]:
     return await store.first(
         engine,
         {"members": viewer.id, "status": "completed"},
@@ -170,7 +179,7 @@ async def recent_sessions(engine: AIOEngine, viewer: User, limit: int) -> list[s
 
 async def sessions_of_user(
     engine: AIOEngine, viewer: User, user_id: str, query: ListSessionsQuery
-) -> tuple[list[store.Document], int]:
+) -> tuple[list[Document], int]:
     """All of one's own sessions; of another user, only those the viewer shares with them."""
     other = parse_object_id(user_id)
     if other is None:
@@ -198,9 +207,7 @@ def shown(
     )
 
 
-async def shown_many(
-    clients: Clients, docs: list[store.Document], viewer: User
-) -> list[SessionOut]:
+async def shown_many(clients: Clients, docs: list[Document], viewer: User) -> list[SessionOut]:
     """Listed sessions (their documents) as `viewer` sees them; their users come from one extra
     query in all."""
     users = await get_users(clients.engine, {uid for doc in docs for uid in doc.get("members", [])})

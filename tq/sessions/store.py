@@ -18,7 +18,7 @@ from odmantic import AIOEngine
 from pymongo import ReturnDocument
 
 from tq.core.clients import Clients
-from tq.core.db import parse_object_id
+from tq.core.db import Document, parse_object_id
 from tq.core.errors import NotFound
 from tq.core.locks import WriteLocks
 from tq.core.time import utcnow
@@ -59,6 +59,18 @@ async def load(engine: AIOEngine, session_id: str) -> Session:
     return session
 
 
+async def load_member_fields(
+    engine: AIOEngine, session_id: str, member_id: ObjectId, fields: dict[str, int]
+) -> Document:
+    """`fields` of the session if `member_id` is a member, or 404 (as `load`): one projected
+    read, for routes that need the membership and a field or two, not the whole session."""
+    oid = parse_object_id(session_id)
+    found = oid and await _collection(engine).find_one({"_id": oid, "members": member_id}, fields)
+    if not found:
+        raise NotFound("Session not found", code="session_not_found")
+    return dict(found)
+
+
 async def find_by_channel(engine: AIOEngine, channel_id: str) -> Session | None:
     doc = await _collection(engine).find_one({"streamChannelId": channel_id})
     return _from_doc(doc) if doc else None
@@ -73,7 +85,6 @@ async def find_by_invite_token(engine: AIOEngine, hashed: str) -> Session | None
 
 
 # The lists answer straight from documents (SessionOut.of_doc), with only the fields shown.
-Document = dict[str, Any]
 
 
 async def page(

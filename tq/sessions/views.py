@@ -7,10 +7,11 @@ from sanic.response import HTTPResponse
 
 from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
+from tq.core.db import Document
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
-from tq.sessions import queries, service, store
+from tq.sessions import queries, service
 from tq.sessions.schemas import (
     CreateSessionIn,
     EndSessionOut,
@@ -39,7 +40,7 @@ def written(
 
 async def page(
     clients: Clients,
-    sessions: list[store.Document],
+    sessions: list[Document],
     total: int,
     query: ListSessionsQuery,
     viewer: User,
