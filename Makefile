@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare bench-profile
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare bench-profile bench-cost
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -111,6 +111,11 @@ bench-compare: setup
 # part of the code (JSON, response models, documents into models, auth, driver, Sanic, ...).
 bench-profile: setup
 	$(BIN)/python -m bench.profile
+
+# Issue 24 (about 10 minutes): CPU per request of each read route beside the bare baseline and
+# the code before issue 24 (BASE), and the server's own req/s ceiling on a small data set.
+bench-cost: setup
+	$(BIN)/python -m bench.cost $(BASE)
 
 # GET /docs/openapi.json throughput (the spec is built once at start-up).
 bench-spec: setup

@@ -1,6 +1,7 @@
-"""Baseline: a minimal Sanic app running the same MongoDB queries as our list and get endpoints
-with motor, returning the same documents, without our layers (auth, validation, rendering,
-population). `ours / baseline` shows what our code costs.
+"""Baseline: a minimal Sanic app making the same MongoDB and Redis reads as our read routes
+with motor, answering the documents as JSON (ids and times as strings, the stdlib encoder),
+without our layers (JWT, validation, response models, middleware, metrics). `ours / baseline`
+per route is what our code costs (issue 24 holds it within 1.2x).
 
 Run: MONGODB_URI=... BASELINE_USER_ID=... python bench/baseline.py PORT
 """
@@ -8,11 +9,12 @@ Run: MONGODB_URI=... BASELINE_USER_ID=... python bench/baseline.py PORT
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from typing import Any
 
-from bson import ObjectId, json_util
+from bson import ObjectId
 from motor.motor_asyncio import AsyncIOMotorClient
 from redis.asyncio import Redis
 from sanic import Request, Sanic
@@ -30,16 +32,30 @@ async def connect(app: Sanic[Any, Any]) -> None:
     app.ctx.redis = Redis.from_url(os.environ["REDIS_URL"])
 
 
-async def signed_in(request: Request) -> None:
+async def signed_in(request: Request) -> dict[str, Any]:
     """The same two reads our auth makes (revocation in Redis, the user in MongoDB), together."""
-    await asyncio.gather(
+    _, user = await asyncio.gather(
         request.app.ctx.redis.exists("auth:revoked:baseline"),
         request.app.ctx.db.users.find_one({"_id": USER_ID}),
     )
+    return dict(user)
 
 
 def dump(value: object) -> HTTPResponse:
-    return text(json_util.dumps(value), content_type="application/json")
+    # ObjectIds and datetimes as strings, as any lean server would.
+    return text(json.dumps(value, default=str), content_type="application/json")
+
+
+@app.get("/api/health")
+async def health(request: Request) -> HTTPResponse:
+    return dump({"status": "ok", "version": "baseline"})
+
+
+@app.get("/api/auth/me")
+async def me(request: Request) -> HTTPResponse:
+    user = await signed_in(request)
+    user.pop("password", None)
+    return dump({"user": user})
 
 
 @app.get("/api/sessions")
@@ -85,6 +101,8 @@ async def one(request: Request, session_id: str) -> HTTPResponse:
 async def history(request: Request, session_id: str) -> HTTPResponse:
     await signed_in(request)
     db = request.app.ctx.db
+    # The membership check every member-only route makes.
+    await db.sessions.find_one({"_id": ObjectId(session_id), "members": USER_ID}, {"status": 1})
     docs = (
         await db.chat_messages.find({"sessionId": ObjectId(session_id)})
         .sort([("createdAt", -1), ("_id", -1)])

@@ -81,6 +81,39 @@ async def measure(
     return result.rps, cpu, result.errors
 
 
+async def take_turns(
+    stack: Stack,
+    sides: dict[str, tuple[subprocess.Popen[bytes], str]],
+    specs: dict[str, Any],
+    routes: list[str],
+    rounds: int,
+) -> dict[str, dict[str, Any]]:
+    """Each route served by each side `rounds` times, the order of the sides rotating, so a
+    warmer cache or a busier database favours none. Per route and side: the medians of req/s
+    and of the serving process's CPU per request; errors summed."""
+    rows: dict[str, dict[str, Any]] = {}
+    order = list(sides)
+    for name in routes:
+        make, ok = specs[name]
+        cells: dict[str, list[tuple[float, float | None, int]]] = {side: [] for side in order}
+        for round_ in range(rounds):
+            for side in order[round_ % len(order) :] + order[: round_ % len(order)]:
+                proc, url = sides[side]
+                cells[side].append(await measure(stack, url, proc.pid, name, make, ok))
+        row: dict[str, Any] = {"errors": 0}
+        for side, results in cells.items():
+            row[f"{side}_rps"] = round(statistics.median(r[0] for r in results), 1)
+            cpus = [r[1] for r in results if r[1] is not None]
+            row[f"{side}_cpu_ms"] = round(statistics.median(cpus), 3) if cpus else None
+            row["errors"] += sum(r[2] for r in results)
+        log(
+            f"  {name:<30} "
+            + "  ".join(f"{s} {row[f'{s}_rps']} rps {row[f'{s}_cpu_ms']} ms/req" for s in order)
+        )
+        rows[name] = row
+    return rows
+
+
 def table(report: dict[str, Any]) -> str:
     lines = [
         f"# Before and after, one run ({report['date']})",
@@ -130,28 +163,13 @@ async def main(rev: str) -> None:
         await seeder.messages(ObjectId(ctx["big"]), ObjectId(ctx["user_id"]), 1000)
         specs = endpoint_specs(ctx)
         only = [r for r in os.environ.get("BENCH_ROUTES", "").split(",") if r]
-        for name in [r for r in ROUTES if not only or r in only]:
-            make, ok = specs[name]
-            cells: dict[str, list[tuple[float, float | None, int]]] = {"before": [], "after": []}
-            turns = [("before", before, before_url), ("after", after, after_url)]
-            for round_ in range(ROUNDS):
-                # Who goes first alternates: a warmer cache or a busier database favours neither.
-                for side, proc, url in turns if round_ % 2 == 0 else turns[::-1]:
-                    cells[side].append(await measure(stack, url, proc.pid, name, make, ok))
-            row: dict[str, Any] = {"name": name, "errors": 0}
-            for side, results in cells.items():
-                row[f"{side}_rps"] = round(statistics.median(r[0] for r in results), 1)
-                cpus = [r[1] for r in results if r[1] is not None]
-                row[f"{side}_cpu_ms"] = round(statistics.median(cpus), 3) if cpus else None
-                row["errors"] += sum(r[2] for r in results)
+        routes = [r for r in ROUTES if not only or r in only]
+        sides = {"before": (before, before_url), "after": (after, after_url)}
+        for name, row in (await take_turns(stack, sides, specs, routes, ROUNDS)).items():
             row["rps_ratio"] = (
                 round(row["after_rps"] / row["before_rps"], 2) if row["before_rps"] else None
             )
-            log(
-                f"  {name:<30} before {row['before_rps']:>8} rps {row['before_cpu_ms']} ms/req"
-                f"  after {row['after_rps']:>8} rps {row['after_cpu_ms']} ms/req"
-            )
-            report["rows"].append(row)
+            report["rows"].append({"name": name, **row})
     finally:
         await stack.close()
         subprocess.run(["git", "worktree", "remove", "--force", str(earlier)], cwd=ROOT)

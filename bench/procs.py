@@ -52,7 +52,7 @@ class Stack:
         self.data.mkdir(parents=True, exist_ok=True)
         self.pids: list[int] = []
         self.procs: list[subprocess.Popen[bytes]] = []
-        mongo = os.environ.get("BENCH_MONGODB_URL")
+        mongo = os.environ.get("BENCH_MONGODB_URL") or os.environ.get("TEST_MONGODB_URL")
         redis = os.environ.get("BENCH_REDIS_URL")
         ports = ("-" if mongo else str(free_port()), "-" if redis else str(free_port()))
         out = subprocess.run(
