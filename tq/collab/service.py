@@ -214,6 +214,7 @@ class Rooms:
         # was renewed (redis-py does it quietly), and what was published meanwhile is lost.
         self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
         self.listener: asyncio.Task[None] | None = None
+        self.first_subscribed = asyncio.Event()  # wakes the listener when a room opens
         self.heard_at = utcnow()  # the last time the subscription was known to be up
 
     def start(self) -> None:
@@ -241,7 +242,12 @@ class Rooms:
             started = utcnow()
             try:
                 if not self.pubsub.subscribed:
-                    await asyncio.sleep(0.05)
+                    # No room open: sleep until one subscribes (polling cost every idle
+                    # process CPU). Cleared, then checked again with no await between, so a
+                    # subscription made just before is not missed.
+                    self.first_subscribed.clear()
+                    if not self.pubsub.subscribed:
+                        await self.first_subscribed.wait()
                     continue
                 message = await self.pubsub.get_message(timeout=1.0)
                 since = self.heard_at
@@ -344,6 +350,8 @@ class Rooms:
                     await self.pubsub.subscribe(channel_of(session.id))
                 except Exception:
                     log.warning("collab room %s not subscribed", session.id)
+                # Even when it failed: the listener is what renews the connection.
+                self.first_subscribed.set()
                 try:
                     await self._load(room, session)
                 except BaseException:
