@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     jwt_expires_in: int = Field(24 * 3600, ge=60)  # seconds
     jwt_issuer: str = "talent-quotient"
     jwt_audience: str = "talent-quotient-api"
+    # Tokens whose signature and claims this process has checked, kept until they expire so
+    # the next request with one skips the JWT decode (revocation is still asked every time);
+    # 0 turns the cache off.
+    verified_token_cache_size: int = Field(10_000, ge=0)
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_cost: int = Field(65536, ge=1024)  # KiB
     argon2_parallelism: int = Field(4, ge=1)
