@@ -14,7 +14,7 @@ from odmantic import AIOEngine, Field, Model
 from pymongo.errors import BulkWriteError
 
 from config import Settings
-from tq.core.db import insert_new, keyset_page, update_owned
+from tq.core.db import insert_new, keyset_docs, keyset_page, update_owned
 from tq.core.errors import NotFound
 
 
@@ -77,6 +77,24 @@ async def test_keyset_pages_walk_every_document_once_in_order(items: Any) -> Non
         after = [page[-1].rank, page[-1].key]
     expected = sorted(docs, key=lambda d: (d["rank"], d["_id"]), reverse=True)
     assert seen == [d["_id"] for d in expected]
+    # The same walk as documents, projected: the same order, only the fields asked for.
+    seen, after = [], None
+    while True:
+        found, more = await keyset_docs(items, {"group": group}, sort, after, 7, {"rank": 1})
+        assert all(set(doc) == {"_id", "rank"} for doc in found)
+        seen += [doc["_id"] for doc in found]
+        if not more:
+            break
+        after = [found[-1]["rank"], found[-1]["_id"]]
+    assert seen == [d["_id"] for d in expected]
+
+
+async def test_the_engine_keeps_one_collection_per_model(engine: AIOEngine, items: Any) -> None:
+    assert engine.get_collection(Item) is items
+    await items.insert_one(Item(key="kept", group="g", rank=1).model_dump_doc())  # type: ignore[call-arg]
+    # ODMantic's own reads still find what went through the kept collection.
+    found = await engine.find_one(Item, Item.key == "kept")
+    assert found is not None and found.rank == 1
 
 
 async def test_keyset_page_refuses_a_position_the_filter_already_sets(items: Any) -> None:

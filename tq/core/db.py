@@ -43,7 +43,24 @@ def create_engine(settings: Settings, *, socket_timeout_ms: int | None = None) -
         tz_aware=True,
         appname="talent-quotient",
     )
-    return AIOEngine(client=client, database=settings.mongodb_database)
+    return Engine(client=client, database=settings.mongodb_database)
+
+
+class Engine(AIOEngine):
+    """ODMantic's engine, keeping one motor collection per model: ODMantic builds a new one
+    (motor's wrapper around a new pymongo Collection) on every `get_collection`, which showed
+    in every request's profile."""
+
+    def __init__(self, client: AsyncIOMotorClient[dict[str, Any]], database: str) -> None:
+        super().__init__(client=client, database=database)
+        self._collections: dict[str, Any] = {}
+
+    def get_collection(self, model: type[Model]) -> Any:
+        name = model.__collection__
+        collection = self._collections.get(name)
+        if collection is None:
+            collection = self._collections[name] = super().get_collection(model)
+        return collection
 
 
 async def ensure_indexes(engine: AIOEngine, models: Iterable[type[Model]]) -> None:
