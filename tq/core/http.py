@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any, TypeVar, get_args, get_origin
 
 import pydantic
@@ -13,7 +13,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from tq.core.errors import UnsupportedMediaType, ValidationFailed, validation_details
-from tq.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from tq.core.metrics import HTTP_IN_FLIGHT, http_latency, http_requests
 
 access_log = logging.getLogger("tq.access")
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -24,7 +24,9 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
     async def assign_request_id(request: Request) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         # Only an id that is safe to log is trusted; anything else gets a fresh one.
-        request.ctx.request_id = incoming if SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.ctx.request_id = (
+            incoming if SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+        )
         request.ctx.started = time.perf_counter()
         # A WebSocket gets no response middleware to count it out again: not an HTTP request
         # in flight (the shared editor counts its own connections).
@@ -33,7 +35,7 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
             HTTP_IN_FLIGHT.inc()
 
     async def log_and_tag(request: Request, response: HTTPResponse) -> None:
-        request_id = getattr(request.ctx, "request_id", None) or uuid.uuid4().hex
+        request_id = getattr(request.ctx, "request_id", None) or secrets.token_hex(16)
         response.headers["X-Request-ID"] = request_id
         started = getattr(request.ctx, "started", None)
         duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
@@ -42,8 +44,8 @@ def setup_request_context(app: Sanic[Any, Any]) -> None:
         if getattr(request.ctx, "in_flight", False):
             request.ctx.in_flight = False
             HTTP_IN_FLIGHT.dec()
-        HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
-        HTTP_LATENCY.labels(request.method, route).observe(duration_ms / 1000)
+        http_requests(request.method, route, str(response.status)).inc()
+        http_latency(request.method, route).observe(duration_ms / 1000)
         access_log.info(
             "%s %s %s %.1fms request_id=%s",
             request.method,
