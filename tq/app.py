@@ -122,6 +122,9 @@ def setup_extensions(app: TQApp) -> None:
         "x-request-id,retry-after,ratelimit-limit,ratelimit-remaining,ratelimit-reset"
     )
     app.config.CORS_MAX_AGE = 600
+    # Only to requests that carry an Origin (browsers always send one cross-origin): probes,
+    # Piston clients and servers get no CORS headers to build and send.
+    app.config.CORS_ALWAYS_SEND = False
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.OAS_UI_REDOC = False
     app.config.OAS_URL_PREFIX = "/docs"
@@ -173,7 +176,7 @@ def setup_openapi_cache(app: TQApp) -> None:
         # UTF-8 as it is: an escaped astral character (a surrogate pair) trips YAML readers.
         app.ctx.openapi_json = json.dumps(build_spec_document(app), ensure_ascii=False).encode()
 
-    async def serve_spec(request: Request) -> HTTPResponse | None:
+    def serve_spec(request: Request) -> HTTPResponse | None:  # never waits: a plain function
         body = cast(TQApp, request.app).ctx.openapi_json
         if request.path == spec_path and request.method in ("GET", "HEAD") and body:
             return raw(body, content_type="application/json")
@@ -237,7 +240,10 @@ async def _flush_outbox_forever(queue: JobQueue, every_s: float = 5.0) -> None:
 
 def setup_rate_limits(app: TQApp) -> None:
     """Per user and per address moving windows (tq/core/ratelimit.py), checked before any
-    handler; the headers go on every answer, errors included."""
+    handler; the headers go on every answer, errors included. Turned off
+    (RATE_LIMITS_ENABLED=false), nothing is registered: no cost per request."""
+    if not app.ctx.settings.rate_limits_enabled:
+        return
 
     async def limit(request: Request) -> None:
         limits = cast(TQApp, request.app).ctx.rate_limits
@@ -253,7 +259,7 @@ def setup_rate_limits(app: TQApp) -> None:
                 headers={"Retry-After": str(verdict.reset_in_s), **rate_headers(verdict)},
             )
 
-    async def tag(request: Request, response: HTTPResponse) -> None:
+    def tag(request: Request, response: HTTPResponse) -> None:
         verdict = getattr(request.ctx, "rate_verdict", None)
         if verdict is not None:
             response.headers.update(rate_headers(verdict))

@@ -131,6 +131,18 @@ async def test_cors_allows_configured_origins_only(client: httpx.AsyncClient) ->
     assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
 
 
+async def test_cors_headers_go_only_to_requests_with_an_origin(settings: Settings) -> None:
+    # One allowed origin: the case where CORS headers could be sent to every request.
+    one = settings.model_copy(update={"cors_origin": ["http://localhost:5173"]})
+    async with running_app(one) as (_app, url), http_client(url) as http:
+        browser = await http.get("/api/health", headers={"Origin": "http://localhost:5173"})
+        assert browser.headers["access-control-allow-origin"] == "http://localhost:5173"
+        assert browser.headers["vary"].lower() == "origin"
+        # Without an Origin (a probe, a server) there is nothing for CORS to say.
+        plain = await http.get("/api/health")
+        assert not [name for name in plain.headers if name.lower().startswith("access-control-")]
+
+
 async def test_openapi_spec_is_served_and_valid(client: httpx.AsyncClient) -> None:
     from openapi_spec_validator import validate
 
