@@ -27,7 +27,7 @@ from bson import ObjectId
 
 from bench.api import READ_ROUTES, endpoint_specs, prepare
 from bench.compare import _dirty, start_web, take_turns, worktree
-from bench.procs import Stack, log
+from bench.procs import Stack, log, tree_cpu_s
 from bench.report import machine, save, today
 from bench.seed import Seeder
 from tests.support import ROOT
@@ -41,6 +41,14 @@ SIDES = ("baseline", "before", "after")
 MAX_RATIO = 1.2
 CUT_ROUTES = ("GET /api/sessions?limit=20", "GET /api/sessions/active", "GET /api/chat/history/:id")
 MIN_CUT = 0.25
+
+
+async def idle_cpu(pid: int, seconds: float = 5.0) -> float:
+    """What the process burns with no request (background tasks, driver threads), in ms per
+    second: at a low request rate it is billed to each request."""
+    before = tree_cpu_s(pid)
+    await asyncio.sleep(seconds)
+    return round((tree_cpu_s(pid) - before) * 1000 / seconds, 1)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -98,7 +106,10 @@ def table(report: dict[str, Any]) -> str:
             f"{row['after_over_baseline']} | {_yes(row['within_ratio'])} | {cut} | "
             f"{_yes(row['cut_met'])} | {row['errors']} |"
         )
+    idle = ", ".join(f"{side} {ms}" for side, ms in report["idle_cpu_ms_per_s"].items())
     lines += [
+        "",
+        f"Idle CPU of each process, ms per second (included above): {idle}.",
         "",
         f"## Ceiling: {report['ceiling_rounds']} rounds of {report['duration_s']} s per cell, "
         "a small data set the database holds in memory",
@@ -141,6 +152,10 @@ async def main(rev: str) -> None:
         baseline = await stack.baseline(ctx["user_id"])
         sides = {"baseline": baseline, "before": before, "after": after}
         specs = endpoint_specs(ctx)
+        report["idle_cpu_ms_per_s"] = {
+            side: await idle_cpu(proc.pid) for side, (proc, _) in sides.items()
+        }
+        log(f"idle CPU, ms/s: {report['idle_cpu_ms_per_s']}")
         seeder = Seeder(stack)
         host = ObjectId(ctx["user_id"])
         await seeder.messages(ObjectId(ctx["big"]), host, 60)

@@ -8,6 +8,7 @@ bench/results/<date>-profile.md and .json; the raw stacks (flame graph input for
 `inferno`/`flamegraph.pl`) stay in var/bench/, out of git.
 
 Not part of `make test`; a few minutes. Rate limits are off (a bench client is one user).
+BENCH_ROUTES=<name>,... profiles some of the routes only.
 """
 
 from __future__ import annotations
@@ -128,7 +129,8 @@ async def main() -> None:
         await seeder.sessions_up_to(2000, ObjectId(ctx["user_id"]), share=0.01)
         await seeder.messages(ObjectId(ctx["big"]), ObjectId(ctx["user_id"]), 1000)
         specs = endpoint_specs(ctx)
-        for name in READ_ROUTES:
+        only = [r for r in os.environ.get("BENCH_ROUTES", "").split(",") if r]
+        for name in [r for r in READ_ROUTES if not only or r in only]:
             make, ok = specs[name]
             await run_load(base, name, make, CONCURRENCY, 2, ok)  # warm
             await stack.settle()
