@@ -67,7 +67,7 @@ async def login(
 @bp.get("/me")
 @doc(summary="The signed-in user", tag="auth", ok={200: MeOut})
 async def me(request: Request, viewer: CurrentUser) -> HTTPResponse:
-    return json(dump(MeOut(user=UserOut.of(viewer))), status=200)
+    return json(dump(MeOut.model_construct(user=UserOut.of(viewer), token=None)), status=200)
 
 
 @bp.patch("/me")
