@@ -19,6 +19,7 @@ from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
 from config import Settings, load_settings
 from tq.auth.dependencies import DEPENDENCIES as AUTH_DEPENDENCIES
+from tq.auth.dependencies import revoked_key
 from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
 from tq.collab.models import ClientSignal, CodeHistoryBlock, CodeSnapshot, CodeUpdate
 from tq.collab.service import Rooms
@@ -129,6 +130,10 @@ def setup_extensions(app: TQApp) -> None:
     app.config.OAS_UI_REDOC = False
     app.config.OAS_URL_PREFIX = "/docs"
     app.config.HEALTH = False
+    # Handlers' arguments (the signed-in user among them) are built after the request
+    # middleware, not right after routing: the rate limiter runs first, refuses before any
+    # account is read, and hands the guard the token's revocation it asked in its round trip.
+    app.config.INJECTION_SIGNAL = "http.handler.before"
     Extend(app)
     app.ext.openapi.describe("Talent Quotient API", version=VERSION, description=API_DESCRIPTION)
     app.ext.openapi.add_security_scheme("bearerAuth", "http", scheme="bearer", bearer_format="JWT")
@@ -195,7 +200,7 @@ def setup_clients(app: TQApp) -> None:
         ctx.hasher = PasswordHasher(ctx.settings)
         ctx.tokens = TokenService(ctx.settings)
         ctx.readiness = Readiness(ctx.clients)
-        ctx.rate_limits = RateLimits(ctx.settings, ctx.tokens)
+        ctx.rate_limits = RateLimits(ctx.settings, ctx.tokens, ctx.clients.redis)
         ctx.rooms = Rooms(ctx.clients.engine, ctx.clients.queue, ctx.settings)
 
     @app.after_server_start
@@ -250,8 +255,13 @@ def setup_rate_limits(app: TQApp) -> None:
         if not limits.applies_to(request):
             return
         item, identity = limits.bucket(request, client_address(request))
-        verdict = await limits.check(item, identity)
+        claims = getattr(request.ctx, "verified_claims", None)
+        # The token's revocation is asked in the same round trip; the guard reads the answer.
+        revocation = revoked_key(claims.jti) if claims is not None else None
+        verdict = await limits.check(item, identity, also_exists=revocation)
         request.ctx.rate_verdict = verdict
+        if claims is not None and verdict is not None:
+            request.ctx.revocation = (claims.jti, verdict.exists)
         if verdict is not None and not verdict.allowed:
             raise TooManyRequests(
                 "Too many requests; slow down",

@@ -59,3 +59,17 @@ async def test_with_redis_down_the_api_answers_without_limits(settings: Settings
         answer = await http.get("/api/auth/me", headers=user["headers"])
         assert answer.status_code == 200
         assert "RateLimit-Limit" not in answer.headers
+
+
+async def test_revocation_is_checked_with_the_limiter_on_and_off(settings: Settings) -> None:
+    # On: the limiter's script answers it; off: the guard asks Redis itself.
+    for enabled in (True, False):
+        chosen = settings.model_copy(update={"rate_limits_enabled": enabled})
+        async with running_app(chosen) as (_app, url), http_client(url) as http:
+            user = await register(http)
+            assert (await http.get("/api/auth/me", headers=user["headers"])).status_code == 200
+            logout = await http.post("/api/auth/logout", headers=user["headers"])
+            assert logout.status_code == 204
+            again = await http.get("/api/auth/me", headers=user["headers"])
+            assert again.status_code == 401, enabled
+            assert ("RateLimit-Limit" in again.headers) is enabled

@@ -54,10 +54,16 @@ async def account_of(request: Request, claims: TokenClaims) -> tuple[User, Token
     # The guard runs around handlers of every shape, so it reads the app's clients itself;
     # handlers get theirs injected by type.
     ctx = request.app.ctx
-    # One Redis and one MongoDB round trip, at the same time: the request waits for the slower.
-    revoked, user = await asyncio.gather(
-        is_revoked(ctx.clients.redis, claims.jti), get_user(ctx.clients.engine, claims.user_id)
-    )
+    # The rate limiter may have asked Redis already, for this very token, in its own round trip.
+    jti, known = getattr(request.ctx, "revocation", (None, None))
+    if jti == claims.jti and known is not None:
+        revoked, user = known, await get_user(ctx.clients.engine, claims.user_id)
+    else:
+        # One Redis and one MongoDB round trip at the same time: the request waits for the slower.
+        revoked, user = await asyncio.gather(
+            is_revoked(ctx.clients.redis, claims.jti),
+            get_user(ctx.clients.engine, claims.user_id),
+        )
     if revoked:
         raise Unauthorized("Token has been revoked")
     if user is None:

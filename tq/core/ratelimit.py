@@ -1,7 +1,11 @@
-"""API rate limits with the `limits` library: moving windows kept in Redis, per user (the
-token's subject) and, for requests without a token, per client address. Every answer carries
-RateLimit-Limit/-Remaining/-Reset; past the limit it is 429 `rate_limited` with Retry-After.
-Redis down: the limiter steps aside (fails open) rather than take the API down with it."""
+"""API rate limits: moving windows kept in Redis, per user (the token's subject) and, for
+requests without a token, per client address. Every answer carries RateLimit-Limit/-Remaining/
+-Reset; past the limit it is 429 `rate_limited` with Retry-After. Redis down: the limiter steps
+aside (fails open) rather than take the API down with it.
+
+One round trip per request: a Lua script counts the hit, reads the window for the headers and,
+for a signed-in request, asks whether the token was revoked (the auth guard then need not ask
+again). Limits are written as the `limits` library parses them ("600/minute")."""
 
 from __future__ import annotations
 
@@ -11,8 +15,7 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 from sanic import Request
 
 from config import Settings
@@ -25,6 +28,37 @@ log = logging.getLogger("tq.ratelimit")
 EXEMPT_PREFIXES = ("/api/health", "/metrics", "/docs", "/api/auth/login", "/api/webhooks/stream")
 READ_METHODS = {"GET", "HEAD"}
 
+# KEYS[1]: the window, its hits' times newest first (at most `limit` kept); KEYS[2], when
+# given: a key whose existence is asked too (a revoked token's). ARGV: now and the window in
+# seconds, the limit. Returns {allowed, hits in the window, the oldest of them, exists}.
+WINDOW = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local since = now - window
+local allowed = 0
+local last = redis.call('lindex', KEYS[1], limit - 1)
+if not last or tonumber(last) < since then
+  redis.call('lpush', KEYS[1], ARGV[1])
+  redis.call('ltrim', KEYS[1], 0, limit - 1)
+  redis.call('expire', KEYS[1], math.ceil(window))
+  allowed = 1
+end
+local low, high, count, oldest = 0, redis.call('llen', KEYS[1]) - 1, 0, now
+while low <= high do
+  local mid = math.floor((low + high) / 2)
+  local at = tonumber(redis.call('lindex', KEYS[1], mid))
+  if at >= since then
+    count, oldest, low = mid + 1, at, mid + 1
+  else
+    high = mid - 1
+  end
+end
+local exists = 0
+if KEYS[2] then exists = redis.call('exists', KEYS[2]) end
+return {allowed, count, tostring(oldest), exists}
+"""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -32,23 +66,18 @@ class Verdict:
     limit: int
     remaining: int
     reset_in_s: int
+    # Whether the key asked along exists (None: none was asked).
+    exists: bool | None = None
 
 
 class RateLimits:
-    def __init__(self, settings: Settings, tokens: TokenService) -> None:
+    def __init__(self, settings: Settings, tokens: TokenService, redis: Redis) -> None:
         self.enabled = settings.rate_limits_enabled
         self.tokens = tokens
         self.reads = parse(settings.rate_limit_reads)
         self.writes = parse(settings.rate_limit_writes)
         self.public = parse(settings.rate_limit_public)
-        self.storage = RedisStorage(
-            "async+" + settings.redis_url,
-            implementation="redispy",
-            key_prefix="tq-ratelimit",
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
-        )
-        self.limiter = MovingWindowRateLimiter(self.storage)
+        self.window = redis.register_script(WINDOW)
 
     def applies_to(self, request: Request) -> bool:
         return (
@@ -72,13 +101,27 @@ class RateLimits:
                 return group, f"user:{claims.user_id}:{kind}"
         return self.public, f"addr:{client_address}"
 
-    async def check(self, item: RateLimitItem, identity: str) -> Verdict | None:
-        """Count this request; None when Redis does not answer (the request goes through)."""
+    async def check(
+        self, item: RateLimitItem, identity: str, also_exists: str | None = None
+    ) -> Verdict | None:
+        """Count this request, and ask whether `also_exists` exists, in one round trip; None
+        when Redis does not answer (the request goes through)."""
+        now = time.time()
+        window_s = item.get_expiry()
+        keys = [f"tq-ratelimit:{identity}:{item.amount}/{window_s}s"]
         try:
-            allowed = await self.limiter.hit(item, identity)
-            stats = await self.limiter.get_window_stats(item, identity)
+            allowed, count, oldest, exists = await self.window(
+                keys=keys + ([also_exists] if also_exists else []),
+                args=[repr(now), window_s, item.amount],
+            )
         except Exception as exc:  # Redis away or slow: fail open
             log.debug("rate limit skipped (%s)", type(exc).__name__)
             return None
-        reset = max(1, math.ceil(stats.reset_time - time.time()))
-        return Verdict(allowed, item.amount, max(0, stats.remaining), reset)
+        reset = max(1, math.ceil(float(oldest) + window_s - now))
+        return Verdict(
+            bool(allowed),
+            item.amount,
+            max(0, item.amount - int(count)),
+            reset,
+            bool(exists) if also_exists else None,
+        )
