@@ -69,7 +69,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
         range=("updatedAt",),
     ),
     # --- sessions
-    by_id(Session, "sessions.store (find, load, update, mark_*, flush_events)"),
+    by_id(Session, "sessions.store (find, load, load_fields, update, mark_*, flush_events)"),
     QueryShape(
         Session,
         "my sessions, newest",

@@ -27,13 +27,6 @@ def is_member(session: Session, user: User) -> bool:
     return user.id in session.members
 
 
-def is_joinable(session: Session) -> bool:
-    """Open to a first-come seat: listed, not over, and a seat left."""
-    return (
-        session.visibility == "open" and session.status in OPEN_STATUSES and session.seats_left > 0
-    )
-
-
 class TooEarly(Conflict):
     code = "too_early"
 
@@ -52,12 +45,22 @@ def check_room_open(session: Session, join_window_minutes: int, now: datetime) -
         raise TooEarly(opening, now)
 
 
-async def session_for_viewer(engine: AIOEngine, session_id: str, viewer: User) -> Session:
-    """Members see the session; others only a joinable one; anything else is 404."""
-    session = await store.load(engine, session_id)
-    if not is_member(session, viewer) and not is_joinable(session):
-        raise NotFound("Session not found", code="session_not_found")
-    return session
+# Open to a first-come seat: listed, not over, and a seat left (a query: the single-session
+# read, the open list and the join's conditional update all use it).
+JOINABLE: dict[str, Any] = {
+    "visibility": "open",
+    "status": {"$in": list(OPEN_STATUSES)},
+    "seatsLeft": {"$gt": 0},
+}
+
+
+async def session_for_viewer(clients: Clients, session_id: str, viewer: User) -> SessionOut:
+    """One session as `viewer` sees it: members see it, others only a joinable one, anything
+    else is 404. The rule is in the query, which reads only the fields shown, and the JSON is
+    built from the document (no model of the whole session)."""
+    where = {"$or": [{"members": viewer.id}, JOINABLE]}
+    doc = await store.load_fields(clients.engine, session_id, SHOWN_FIELDS, where)
+    return (await shown_many(clients, [doc], viewer))[0]
 
 
 async def open_member_session(clients: Clients, session_id: str, user: User) -> Session:
@@ -94,7 +97,7 @@ async def member_session_status(
 ) -> tuple[ObjectId, Status]:
     """`member_session` for reads that need only the session's id and status (the chat
     history): one projected read instead of the whole session."""
-    doc = await store.load_member_fields(engine, session_id, user.id, {"status": 1})
+    doc = await store.load_fields(engine, session_id, {"status": 1}, {"members": user.id})
     return doc["_id"], doc["status"]
 
 
@@ -110,12 +113,7 @@ async def host_session(engine: AIOEngine, session_id: str, viewer: User) -> Sess
 
 def list_filter(viewer: User, query: ListSessionsQuery) -> dict[str, Any]:
     if query.scope == "open":
-        filter_: dict[str, Any] = {
-            "visibility": "open",
-            "members": {"$ne": viewer.id},
-            "status": {"$in": list(OPEN_STATUSES)},
-            "seatsLeft": {"$gt": 0},
-        }
+        filter_: dict[str, Any] = {**JOINABLE, "members": {"$ne": viewer.id}}
         if query.status:
             filter_["status"] = {"$in": [s for s in query.status if s in OPEN_STATUSES]}
     else:

@@ -30,7 +30,7 @@ from tq.sessions.models import (
     Status,
     channel_id_for,
 )
-from tq.sessions.queries import check_room_open, is_member
+from tq.sessions.queries import JOINABLE, check_room_open, is_member
 from tq.sessions.schemas import CreateSessionIn, UpdateSessionIn
 from tq.users.models import User, UserCard
 from tq.users.service import get_users
@@ -211,9 +211,7 @@ async def join_session(clients: Clients, session_id: str, user: User) -> Session
         clients,
         {
             "_id": oid,
-            "visibility": "open",
-            "status": {"$in": list(OPEN_STATUSES)},
-            "seatsLeft": {"$gt": 0},
+            **JOINABLE,
             "members": {"$ne": user.id},
             # The room is open (a started session's startTime is past anyway).
             "startTime": {"$lte": now + timedelta(minutes=window_minutes)},

@@ -59,13 +59,16 @@ async def load(engine: AIOEngine, session_id: str) -> Session:
     return session
 
 
-async def load_member_fields(
-    engine: AIOEngine, session_id: str, member_id: ObjectId, fields: dict[str, int]
+async def load_fields(
+    engine: AIOEngine,
+    session_id: str,
+    fields: dict[str, int],
+    where: dict[str, Any] | None = None,
 ) -> Document:
-    """`fields` of the session if `member_id` is a member, or 404 (as `load`): one projected
-    read, for routes that need the membership and a field or two, not the whole session."""
+    """`fields` of the session, if it also matches `where` (who may see it), or 404 (as
+    `load`): one projected read, for routes that need a few fields, not the whole session."""
     oid = parse_object_id(session_id)
-    found = oid and await _collection(engine).find_one({"_id": oid, "members": member_id}, fields)
+    found = oid and await _collection(engine).find_one({"_id": oid, **(where or {})}, fields)
     if not found:
         raise NotFound("Session not found", code="session_not_found")
     return dict(found)

@@ -24,7 +24,6 @@ from tq.sessions.schemas import (
     UpdateSessionIn,
 )
 from tq.users.models import User
-from tq.users.service import get_users
 
 bp = Blueprint("sessions", url_prefix="/api/sessions")
 TAG = "sessions"
@@ -148,9 +147,8 @@ async def sessions_of_user(
 async def get_session(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    session = await queries.session_for_viewer(clients.engine, session_id, viewer)
-    users = await get_users(clients.engine, session.members)
-    return json(dump(SessionEnvelope(session=queries.shown(clients, session, users, viewer))))
+    shown = await queries.session_for_viewer(clients, session_id, viewer)
+    return json(dump(SessionEnvelope.model_construct(session=shown)))
 
 
 @bp.patch("/<session_id:str>")

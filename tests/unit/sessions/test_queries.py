@@ -1,4 +1,5 @@
-"""Unit tests of tq.sessions.queries: list filters, who may join, when the room opens."""
+"""Unit tests of tq.sessions.queries: list filters, when the room opens. Who may join is a
+query (JOINABLE), tested on the database in tests/sessions/test_queries.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from tq.sessions.models import Session, Status, Visibility
 from tq.sessions.queries import (
     TooEarly,
     check_room_open,
-    is_joinable,
     is_member,
     list_filter,
     panel_role,
@@ -48,23 +48,6 @@ def _session(
         stream_channel_id="session-x",
         start_time=start or datetime(2100, 1, 1, 12, 0, tzinfo=UTC),
     )
-
-
-@pytest.mark.parametrize(
-    ("status", "visibility", "seats_left", "joinable"),
-    [
-        ("scheduled", "open", 1, True),
-        ("active", "open", 2, True),
-        ("active", "open", 0, False),
-        ("active", "invite_only", 1, False),
-        ("completed", "open", 1, False),
-        ("cancelled", "open", 1, False),
-    ],
-)
-def test_is_joinable(
-    status: Status, visibility: Visibility, seats_left: int, joinable: bool
-) -> None:
-    assert is_joinable(_session(status, visibility, seats_left)) is joinable
 
 
 def test_the_room_of_a_scheduled_session_opens_the_join_window_before_its_start() -> None:
