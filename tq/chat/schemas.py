@@ -109,6 +109,24 @@ class MessageOut(BaseModel):
         )
 
 
+# What MessageOut shows of a message's document (with `_id`): history pages read only these.
+SHOWN_MESSAGE_FIELDS = {
+    name: 1
+    for name in [
+        "sessionId",
+        "streamMessageId",
+        "userId",
+        "streamUserId",
+        "text",
+        "type",
+        "source",
+        "createdAt",
+        "updatedAt",
+        "deletedAt",
+    ]
+}
+
+
 class MessageEnvelope(BaseModel):
     message: MessageOut
 

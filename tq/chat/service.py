@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from tq.chat import store
 from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
-from tq.chat.schemas import CURSOR_RE, HistoryQuery, SaveMessageIn
+from tq.chat.schemas import CURSOR_RE, SHOWN_MESSAGE_FIELDS, HistoryQuery, SaveMessageIn
 from tq.core.clients import Clients
 from tq.core.db import Document, keyset_docs, position_filter
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
@@ -123,6 +123,7 @@ async def history(
         NEWEST_FIRST,
         bound,
         query.limit,
+        SHOWN_MESSAGE_FIELDS,
     )
     if not more and archived:
         oldest_hot = position(newest_first[-1]) if newest_first else bound
@@ -163,7 +164,7 @@ async def _history_after(
     filter_ = {"sessionId": session_id, **position_filter(OLDEST_FIRST, bound)}
     cursor = (
         engine.get_collection(ChatMessage)
-        .find(filter_)
+        .find(filter_, SHOWN_MESSAGE_FIELDS)
         .sort(OLDEST_FIRST)
         .limit(limit + len(newer))
     )

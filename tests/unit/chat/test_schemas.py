@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sanic.helpers import json_dumps
 
 from tq.chat.models import ChatMessage
-from tq.chat.schemas import HistoryOut, MessageOut
+from tq.chat.schemas import SHOWN_MESSAGE_FIELDS, HistoryOut, MessageOut
 from tq.core.schemas import dump
 
 
@@ -100,3 +100,36 @@ def test_a_deleted_message_shows_no_text_and_the_reference_can_tell() -> None:
     assert shown["text"] == "" and shown["deleted"] is True
     # The comparison above is not vacuous: different documents give different JSON.
     assert json_dumps(dump(MessageOut.of_doc(doc))) != json_dumps(shown)
+
+
+def test_history_reads_every_field_the_json_needs() -> None:
+    names = {field.key_name for field in ChatMessage.__odm_fields__.values()}
+    assert set(SHOWN_MESSAGE_FIELDS) <= names
+    moment = datetime(2026, 3, 1, tzinfo=bson.tz_util.utc)
+    doc = ChatMessage(
+        session_id=ObjectId(),
+        key="k",
+        stream_message_id="m",
+        user_id=ObjectId(),
+        stream_user_id="u",
+        text="hello",
+        type="system",
+        source="webhook",
+        created_at=moment,
+        updated_at=moment,
+        deleted_at=moment,
+    ).model_dump_doc()
+    live = {**doc, "deletedAt": None}
+    # Each one changes the answer of a live or a deleted message: dropped from the document,
+    # the JSON changes or fails.
+    for field in SHOWN_MESSAGE_FIELDS:
+        changed = False
+        for whole in (doc, live):
+            partial = {key: value for key, value in whole.items() if key != field}
+            try:
+                answer = json_dumps(dump(MessageOut.of_doc(partial)))
+            except KeyError:
+                changed = True
+                continue
+            changed = changed or answer != json_dumps(dump(MessageOut.of_doc(whole)))
+        assert changed, field
