@@ -1,5 +1,6 @@
 """tq.sessions.queries on the run's real database: which sessions JOINABLE (who may take a
-first-come seat) matches, as the single-session read, the open list and the join apply it."""
+first-come seat) matches, as the open list and the join apply it, and `is_joinable` on the
+document read, as the single-session route applies it: the same."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from bson import ObjectId
 from odmantic import AIOEngine
 
 from tq.sessions.models import Session, Status, Visibility
-from tq.sessions.queries import JOINABLE
+from tq.sessions.queries import JOINABLE, is_joinable
 
 CASES: list[tuple[Status, Visibility, int, bool]] = [
     ("scheduled", "open", 1, True),
@@ -41,5 +42,8 @@ async def test_joinable_matches_open_unfinished_sessions_with_a_seat(
     try:
         found = await collection.find_one({"_id": session.id, **JOINABLE})
         assert (found is not None) is joinable
+        # The same rule on the document as read (the single-session route's check).
+        stored = await collection.find_one({"_id": session.id})
+        assert stored is not None and is_joinable(stored) is joinable
     finally:
         await collection.delete_one({"_id": session.id})
