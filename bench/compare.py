@@ -135,9 +135,6 @@ def table(report: dict[str, Any]) -> str:
 
 
 async def main(rev: str) -> None:
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     earlier = worktree(rev)
     stack = Stack()
     # The code's cost, not the limiter's refusals: both servers share one Redis and one client.
@@ -146,7 +143,7 @@ async def main(rev: str) -> None:
         "date": today(),
         "machine": machine(),
         "base": rev,
-        "head": head + (" (with uncommitted changes)" if _dirty() else ""),
+        "head": head_label(),
         "concurrency": CONCURRENCY,
         "rounds": ROUNDS,
         "duration_s": DURATION,
@@ -176,14 +173,18 @@ async def main(rev: str) -> None:
     save(f"{report['date']}-compare", report, table(report))
 
 
-def _dirty() -> bool:
+def head_label() -> str:
+    """The working tree's commit, marked when it has uncommitted changes."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
-    return bool(status.stdout.strip())
+    return head + (" (with uncommitted changes)" if status.stdout.strip() else "")
 
 
 if __name__ == "__main__":

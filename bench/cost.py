@@ -27,7 +27,7 @@ import aiohttp
 from bson import ObjectId
 
 from bench.api import READ_ROUTES, endpoint_specs, prepare
-from bench.compare import _dirty, start_web, take_turns, worktree
+from bench.compare import head_label, start_web, take_turns, worktree
 from bench.procs import Stack, log, tree_cpu_s
 from bench.report import machine, save, today
 from bench.seed import Seeder
@@ -161,9 +161,6 @@ def table(report: dict[str, Any]) -> str:
 
 
 async def main(rev: str) -> None:
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     earlier = worktree(rev)
     stack = Stack()
     stack.env = {**stack.env, "RATE_LIMITS_ENABLED": "false"}
@@ -174,7 +171,7 @@ async def main(rev: str) -> None:
         "machine": machine(),
         "engine": stack.engine,
         "base": rev,
-        "head": head + (" (with uncommitted changes)" if _dirty() else ""),
+        "head": head_label(),
         "concurrency": int(os.environ.get("BENCH_CONCURRENCY", "16")),
         "rounds": ROUNDS,
         "ceiling_rounds": CEILING_ROUNDS,
