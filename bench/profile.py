@@ -7,8 +7,10 @@ count: Python's own CPU, not threads waiting on a socket. Writes
 bench/results/<date>-profile.md and .json; the raw stacks (flame graph input for
 `inferno`/`flamegraph.pl`) stay in var/bench/, out of git.
 
-Not part of `make test`; a few minutes. Rate limits are off (a bench client is one user).
-BENCH_ROUTES=<name>,... profiles some of the routes only.
+Not part of `make test`; a few minutes. Rate limits are off (a bench client is one user);
+BENCH_RATE_LIMITS=on profiles with the limiter on (its limits too high to refuse the bench).
+BENCH_ROUTES=<name>,... profiles some of the routes only; BENCH_RESULT names the results file
+(default `profile`).
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def table(report: dict[str, Any]) -> str:
         f"# Where the web process's CPU goes ({report['date']})",
         "",
         f"{report['machine']}. py-spy samples of the web process (all threads, holding the GIL, "
-        f"{report['seconds']} s per route at c={report['concurrency']}, rate limits off), each "
+        f"{report['seconds']} s per route at c={report['concurrency']}, rate limits "
+        f"{'on' if report.get('rate_limits') else 'off'}), each "
         "sample given to the part of the code nearest its leaf. Percent of the samples.",
         "",
         "| part | " + " | ".join(routes) + " |",
@@ -112,8 +115,17 @@ def table(report: dict[str, Any]) -> str:
 async def main() -> None:
     spy = Path(sys.executable).parent / "py-spy"
     stack = Stack()
-    stack.env = {**stack.env, "RATE_LIMITS_ENABLED": "false"}
+    limits_on = os.environ.get("BENCH_RATE_LIMITS") == "on"
+    # On: limits too high to refuse the bench (one user), so their cost shows, not 429s.
+    stack.env = {
+        **stack.env,
+        "RATE_LIMITS_ENABLED": str(limits_on).lower(),
+        "RATE_LIMIT_READS": "100000000/minute",
+        "RATE_LIMIT_WRITES": "100000000/minute",
+        "RATE_LIMIT_PUBLIC": "100000000/minute",
+    }
     report: dict[str, Any] = {
+        "rate_limits": limits_on,
         "date": today(),
         "machine": machine(),
         "seconds": SECONDS,
@@ -165,7 +177,8 @@ async def main() -> None:
         Stack.stop(web)
     finally:
         await stack.close()
-    save(f"{report['date']}-profile", report, table(report))
+    name = os.environ.get("BENCH_RESULT", "profile")
+    save(f"{report['date']}-{name}", report, table(report))
     log(f"raw stacks in {stack.data.relative_to(ROOT)}")
 
 
