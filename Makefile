@@ -112,10 +112,15 @@ bench-compare: setup
 bench-profile: setup
 	$(BIN)/python -m bench.profile
 
-# Issue 24 (about 10 minutes): CPU per request of each read route beside the bare baseline and
-# the code before issue 24 (BASE), and the server's own req/s ceiling on a small data set.
-bench-cost: setup
+# Issue 24 (about 15 minutes): CPU per request of each read route beside the bare baseline, a
+# lean Node server and the code before issue 24 (BASE), and req/s on a small data set.
+bench-cost: setup bench/node/node_modules/.installed
 	$(BIN)/python -m bench.cost $(BASE)
+
+# The lean Node reference of bench-cost (pinned in bench/node/).
+bench/node/node_modules/.installed: bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 # GET /docs/openapi.json throughput (the spec is built once at start-up).
 bench-spec: setup

@@ -1,6 +1,7 @@
 """`make bench-cost` (issue 24): what each read route costs the web process, in one run, beside
-the bare baseline (bench/baseline.py: the same MongoDB and Redis reads, none of our layers) and
-the code before issue 24 (BENCH_BASE, a git worktree; see bench/compare.py). Run as
+the bare baseline (bench/baseline.py: the same MongoDB and Redis reads, none of our layers), a
+lean Node server doing the same reads (bench/node/server.mjs: Express, Mongoose lean reads,
+jsonwebtoken, node-redis) and the code before issue 24 (BENCH_BASE, a git worktree; see bench/compare.py). Run as
 `python -m bench.cost [REV]`. Writes bench/results/<date>-cost.md and .json.
 
 Two phases, each a table:
@@ -31,13 +32,13 @@ from bench.compare import head_label, start_web, take_turns, worktree
 from bench.procs import Stack, log, tree_cpu_s
 from bench.report import machine, save, today
 from bench.seed import Seeder
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 # The commit before issue 24's first cut (be61eb9).
 BASE = os.environ.get("BENCH_BASE", "804dc5b")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))
 CEILING_ROUNDS = int(os.environ.get("BENCH_CEILING_ROUNDS", "3"))
-SIDES = ("baseline", "before", "after")
+SIDES = ("baseline", "node", "before", "after")
 # Issue 24's targets.
 MAX_RATIO = 1.2
 CUT_ROUTES = ("GET /api/sessions?limit=20", "GET /api/sessions/active", "GET /api/chat/history/:id")
@@ -79,6 +80,7 @@ def cost_rows(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for name, row in rows.items():
         after, before, bare = row["after_cpu_ms"], row["before_cpu_ms"], row["baseline_cpu_ms"]
         ratio = _ratio(after, bare)
+        node = row.get("node_cpu_ms")
         cut = round(1 - after / before, 3) if after is not None and before else None
         out.append(
             {
@@ -86,6 +88,8 @@ def cost_rows(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 **row,
                 "after_over_baseline": ratio,
                 "before_over_baseline": _ratio(before, bare),
+                "after_over_node": _ratio(after, node),
+                "before_over_node": _ratio(before, node),
                 "cut": cut,
                 "within_ratio": ratio is not None and ratio <= MAX_RATIO,
                 "cut_met": None if name not in CUT_ROUTES else cut is not None and cut >= MIN_CUT,
@@ -103,26 +107,30 @@ def table(report: dict[str, Any]) -> str:
         f"# Cost per request ({report['date']})",
         "",
         f"{report['machine']}, MongoDB wire: {report['engine']}. Before: `{report['base']}`; "
-        f"after: `{report['head']}`; baseline: bench/baseline.py. One web process each "
-        f"(WORKERS=1), c={report['concurrency']}, rate limits off, the three taking turns route "
-        "by route (the order rotating); medians. CPU is each serving process's own, per request.",
+        f"after: `{report['head']}`; baseline: bench/baseline.py (Sanic + motor, no layers); "
+        "node: bench/node/server.mjs (Express + Mongoose lean reads + jsonwebtoken + node-redis). "
+        f"One process each (WORKERS=1), c={report['concurrency']}, rate limits off, taking turns "
+        "route by route (the order rotating); medians. CPU is each serving process's own, per "
+        "request.",
         "",
         f"## Cost: {report['rounds']} rounds of {report['duration_s']} s per cell, 2,000 sessions",
         "",
         f"Targets: after/baseline at most {MAX_RATIO}; at least {MIN_CUT:.0%} less than before "
         "on the list, active and history.",
         "",
-        "| route | CPU ms/req baseline | before | after | before/baseline | after/baseline | "
-        f"≤ {MAX_RATIO} | less than before | ≥ {MIN_CUT:.0%} | errors |",
-        "|---|---:|---:|---:|---:|---:|:-:|---:|:-:|---:|",
+        "| route | CPU ms/req baseline | node | before | after | before/baseline | "
+        f"after/baseline | ≤ {MAX_RATIO} | less than before | ≥ {MIN_CUT:.0%} | before/node | "
+        "after/node | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|:-:|---:|:-:|---:|---:|---:|",
     ]
     for row in report["cost"]:
         cut = f"{row['cut']:.0%}" if row["cut"] is not None else ""
         lines.append(
-            f"| {row['name']} | {row['baseline_cpu_ms']} | {row['before_cpu_ms']} | "
-            f"{row['after_cpu_ms']} | {row['before_over_baseline']} | "
+            f"| {row['name']} | {row['baseline_cpu_ms']} | {row.get('node_cpu_ms')} | "
+            f"{row['before_cpu_ms']} | {row['after_cpu_ms']} | {row['before_over_baseline']} | "
             f"{row['after_over_baseline']} | {_yes(row['within_ratio'])} | {cut} | "
-            f"{_yes(row['cut_met'])} | {row['errors']} |"
+            f"{_yes(row['cut_met'])} | {row['before_over_node']} | {row['after_over_node']} | "
+            f"{row['errors']} |"
         )
     same = report["same_answers"]
     differ = [name for name, equal in same.items() if not equal]
@@ -143,20 +151,21 @@ def table(report: dict[str, Any]) -> str:
         "that keeps up (1,000 ms / its CPU ms per request): on the embedded engine the lists "
         "and history still wait on the database even here.",
         "",
-        "| route | req/s baseline | before | after | CPU ms/req baseline | before | after | "
-        "per core: baseline | before | after |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| route | "
+        + " | ".join(f"req/s {side}" for side in SIDES)
+        + " | "
+        + " | ".join(f"CPU ms/req {side}" for side in SIDES)
+        + " | "
+        + " | ".join(f"per core {side}" for side in SIDES)
+        + " |",
+        "|---|" + "---:|" * (3 * len(SIDES)),
     ]
     for name, row in report["ceiling"].items():
-        per_core = [
+        cells = [row[f"{side}_rps"] for side in SIDES] + [row[f"{side}_cpu_ms"] for side in SIDES]
+        cells += [
             round(1000 / row[f"{side}_cpu_ms"]) if row[f"{side}_cpu_ms"] else "" for side in SIDES
         ]
-        lines.append(
-            f"| {name} | {row['baseline_rps']} | {row['before_rps']} | {row['after_rps']} | "
-            f"{row['baseline_cpu_ms']} | {row['before_cpu_ms']} | {row['after_cpu_ms']} | "
-            + " | ".join(str(value) for value in per_core)
-            + " |"
-        )
+        lines.append(f"| {name} | " + " | ".join(str(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -182,7 +191,17 @@ async def main(rev: str) -> None:
         before = await start_web(stack, earlier, "web-before")
         ctx = await prepare(after[1])
         baseline = await stack.baseline(ctx["user_id"])
-        sides = {"baseline": baseline, "before": before, "after": after}
+        node_port = free_port()
+        node = (
+            await stack.start(
+                ["node", str(ROOT / "bench/node/server.mjs"), str(node_port)],
+                stack.env,
+                node_port,
+                "node",
+            ),
+            f"http://127.0.0.1:{node_port}",
+        )
+        sides = {"baseline": baseline, "node": node, "before": before, "after": after}
         specs = endpoint_specs(ctx)
         report["idle_cpu_ms_per_s"] = {
             side: await idle_cpu(proc.pid) for side, (proc, _) in sides.items()
