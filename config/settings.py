@@ -161,6 +161,14 @@ class Settings(BaseSettings):
     runner_stale_after_s: float = Field(600, ge=5)  # unfinished this long → failed
     fail_stale_runs_every_s: float = Field(60, gt=0)
 
+    # --- Organizations (README "Organizations")
+    org_default_seats: int = Field(10, ge=1, le=100_000)  # a new organization's seat limit
+    org_max_seats: int = Field(10_000, ge=1, le=100_000)  # the most a PATCH may set
+    org_max_owned: int = Field(20, ge=1, le=1000)  # organizations one account may create
+    # Invitations an organization holds (any status: the list is returned whole).
+    org_max_invitations: int = Field(200, ge=1, le=5000)
+    org_max_listed: int = Field(100, ge=1, le=1000)  # GET /api/orgs answers at most this many
+
     # --- Invitations, join window, email (README "Invitations and email")
     app_url: str = "http://localhost:5173"  # the frontend's address: invitation links point there
     invite_ttl_days: float = Field(14, gt=0, le=365)

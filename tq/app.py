@@ -36,6 +36,7 @@ from tq.health.service import Readiness
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.jobs.registry import TASK_ROUTES
 from tq.notifications.models import Email
+from tq.orgs.models import AuditRecord, Organization
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session, SessionEventRecord
@@ -65,6 +66,8 @@ DOCUMENT_MODELS: list[Any] = [
     CodeSnapshot,
     CodeHistoryBlock,
     ClientSignal,
+    Organization,
+    AuditRecord,
 ]
 
 
@@ -299,9 +302,12 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.invitations.views import bp as invitations_bp
     from tq.invitations.views import links_bp as invitation_links_bp
     from tq.notifications.views import bp as calendar_bp
+    from tq.orgs.views import bp as orgs_bp
+    from tq.orgs.views import links_bp as org_invitation_links_bp
     from tq.problems.views import bp as problems_bp
     from tq.runner.views import piston_bp, piston_v2_bp, runs_bp
     from tq.sessions.views import bp as sessions_bp
+    from tq.sessions.views import org_sessions_bp
 
     blueprints = (
         health_bp,
@@ -310,6 +316,9 @@ def setup_blueprints(app: TQApp) -> None:
         chat_bp,
         stream_events_bp,
         sessions_bp,
+        orgs_bp,
+        org_sessions_bp,
+        org_invitation_links_bp,
         invitations_bp,
         invitation_links_bp,
         calendar_bp,

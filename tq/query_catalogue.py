@@ -22,6 +22,7 @@ from tq.core.queue import JobRun, OutboxJob
 from tq.evaluation.models import Note, Scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.notifications.models import Email
+from tq.orgs.models import AuditRecord, Organization, OrgMigration
 from tq.runner.models import CodeRun
 from tq.sessions.models import Session, SessionEventRecord
 from tq.users.models import User
@@ -307,6 +308,87 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "scorecards with events to move",
         "evaluation.service.flush_pending_events",
         equality=("eventsPending",),
+    ),
+    # --- organizations
+    by_id(Organization, "orgs.store (find, role_doc, update, upsert_personal, delete)"),
+    QueryShape(
+        Organization,
+        "my organizations, newest",
+        "orgs.store.of_member (GET /api/orgs, create's count, account deletion)",
+        equality=("memberIds",),
+        sort=NEWEST,
+    ),
+    QueryShape(
+        Organization,
+        "the organization of an invitation link",
+        "orgs.store.by_invite_token",
+        equality=("inviteTokens",),
+    ),
+    by_id(OrgMigration, "orgs.store.migration_state, save_migration_state"),
+    by_id(AuditRecord, "orgs.audit (insert_new of moved entries)"),
+    QueryShape(
+        AuditRecord,
+        "an organization's audit log, newest",
+        "orgs.audit.read_page, forget_org_audit",
+        equality=("orgId",),
+        sort=(("at", DESC), ("_id", DESC)),
+        range=("at",),
+    ),
+    QueryShape(
+        AuditRecord,
+        "an organization's audit log by actor, newest",
+        "orgs.audit.read_page actor=…",
+        equality=("orgId", "actorId"),
+        sort=(("at", DESC), ("_id", DESC)),
+        range=("at",),
+        residual=("type",),
+    ),
+    QueryShape(
+        AuditRecord,
+        "an organization's audit log by type, newest",
+        "orgs.audit.read_page type=…",
+        equality=("orgId", "type"),
+        sort=(("at", DESC), ("_id", DESC)),
+        range=("at",),
+    ),
+    QueryShape(
+        AuditRecord, "an account's entries", "orgs.audit.forget_actor", equality=("actorId",)
+    ),
+    QueryShape(
+        Session,
+        "an organization's sessions, newest",
+        "sessions.queries.org_sessions, sessions.store.move_to_org",
+        equality=("orgId",),
+        sort=NEWEST,
+        residual=(*LIST_FILTERS, "status"),
+    ),
+    QueryShape(
+        Session,
+        "an organization's sessions by start",
+        "sessions.queries.org_sessions sort=startTime",
+        equality=("orgId",),
+        sort=BY_START,
+        residual=(*LIST_FILTERS, "status"),
+    ),
+    QueryShape(
+        Session,
+        "a member's open sessions of an organization",
+        "sessions.store.hosted_open_in_org (hand-over)",
+        equality=("orgId", "createdBy", "status"),
+    ),
+    QueryShape(
+        Session,
+        "a host's sessions of no organization yet",
+        "sessions.store.adopt_into_org (the migration)",
+        equality=("createdBy",),
+        residual=("orgId",),
+    ),
+    QueryShape(
+        WebhookEndpoint,
+        "an owner's endpoints of no organization yet",
+        "integrations.service.adopt_into_org (the migration)",
+        equality=("ownerId",),
+        residual=("orgId",),
     ),
     # --- outbound webhooks
     by_id(WebhookEndpoint, "integrations.service (one endpoint), integrations.delivery"),

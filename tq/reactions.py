@@ -10,10 +10,20 @@ from tq.core.clients import Clients
 from tq.core.events import EventBus
 from tq.core.time import Deadline
 from tq.evaluation.service import flush_pending_events, forget_author, forget_session_evaluation
+from tq.integrations.service import adopt_into_org as adopt_endpoints
+from tq.notifications.service import queue_org_invitation_email
+from tq.orgs import audit as org_audit
+from tq.orgs.events import MemberLeaving, OrgDeleting, OrgInvitationIssued, PersonalOrgReady
+from tq.orgs.service import release_closing_account as release_org_seats
 from tq.runner.service import forget_session_runs
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import forget_actor, forget_session_events
-from tq.sessions.service import release_closing_account
+from tq.sessions.service import (
+    adopt_into_org,
+    hand_over,
+    move_org_sessions,
+    release_closing_account,
+)
 from tq.users.events import AccountClosing
 
 
@@ -44,6 +54,35 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     async def forget_evaluation(event: SessionDeleted) -> None:
         await forget_session_evaluation(clients, event.session_id)
 
+    async def hand_over_sessions(event: MemberLeaving) -> None:
+        await hand_over(clients, event.org_id, event.user_id, event.successor_id)
+
+    async def keep_org_sessions(event: OrgDeleting) -> None:
+        await move_org_sessions(clients, event.org_id, event.successor_org_id)
+
+    async def mail_org_invitation(event: OrgInvitationIssued) -> None:
+        await queue_org_invitation_email(clients, event.org_id, event.invitation_id)
+
+    async def anonymise_audit(event: AccountClosing) -> None:
+        await org_audit.forget_actor(clients, event.user_id)
+
+    async def leave_orgs(event: AccountClosing) -> None:
+        await release_org_seats(clients, event.user_id)
+
+    async def adopt_sessions(event: PersonalOrgReady) -> None:
+        await adopt_into_org(clients, event.user_id, event.org_id)
+
+    async def adopt_webhook_endpoints(event: PersonalOrgReady) -> None:
+        await adopt_endpoints(clients.engine, event.user_id, event.org_id)
+
+    bus.subscribe(PersonalOrgReady, adopt_sessions)
+    bus.subscribe(PersonalOrgReady, adopt_webhook_endpoints)
+    # First: it may refuse (an owner of a team), and then nothing else has happened yet.
+    bus.subscribe(AccountClosing, leave_orgs)
+    bus.subscribe(MemberLeaving, hand_over_sessions)
+    bus.subscribe(OrgDeleting, keep_org_sessions)
+    bus.subscribe(OrgInvitationIssued, mail_org_invitation)
+    bus.subscribe(AccountClosing, anonymise_audit)
     bus.subscribe(AccountClosing, release_seats)
     bus.subscribe(AccountClosing, forget_feedback)
     bus.subscribe(SessionDeleted, forget_evaluation)

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     WithJsonSchema,
 )
 
@@ -113,6 +114,19 @@ def plain_line_schema(max_length: int) -> WithJsonSchema:
     return WithJsonSchema(
         {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": PLAIN_LINE}
     )
+
+
+# Scorecard criteria: a session's, and an organization's defaults for its new sessions.
+Criterion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Criteria = Annotated[
+    list[Criterion],
+    Field(
+        min_length=1,
+        max_length=10,
+        json_schema_extra={"uniqueItems": True},
+        description="scorecard criteria (unique); only until the first scorecard is submitted",
+    ),
+]
 
 
 class ErrorDetail(BaseModel):

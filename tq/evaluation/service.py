@@ -47,13 +47,15 @@ from tq.evaluation.schemas import (
     ScorecardIn,
     ScoreSummary,
 )
+from tq.orgs.audit import audit_entry, record_now
+from tq.orgs.permissions import Action
 from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery
 from tq.runner.service import list_runs
 from tq.sessions import store
 from tq.sessions.log import move_events_to_log, read_events, session_event
 from tq.sessions.models import Session, SessionEventRecord
-from tq.sessions.queries import panel_session
+from tq.sessions.queries import panel_role, panel_session
 from tq.users.models import User
 
 # Bounds of one record: far above a real interview, and they keep the page's size finite.
@@ -111,7 +113,7 @@ async def create_note(
 async def list_notes(
     clients: Clients, session_id: str, viewer: User, query: NotesQuery
 ) -> tuple[Session, list[Note], str | None]:
-    session = await panel_session(clients.engine, session_id, viewer)
+    session = await panel_session(clients.engine, session_id, viewer, Action.NOTES_READ)
     # ObjectIds grow with creation time: the page after a note is the ids above it.
     after = [ObjectId(query.after)] if query.after else None
     notes, more = await keyset_page(
@@ -330,8 +332,13 @@ async def has_submitted(engine: AIOEngine, session: Session, viewer_id: ObjectId
 
 async def blind_scorecards(engine: AIOEngine, session: Session, viewer: User) -> Blind:
     """Every submitted scorecard and their summary, but only for a caller who submitted their
-    own: nobody is anchored by the others' scores."""
-    if not await has_submitted(engine, session, viewer.id):
+    own: nobody is anchored by the others' scores. Someone of the organization who is not on
+    the panel (a recruiter reading the record) scores nothing: they see them once the
+    record is ready."""
+    off_panel = not panel_role(session, viewer)
+    if off_panel and session.record_ready_at is None:
+        return Blind(False, [], None)
+    if not off_panel and not await has_submitted(engine, session, viewer.id):
         return Blind(False, [], None)
     cards = await submitted_scorecards(engine, session)
     return Blind(True, cards, summarize(session.criteria, cards))
@@ -376,7 +383,7 @@ def decode_event_cursor(session: Session, cursor: str) -> tuple[datetime, str]:
 async def events_page(
     clients: Clients, session_id: str, viewer: User, after: str | None, limit: int
 ) -> tuple[list[SessionEventRecord], str | None]:
-    session = await panel_session(clients.engine, session_id, viewer)
+    session = await panel_session(clients.engine, session_id, viewer, Action.SESSIONS_READ)
     position = decode_event_cursor(session, after) if after else None
     await store.flush_events(clients, session)  # what waits in the document, first
     records, more = await read_events(clients, session, position, limit)
@@ -404,6 +411,7 @@ async def timeline_page(
     rule) and client claims that fall between its first and last checkpoint: everything after
     the page before, up to its last checkpoint (the last page: up to now)."""
     session = await panel_session(clients.engine, session_id, viewer)
+    await audit_view(clients, session, viewer, "timeline")
     every = [step async for step in steps(clients.engine, session.id)]
     grouped = group(every, timedelta(seconds=clients.settings.code_timeline_group_s))
     start = 0
@@ -526,8 +534,17 @@ async def all_runs(engine: AIOEngine, session: Session) -> list[CodeRun]:
     return list(reversed(runs))
 
 
+async def audit_view(clients: Clients, session: Session, viewer: User, what: str) -> None:
+    """Every view of a candidate's record or code timeline goes into the organization's
+    audit log (who, when, which session) before the answer leaves."""
+    if session.org_id is not None:
+        entry = audit_entry(f"{what}.viewed", viewer.id, session.id)
+        await record_now(clients, session.org_id, entry)
+
+
 async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
-    session = await panel_session(clients.engine, session_id, viewer)
+    session = await panel_session(clients.engine, session_id, viewer, Action.RECORDS_READ)
+    await audit_view(clients, session, viewer, "record")
     await store.flush_events(clients, session)  # what waits in the document, first
     events, _ = await read_events(clients, session, None, RECORD_MAX_EVENTS)
     cursor = (

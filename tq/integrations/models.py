@@ -41,6 +41,8 @@ class WebhookEndpoint(Model):
     id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
 
     owner_id: ObjectId = Field(key_name="ownerId")
+    # The organization it belongs to: its owner's personal one (None until the migration).
+    org_id: ObjectId | None = Field(default=None, key_name="orgId")
     url: str
     events: list[str]
     description: str | None = None

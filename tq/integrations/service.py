@@ -114,6 +114,7 @@ async def create_endpoint(
         )
     endpoint = WebhookEndpoint(
         owner_id=owner.id,
+        org_id=owner.id,  # the owner's personal organization (tq.orgs)
         url=data.url,
         events=list(data.events),
         description=data.description,
@@ -121,6 +122,14 @@ async def create_endpoint(
     )
     await _endpoints(clients.engine).insert_one(endpoint.model_dump_doc())
     return endpoint, secret_of(settings, endpoint.id, endpoint.secrets[0].nonce)
+
+
+async def adopt_into_org(engine: AIOEngine, owner_id: ObjectId, org_id: ObjectId) -> int:
+    """The migration: the owner's endpoints that belong to no organization join `org_id`."""
+    result = await _endpoints(engine).update_many(
+        {"ownerId": owner_id, "orgId": None}, {"$set": {"orgId": org_id}}
+    )
+    return int(result.modified_count)
 
 
 async def get_endpoint(engine: AIOEngine, endpoint_id: ObjectId) -> WebhookEndpoint | None:

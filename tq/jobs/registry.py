@@ -38,6 +38,7 @@ ANNOUNCE_RECORDS = JobName("announce_records")
 DELIVER_WEBHOOK = JobName("deliver_webhook")
 PUMP_WEBHOOKS = JobName("pump_webhooks")
 COMPACT_CODE_LOG = JobName("compact_code_log")
+MIGRATE_TO_ORGS = JobName("migrate_to_orgs")
 
 # Raw Celery tasks that are not recorded jobs: a Piston execute answers through Redis, and the
 # two pings check the wiring.
@@ -61,6 +62,7 @@ JOB_MODULES = (
     "tq.evaluation.jobs",
     "tq.integrations.jobs",
     "tq.collab.jobs",
+    "tq.orgs.jobs",
     "tq.jobs.jobs",
 )
 
@@ -160,6 +162,12 @@ JOBS: dict[JobName, JobSpec] = {
             "merge a session's shared-code updates into its snapshot (the updates stay)",
         ),
         JobSpec(SEND_EMAIL, ("key",), "send one queued email over SMTP"),
+        JobSpec(
+            MIGRATE_TO_ORGS,
+            (),
+            "give every account its personal organization and move what it owns into it "
+            "(resumable; run again until it reports no stop at the budget)",
+        ),
         JobSpec(
             NOTIFY_SESSION,
             ("session_id", "kind", "facts"),

@@ -8,7 +8,9 @@ from odmantic import Field, Index, Model
 
 from tq.core.time import utcnow
 
-EmailKind = Literal["invitation", "reschedule", "cancellation", "reminder", "webhook_disabled"]
+EmailKind = Literal[
+    "invitation", "reschedule", "cancellation", "reminder", "webhook_disabled", "org_invitation"
+]
 EmailStatus = Literal["queued", "sending", "sent", "failed", "superseded"]
 
 

@@ -30,6 +30,8 @@ from tq.core.time import Deadline, utcnow
 from tq.jobs.registry import SEND_EMAIL
 from tq.notifications.calendar import DEFAULT_MINUTES, Method, build_calendar, session_link
 from tq.notifications.models import Email, EmailKind
+from tq.orgs import service as org_service
+from tq.orgs import store as org_store
 from tq.sessions import store
 from tq.sessions.invitations import invitation_status, rewrite_invitations
 from tq.sessions.models import Invitation, Session, SessionFacts
@@ -186,6 +188,7 @@ SUBJECTS: dict[EmailKind, str] = {
     "cancellation": "Cancelled: {title} ({when})",
     "reminder": "Reminder: {title} starts {when}",
     "webhook_disabled": "Webhook endpoint disabled: {url}",
+    "org_invitation": "Join {org_name} on Talent Quotient",
 }
 METHODS: dict[EmailKind, Method | None] = {
     "invitation": "REQUEST",
@@ -193,6 +196,7 @@ METHODS: dict[EmailKind, Method | None] = {
     "cancellation": "CANCEL",
     "reminder": None,
     "webhook_disabled": None,
+    "org_invitation": None,
 }
 
 
@@ -264,13 +268,55 @@ async def render(clients: Clients, email: Email, session: Session) -> Rendered |
     return Rendered(message, invitation)
 
 
-def render_notice(clients: Clients, email: Email) -> Rendered:
-    """An email about the account rather than a session (its context says what to show)."""
+async def queue_org_invitation_email(
+    clients: Clients, org_id: ObjectId, invitation_id: ObjectId
+) -> None:
+    """An organization's invitation, mailed once per link (the OrgInvitationIssued reaction).
+    The link is derived again when the email is sent, from the invitation as it then is."""
+    org = await org_store.find(clients.engine, org_id)
+    invitation = next((i for i in org.invitations if i.id == invitation_id), None) if org else None
+    if invitation is None:
+        return
+    draft = Email(  # type: ignore[call-arg]
+        key=f"org_invitation:{invitation_id}",
+        kind="org_invitation",
+        to=invitation.email,
+        session_id=None,
+        context={"org_id": str(org_id), "invitation_id": str(invitation_id)},
+    )
+    await queue_emails(clients, [draft])
+
+
+async def org_invitation_context(clients: Clients, email: Email) -> dict[str, Any] | None:
+    """What an organization's invitation email shows; None once it is no longer pending."""
+    org_id = parse_object_id(email.context.get("org_id", ""))
+    invitation_id = parse_object_id(email.context.get("invitation_id", ""))
+    org = await org_store.find(clients.engine, org_id) if org_id else None
+    invitation = next((i for i in org.invitations if i.id == invitation_id), None) if org else None
+    if org is None or invitation is None:
+        return None
+    if org_service.invitation_status(invitation, utcnow()) != "pending":
+        return None
+    settings = clients.settings
+    token = org_service.invitation_token(settings, org.id, invitation)
+    inviter = (await get_users(clients.engine, [invitation.invited_by])).get(invitation.invited_by)
+    return {
+        "org_name": org.name,
+        "role": invitation.role,
+        "inviter_name": inviter.name if inviter else "A colleague",
+        "link": org_service.org_invite_url(settings, token),
+        "expires": local_time(invitation.expires_at, zone_of(None)),
+    }
+
+
+def render_notice(clients: Clients, email: Email, shown: dict[str, Any] | None = None) -> Rendered:
+    """An email about the account rather than a session (its context, or `shown`, says what
+    to show)."""
     settings = clients.settings
     context: dict[str, Any] = {
         "kind": email.kind,
         "recipient_name": email.context.get("name"),
-        **email.context,
+        **(shown if shown is not None else email.context),
     }
     context["subject"] = SUBJECTS[email.kind].format(**context)
     return Rendered(compose(settings, email, context, "notice"), None)
@@ -342,7 +388,10 @@ async def send_queued(clients: Clients, key: str) -> dict[str, int]:
     email = Email.model_validate_doc(doc)
     rendered: Rendered | None
     try:
-        if email.session_id is None:
+        if email.kind == "org_invitation":
+            shown = await org_invitation_context(clients, email)
+            rendered = render_notice(clients, email, shown) if shown else None
+        elif email.session_id is None:
             rendered = render_notice(clients, email)
         else:
             found = await store.find(clients.engine, email.session_id)

@@ -7,6 +7,7 @@ from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
 from tq.core.openapi import doc
 from tq.notifications.service import calendar_for
+from tq.orgs.permissions import Action
 from tq.sessions.queries import member_session
 from tq.users.service import get_users
 
@@ -15,8 +16,8 @@ bp = Blueprint("calendar", url_prefix="/api/sessions")
 
 @bp.get("/<session_id:str>/calendar.ics")
 @doc(
-    summary="The session's current calendar event (members): same UID and SEQUENCE as the "
-    "emailed invites",
+    summary="The session's current calendar event (members, and its organization's): same UID "
+    "and SEQUENCE as the emailed invites",
     tag="sessions",
     ok={200: "text/calendar"},
     errors=(404,),
@@ -24,7 +25,7 @@ bp = Blueprint("calendar", url_prefix="/api/sessions")
 async def calendar(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    session = await member_session(clients.engine, session_id, viewer)
+    session = await member_session(clients.engine, session_id, viewer, Action.SESSIONS_READ)
     host = (await get_users(clients.engine, [session.created_by])).get(session.created_by)
     return raw(
         calendar_for(session, host, clients.settings, viewer.email),

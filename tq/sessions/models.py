@@ -137,6 +137,9 @@ class Session(Model):
     difficulty: SessionDifficulty | None = None
     language: Language = "javascript"
     created_by: ObjectId = Field(key_name="createdBy")
+    # The organization it belongs to (tq.orgs): the host's personal one unless created in
+    # another. None only on sessions the migration has not reached yet.
+    org_id: ObjectId | None = Field(default=None, key_name="orgId")
     # Candidates: they take the seats (maxParticipants, seatsLeft).
     participants: list[ObjectId] = Field(default_factory=list)
     # The panel: interviewers invited by the host; they take no seat.
@@ -246,6 +249,15 @@ class Session(Model):
             Index(Session.status, Session.record_ready_at, name="status_record_ready"),
             # a leaving account's hosted sessions
             Index(Session.created_by, Session.status, name="host_status"),
+            # an organization's sessions, newest first; a leaving member's upcoming ones
+            Index(
+                Session.org_id,
+                desc(Session.created_at),
+                desc(Session.id),
+                name="org_created_id",
+            ),
+            Index(Session.org_id, Session.start_time, Session.id, name="org_start_id"),
+            Index(Session.org_id, Session.created_by, Session.status, name="org_host_status"),
             # the chat archive: final sessions not archived yet, oldest ending first
             Index(
                 Session.status,

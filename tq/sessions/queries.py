@@ -17,6 +17,8 @@ from tq.core.clients import Clients
 from tq.core.db import Document, parse_object_id
 from tq.core.errors import Conflict, Forbidden, NotFound
 from tq.core.time import utcnow
+from tq.orgs.permissions import Action
+from tq.orgs.service import check, role_in
 from tq.sessions import store
 from tq.sessions.models import OPEN_STATUSES, Session, Status
 from tq.sessions.schemas import SHOWN_FIELDS, ListSessionsQuery, SessionOut, opens_at
@@ -26,6 +28,26 @@ from tq.users.service import get_users
 
 def is_member(session: Session, user: User) -> bool:
     return user.id in session.members
+
+
+def session_not_found() -> NotFound:
+    return NotFound("Session not found", code="session_not_found")
+
+
+async def org_grants(
+    engine: AIOEngine, org_id: ObjectId | None, user: User, action: Action | None
+) -> None:
+    """For someone who is not one of the session's own people (or not in the role the action
+    needs): what their role in the session's organization allows (tq.orgs.permissions). Not a
+    member of it: 404, as for any session one cannot see; a member whose role does not allow
+    `action` (None: only the session's own people may): 403. Read only on this path, so a
+    session's own people never pay for it."""
+    role = await role_in(engine, org_id, user)
+    if role is not None and action is None:
+        raise Forbidden("Only the session's own people may do this", code="not_a_participant")
+    if action is None:
+        raise session_not_found()
+    check(role, action, session_not_found())
 
 
 class TooEarly(Conflict):
@@ -70,7 +92,8 @@ async def session_for_viewer(clients: Clients, session_id: str, viewer: User) ->
     beside the `_id` made the embedded engines scan), and the JSON built from the document."""
     doc = await store.load_fields(clients.engine, session_id, SHOWN_FIELDS)
     if viewer.id not in doc.get("members", []) and not is_joinable(doc):
-        raise NotFound("Session not found", code="session_not_found")
+        org = await store.load_fields(clients.engine, session_id, {"orgId": 1})
+        await org_grants(clients.engine, org.get("orgId"), viewer, Action.SESSIONS_READ)
     return (await shown_many(clients, [doc], viewer))[0]
 
 
@@ -86,20 +109,28 @@ def panel_role(session: Session, user: User) -> bool:
     return user.id == session.created_by or user.id in session.interviewers
 
 
-async def panel_session(engine: AIOEngine, session_id: str, user: User) -> Session:
-    """The session for its host and interviewers; 404 for everyone else, candidates included
-    (they must not learn that notes or scores exist)."""
+async def panel_session(
+    engine: AIOEngine, session_id: str, user: User, action: Action | None = None
+) -> Session:
+    """The session for its host and interviewers, and for members of its organization whose
+    role allows `action`; 404 for everyone else, candidates included (they must not learn that
+    notes or scores exist), 403 for the organization's other members."""
     session = await store.load(engine, session_id)
     if not panel_role(session, user):
-        raise NotFound("Session not found", code="session_not_found")
+        if is_member(session, user):  # the candidate
+            raise session_not_found()
+        await org_grants(engine, session.org_id, user, action)
     return session
 
 
-async def member_session(engine: AIOEngine, session_id: str, user: User) -> Session:
-    """The session if `user` is a member; 404 otherwise (ids cannot be probed)."""
+async def member_session(
+    engine: AIOEngine, session_id: str, user: User, action: Action | None = None
+) -> Session:
+    """The session if `user` is a member, or a member of its organization whose role allows
+    `action`; 404 otherwise (ids cannot be probed), 403 for the organization's others."""
     session = await store.load(engine, session_id)
     if not is_member(session, user):
-        raise NotFound("Session not found", code="session_not_found")
+        await org_grants(engine, session.org_id, user, action)
     return session
 
 
@@ -108,17 +139,27 @@ async def member_session_status(
 ) -> tuple[ObjectId, Status]:
     """`member_session` for reads that need only the session's id and status (the chat
     history): one projected read instead of the whole session."""
-    doc = await store.load_fields(engine, session_id, {"status": 1}, {"members": user.id})
+    try:
+        doc = await store.load_fields(engine, session_id, {"status": 1}, {"members": user.id})
+    except NotFound:
+        org = await store.load_fields(engine, session_id, {"orgId": 1})
+        await org_grants(engine, org.get("orgId"), user, None)
+        raise
     return doc["_id"], doc["status"]
 
 
 async def host_session(engine: AIOEngine, session_id: str, viewer: User) -> Session:
-    """For host-only actions: non-members get 404, other members 403."""
+    """For host-only actions, which the organization's roles that manage sessions may take
+    too: others of the session get 403, of its organization 403, everyone else 404."""
     session = await store.load(engine, session_id)
-    if not is_member(session, viewer):
-        raise NotFound("Session not found", code="session_not_found")
-    if session.created_by != viewer.id:
+    if session.created_by == viewer.id:
+        return session
+    role = await role_in(engine, session.org_id, viewer)
+    if role is None and not is_member(session, viewer):
+        raise session_not_found()
+    if role is None:
         raise Forbidden("Only the host may do this", code="not_host")
+    check(role, Action.SESSIONS_MANAGE, session_not_found())
     return session
 
 
@@ -167,6 +208,15 @@ async def list_sessions(
     engine: AIOEngine, viewer: User, query: ListSessionsQuery
 ) -> tuple[list[Document], int]:
     return await _page(engine, list_filter(viewer, query), query)
+
+
+async def org_sessions(
+    engine: AIOEngine, org_id: ObjectId, viewer: User, query: ListSessionsQuery
+) -> tuple[list[Document], int]:
+    """An organization's sessions, with the list's filters (`scope` does not apply)."""
+    filter_ = list_filter(viewer, query.model_copy(update={"scope": "mine"}))
+    del filter_["members"]
+    return await _page(engine, {"orgId": org_id, **filter_}, query)
 
 
 async def active_sessions(engine: AIOEngine, limit: int) -> list[Document]:

@@ -15,7 +15,15 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from tq.core.schemas import NON_BLANK, PLAIN_LINE_CHECK, Body, Query, UtcDatetime, plain_line_schema
+from tq.core.schemas import (
+    NON_BLANK,
+    PLAIN_LINE_CHECK,
+    Body,
+    Criteria,
+    Query,
+    UtcDatetime,
+    plain_line_schema,
+)
 from tq.sessions.models import (
     Language,
     Session,
@@ -40,16 +48,6 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", m
 ProblemTitle = Title
 Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
 Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
-Criterion = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Criteria = Annotated[
-    list[Criterion],
-    Field(
-        min_length=1,
-        max_length=10,
-        json_schema_extra={"uniqueItems": True},
-        description="scorecard criteria (unique); only until the first scorecard is submitted",
-    ),
-]
 
 
 class CreateSessionIn(Body):

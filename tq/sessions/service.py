@@ -15,7 +15,7 @@ from bson import ObjectId
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
-from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
@@ -24,13 +24,14 @@ from tq.sessions.channel import push_channel
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import session_event
 from tq.sessions.models import (
+    DEFAULT_CRITERIA,
     FINAL_STATUSES,
     OPEN_STATUSES,
     Session,
     Status,
     channel_id_for,
 )
-from tq.sessions.queries import JOINABLE, check_room_open, is_member
+from tq.sessions.queries import JOINABLE, check_room_open, host_session, is_member, org_grants
 from tq.sessions.schemas import CreateSessionIn, UpdateSessionIn
 from tq.users.models import User, UserCard
 from tq.users.service import get_users
@@ -71,7 +72,15 @@ def check_start_time(settings: Settings, start: datetime | None, now: datetime) 
         )
 
 
-async def create_session(clients: Clients, host: User, data: CreateSessionIn) -> SessionView:
+async def create_session(
+    clients: Clients,
+    host: User,
+    data: CreateSessionIn,
+    org_id: ObjectId | None = None,
+    default_criteria: list[str] | None = None,
+) -> SessionView:
+    """A new session of `org_id` (already checked by the caller), else of the host's personal
+    organization (whose id is the host's)."""
     now = utcnow()
     check_start_time(clients.settings, data.startTime, now)
     starts_later = data.startTime is not None and data.startTime > now
@@ -85,6 +94,8 @@ async def create_session(clients: Clients, host: User, data: CreateSessionIn) ->
         difficulty=data.difficulty,
         language=data.language,
         created_by=host.id,
+        org_id=org_id or host.id,
+        criteria=list(default_criteria or DEFAULT_CRITERIA),
         participants=[],
         members=[host.id],
         max_participants=data.maxParticipants,
@@ -170,15 +181,17 @@ async def host_action(clients: Clients, session_id: str, host: User, to: Status)
     filter_: dict[str, Any] = {"_id": oid, "createdBy": host.id, "status": {"$in": HOST_MOVES[to]}}
     if to == "active":
         filter_["startTime"] = {"$lte": now + window}  # the room must be open
-    updated = await store.update(
-        clients, filter_, _host_move(to, now, pipeline), [session_event(MOVE_EVENTS[to], host.id)]
-    )
+    move = [session_event(MOVE_EVENTS[to], host.id)]
+    updated = await store.update(clients, filter_, _host_move(to, now, pipeline), move)
     if updated is None:
         current = await store.load(clients.engine, session_id)
-        if not is_member(current, host):
-            raise NotFound("Session not found", code="session_not_found")
         if current.created_by != host.id:
-            raise Forbidden("Only the host may do this", code="not_host")
+            # Not the host: an organization role that manages sessions may (else 403/404).
+            await host_session(clients.engine, session_id, host)
+            filter_["createdBy"] = current.created_by
+            updated = await store.update(clients, filter_, _host_move(to, now, pipeline), move)
+    if updated is None:
+        current = await store.load(clients.engine, session_id)
         if to == "active" and current.status == "scheduled":
             check_room_open(current, clients.settings.join_window_minutes, now)
         raise Conflict(f"A {current.status} session cannot become {to}", code="invalid_transition")
@@ -269,7 +282,7 @@ async def leave_session(clients: Clients, session_id: str, user: User) -> Sessio
     if left is None:
         current = await store.load(clients.engine, session_id)
         if not is_member(current, user):
-            raise NotFound("Session not found", code="session_not_found")
+            await org_grants(clients.engine, current.org_id, user, None)
         if current.created_by == user.id:
             raise Conflict(
                 "The host cannot leave; end or cancel the session", code="host_cannot_leave"
@@ -292,7 +305,9 @@ FIELD_KEYS = {
 }
 
 
-async def update_session(clients: Clients, session: Session, data: UpdateSessionIn) -> SessionView:
+async def update_session(
+    clients: Clients, session: Session, data: UpdateSessionIn, actor: User
+) -> SessionView:
     changes = data.model_fields_set
     if session.status in FINAL_STATUSES:
         raise Conflict("A finished session cannot be changed", code="session_closed")
@@ -352,19 +367,18 @@ async def update_session(clients: Clients, session: Session, data: UpdateSession
         update["$inc"] = {**update.get("$inc", {}), "calendarSequence": 1}
         update["$set"]["remindedAt"] = None
         notice = "reschedule"
-    actor = session.created_by
-    events = [session_event("updated", actor, fields=sorted(changes))]
+    events = [session_event("updated", actor.id, fields=sorted(changes))]
     if notice == "reschedule":
         events.append(
             session_event(
                 "rescheduled",
-                actor,
+                actor.id,
                 startTime=update["$set"].get("startTime", session.start_time),
                 duration=update["$set"].get("duration", session.duration),
             )
         )
     if target is not None and target != session.status:
-        events.append(session_event(MOVE_EVENTS[target], actor))
+        events.append(session_event(MOVE_EVENTS[target], actor.id))
     updated = await store.update(clients, filter_, update, events)
     if updated is None:
         current = await store.load(clients.engine, str(session.id))
@@ -419,6 +433,58 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
         if freed:
             touched.append(session_id)
     await clients.queue.enqueue_many(SYNC_SESSION_CHANNEL, [[str(sid)] for sid in touched])
+
+
+async def hand_over(
+    clients: Clients, org_id: ObjectId, leaving: ObjectId, successor: ObjectId
+) -> int:
+    """A member leaving an organization (the MemberLeaving reaction): each of their upcoming
+    sessions of it (scheduled or active, hosted by them) gets `successor` as its host, who
+    takes their place among the members (and leaves the panel if on it); the session's log
+    says so. Conditional on the session as read: a change meanwhile is read again."""
+    handed = 0
+    async for session in store.hosted_open_in_org(clients.engine, org_id, leaving):
+        for _ in range(5):
+            members = [successor if uid == leaving else uid for uid in session.members]
+            members = list(dict.fromkeys(members))  # the successor may have been a member
+            update = {
+                "$set": {
+                    "createdBy": successor,
+                    "members": members,
+                    "interviewers": [uid for uid in session.interviewers if uid != successor],
+                }
+            }
+            moved = await store.update(
+                clients,
+                {"_id": session.id, "createdBy": leaving, "updatedAt": session.updated_at},
+                update,
+                [
+                    session_event(
+                        "host.changed",
+                        None,
+                        fromUserId=str(leaving),
+                        toUserId=str(successor),
+                        reason="left_organization",
+                    )
+                ],
+            )
+            if moved is not None:
+                handed += 1
+                await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
+                break
+            reread = await store.find(clients.engine, session.id)
+            if reread is None or reread.created_by != leaving:
+                break
+            session = reread
+    return handed
+
+
+async def adopt_into_org(clients: Clients, host_id: ObjectId, org_id: ObjectId) -> int:
+    return await store.adopt_into_org(clients.engine, host_id, org_id)
+
+
+async def move_org_sessions(clients: Clients, from_org: ObjectId, to_org: ObjectId) -> int:
+    return await store.move_to_org(clients.engine, from_org, to_org)
 
 
 # --- Stream

@@ -124,6 +124,32 @@ def hosted_open(engine: AIOEngine, host_id: ObjectId) -> AsyncIterator[Session]:
     )
 
 
+def hosted_open_in_org(
+    engine: AIOEngine, org_id: ObjectId, host_id: ObjectId
+) -> AsyncIterator[Session]:
+    """The scheduled and active sessions of an organization `host_id` hosts (org_host_status)."""
+    return _each(
+        _collection(engine).find(
+            {"orgId": org_id, "createdBy": host_id, "status": {"$in": list(OPEN_STATUSES)}}
+        )
+    )
+
+
+async def move_to_org(engine: AIOEngine, from_org: ObjectId, to_org: ObjectId) -> int:
+    """Every session of `from_org` now belongs to `to_org` (a deleted organization's)."""
+    result = await _collection(engine).update_many({"orgId": from_org}, {"$set": {"orgId": to_org}})
+    return int(result.modified_count)
+
+
+async def adopt_into_org(engine: AIOEngine, host_id: ObjectId, org_id: ObjectId) -> int:
+    """The migration: sessions `host_id` hosts that belong to no organization yet join
+    `org_id` (their personal one). Conditional, so a second run changes nothing."""
+    result = await _collection(engine).update_many(
+        {"createdBy": host_id, "orgId": None}, {"$set": {"orgId": org_id}}
+    )
+    return int(result.modified_count)
+
+
 async def ids_with_member_in(engine: AIOEngine, user_id: ObjectId, role_field: str) -> list[Any]:
     """Ids of the sessions where `user_id` is in `role_field` (participants or interviewers):
     `members` (indexed) narrows to the user's sessions first."""

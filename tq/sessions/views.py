@@ -11,6 +11,8 @@ from tq.core.db import Document
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
+from tq.orgs.permissions import Action
+from tq.orgs.service import org_for
 from tq.sessions import queries, service
 from tq.sessions.schemas import (
     CreateSessionIn,
@@ -26,6 +28,8 @@ from tq.sessions.schemas import (
 from tq.users.models import User
 
 bp = Blueprint("sessions", url_prefix="/api/sessions")
+# An organization's sessions: the organization is the path's (README "Organizations").
+org_sessions_bp = Blueprint("org_sessions", url_prefix="/api/orgs")
 TAG = "sessions"
 
 
@@ -170,7 +174,7 @@ async def _update(
 ) -> HTTPResponse:
     data = parse_body(request, UpdateSessionIn)
     session = await queries.host_session(clients.engine, session_id, viewer)
-    return written(clients, await service.update_session(clients, session, data), viewer)
+    return written(clients, await service.update_session(clients, session, data, viewer), viewer)
 
 
 # PUT takes the same partial body as PATCH (the README documents both); its own handler gives
@@ -262,3 +266,37 @@ async def cancel(
 ) -> HTTPResponse:
     view = await service.host_action(clients, session_id, viewer, "cancelled")
     return written(clients, view, viewer)
+
+
+@org_sessions_bp.post("/<org_id:str>/sessions")
+@doc(
+    summary="Create a session in an organization (its default scorecard criteria apply)",
+    tag=TAG,
+    body=CreateSessionIn,
+    ok={201: SessionEnvelope},
+    errors=(403, 404, 413),
+)
+async def create_org_session(
+    request: Request, org_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    data = parse_body(request, CreateSessionIn)
+    org = await org_for(clients.engine, org_id, viewer, Action.SESSIONS_CREATE)
+    view = await service.create_session(clients, viewer, data, org.id, org.default_criteria)
+    return written(clients, view, viewer, 201)
+
+
+@org_sessions_bp.get("/<org_id:str>/sessions")
+@doc(
+    summary="An organization's sessions (its members); the same filters as GET /api/sessions",
+    tag=TAG,
+    query=ListSessionsQuery,
+    ok={200: SessionPage},
+    errors=(403, 404),
+)
+async def org_sessions(
+    request: Request, org_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    query = parse_query(request, ListSessionsQuery)
+    org = await org_for(clients.engine, org_id, viewer, Action.SESSIONS_READ)
+    sessions, total = await queries.org_sessions(clients.engine, org.id, viewer, query)
+    return await page(clients, sessions, total, query, viewer)

@@ -31,6 +31,16 @@ async def get_users(engine: AIOEngine, user_ids: Iterable[ObjectId]) -> dict[Obj
     return {doc["_id"]: UserCard.from_doc(doc) async for doc in cursor}
 
 
+async def users_after(
+    engine: AIOEngine, after: ObjectId | None, limit: int
+) -> list[tuple[ObjectId, str]]:
+    """(id, name) of up to `limit` accounts past `after`, in `_id` order: for jobs that walk
+    every account in resumable steps."""
+    filter_ = {"_id": {"$gt": after}} if after else {}
+    cursor = engine.get_collection(User).find(filter_, {"name": 1}).sort([("_id", 1)]).limit(limit)
+    return [(doc["_id"], doc.get("name", "")) async for doc in cursor]
+
+
 def stream_user_payload(user: User | UserCard) -> dict[str, object]:
     """What Stream keeps of a user. Our role travels as `tq_role`: Stream's own `role` field is
     its permission role, and an unknown role name there would be refused."""

@@ -1,0 +1,371 @@
+"""Organizations on the real stack: members invited by email through a real worker and SMTP
+server, seats taken atomically, roles, removal with hand-over, ownership, the audit log, and
+nothing of one organization visible to another."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from odmantic import AIOEngine
+
+from tests.support import SmtpCatcher, iso, register, text_and_html, unique_email
+from tq.orgs.models import AuditRecord, Organization
+
+ORGS = "/api/orgs"
+
+
+async def new_org(http: httpx.AsyncClient, owner: dict[str, Any], **body: Any) -> dict[str, Any]:
+    body.setdefault("name", "Acme hiring")
+    response = await http.post(ORGS, json=body, headers=owner["headers"])
+    assert response.status_code == 201, response.text
+    org: dict[str, Any] = response.json()["org"]
+    return org
+
+
+def token_of(created: httpx.Response) -> str:
+    assert created.status_code == 201, created.text
+    url: str = created.json()["inviteUrl"]
+    assert url.startswith("https://app.example.com/org-invitations/")
+    return url.rsplit("/", 1)[1]
+
+
+async def join(
+    http: httpx.AsyncClient, admin: dict[str, Any], org: dict[str, Any], role: str
+) -> dict[str, Any]:
+    """A new account, invited with `role` and accepted: the member's register body."""
+    member = await register(http, role="interviewer", name=f"A {role}")
+    created = await http.post(
+        f"{ORGS}/{org['_id']}/invitations",
+        json={"email": member["user"]["email"], "role": role},
+        headers=admin["headers"],
+    )
+    accepted = await http.post(
+        f"/api/org-invitations/{token_of(created)}/accept", headers=member["headers"]
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["org"]["myRole"] == role
+    return member
+
+
+async def audit_types(
+    http: httpx.AsyncClient, admin: dict[str, Any], org: dict[str, Any], **params: Any
+) -> list[dict[str, Any]]:
+    response = await http.get(f"{ORGS}/{org['_id']}/audit", params=params, headers=admin["headers"])
+    assert response.status_code == 200, response.text
+    entries: list[dict[str, Any]] = response.json()["entries"]
+    return entries
+
+
+async def test_create_list_and_personal_org(client: httpx.AsyncClient) -> None:
+    owner = await register(client, role="interviewer", name="Olga Owner")
+    org = await new_org(client, owner, seatLimit=3)
+    assert org["myRole"] == "owner" and org["seatLimit"] == 3 and org["seatsUsed"] == 1
+    listed = await client.get(ORGS, headers=owner["headers"])
+    assert listed.status_code == 200
+    orgs = listed.json()["orgs"]
+    # The personal one exists too (made on first need), its id the account's.
+    personal = [o for o in orgs if o["personal"]]
+    assert [o["_id"] for o in personal] == [owner["user"]["_id"]]
+    assert org["_id"] in [o["_id"] for o in orgs]
+    # A session made the usual way belongs to the personal organization; one made in the
+    # team's path belongs to the team.
+    mine = await client.post("/api/sessions", json={"title": "Mine"}, headers=owner["headers"])
+    assert mine.status_code == 201
+    team = await client.post(
+        f"{ORGS}/{org['_id']}/sessions", json={"title": "Team's"}, headers=owner["headers"]
+    )
+    assert team.status_code == 201, team.text
+    in_team = await client.get(f"{ORGS}/{org['_id']}/sessions", headers=owner["headers"])
+    assert [s["title"] for s in in_team.json()["sessions"]] == ["Team's"]
+    in_personal = await client.get(
+        f"{ORGS}/{personal[0]['_id']}/sessions", headers=owner["headers"]
+    )
+    assert [s["title"] for s in in_personal.json()["sessions"]] == ["Mine"]
+
+
+async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient) -> None:
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner)
+    for body in (
+        {},
+        {"name": ""},
+        {"name": "x\r\nBcc: a@b"},
+        {"name": "ok", "seatLimit": 0},
+        {"name": "ok", "seatLimit": "3"},
+        {"name": "ok", "extra": 1},
+    ):
+        response = await client.post(ORGS, json=body, headers=owner["headers"])
+        assert response.status_code == 400, (body, response.text)
+    too_many = await client.patch(
+        f"{ORGS}/{org['_id']}", json={"seatLimit": 10**6}, headers=owner["headers"]
+    )
+    assert too_many.status_code in (400, 409), too_many.text
+    bad_role = await client.post(
+        f"{ORGS}/{org['_id']}/invitations",
+        json={"email": unique_email(), "role": "god"},
+        headers=owner["headers"],
+    )
+    assert bad_role.status_code == 400
+    for path in (f"{ORGS}/nope", f"{ORGS}/{'0' * 24}", f"{ORGS}/{org['_id']}/members/nope"):
+        response = await client.get(path, headers=owner["headers"])
+        assert response.status_code in (404, 405), path
+        assert response.headers["content-type"].startswith("application/json")
+    bad_cursor = await client.get(
+        f"{ORGS}/{org['_id']}/audit", params={"after": "x"}, headers=owner["headers"]
+    )
+    assert bad_cursor.status_code == 400
+
+
+async def test_invitation_email_accept_and_roles(
+    client: httpx.AsyncClient,
+    engine: AIOEngine,
+    celery_worker: subprocess.Popen[bytes],
+    mail_server: SmtpCatcher,
+) -> None:
+    owner = await register(client, role="interviewer", name="Olga Owner")
+    org = await new_org(client, owner, name="Globex recruiting", seatLimit=3)
+    invitee = await register(client, role="interviewer", name="Ivan Interviewer")
+    created = await client.post(
+        f"{ORGS}/{org['_id']}/invitations",
+        json={"email": invitee["user"]["email"], "role": "recruiter"},
+        headers=owner["headers"],
+    )
+    token = token_of(created)
+    # The link is mailed, by the worker, to that address only.
+    [mail] = await mail_server.wait_for(invitee["user"]["email"], "Join Globex recruiting")
+    text, html = text_and_html(mail)
+    assert token in text and token in html and "recruiter" in text
+    # Nobody stores it: the database holds its hash only.
+    raw = await engine.get_collection(Organization).find_one({"_id": org_id(org)})
+    assert token not in str(raw)
+
+    preview = await client.get(f"/api/org-invitations/{token}")
+    assert preview.status_code == 200
+    assert preview.json()["orgName"] == "Globex recruiting"
+    assert preview.json()["status"] == "pending"
+
+    stranger = await register(client, role="interviewer")
+    wrong = await client.post(f"/api/org-invitations/{token}/accept", headers=stranger["headers"])
+    assert wrong.status_code == 403
+    accepted = await client.post(f"/api/org-invitations/{token}/accept", headers=invitee["headers"])
+    assert accepted.status_code == 200, accepted.text
+    # A recruiter takes no seat.
+    assert accepted.json()["org"]["seatsUsed"] == 1
+    again = await client.post(f"/api/org-invitations/{token}/accept", headers=invitee["headers"])
+    assert again.status_code in (404, 410)
+
+    members = await client.get(f"{ORGS}/{org['_id']}/members", headers=invitee["headers"])
+    assert {(m["name"], m["role"], m["takesSeat"]) for m in members.json()["members"]} == {
+        ("Olga Owner", "owner", True),
+        ("Ivan Interviewer", "recruiter", False),
+    }
+    # Roles: a recruiter cannot manage members; the owner can, within the seats.
+    uid = invitee["user"]["_id"]
+    refused = await client.patch(
+        f"{ORGS}/{org['_id']}/members/{uid}", json={"role": "admin"}, headers=invitee["headers"]
+    )
+    assert refused.status_code == 403 and refused.json()["error"] == "org_role_forbids"
+    promoted = await client.patch(
+        f"{ORGS}/{org['_id']}/members/{uid}",
+        json={"role": "interviewer"},
+        headers=owner["headers"],
+    )
+    assert promoted.status_code == 200 and promoted.json()["org"]["seatsUsed"] == 2
+    owner_role = await client.patch(
+        f"{ORGS}/{org['_id']}/members/{uid}", json={"role": "owner"}, headers=owner["headers"]
+    )
+    assert owner_role.status_code == 409
+    # One seat left: a third seat-taking member fills it, then a promotion needs a seat.
+    await join(client, owner, org, "admin")
+    recruiter = await join(client, owner, org, "recruiter")
+    full = await client.patch(
+        f"{ORGS}/{org['_id']}/members/{recruiter['user']['_id']}",
+        json={"role": "interviewer"},
+        headers=owner["headers"],
+    )
+    assert full.status_code == 409 and full.json()["error"] == "no_seats_left"
+    below = await client.patch(
+        f"{ORGS}/{org['_id']}", json={"seatLimit": 2}, headers=owner["headers"]
+    )
+    assert below.status_code == 409 and below.json()["error"] == "below_seats_taken"
+
+    entries = await audit_types(client, owner, org)
+    types = [e["type"] for e in entries]
+    assert types.count("member.invited") == 3 and types.count("member.joined") == 3
+    assert "member.role_changed" in types and types[-1] == "org.created"
+    changed = next(e for e in entries if e["type"] == "member.role_changed")
+    assert changed["data"] == {"userId": uid, "fromRole": "recruiter", "toRole": "interviewer"}
+    assert changed["actorId"] == owner["user"]["_id"]
+
+
+def org_id(org: dict[str, Any]) -> Any:
+    from bson import ObjectId
+
+    return ObjectId(org["_id"])
+
+
+async def test_twenty_concurrent_accepts_for_the_last_seat(
+    client: httpx.AsyncClient, engine: AIOEngine
+) -> None:
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner, seatLimit=2)  # the owner's, and one more
+    people = [await register(client, role="interviewer") for _ in range(20)]
+    tokens = []
+    for person in people:
+        created = await client.post(
+            f"{ORGS}/{org['_id']}/invitations",
+            json={"email": person["user"]["email"], "role": "interviewer"},
+            headers=owner["headers"],
+        )
+        tokens.append(token_of(created))
+    answers = await asyncio.gather(
+        *(
+            client.post(f"/api/org-invitations/{token}/accept", headers=person["headers"])
+            for token, person in zip(tokens, people, strict=True)
+        )
+    )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 19, [a.text for a in answers if a.status_code != 409]
+    assert {a.json()["error"] for a in answers if a.status_code == 409} == {"no_seats_left"}
+    doc = await engine.get_collection(Organization).find_one({"_id": org_id(org)})
+    assert doc is not None
+    assert doc["seatsLeft"] == 0 and len(doc["members"]) == 2 == len(doc["memberIds"])
+
+
+async def test_removal_hands_upcoming_sessions_to_an_admin(client: httpx.AsyncClient) -> None:
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner, seatLimit=5)
+    admin = await join(client, owner, org, "admin")
+    leaver = await join(client, owner, org, "interviewer")
+    start = iso(datetime.now(UTC) + timedelta(days=3))
+    upcoming = await client.post(
+        f"{ORGS}/{org['_id']}/sessions",
+        json={"title": "Upcoming", "startTime": start, "visibility": "invite_only"},
+        headers=leaver["headers"],
+    )
+    assert upcoming.status_code == 201
+    sid = upcoming.json()["session"]["_id"]
+    # Only owners and admins can be given the sessions; the leaver cannot be.
+    wrong = await client.delete(
+        f"{ORGS}/{org['_id']}/members/{leaver['user']['_id']}",
+        params={"handTo": leaver["user"]["_id"]},
+        headers=admin["headers"],
+    )
+    assert wrong.status_code == 409
+    removed = await client.delete(
+        f"{ORGS}/{org['_id']}/members/{leaver['user']['_id']}", headers=admin["headers"]
+    )
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["org"]["seatsUsed"] == 2  # the seat is free again
+    session = (await client.get(f"/api/sessions/{sid}", headers=admin["headers"])).json()
+    assert session["session"]["createdBy"] == admin["user"]["_id"]
+    # The leaver sees nothing of the organization any more.
+    gone = await client.get(f"/api/sessions/{sid}", headers=leaver["headers"])
+    assert gone.status_code == 404
+    assert (await client.get(f"{ORGS}/{org['_id']}", headers=leaver["headers"])).status_code == 404
+    log = await client.get(f"/api/sessions/{sid}/events", headers=admin["headers"])
+    assert any(e["type"] == "host.changed" for e in log.json()["events"])
+    # The owner cannot be removed; ownership is transferred first.
+    no = await client.delete(
+        f"{ORGS}/{org['_id']}/members/{owner['user']['_id']}", headers=admin["headers"]
+    )
+    assert no.status_code == 409
+    handed = await client.post(
+        f"{ORGS}/{org['_id']}/transfer",
+        json={"userId": admin["user"]["_id"]},
+        headers=owner["headers"],
+    )
+    assert handed.status_code == 200 and handed.json()["org"]["myRole"] == "admin"
+    entries = await audit_types(client, admin, org, type="member.removed")
+    assert [e["data"]["handedTo"] for e in entries] == [admin["user"]["_id"]]
+
+
+async def test_nothing_of_one_org_is_visible_to_another(client: httpx.AsyncClient) -> None:
+    a_owner = await register(client, role="interviewer")
+    b_owner = await register(client, role="interviewer")
+    org_a = await new_org(client, a_owner, name="Org A")
+    org_b = await new_org(client, b_owner, name="Org B")
+    session = await client.post(
+        f"{ORGS}/{org_a['_id']}/sessions",
+        json={"title": "A's secret", "visibility": "invite_only"},
+        headers=a_owner["headers"],
+    )
+    sid = session.json()["session"]["_id"]
+    a = org_a["_id"]
+    for method, path in [
+        ("GET", f"{ORGS}/{a}"),
+        ("PATCH", f"{ORGS}/{a}"),
+        ("DELETE", f"{ORGS}/{a}"),
+        ("GET", f"{ORGS}/{a}/members"),
+        ("GET", f"{ORGS}/{a}/invitations"),
+        ("GET", f"{ORGS}/{a}/audit"),
+        ("GET", f"{ORGS}/{a}/sessions"),
+        ("POST", f"{ORGS}/{a}/sessions"),
+        ("GET", f"/api/sessions/{sid}"),
+        ("GET", f"/api/sessions/{sid}/record"),
+        ("GET", f"/api/sessions/{sid}/events"),
+        ("PATCH", f"/api/sessions/{sid}"),
+    ]:
+        body = None
+        if method in ("PATCH", "POST"):
+            body = {"name": "x"} if path == f"{ORGS}/{a}" else {"title": "x"}
+        response = await client.request(method, path, json=body, headers=b_owner["headers"])
+        assert response.status_code == 404, (method, path, response.text)
+        assert "A's secret" not in response.text and "Org A" not in response.text
+    listed = await client.get(ORGS, headers=b_owner["headers"])
+    assert org_a["_id"] not in listed.text
+    assert org_b["_id"] in listed.text
+
+
+async def test_audit_log_pages_filters_and_record_views(
+    client: httpx.AsyncClient, engine: AIOEngine
+) -> None:
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner, seatLimit=5)
+    recruiter = await join(client, owner, org, "recruiter")
+    for i in range(5):
+        renamed = await client.patch(
+            f"{ORGS}/{org['_id']}", json={"name": f"Name {i}"}, headers=owner["headers"]
+        )
+        assert renamed.status_code == 200
+    session = await client.post(
+        f"{ORGS}/{org['_id']}/sessions", json={"title": "Panel"}, headers=owner["headers"]
+    )
+    sid = session.json()["session"]["_id"]
+    # A recruiter reads the record (every view is audited) but not the notes list.
+    assert (
+        await client.get(f"/api/sessions/{sid}/record", headers=recruiter["headers"])
+    ).status_code == 200
+    notes = await client.get(f"/api/sessions/{sid}/notes", headers=recruiter["headers"])
+    assert notes.status_code == 403
+    audit = await client.get(f"{ORGS}/{org['_id']}/audit", headers=recruiter["headers"])
+    assert audit.status_code == 403
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["after"] = cursor
+        page = await client.get(
+            f"{ORGS}/{org['_id']}/audit", params=params, headers=owner["headers"]
+        )
+        assert page.status_code == 200, page.text
+        seen += page.json()["entries"]
+        cursor = page.json()["nextCursor"]
+        if cursor is None:
+            break
+    stored = await engine.get_collection(AuditRecord).count_documents({"orgId": org_id(org)})
+    assert len(seen) == stored == len({e["_id"] for e in seen})
+    assert [e["at"] for e in seen] == sorted((e["at"] for e in seen), reverse=True)
+    viewed = await audit_types(client, owner, org, type="record.viewed")
+    assert [(e["actorId"], e["sessionId"]) for e in viewed] == [(recruiter["user"]["_id"], sid)]
+    by_owner = await audit_types(client, owner, org, actor=owner["user"]["_id"])
+    assert {e["actorId"] for e in by_owner} == {owner["user"]["_id"]}
+    assert sum(e["type"] == "org.updated" for e in by_owner) == 5
+    future = await audit_types(client, owner, org, since=iso(datetime.now(UTC) + timedelta(days=1)))
+    assert future == []
