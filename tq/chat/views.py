@@ -37,7 +37,7 @@ stream_events_bp = Blueprint("webhooks", url_prefix="/api/webhooks")
     tag="chat",
     query=ChatTokenQuery,
     ok={200: StreamTokenOut},
-    errors=(404, 409, 503),
+    errors=(403, 404, 409, 503),
 )
 async def chat_token(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     query = parse_query(request, ChatTokenQuery)
@@ -52,7 +52,7 @@ async def chat_token(request: Request, clients: Clients, viewer: CurrentUser) ->
     tag="chat",
     body=ChannelIn,
     ok={200: ChannelEnvelope},
-    errors=(404, 409, 413, 503),
+    errors=(403, 404, 409, 413, 503),
 )
 async def channel(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     data = parse_body(request, ChannelIn)
@@ -68,7 +68,10 @@ async def channel(request: Request, clients: Clients, viewer: CurrentUser) -> HT
     tag="chat",
     query=HistoryQuery,
     ok={200: HistoryOut},
-    errors=(404,),
+    errors=(
+        403,
+        404,
+    ),
 )
 async def history(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -89,7 +92,7 @@ async def history(
     tag="chat",
     body=SaveMessageIn,
     ok={201: MessageEnvelope, 200: MessageEnvelope},
-    errors=(404, 409, 413),
+    errors=(403, 404, 409, 413),
 )
 async def save_message(request: Request, clients: Clients, viewer: CurrentUser) -> HTTPResponse:
     data = parse_body(request, SaveMessageIn)

@@ -208,7 +208,7 @@ async def _moment(
     tag=TAG,
     query=CodeQuery,
     ok={200: CodeOut},
-    errors=(400, 404),
+    errors=(403, 400, 404),
 )
 async def code_at(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -225,7 +225,7 @@ async def code_at(
     tag=TAG,
     query=DiffQuery,
     ok={200: DiffOut},
-    errors=(400, 404),
+    errors=(403, 400, 404),
 )
 async def code_diff(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -247,7 +247,10 @@ async def code_diff(
     summary="The raw Yjs update log, in order, for any Yjs client to replay offline",
     tag=TAG,
     ok={200: ExportOut},
-    errors=(404,),
+    errors=(
+        403,
+        404,
+    ),
 )
 async def code_export(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser

@@ -47,7 +47,9 @@ from tq.users.service import get_users
 
 bp = Blueprint("evaluation", url_prefix="/api/sessions")
 TAG = "evaluation"
-PANEL_ERRORS = (404,)  # candidates and outsiders: 404 on every route here
+# candidates and outsiders: 404 on every route here; the organization's members whose role
+# does not reach it: 403
+PANEL_ERRORS = (403, 404)
 
 
 async def _people(clients: Clients, ids: Iterable[ObjectId | None]) -> dict[ObjectId, UserCard]:
@@ -152,7 +154,7 @@ async def my_scorecard(
     tag=TAG,
     body=ScorecardIn,
     ok={200: MyScorecardOut},
-    errors=(404, 409),
+    errors=(403, 404, 409),
 )
 async def save_scorecard(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -168,7 +170,7 @@ async def save_scorecard(
     "immutable",
     tag=TAG,
     ok={200: MyScorecardOut},
-    errors=(404, 409),
+    errors=(403, 404, 409),
 )
 async def submit_scorecard(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -208,7 +210,7 @@ async def scorecards(
     tag=TAG,
     query=TimelineQuery,
     ok={200: TimelinePage},
-    errors=(400, 404),
+    errors=(403, 400, 404),
 )
 async def code_timeline(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.auth.schemas import Email, Name
@@ -18,6 +18,12 @@ class CreateOrgIn(Body):
     name: Name
     seatLimit: Seats | SkipJsonSchema[None] = None
 
+    @model_validator(mode="after")
+    def no_nulls(self) -> CreateOrgIn:
+        if "seatLimit" in self.model_fields_set and self.seatLimit is None:
+            raise ValueError("seatLimit cannot be null")
+        return self
+
 
 class UpdateOrgIn(Body):
     name: Name | SkipJsonSchema[None] = None
@@ -25,6 +31,19 @@ class UpdateOrgIn(Body):
     defaultCriteria: Criteria | None = Field(
         default=None, description="criteria of the organization's new sessions; null: the default"
     )
+
+    @model_validator(mode="after")
+    def not_empty(self) -> UpdateOrgIn:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change")
+        for required in ("name", "seatLimit"):
+            if required in self.model_fields_set and getattr(self, required) is None:
+                raise ValueError(f"{required} cannot be null")
+        if self.defaultCriteria is not None and len(set(self.defaultCriteria)) != len(
+            self.defaultCriteria
+        ):
+            raise ValueError("defaultCriteria must be unique")
+        return self
 
 
 class TransferIn(Body):

@@ -82,7 +82,7 @@ _piston_routes(piston_v2_bp, "a self-hosted Piston's path")
     tag=TAG,
     body=RunIn,
     ok={202: RunEnvelope},
-    errors=(404, 409, 413, 429, 503),
+    errors=(403, 404, 409, 413, 429, 503),
 )
 async def create_run(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -98,7 +98,10 @@ async def create_run(
     tag=TAG,
     query=ListRunsQuery,
     ok={200: RunPage},
-    errors=(404,),
+    errors=(
+        403,
+        404,
+    ),
 )
 async def list_runs(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
@@ -115,7 +118,10 @@ async def list_runs(
     summary="One run of a session, with the change to its code since the run before (members)",
     tag=TAG,
     ok={200: RunDetail},
-    errors=(404,),
+    errors=(
+        403,
+        404,
+    ),
 )
 async def get_run(
     request: Request, session_id: str, run_id: str, clients: Clients, viewer: CurrentUser

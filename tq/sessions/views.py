@@ -217,7 +217,12 @@ async def join(
 
 
 @bp.post("/<session_id:str>/leave")
-@doc(summary="Give up a seat (participants)", tag=TAG, ok={200: SessionEnvelope}, errors=(404, 409))
+@doc(
+    summary="Give up a seat (participants)",
+    tag=TAG,
+    ok={200: SessionEnvelope},
+    errors=(403, 404, 409),
+)
 async def leave(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
