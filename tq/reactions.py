@@ -4,22 +4,35 @@ the app and the workers wire these subscriptions into their event bus at start."
 
 from __future__ import annotations
 
-from tq.chat.service import forget_session_chat
-from tq.collab.history import forget_session_code
+from tq.chat.service import erase_candidate_chat, forget_session_chat
+from tq.collab.history import erase_candidate_code, forget_session_code
 from tq.core.clients import Clients
 from tq.core.events import EventBus
 from tq.core.time import Deadline
-from tq.evaluation.service import flush_pending_events, forget_author, forget_session_evaluation
+from tq.evaluation.service import (
+    erase_candidate_mentions,
+    flush_pending_events,
+    forget_author,
+    forget_session_evaluation,
+)
 from tq.integrations.service import adopt_into_org as adopt_endpoints
-from tq.notifications.service import queue_org_invitation_email
+from tq.integrations.service import erase_candidate_deliveries
+from tq.notifications.service import erase_candidate_emails, queue_org_invitation_email
 from tq.orgs import audit as org_audit
-from tq.orgs.events import MemberLeaving, OrgDeleting, OrgInvitationIssued, PersonalOrgReady
+from tq.orgs.events import (
+    CandidateErasing,
+    MemberLeaving,
+    OrgDeleting,
+    OrgInvitationIssued,
+    PersonalOrgReady,
+)
 from tq.orgs.service import release_closing_account as release_org_seats
-from tq.runner.service import forget_session_runs
+from tq.runner.service import erase_candidate_runs, forget_session_runs
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import forget_actor, forget_session_events
 from tq.sessions.service import (
     adopt_into_org,
+    erase_candidate,
     hand_over,
     move_org_sessions,
     release_closing_account,
@@ -75,6 +88,38 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     async def adopt_webhook_endpoints(event: PersonalOrgReady) -> None:
         await adopt_endpoints(clients.engine, event.user_id, event.org_id)
 
+    async def erase_from_sessions(event: CandidateErasing) -> None:
+        await erase_candidate(clients, event.org_id, event.erasure)
+
+    async def erase_chat(event: CandidateErasing) -> None:
+        await erase_candidate_chat(clients.engine, event.erasure)
+
+    async def erase_runs(event: CandidateErasing) -> None:
+        await erase_candidate_runs(clients.engine, event.erasure)
+
+    async def erase_code(event: CandidateErasing) -> None:
+        await erase_candidate_code(clients.engine, event.erasure)
+
+    async def erase_mentions(event: CandidateErasing) -> None:
+        await erase_candidate_mentions(clients, event.erasure)
+
+    async def erase_emails(event: CandidateErasing) -> None:
+        await erase_candidate_emails(clients, event.erasure)
+
+    async def erase_payloads(event: CandidateErasing) -> None:
+        await erase_candidate_deliveries(clients.engine, event.erasure)
+
+    # The sessions first: they find which sessions the others clean.
+    for erase in (
+        erase_from_sessions,
+        erase_chat,
+        erase_runs,
+        erase_code,
+        erase_mentions,
+        erase_emails,
+        erase_payloads,
+    ):
+        bus.subscribe(CandidateErasing, erase)
     bus.subscribe(PersonalOrgReady, adopt_sessions)
     bus.subscribe(PersonalOrgReady, adopt_webhook_endpoints)
     # First: it may refuse (an owner of a team), and then nothing else has happened yet.

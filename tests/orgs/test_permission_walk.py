@@ -160,6 +160,7 @@ def request_for(key: str, w: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     queries: dict[str, Any] = {
         "GET /api/chat/token": {"sessionId": sid},
         "GET /api/sessions/{session_id}/code/diff": {"from": 0, "to": 0},
+        "DELETE /api/orgs/{org_id}/candidates": {"email": unique_email("gone")},
     }
     options: dict[str, Any] = {}
     if key in bodies:

@@ -55,6 +55,9 @@ class StreamEvent(Model):
     key: str = Field(unique=True)  # X-Webhook-Id, or a digest of the body without one
     type: str
     payload: dict[str, Any]
+    # The channel it is about (None: not about one), kept beside the payload so a channel's
+    # events are found by an index (a candidate's erasure).
+    channel_id: str | None = Field(default=None, key_name="channelId")
     received_at: datetime = Field(default_factory=utcnow, key_name="receivedAt")
     processed_at: datetime | None = Field(default=None, key_name="processedAt")
     attempts: int = 0
@@ -63,7 +66,10 @@ class StreamEvent(Model):
     model_config = {
         "collection": "webhook_events",  # named before the split of words; stored, so kept
         # the retention purge: applied deliveries by age
-        "indexes": lambda: [Index(StreamEvent.processed_at, name="processed")],
+        "indexes": lambda: [
+            Index(StreamEvent.processed_at, name="processed"),
+            Index(StreamEvent.channel_id, name="channel"),
+        ],
     }
 
 

@@ -20,11 +20,12 @@ from tq.chat.models import ChatArchiveChunk, ChatMessage, StreamEvent
 from tq.chat.schemas import CURSOR_RE, SHOWN_MESSAGE_FIELDS, HistoryQuery, SaveMessageIn
 from tq.core.clients import Clients
 from tq.core.db import Document, keyset_docs, position_filter
+from tq.core.erasure import Erasure
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from tq.core.stream import StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import PROCESS_STREAM_EVENT
-from tq.sessions.models import FINAL_STATUSES, Status
+from tq.sessions.models import FINAL_STATUSES, Status, channel_id_for
 from tq.sessions.queries import member_session
 from tq.users.models import User
 
@@ -180,6 +181,33 @@ async def forget_session_chat(engine: AIOEngine, session_id: ObjectId) -> None:
     await engine.get_collection(ChatArchiveChunk).delete_many({"sessionId": session_id})
 
 
+async def erase_candidate_chat(engine: AIOEngine, erasure: Erasure) -> None:
+    """A candidate's erasure: in the sessions it covers, their messages go (in the archive,
+    where chunks keep their shape, they are emptied and lose their author), the others'
+    messages lose the candidate's name and email, and the stored Stream events of those
+    channels go."""
+    ids, uid, pattern = erasure.session_ids, erasure.user_id, erasure.pattern()
+    if not ids:
+        return
+    messages = engine.get_collection(ChatMessage)
+    if uid is not None:
+        gone = await messages.delete_many({"sessionId": {"$in": ids}, "userId": uid})
+        erasure.removed["chat_messages"] += int(gone.deleted_count)
+    async for doc in messages.find(
+        {"sessionId": {"$in": ids}, "text": {"$regex": pattern.pattern, "$options": "i"}}
+    ):
+        await messages.update_one(
+            {"_id": doc["_id"]}, {"$set": {"text": erasure.scrub(doc["text"])}}
+        )
+        erasure.removed["chat_messages_scrubbed"] += 1
+    erasure.removed["archived_messages_changed"] += await store.erase_in_archive(
+        engine, ids, uid, erasure.scrub
+    )
+    channels = [channel_id_for(sid) for sid in ids]
+    events = await engine.get_collection(StreamEvent).delete_many({"channelId": {"$in": channels}})
+    erasure.removed["stream_events"] += int(events.deleted_count)
+
+
 # --- webhooks
 
 
@@ -211,7 +239,9 @@ async def receive_stream_event(
             return True
     except RedisError:
         pass  # the unique index on the stored event still de-duplicates
-    stored = StreamEvent(key=key, type=event["type"], payload=event)
+    stored = StreamEvent(
+        key=key, type=event["type"], payload=event, channel_id=store.channel_of(event)
+    )
     try:
         await clients.engine.save(stored)
     except DuplicateKeyError:

@@ -4,7 +4,7 @@ archive's import use the same rule), and reading the compressed archive chunks."
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from tq.chat.models import ChatArchiveChunk, ChatMessage, Source, StreamEvent
 from tq.core.db import Document
+from tq.core.erasure import REMOVED
 from tq.core.locks import document_lock
 from tq.core.stream import StreamGateway
 from tq.core.time import to_millis, utcnow
@@ -41,7 +42,7 @@ def _parse_time(value: object) -> datetime | None:
     return to_millis(moment)
 
 
-def _channel_id(event: dict[str, Any]) -> str | None:
+def channel_of(event: dict[str, Any]) -> str | None:
     channel_id = event.get("channel_id")
     if isinstance(channel_id, str):
         return channel_id
@@ -80,7 +81,7 @@ async def apply_event(engine: AIOEngine, redis: Redis, event: dict[str, Any]) ->
     kind = event.get("type")
     if kind not in MESSAGE_EVENTS:
         return "ignored"
-    channel_id = _channel_id(event)
+    channel_id = channel_of(event)
     message = event.get("message")
     if not channel_id or not isinstance(message, dict) or not isinstance(message.get("id"), str):
         return "ignored"
@@ -155,6 +156,35 @@ def chunk_docs(chunk: ChatArchiveChunk) -> list[Document]:
 
 def unpack(chunk: ChatArchiveChunk) -> list[ChatMessage]:
     return [ChatMessage.model_validate_doc(doc) for doc in chunk_docs(chunk)]
+
+
+async def erase_in_archive(
+    engine: AIOEngine,
+    session_ids: list[ObjectId],
+    user_id: ObjectId | None,
+    scrub: Callable[[str], str],
+) -> int:
+    """A candidate's erasure in archived chunks: their messages are emptied and lose their
+    author, the others' texts are scrubbed; a chunk keeps its messages' ids and times (the
+    archive's paging stands on them). Returns how many messages changed."""
+    changed = 0
+    async for doc in _chunks(engine).find({"sessionId": {"$in": session_ids}}):
+        chunk = ChatArchiveChunk.model_validate_doc(doc)
+        messages = unpack(chunk)
+        touched = 0
+        for message in messages:
+            if user_id is not None and message.user_id == user_id:
+                message.text, message.user_id, message.stream_user_id = REMOVED, None, None
+                touched += 1
+            else:
+                text = scrub(message.text)
+                if text != message.text:
+                    message.text = text
+                    touched += 1
+        if touched:
+            await _chunks(engine).update_one({"_id": chunk.id}, {"$set": {"data": pack(messages)}})
+            changed += touched
+    return changed
 
 
 def _chunks(engine: AIOEngine) -> Any:

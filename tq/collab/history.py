@@ -31,6 +31,7 @@ from tq.collab.models import (
     CodeUpdate,
 )
 from tq.collab.service import LATE_INSERT_MARGIN
+from tq.core.erasure import Erasure
 from tq.core.errors import TooManyRequests
 from tq.core.time import utcnow
 from tq.sessions.models import Session
@@ -588,6 +589,16 @@ async def forget_session_code(engine: AIOEngine, session_id: ObjectId) -> None:
     """A deleted session's code goes with it: its log, snapshot, history index and claims."""
     for model in (CodeUpdate, CodeSnapshot, CodeHistoryBlock, ClientSignal):
         await engine.get_collection(model).delete_many({"sessionId": session_id})
+
+
+async def erase_candidate_code(engine: AIOEngine, erasure: Erasure) -> None:
+    """A candidate's erasure: the shared code of those sessions is theirs as much as
+    anyone's, and a Yjs log cannot lose one author's updates and stay a document: it goes
+    whole (log, snapshot, history index, client claims)."""
+    for session_id in erasure.session_ids:
+        for model in (CodeUpdate, CodeSnapshot, CodeHistoryBlock, ClientSignal):
+            gone = await engine.get_collection(model).delete_many({"sessionId": session_id})
+            erasure.removed["code_documents"] += int(gone.deleted_count)
 
 
 # --- what the candidate's client reports

@@ -34,6 +34,7 @@ from tq.collab.history import (
 from tq.collab.models import ClientSignal
 from tq.core.clients import Clients
 from tq.core.db import Document, keyset_page, parse_object_id, update_owned
+from tq.core.erasure import Erasure
 from tq.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from tq.core.time import Deadline, utcnow
 from tq.evaluation.models import RECOMMENDATIONS, Note, Scorecard, scorecard_key
@@ -575,6 +576,25 @@ async def forget_author(clients: Clients, user_id: ObjectId) -> None:
     await _notes(clients.engine).delete_many({"authorId": user_id})
     await _cards(clients.engine).delete_many({"authorId": user_id, "status": "draft"})
     await _cards(clients.engine).update_many({"authorId": user_id}, {"$set": {"authorId": None}})
+
+
+async def erase_candidate_mentions(clients: Clients, erasure: Erasure) -> None:
+    """A candidate's erasure: notes and scorecards about them keep their authors and lose
+    the candidate's name and email."""
+    if not erasure.session_ids:
+        return
+    where = {"sessionId": {"$in": erasure.session_ids}}
+    regex = {"$regex": erasure.pattern().pattern, "$options": "i"}
+    async for doc in _notes(clients.engine).find({**where, "body": regex}):
+        await _notes(clients.engine).update_one(
+            {"_id": doc["_id"]}, {"$set": {"body": erasure.scrub(doc["body"])}}
+        )
+        erasure.removed["notes_scrubbed"] += 1
+    async for doc in _cards(clients.engine).find({**where, "summary": regex}):
+        await _cards(clients.engine).update_one(
+            {"_id": doc["_id"]}, {"$set": {"summary": erasure.scrub(doc["summary"])}}
+        )
+        erasure.removed["scorecards_scrubbed"] += 1
 
 
 async def forget_session_evaluation(clients: Clients, session_id: ObjectId) -> None:

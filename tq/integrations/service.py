@@ -21,6 +21,7 @@ from odmantic import AIOEngine
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import insert_new, keyset_page, parse_object_id, update_owned
+from tq.core.erasure import Erasure
 from tq.core.errors import Conflict, NotFound
 from tq.core.security import derived_secret, new_nonce
 from tq.core.ssrf import resolve_public
@@ -130,6 +131,34 @@ async def adopt_into_org(engine: AIOEngine, owner_id: ObjectId, org_id: ObjectId
         {"ownerId": owner_id, "orgId": None}, {"$set": {"orgId": org_id}}
     )
     return int(result.modified_count)
+
+
+async def erase_candidate_deliveries(engine: AIOEngine, erasure: Erasure) -> None:
+    """A candidate's erasure: webhook payloads about those sessions lose the candidate's name
+    and email (a replay sends the payload as it now is, signed anew). They went to the
+    endpoints of the sessions' hosts and panels: their deliveries are read by endpoint."""
+    if not erasure.session_ids:
+        return
+    people: set[ObjectId] = set()
+    for session_id in erasure.session_ids:
+        session = await sessions_store.find(engine, session_id)
+        if session is not None:
+            people.update([session.created_by, *session.interviewers])
+    endpoints = [
+        doc["_id"]
+        async for doc in _endpoints(engine).find({"ownerId": {"$in": list(people)}}, {"_id": 1})
+    ]
+    about = "|".join(str(sid) for sid in erasure.session_ids)
+    found = _deliveries(engine).find(
+        {"endpointId": {"$in": endpoints}, "payload": {"$regex": about}}, {"payload": 1}
+    )
+    async for doc in found:
+        scrubbed = erasure.scrub(doc["payload"])
+        if scrubbed != doc["payload"]:
+            await _deliveries(engine).update_one(
+                {"_id": doc["_id"]}, {"$set": {"payload": scrubbed, "lastResponse": None}}
+            )
+            erasure.removed["webhook_payloads_scrubbed"] += 1
 
 
 async def get_endpoint(engine: AIOEngine, endpoint_id: ObjectId) -> WebhookEndpoint | None:

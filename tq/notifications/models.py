@@ -47,5 +47,7 @@ class Email(Model):
         "indexes": lambda: [
             # emails left queued (a lost job, SMTP away past the retries): re-sent by age
             Index(Email.status, Email.created_at, name="status_created"),
+            # a session's emails to one address (a candidate's erasure)
+            Index(Email.session_id, Email.to, name="session_to"),
         ],
     }

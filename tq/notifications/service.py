@@ -24,6 +24,7 @@ from pymongo.errors import PyMongoError
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import insert_new, parse_object_id
+from tq.core.erasure import Erasure
 from tq.core.mail import MailNotConfigured, MailUnavailable, deliver
 from tq.core.security import link_token
 from tq.core.time import Deadline, utcnow
@@ -164,6 +165,16 @@ async def fan_out(
         for person in await recipients(clients, as_queued(session, facts), kind)
     ]
     return await queue_emails(clients, drafts)
+
+
+async def erase_candidate_emails(clients: Clients, erasure: Erasure) -> None:
+    """A candidate's erasure: the emails to them about those sessions go, queued or sent."""
+    if not erasure.session_ids:
+        return
+    gone = await clients.engine.get_collection(Email).delete_many(
+        {"to": erasure.email, "sessionId": {"$in": erasure.session_ids}}
+    )
+    erasure.removed["emails"] += int(gone.deleted_count)
 
 
 # --- rendering

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 
+from tq.core.erasure import Erasure
+
 
 @dataclass(frozen=True)
 class MemberLeaving:
@@ -42,3 +44,13 @@ class PersonalOrgReady:
 
     user_id: ObjectId
     org_id: ObjectId
+
+
+@dataclass(frozen=True)
+class CandidateErasing:
+    """A candidate's data goes from the organization's sessions: the sessions domain finds
+    the sessions and takes them out of them first (its reaction is subscribed first), then
+    every other domain removes or anonymises what it keeps of them there (`erasure`)."""
+
+    org_id: ObjectId
+    erasure: Erasure

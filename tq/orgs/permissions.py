@@ -204,6 +204,7 @@ OPERATIONS: dict[str, Access] = {
     f"POST {O}/invitations": org(Action.MEMBERS_MANAGE),
     f"DELETE {O}/invitations/{{invitation_id}}": org(Action.MEMBERS_MANAGE),
     f"GET {O}/audit": org(Action.AUDIT_READ),
+    f"DELETE {O}/candidates": org(Action.CANDIDATES_DELETE),
 }
 
 

@@ -198,3 +198,12 @@ class AuditOut(BaseModel):
 class AuditPage(BaseModel):
     entries: list[AuditOut]
     nextCursor: str | None
+
+
+class CandidateQuery(Query):
+    email: Email
+
+
+class CandidateErasedOut(BaseModel):
+    sessions: int = Field(description="the organization's sessions the person was found in")
+    removed: dict[str, int] = Field(description="what was removed or anonymised, by kind")

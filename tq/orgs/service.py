@@ -14,11 +14,18 @@ from odmantic import AIOEngine
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
+from tq.core.erasure import Erasure
 from tq.core.errors import Conflict, Forbidden, Gone, NotFound
 from tq.core.security import link_token, new_nonce, token_hash
 from tq.core.time import Deadline, utcnow
 from tq.orgs import audit, store
-from tq.orgs.events import MemberLeaving, OrgDeleting, OrgInvitationIssued, PersonalOrgReady
+from tq.orgs.events import (
+    CandidateErasing,
+    MemberLeaving,
+    OrgDeleting,
+    OrgInvitationIssued,
+    PersonalOrgReady,
+)
 from tq.orgs.models import (
     AuditEntry,
     Organization,
@@ -30,7 +37,7 @@ from tq.orgs.models import (
 from tq.orgs.permissions import SEAT_ROLES, Action, allows
 from tq.orgs.schemas import CreateOrgIn, InviteMemberIn, UpdateOrgIn
 from tq.users.models import User
-from tq.users.service import users_after
+from tq.users.service import users_after, users_by_email
 
 ATTEMPTS = 8
 ORG_INVITATION_LINK = "org-invitation"
@@ -538,3 +545,32 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
             change["$inc"] = {"seatsLeft": 1}
         entry = audit.audit_entry("member.removed", None, reason="account_deleted")
         await store.update(clients, {"_id": org.id, "memberIds": user_id}, change, [entry])
+
+
+# --- a candidate's data
+
+
+async def erase_candidate(clients: Clients, org_id: str, actor: User, email: str) -> Erasure:
+    """Removes or anonymises what the organization's sessions keep of this person (the
+    CandidateErasing reactions: invitations and seats, chat, runs, code, emails, names in
+    notes, scorecards and webhook payloads), then says what in the audit log, which keeps a
+    digest of the address, not the address. Their account, if any, is theirs and stays."""
+    org = await org_for(clients.engine, org_id, actor, Action.CANDIDATES_DELETE)
+    account = (await users_by_email(clients.engine, [email])).get(email)
+    if account is not None and org.role_of(account.id) is not None:
+        raise Conflict("This is a member of the organization, not a candidate", code="is_member")
+    erasure = Erasure(
+        email=email,
+        user_id=account.id if account else None,
+        names={account.name} if account else set(),
+    )
+    await clients.events.publish(CandidateErasing(org.id, erasure))
+    entry = audit.audit_entry(
+        "candidate.deleted",
+        actor.id,
+        emailSha256=erasure.email_digest(),
+        sessions=len(erasure.session_ids),
+        removed=dict(erasure.removed),
+    )
+    await audit.record_now(clients, org.id, entry)
+    return erasure

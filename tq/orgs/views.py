@@ -24,6 +24,8 @@ from tq.orgs.schemas import (
     AuditOut,
     AuditPage,
     AuditQuery,
+    CandidateErasedOut,
+    CandidateQuery,
     CreateOrgIn,
     InviteMemberIn,
     MemberList,
@@ -272,6 +274,28 @@ async def accept(
     request: Request, token: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
     return _org(await service.accept(clients, _token(token), viewer), viewer)
+
+
+# --- a candidate's data
+
+
+@bp.delete("/<org_id:str>/candidates")
+@doc(
+    summary="Delete a candidate's data from the organization's sessions (owners, admins): "
+    "invitations, seats, chat, runs, code and emails go, and notes, scorecards and webhook "
+    "payloads lose their name and email; the audit log says what",
+    tag=TAG,
+    query=CandidateQuery,
+    ok={200: CandidateErasedOut},
+    errors=(403, 404, 409),
+)
+async def erase_candidate(
+    request: Request, org_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    query = parse_query(request, CandidateQuery)
+    erasure = await service.erase_candidate(clients, org_id, viewer, query.email)
+    body = CandidateErasedOut(sessions=len(erasure.session_ids), removed=dict(erasure.removed))
+    return json(dump(body))
 
 
 # --- audit

@@ -26,6 +26,7 @@ from config import Settings
 from tq.collab.service import shared_code
 from tq.core.clients import Clients
 from tq.core.db import keyset_page, parse_object_id
+from tq.core.erasure import Erasure
 from tq.core.errors import (
     BadRequest,
     Conflict,
@@ -354,6 +355,16 @@ async def previous_run(engine: AIOEngine, session: Session, run: CodeRun) -> Cod
         {"sessionId": session.id, "_id": {"$lt": run.id}}, sort=[("sessionId", 1), ("_id", -1)]
     )
     return CodeRun.model_validate_doc(doc) if doc else None
+
+
+async def erase_candidate_runs(engine: AIOEngine, erasure: Erasure) -> None:
+    """A candidate's erasure: their runs (code, input, output) in those sessions go."""
+    if erasure.user_id is None or not erasure.session_ids:
+        return
+    gone = await engine.get_collection(CodeRun).delete_many(
+        {"sessionId": {"$in": erasure.session_ids}, "userId": erasure.user_id}
+    )
+    erasure.removed["runs"] += int(gone.deleted_count)
 
 
 async def forget_session_runs(engine: AIOEngine, session_id: ObjectId) -> None:

@@ -83,6 +83,19 @@ async def forget_actor(clients: Clients, user_id: ObjectId) -> int:
     return int(result.modified_count)
 
 
+async def anonymise_in_log(clients: Clients, session_ids: list[ObjectId], user_id: ObjectId) -> int:
+    """A candidate's erasure: these sessions' log keeps what happened, not whose account."""
+    collection = clients.engine.get_collection(SessionEventRecord)
+    where = {"sessionId": {"$in": session_ids}}
+    by_actor = await collection.update_many(
+        {**where, "actorId": user_id}, {"$set": {"actorId": None}}
+    )
+    named = await collection.update_many(
+        {**where, "data.userId": str(user_id)}, {"$set": {"data.userId": None}}
+    )
+    return int(by_actor.modified_count) + int(named.modified_count)
+
+
 async def read_events(
     clients: Clients, session: Session, after: tuple[Any, str] | None, limit: int
 ) -> tuple[list[SessionEventRecord], bool]:

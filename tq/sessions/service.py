@@ -15,6 +15,7 @@ from bson import ObjectId
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
+from tq.core.erasure import Erasure
 from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
@@ -22,7 +23,8 @@ from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
 from tq.sessions import store
 from tq.sessions.channel import push_channel
 from tq.sessions.events import SessionDeleted
-from tq.sessions.log import session_event
+from tq.sessions.invitations import rewrite_invitations
+from tq.sessions.log import anonymise_in_log, session_event
 from tq.sessions.models import (
     DEFAULT_CRITERIA,
     FINAL_STATUSES,
@@ -477,6 +479,41 @@ async def hand_over(
                 break
             session = reread
     return handed
+
+
+async def erase_candidate(clients: Clients, org_id: ObjectId, erasure: Erasure) -> None:
+    """The CandidateErasing reaction, first of all: the organization's sessions where the
+    person took part or was invited lose their invitations and their seat (given back while
+    the session is open), and the log of those sessions no longer names their account."""
+    email, uid = erasure.email, erasure.user_id
+    async for found in store.with_candidate(clients.engine, org_id, uid, email):
+        session: Session | None = found
+        for _ in range(8):
+            if session is None:
+                break
+            mine = [inv for inv in session.invitations if inv.email == email]
+            erasure.names.update(inv.name for inv in mine if inv.name)
+            keep = [inv for inv in session.invitations if inv.email != email]
+            update: dict[str, Any] = {}
+            if uid is not None and uid in session.members:
+                update["$pull"] = {"participants": uid, "interviewers": uid, "members": uid}
+                if uid in session.participants and session.status in OPEN_STATUSES:
+                    update["$inc"] = {"seatsLeft": 1}
+            written = await rewrite_invitations(clients, session, keep, update=update)
+            if written is not None:
+                erasure.removed["invitations"] += len(mine)
+                erasure.removed["memberships"] += 1 if "$pull" in update else 0
+                erasure.session_ids.append(session.id)
+                await store.flush_events(clients, written)
+                break
+            session = await store.find(clients.engine, session.id)
+    if uid is not None and erasure.session_ids:
+        erasure.removed["log_entries_anonymised"] += await anonymise_in_log(
+            clients, erasure.session_ids, uid
+        )
+    await clients.queue.enqueue_many(
+        SYNC_SESSION_CHANNEL, [[str(sid)] for sid in erasure.session_ids]
+    )
 
 
 async def adopt_into_org(clients: Clients, host_id: ObjectId, org_id: ObjectId) -> int:

@@ -135,6 +135,16 @@ def hosted_open_in_org(
     )
 
 
+def with_candidate(
+    engine: AIOEngine, org_id: ObjectId, user_id: ObjectId | None, email: str
+) -> AsyncIterator[Session]:
+    """The organization's sessions where this person took part or was invited."""
+    present: list[dict[str, Any]] = [{"invitations.email": email}]
+    if user_id is not None:
+        present.append({"participants": user_id})
+    return _each(_collection(engine).find({"orgId": org_id, "$or": present}))
+
+
 async def move_to_org(engine: AIOEngine, from_org: ObjectId, to_org: ObjectId) -> int:
     """Every session of `from_org` now belongs to `to_org` (a deleted organization's)."""
     result = await _collection(engine).update_many({"orgId": from_org}, {"$set": {"orgId": to_org}})

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tq.chat.store import _channel_id, _parse_time
+from tq.chat.store import _parse_time, channel_of
 
 
 @pytest.mark.parametrize(
@@ -39,4 +39,4 @@ def test_parse_time_reads_iso_times_to_the_millisecond(value: object, parsed: da
     ],
 )
 def test_channel_id_of_an_event(event: dict[str, Any], channel: str | None) -> None:
-    assert _channel_id(event) == channel
+    assert channel_of(event) == channel
