@@ -299,6 +299,7 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.health.views import bp as health_bp
     from tq.health.views import metrics_bp
     from tq.integrations.views import bp as webhook_endpoints_bp
+    from tq.integrations.views import org_endpoints_bp
     from tq.invitations.views import bp as invitations_bp
     from tq.invitations.views import links_bp as invitation_links_bp
     from tq.notifications.views import bp as calendar_bp
@@ -324,6 +325,7 @@ def setup_blueprints(app: TQApp) -> None:
         calendar_bp,
         evaluation_bp,
         webhook_endpoints_bp,
+        org_endpoints_bp,
         runs_bp,
         piston_bp,
         piston_v2_bp,

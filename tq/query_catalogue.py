@@ -310,7 +310,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
         equality=("eventsPending",),
     ),
     # --- organizations
-    by_id(Organization, "orgs.store (find, role_doc, update, upsert_personal, delete)"),
+    by_id(Organization, "orgs.store (find, member_roles, update, upsert_personal, delete)"),
     QueryShape(
         Organization,
         "my organizations, newest",
@@ -469,6 +469,26 @@ CATALOGUE: tuple[QueryShape, ...] = (
         sort=(("createdAt", DESC), ("_id", DESC)),
         range=("_id",),
         residual=("enabled", "events"),
+    ),
+    QueryShape(
+        WebhookEndpoint,
+        "an organization's endpoints, newest first",
+        "integrations.service.list_endpoints (an org's), create (count); the dispatcher's "
+        "endpoints of a session's organization subscribed to a type ($or with the host's "
+        "not migrated); a candidate's erasure ($in)",
+        equality=("orgId",),
+        sort=(("createdAt", DESC), ("_id", DESC)),
+        range=("_id",),
+        residual=("enabled", "events", "ownerId"),
+    ),
+    QueryShape(
+        WebhookEndpoint,
+        "an account's endpoints of its personal organization or none",
+        "integrations.service.list_endpoints (personal), the dispatcher's legacy branch",
+        equality=("ownerId",),
+        sort=(("createdAt", DESC), ("_id", DESC)),
+        range=("_id",),
+        residual=("orgId", "enabled", "events"),
     ),
     by_id(WebhookDelivery, "integrations (one delivery, its claim and outcome)"),
     QueryShape(

@@ -24,12 +24,13 @@ ROLES = ("owner", "admin", "recruiter", "interviewer")
 # Refusals of the access check: an organization's (403) and "not here" (404) codes. Any
 # other 404 is about what the path names further (a note, a run, an invitation).
 REFUSED_403 = {"org_role_forbids", "not_a_participant", "not_host"}
-HIDDEN_404 = {"session_not_found", "org_not_found"}
+HIDDEN_404 = {"session_not_found", "org_not_found", "endpoint_not_found"}
 # Last, in this order: what changes the world the walk stands in.
 FINAL = [
     "POST /api/sessions/{session_id}/end",
     "POST /api/sessions/{session_id}/cancel",
     "DELETE /api/sessions/{session_id}",
+    "DELETE /api/webhooks/endpoints/{endpoint_id}",
     "DELETE /api/orgs/{org_id}/members/{user_id}",
     "POST /api/orgs/{org_id}/transfer",
     "DELETE /api/orgs/{org_id}",
@@ -103,6 +104,12 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
         json={"email": unique_email(), "role": "recruiter"},
         headers=owner["headers"],
     )
+    endpoint = await client.post(
+        f"/api/orgs/{org['_id']}/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "events": ["session.created"]},
+        headers=owner["headers"],
+    )
+    assert endpoint.status_code == 201, endpoint.text
     outsider = await register(client, role="interviewer", name="Org B owner")
     await new_org(client, outsider, name="Org B")
     return {
@@ -115,6 +122,8 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
             "user_id": spare["user"]["_id"],
             "note_id": note.json()["note"]["_id"],
             "run_id": str(ObjectId()),
+            "endpoint_id": endpoint.json()["endpoint"]["_id"],
+            "delivery_id": "msg_" + "0" * 24,
             "invitation_id": {
                 "org": org_invitation.json()["invitation"]["_id"],
                 "session": pending.json()["invitation"]["_id"],
@@ -139,6 +148,11 @@ def request_for(key: str, w: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     sid = params["session_id"]
     bodies: dict[str, Any] = {
         "POST /api/orgs/{org_id}/sessions": {"title": "Another"},
+        "POST /api/orgs/{org_id}/webhooks/endpoints": {
+            "url": "http://127.0.0.1:9/other",
+            "events": ["record.ready"],
+        },
+        "PATCH /api/webhooks/endpoints/{endpoint_id}": {"description": "changed"},
         "PATCH /api/sessions/{session_id}": {"title": "Renamed"},
         "PUT /api/sessions/{session_id}": {"title": "Renamed again"},
         "POST /api/sessions/{session_id}/invitations": {

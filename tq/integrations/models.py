@@ -64,6 +64,13 @@ class WebhookEndpoint(Model):
                 desc(WebhookEndpoint.id),
                 name="owner_created_id",
             ),
+            # an organization's endpoints, newest first; the dispatcher's of a session's org
+            Index(
+                WebhookEndpoint.org_id,
+                desc(WebhookEndpoint.created_at),
+                desc(WebhookEndpoint.id),
+                name="org_created_id",
+            ),
         ],
     }
 

@@ -36,6 +36,9 @@ from tq.evaluation.service import (
 from tq.integrations.models import EndpointSecret, WebhookDelivery, WebhookEndpoint
 from tq.integrations.schemas import DeliveryQuery, EndpointIn, EndpointUpdateIn, PageQuery
 from tq.jobs.registry import DELIVER_WEBHOOK
+from tq.orgs.audit import audit_entry, record_now
+from tq.orgs.permissions import Action
+from tq.orgs.service import check, role_in
 from tq.runner.models import CodeRun
 from tq.runner.schemas import RunOut
 from tq.sessions import store as sessions_store
@@ -103,26 +106,39 @@ def _deliveries(engine: AIOEngine) -> Any:
 
 
 async def create_endpoint(
-    clients: Clients, owner: User, data: EndpointIn
+    clients: Clients, owner: User, data: EndpointIn, org_id: ObjectId | None = None
 ) -> tuple[WebhookEndpoint, str]:
+    """An endpoint of `org_id` (checked by the caller), else of the creator's personal
+    organization: it receives the events of that organization's sessions."""
     settings = clients.settings
+    org = org_id or owner.id
     await resolve_public(data.url, allow_private=settings.webhooks_allow_private)
-    count = await _endpoints(clients.engine).count_documents({"ownerId": owner.id})
+    count = await _endpoints(clients.engine).count_documents({"orgId": org})
     if count >= settings.webhook_max_endpoints:
         raise Conflict(
-            f"An account has at most {settings.webhook_max_endpoints} endpoints",
+            f"An organization has at most {settings.webhook_max_endpoints} endpoints",
             code="too_many_endpoints",
         )
     endpoint = WebhookEndpoint(
         owner_id=owner.id,
-        org_id=owner.id,  # the owner's personal organization (tq.orgs)
+        org_id=org,
         url=data.url,
         events=list(data.events),
         description=data.description,
         secrets=[EndpointSecret(nonce=new_nonce())],
     )
     await _endpoints(clients.engine).insert_one(endpoint.model_dump_doc())
+    await _audit(clients, endpoint, owner, "webhook_endpoint.created", url=data.url)
     return endpoint, secret_of(settings, endpoint.id, endpoint.secrets[0].nonce)
+
+
+async def _audit(
+    clients: Clients, endpoint: WebhookEndpoint, actor: User, kind: str, **data: Any
+) -> None:
+    """An endpoint change in its organization's audit log (right after the change)."""
+    if endpoint.org_id is not None:
+        entry = audit_entry(kind, actor.id, endpointId=str(endpoint.id), **data)
+        await record_now(clients, endpoint.org_id, entry)
 
 
 async def adopt_into_org(engine: AIOEngine, owner_id: ObjectId, org_id: ObjectId) -> int:
@@ -140,14 +156,14 @@ async def erase_candidate_deliveries(engine: AIOEngine, erasure: Erasure) -> Non
     if not erasure.session_ids:
         return
     people: set[ObjectId] = set()
+    orgs: set[ObjectId] = set()
     for session_id in erasure.session_ids:
         session = await sessions_store.find(engine, session_id)
         if session is not None:
             people.update([session.created_by, *session.interviewers])
-    endpoints = [
-        doc["_id"]
-        async for doc in _endpoints(engine).find({"ownerId": {"$in": list(people)}}, {"_id": 1})
-    ]
+            orgs.update([session.org_id] if session.org_id else [])
+    receivers = {"$or": [{"orgId": {"$in": list(orgs)}}, {"ownerId": {"$in": list(people)}}]}
+    endpoints = [doc["_id"] async for doc in _endpoints(engine).find(receivers, {"_id": 1})]
     about = "|".join(str(sid) for sid in erasure.session_ids)
     found = _deliveries(engine).find(
         {"endpointId": {"$in": endpoints}, "payload": {"$regex": about}}, {"payload": 1}
@@ -166,23 +182,43 @@ async def get_endpoint(engine: AIOEngine, endpoint_id: ObjectId) -> WebhookEndpo
     return WebhookEndpoint.model_validate_doc(doc) if doc else None
 
 
-async def own_endpoint(engine: AIOEngine, owner: User, endpoint_id: str) -> WebhookEndpoint:
+def _endpoint_not_found() -> NotFound:
+    return NotFound("Endpoint not found", code="endpoint_not_found")
+
+
+async def own_endpoint(engine: AIOEngine, user: User, endpoint_id: str) -> WebhookEndpoint:
+    """The endpoint, for the owners and admins of its organization (others of it: 403;
+    everyone else: 404). One the migration has not reached is its creator's alone."""
     oid = parse_object_id(endpoint_id)
-    doc = await _endpoints(engine).find_one({"_id": oid, "ownerId": owner.id}) if oid else None
+    doc = await _endpoints(engine).find_one({"_id": oid}) if oid else None
     if doc is None:
-        raise NotFound("Endpoint not found", code="endpoint_not_found")
-    return WebhookEndpoint.model_validate_doc(doc)
+        raise _endpoint_not_found()
+    endpoint = WebhookEndpoint.model_validate_doc(doc)
+    if endpoint.org_id is None:
+        if endpoint.owner_id != user.id:
+            raise _endpoint_not_found()
+        return endpoint
+    check(
+        await role_in(engine, endpoint.org_id, user), Action.WEBHOOKS_MANAGE, _endpoint_not_found()
+    )
+    return endpoint
 
 
 async def list_endpoints(
-    engine: AIOEngine, owner: User, query: PageQuery
+    engine: AIOEngine, owner: User, query: PageQuery, org_id: ObjectId | None = None
 ) -> tuple[list[WebhookEndpoint], str | None]:
-    # Newest first; the cursor is the last id (ids grow with creation time).
+    """An organization's endpoints (the personal one's by default, with the creator's not
+    migrated yet), newest first; the cursor is the last id (ids grow with creation time)."""
     after = [ObjectId(query.after)] if query.after else None
+    filter_: dict[str, Any] = (
+        {"orgId": org_id}
+        if org_id is not None
+        else {"ownerId": owner.id, "orgId": {"$in": [owner.id, None]}}
+    )
     found, more = await keyset_page(
         _endpoints(engine),
         WebhookEndpoint,
-        {"ownerId": owner.id},
+        filter_,
         [("createdAt", -1), ("_id", -1)],
         after,
         query.limit,
@@ -209,11 +245,10 @@ async def update_endpoint(
         else:
             fields["disabledReason"] = "disabled by its owner"
     doc = await update_owned(
-        _endpoints(clients.engine),
-        {"_id": endpoint.id, "ownerId": owner.id},
-        {"$set": fields},
-        NotFound("Endpoint not found", code="endpoint_not_found"),
+        _endpoints(clients.engine), {"_id": endpoint.id}, {"$set": fields}, _endpoint_not_found()
     )
+    changed = sorted(data.model_fields_set)
+    await _audit(clients, endpoint, owner, "webhook_endpoint.updated", fields=changed)
     return WebhookEndpoint.model_validate_doc(doc)
 
 
@@ -221,6 +256,7 @@ async def delete_endpoint(clients: Clients, owner: User, endpoint_id: str) -> No
     endpoint = await own_endpoint(clients.engine, owner, endpoint_id)
     await _endpoints(clients.engine).delete_one({"_id": endpoint.id})
     await _deliveries(clients.engine).delete_many({"endpointId": endpoint.id})
+    await _audit(clients, endpoint, owner, "webhook_endpoint.deleted", url=endpoint.url)
 
 
 async def rotate_secret(
@@ -239,10 +275,11 @@ async def rotate_secret(
     secrets = [*kept, fresh]
     doc = await update_owned(
         _endpoints(clients.engine),
-        {"_id": endpoint.id, "ownerId": owner.id},
+        {"_id": endpoint.id},
         {"$set": {"secrets": [s.model_dump_doc() for s in secrets], "updatedAt": now}},
-        NotFound("Endpoint not found", code="endpoint_not_found"),
+        _endpoint_not_found(),
     )
+    await _audit(clients, endpoint, owner, "webhook_endpoint.secret_rotated")
     return WebhookEndpoint.model_validate_doc(doc), secret_of(
         clients.settings, endpoint.id, fresh.nonce
     )
@@ -426,8 +463,14 @@ async def dispatch(clients: Clients, record: SessionEventRecord) -> int:
     session = await sessions_store.find(clients.engine, record.session_id)
     if session is None:
         return 0
+    # The endpoints of the session's organization (and its host's not migrated yet).
+    owned = [{"orgId": session.org_id}] if session.org_id is not None else []
     cursor = clients.engine.get_collection(WebhookEndpoint).find(
-        {"ownerId": session.created_by, "enabled": True, "events": kind}
+        {
+            "$or": [*owned, {"orgId": None, "ownerId": session.created_by}],
+            "enabled": True,
+            "events": kind,
+        }
     )
     endpoints = [WebhookEndpoint.model_validate_doc(e) async for e in cursor]
     if not endpoints:

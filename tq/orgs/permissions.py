@@ -31,6 +31,7 @@ class Action(StrEnum):
     SESSIONS_MANAGE = "sessions.manage"
     RECORDS_READ = "records.read"
     NOTES_READ = "notes.read"
+    WEBHOOKS_MANAGE = "webhooks.manage"
 
 
 ALL: frozenset[OrgRole] = frozenset(ORG_ROLES)
@@ -55,6 +56,7 @@ TABLE: dict[Action, frozenset[OrgRole]] = {
     # recruiters too, but never an interviewer's private notes.
     Action.RECORDS_READ: ALL,
     Action.NOTES_READ: frozenset({"owner", "admin", "interviewer"}),
+    Action.WEBHOOKS_MANAGE: ADMINS,
 }
 
 WHAT = {
@@ -71,6 +73,7 @@ WHAT = {
     Action.SESSIONS_MANAGE: "change, cancel, delete, start, end and invite to any of them",
     Action.RECORDS_READ: "read their records (no private notes)",
     Action.NOTES_READ: "read the panel's shared notes of any of them",
+    Action.WEBHOOKS_MANAGE: "manage the webhook endpoints of the organization's sessions",
 }
 
 # A seat is a licence to run interviews: recruiters (scheduling, records) take none.
@@ -178,18 +181,20 @@ OPERATIONS: dict[str, Access] = {
     f"POST {S}/runs": SESSION,
     f"GET {S}/runs": SESSION,
     f"GET {S}/runs/{{run_id}}": SESSION,
-    # webhook endpoints are still an interviewer account's own (they move to organizations
-    # with the next step of this issue)
+    # webhook endpoints: created and listed in an organization (the personal one without
+    # the path), each then the business of its organization's owners and admins
     "POST /api/webhooks/endpoints": ACCOUNT,
     "GET /api/webhooks/endpoints": ACCOUNT,
-    f"GET {E}": ACCOUNT,
-    f"PATCH {E}": ACCOUNT,
-    f"DELETE {E}": ACCOUNT,
-    f"POST {E}/rotate-secret": ACCOUNT,
-    f"POST {E}/test": ACCOUNT,
-    f"GET {E}/deliveries": ACCOUNT,
-    f"GET {E}/deliveries/{{delivery_id}}": ACCOUNT,
-    f"POST {E}/deliveries/{{delivery_id}}/replay": ACCOUNT,
+    f"POST {O}/webhooks/endpoints": org(Action.WEBHOOKS_MANAGE),
+    f"GET {O}/webhooks/endpoints": org(Action.WEBHOOKS_MANAGE),
+    f"GET {E}": org(Action.WEBHOOKS_MANAGE),
+    f"PATCH {E}": org(Action.WEBHOOKS_MANAGE),
+    f"DELETE {E}": org(Action.WEBHOOKS_MANAGE),
+    f"POST {E}/rotate-secret": org(Action.WEBHOOKS_MANAGE),
+    f"POST {E}/test": org(Action.WEBHOOKS_MANAGE),
+    f"GET {E}/deliveries": org(Action.WEBHOOKS_MANAGE),
+    f"GET {E}/deliveries/{{delivery_id}}": org(Action.WEBHOOKS_MANAGE),
+    f"POST {E}/deliveries/{{delivery_id}}/replay": org(Action.WEBHOOKS_MANAGE),
     # organizations
     "POST /api/orgs": ACCOUNT,
     "GET /api/orgs": ACCOUNT,

@@ -66,9 +66,10 @@ async def role_in(engine: AIOEngine, org_id: ObjectId | None, user: User) -> Org
     projected read by `_id`."""
     if org_id is None:
         return None
-    doc = await store.role_doc(engine, org_id, user.id)
-    members = doc.get("members") if doc else None
-    return members[0]["role"] if members else None
+    if org_id == user.id:
+        return "owner"  # a personal organization's id is its owner's: nothing to read
+    members = await store.member_roles(engine, org_id, user.id)
+    return next((m["role"] for m in members if m["userId"] == user.id), None)
 
 
 def check(role: OrgRole | None, action: Action, hidden: NotFound) -> None:
@@ -346,8 +347,10 @@ async def remove_member(
         if successor == target:
             raise Conflict("Sessions are handed to someone who stays", code="bad_successor")
         await clients.events.publish(MemberLeaving(org.id, target, successor))
+        # The list as it stays, on the version read (FerretDB v1 has no $pull by condition).
         change: dict[str, Any] = {
-            "$pull": {"members": {"userId": target}, "memberIds": target},
+            "$set": {"members": [m.model_dump_doc() for m in org.members if m.user_id != target]},
+            "$pull": {"memberIds": target},
         }
         if takes_seat(current):
             change["$inc"] = {"seatsLeft": 1}
@@ -539,12 +542,22 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
             await store.delete(clients.engine, org.id)
             await audit.forget_org_audit(clients, org.id)
             continue
-        role = org.role_of(user_id)
-        change: dict[str, Any] = {"$pull": {"members": {"userId": user_id}, "memberIds": user_id}}
-        if role is not None and takes_seat(role):
-            change["$inc"] = {"seatsLeft": 1}
-        entry = audit.audit_entry("member.removed", None, reason="account_deleted")
-        await store.update(clients, {"_id": org.id, "memberIds": user_id}, change, [entry])
+        for _ in range(ATTEMPTS):
+            role = org.role_of(user_id)
+            if role is None:
+                break
+            change: dict[str, Any] = {
+                "$set": {
+                    "members": [m.model_dump_doc() for m in org.members if m.user_id != user_id]
+                },
+                "$pull": {"memberIds": user_id},
+            }
+            if takes_seat(role):
+                change["$inc"] = {"seatsLeft": 1}
+            entry = audit.audit_entry("member.removed", None, reason="account_deleted")
+            if await _write(clients, org, change, [entry]) is not None:
+                break
+            org = await store.load(clients.engine, org.id)
 
 
 # --- a candidate's data

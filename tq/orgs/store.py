@@ -42,13 +42,12 @@ async def load(engine: AIOEngine, org_id: str | ObjectId) -> Organization:
     return org
 
 
-async def role_doc(engine: AIOEngine, org_id: ObjectId, user_id: ObjectId) -> dict[str, Any] | None:
-    """The caller's membership alone (one projected read by `_id`): what an access check on a
-    session of the organization needs."""
-    doc: dict[str, Any] | None = await _collection(engine).find_one(
-        {"_id": org_id}, {"members": {"$elemMatch": {"userId": user_id}}}
-    )
-    return doc
+async def member_roles(engine: AIOEngine, org_id: ObjectId, user_id: ObjectId) -> list[Any]:
+    """The organization's members if `user_id` is one of them (else []): one read by `_id`,
+    projected to the members. (`$elemMatch` in a projection would send only the caller's
+    entry; FerretDB v1, the fallback engine, does not implement it.)"""
+    doc = await _collection(engine).find_one({"_id": org_id, "memberIds": user_id}, {"members": 1})
+    return list(doc["members"]) if doc else []
 
 
 async def insert(engine: AIOEngine, org: Organization) -> None:
