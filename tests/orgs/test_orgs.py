@@ -364,8 +364,36 @@ async def test_audit_log_pages_filters_and_record_views(
     assert [e["at"] for e in seen] == sorted((e["at"] for e in seen), reverse=True)
     viewed = await audit_types(client, owner, org, type="record.viewed")
     assert [(e["actorId"], e["sessionId"]) for e in viewed] == [(recruiter["user"]["_id"], sid)]
+    exported = await client.get(f"/api/sessions/{sid}/code/export", headers=owner["headers"])
+    assert exported.status_code == 200
+    exports = await audit_types(client, owner, org, type="code.exported")
+    assert [(e["actorId"], e["sessionId"]) for e in exports] == [(owner["user"]["_id"], sid)]
     by_owner = await audit_types(client, owner, org, actor=owner["user"]["_id"])
     assert {e["actorId"] for e in by_owner} == {owner["user"]["_id"]}
     assert sum(e["type"] == "org.updated" for e in by_owner) == 5
     future = await audit_types(client, owner, org, since=iso(datetime.now(UTC) + timedelta(days=1)))
     assert future == []
+
+
+async def test_account_deletion_and_organizations(client: httpx.AsyncClient) -> None:
+    """An owner of a team leaves only after handing it over; a member who deletes the account
+    frees the seat, and the audit log keeps the change, not who it was."""
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner, seatLimit=4)
+    member = await join(client, owner, org, "interviewer")
+
+    async def close(who: dict[str, Any]) -> httpx.Response:
+        return await client.request(
+            "DELETE", "/api/auth/me", json={"password": who["password"]}, headers=who["headers"]
+        )
+
+    refused = await close(owner)
+    assert refused.status_code == 409 and refused.json()["error"] == "owns_organization"
+    assert (await client.get("/api/auth/me", headers=owner["headers"])).status_code == 200
+    assert (await close(member)).status_code == 204
+    after = await client.get(f"{ORGS}/{org['_id']}", headers=owner["headers"])
+    assert after.json()["org"]["seatsUsed"] == 1 and after.json()["org"]["members"] == 1
+    removed = await audit_types(client, owner, org, type="member.removed")
+    assert [(e["actorId"], e["data"]["reason"]) for e in removed] == [(None, "account_deleted")]
+    joined = await audit_types(client, owner, org, type="member.joined")
+    assert [e["actorId"] for e in joined] == [None]  # the deleted account is not named

@@ -47,6 +47,7 @@ from tq.core.errors import AppError, Forbidden
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
+from tq.orgs.audit import record_view
 from tq.sessions import store
 from tq.sessions.models import Session
 from tq.sessions.queries import member_session, panel_session
@@ -256,6 +257,7 @@ async def code_export(
     request: Request, session_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
     session = await panel_session(clients.engine, session_id, viewer)
+    await record_view(clients, session.org_id, viewer.id, session.id, "code.exported")
     updates = [
         ExportedUpdate(**entry) async for entry in history.export(clients.engine, session.id)
     ]

@@ -48,7 +48,7 @@ from tq.evaluation.schemas import (
     ScorecardIn,
     ScoreSummary,
 )
-from tq.orgs.audit import audit_entry, record_now
+from tq.orgs.audit import record_view
 from tq.orgs.permissions import Action
 from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery
@@ -412,7 +412,7 @@ async def timeline_page(
     rule) and client claims that fall between its first and last checkpoint: everything after
     the page before, up to its last checkpoint (the last page: up to now)."""
     session = await panel_session(clients.engine, session_id, viewer)
-    await audit_view(clients, session, viewer, "timeline")
+    await record_view(clients, session.org_id, viewer.id, session.id, "timeline.viewed")
     every = [step async for step in steps(clients.engine, session.id)]
     grouped = group(every, timedelta(seconds=clients.settings.code_timeline_group_s))
     start = 0
@@ -535,17 +535,9 @@ async def all_runs(engine: AIOEngine, session: Session) -> list[CodeRun]:
     return list(reversed(runs))
 
 
-async def audit_view(clients: Clients, session: Session, viewer: User, what: str) -> None:
-    """Every view of a candidate's record or code timeline goes into the organization's
-    audit log (who, when, which session) before the answer leaves."""
-    if session.org_id is not None:
-        entry = audit_entry(f"{what}.viewed", viewer.id, session.id)
-        await record_now(clients, session.org_id, entry)
-
-
 async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
     session = await panel_session(clients.engine, session_id, viewer, Action.RECORDS_READ)
-    await audit_view(clients, session, viewer, "record")
+    await record_view(clients, session.org_id, viewer.id, session.id, "record.viewed")
     await store.flush_events(clients, session)  # what waits in the document, first
     events, _ = await read_events(clients, session, None, RECORD_MAX_EVENTS)
     cursor = (

@@ -71,6 +71,15 @@ async def record_now(clients: Clients, org_id: ObjectId, entry: AuditEntry) -> N
     await insert_new(clients.engine.get_collection(AuditRecord), [_record(org_id, entry)])
 
 
+async def record_view(
+    clients: Clients, org_id: ObjectId | None, viewer_id: ObjectId, session_id: ObjectId, what: str
+) -> None:
+    """A view or an export of a candidate's record, timeline or code (who, when, which
+    session), written before the answer leaves."""
+    if org_id is not None:
+        await record_now(clients, org_id, audit_entry(what, viewer_id, session_id))
+
+
 async def read_page(
     clients: Clients,
     org: Organization,
