@@ -355,6 +355,19 @@ CATALOGUE: tuple[QueryShape, ...] = (
         AuditRecord, "an account's entries", "orgs.audit.forget_actor", equality=("actorId",)
     ),
     QueryShape(
+        AuditRecord,
+        "entries not dispatched yet, oldest first",
+        "integrations.service.pump (audit.entry deliveries)",
+        equality=("dispatched",),
+        sort=(("at", ASC),),
+    ),
+    QueryShape(
+        Organization,
+        "organizations with audit entries waiting in the document",
+        "orgs.audit.flush_waiting (the webhook pump)",
+        equality=("auditPending",),
+    ),
+    QueryShape(
         Session,
         "an organization's sessions, newest",
         "sessions.queries.org_sessions, sessions.store.move_to_org",

@@ -5,14 +5,26 @@ nothing of one organization visible to another."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from odmantic import AIOEngine
+from standardwebhooks import Webhook
 
-from tests.support import SmtpCatcher, iso, register, text_and_html, unique_email
+from config import Settings
+from tests.integrations.test_webhooks import pump_until
+from tests.support import (
+    SmtpCatcher,
+    WebhookReceiver,
+    iso,
+    open_clients,
+    register,
+    text_and_html,
+    unique_email,
+)
 from tq.orgs.models import AuditRecord, Organization
 
 ORGS = "/api/orgs"
@@ -397,3 +409,39 @@ async def test_account_deletion_and_organizations(client: httpx.AsyncClient) -> 
     assert [(e["actorId"], e["data"]["reason"]) for e in removed] == [(None, "account_deleted")]
     joined = await audit_types(client, owner, org, type="member.joined")
     assert [e["actorId"] for e in joined] == [None]  # the deleted account is not named
+
+
+async def test_audit_entries_stream_to_the_orgs_webhooks(
+    client: httpx.AsyncClient, settings: Settings, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner)
+    async with WebhookReceiver() as receiver, open_clients(settings) as clients:
+        made = await client.post(
+            f"{ORGS}/{org['_id']}/webhooks/endpoints",
+            json={"url": receiver.url, "events": ["audit.entry"]},
+            headers=owner["headers"],
+        )
+        assert made.status_code == 201, made.text
+        secret = made.json()["secret"]
+        renamed = await client.patch(
+            f"{ORGS}/{org['_id']}", json={"name": "Streamed"}, headers=owner["headers"]
+        )
+        assert renamed.status_code == 200
+
+        def streamed() -> list[dict[str, Any]]:
+            return [json.loads(r["body"]) for r in receiver.of_type("audit.entry")]
+
+        await pump_until(
+            clients, lambda: any(b["data"]["type"] == "org.updated" for b in streamed())
+        )
+        bodies = streamed()
+        kinds = [b["data"]["type"] for b in bodies]
+        assert "webhook_endpoint.created" in kinds and "org.updated" in kinds
+        update = next(b for b in bodies if b["data"]["type"] == "org.updated")
+        assert update["data"]["orgId"] == org["_id"]
+        assert update["data"]["actorId"] == owner["user"]["_id"]
+        assert update["data"]["data"] == {"fields": ["name"]}
+        # Signed as every delivery is (Standard Webhooks), with the endpoint's secret.
+        delivered = next(r for r in receiver.of_type("audit.entry") if '"org.updated"' in r["body"])
+        Webhook(secret).verify(delivered["body"], delivered["headers"])

@@ -22,6 +22,7 @@ WebhookEventType = Literal[
     "scorecard.submitted",
     "run.completed",
     "record.ready",
+    "audit.entry",
 ]
 WEBHOOK_EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 DeliveryStatus = Literal["pending", "succeeded", "failed"]

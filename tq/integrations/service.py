@@ -36,8 +36,10 @@ from tq.evaluation.service import (
 from tq.integrations.models import EndpointSecret, WebhookDelivery, WebhookEndpoint
 from tq.integrations.schemas import DeliveryQuery, EndpointIn, EndpointUpdateIn, PageQuery
 from tq.jobs.registry import DELIVER_WEBHOOK
-from tq.orgs.audit import audit_entry, record_now
+from tq.orgs.audit import audit_entry, flush_waiting, record_now
+from tq.orgs.models import AuditRecord
 from tq.orgs.permissions import Action
+from tq.orgs.schemas import AuditOut
 from tq.orgs.service import check, role_in
 from tq.runner.models import CodeRun
 from tq.runner.schemas import RunOut
@@ -495,6 +497,33 @@ async def dispatch(clients: Clients, record: SessionEventRecord) -> int:
     return await queue_deliveries(clients, deliveries)
 
 
+async def dispatch_audit(clients: Clients, entry: AuditRecord) -> int:
+    """One audit entry → one `audit.entry` delivery per enabled endpoint of its organization
+    subscribed to that type (the entry as GET /api/orgs/:id/audit shows it)."""
+    cursor = clients.engine.get_collection(WebhookEndpoint).find(
+        {"orgId": entry.org_id, "enabled": True, "events": "audit.entry"}
+    )
+    endpoints = [WebhookEndpoint.model_validate_doc(e) async for e in cursor]
+    if not endpoints:
+        return 0
+    data = AuditOut.of(entry).model_dump(mode="json", by_alias=True)
+    payload = body_of("audit.entry", {"orgId": str(entry.org_id), **data}, entry.at)
+    now = utcnow()
+    deliveries = [
+        # ODMantic declares `id` to type checkers even where another field is primary.
+        WebhookDelivery(  # type: ignore[call-arg]
+            key=message_id(f"audit:{entry.key}:{endpoint.id}"),
+            endpoint_id=endpoint.id,
+            owner_id=endpoint.owner_id,
+            event_type="audit.entry",
+            payload=payload,
+            next_attempt_at=now + LEASE,
+        )
+        for endpoint in endpoints
+    ]
+    return await queue_deliveries(clients, deliveries)
+
+
 async def pump(clients: Clients, deadline: Deadline) -> dict[str, int]:
     """Move logged events out of documents, dispatch the ones not dispatched yet (oldest
     first), then queue again the deliveries whose next attempt is due; within `deadline`."""
@@ -509,6 +538,15 @@ async def pump(clients: Clients, deadline: Deadline) -> dict[str, int]:
         record = SessionEventRecord.model_validate_doc(doc)
         counts["deliveries"] += await dispatch(clients, record)
         await log_entries.update_one({"_id": record.key}, {"$set": {"dispatched": True}})
+        counts["events"] += 1
+    await flush_waiting(clients, deadline)
+    audit_log = clients.engine.get_collection(AuditRecord)
+    async for doc in audit_log.find({"dispatched": False}).sort([("at", 1)]).limit(batch):
+        if deadline.passed:
+            break
+        entry = AuditRecord.model_validate_doc(doc)
+        counts["deliveries"] += await dispatch_audit(clients, entry)
+        await audit_log.update_one({"_id": entry.key}, {"$set": {"dispatched": True}})
         counts["events"] += 1
     now = utcnow()
     deliveries = clients.engine.get_collection(WebhookDelivery)

@@ -15,7 +15,7 @@ from pymongo.errors import PyMongoError
 
 from tq.core.clients import Clients
 from tq.core.db import insert_new, keyset_page
-from tq.core.time import utcnow
+from tq.core.time import Deadline, utcnow
 from tq.orgs import store
 from tq.orgs.models import AuditEntry, AuditRecord, Organization
 
@@ -63,6 +63,16 @@ async def move_to_log(clients: Clients, org: Organization) -> int:
         log.warning("audit entries of org %s left in its outbox (%s)", org.id, exc)
         return 0
     return len(waiting)
+
+
+async def flush_waiting(clients: Clients, deadline: Deadline) -> int:
+    """Entries a crash left in their organization (written, not moved), moved now."""
+    moved = 0
+    async for org in store.with_pending_audit(clients.engine, clients.settings.job_batch_size):
+        if deadline.passed:
+            break
+        moved += await move_to_log(clients, org)
+    return moved
 
 
 async def record_now(clients: Clients, org_id: ObjectId, entry: AuditEntry) -> None:

@@ -63,6 +63,8 @@ class AuditRecord(Model):
     at: datetime
     session_id: ObjectId | None = Field(default=None, key_name="sessionId")
     data: dict[str, Any] = Field(default={})
+    # Turned into deliveries to the organization's webhook endpoints yet (tq.integrations)?
+    dispatched: bool = False
 
     model_config = {
         "collection": "org_audit",
@@ -85,6 +87,8 @@ class AuditRecord(Model):
             ),
             # account deletion: the actor's entries
             Index(AuditRecord.actor_id, name="actor"),
+            # the webhook pump: entries not dispatched yet, oldest first
+            Index(AuditRecord.dispatched, AuditRecord.at, name="dispatched_at"),
         ],
     }
 
@@ -111,6 +115,7 @@ class Organization(Model):
     # Scorecard criteria a new session of this organization starts with.
     default_criteria: list[str] | None = Field(default=None, key_name="defaultCriteria")
     outbox_audit: list[AuditEntry] = Field(default=[], key_name="outboxAudit")
+    audit_pending: bool = Field(default=False, key_name="auditPending")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
 
@@ -127,6 +132,8 @@ class Organization(Model):
                 name="members_created_id",
             ),
             Index(Organization.invite_tokens, name="invite_tokens"),
+            # organizations whose audit entries still wait in the document
+            Index(Organization.audit_pending, name="audit_pending"),
         ],
     }
 

@@ -110,6 +110,7 @@ async def _ensure_personal(clients: Clients, user_id: ObjectId, name: str) -> Or
         seat_limit=clients.settings.org_default_seats,
         seats_left=clients.settings.org_default_seats - 1,
         outbox_audit=[audit.audit_entry("org.created", user_id, personal=True)],
+        audit_pending=True,
     )
     await store.upsert_personal(clients.engine, personal)
     created = await store.load(clients.engine, user_id)
@@ -169,6 +170,7 @@ async def create_org(clients: Clients, owner: User, data: CreateOrgIn) -> Organi
         seat_limit=seats,
         seats_left=seats - 1,
         outbox_audit=[audit.audit_entry("org.created", owner.id, name=data.name)],
+        audit_pending=True,
     )
     await store.insert(clients.engine, org)
     await audit.move_to_log(clients, org)

@@ -4,6 +4,7 @@ document's outbox (`update`); `tq.orgs.audit` moves them to the log."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from bson import ObjectId
@@ -74,6 +75,7 @@ async def update(
         change.setdefault("$push", {})["outboxAudit"] = {
             "$each": [entry.model_dump_doc() for entry in audit]
         }
+        change.setdefault("$set", {})["auditPending"] = True
     change.setdefault("$set", {})["updatedAt"] = utcnow()
     async with clients.locks.hold(lock_key(filter_["_id"])):
         doc = await _collection(clients.engine).find_one_and_update(
@@ -86,6 +88,9 @@ async def take_out_audit(clients: Clients, org_id: ObjectId, moved: list[dict[st
     async with clients.locks.hold(lock_key(org_id)):
         await _collection(clients.engine).update_one(
             {"_id": org_id}, {"$pullAll": {"outboxAudit": moved}}
+        )
+        await _collection(clients.engine).update_one(
+            {"_id": org_id, "outboxAudit": []}, {"$set": {"auditPending": False}}
         )
 
 
@@ -106,6 +111,12 @@ async def of_member(engine: AIOEngine, user_id: ObjectId, limit: int) -> list[Or
 async def by_invite_token(engine: AIOEngine, hashed: str) -> Organization | None:
     doc = await _collection(engine).find_one({"inviteTokens": hashed})
     return Organization.model_validate_doc(doc) if doc else None
+
+
+async def with_pending_audit(engine: AIOEngine, limit: int) -> AsyncIterator[Organization]:
+    cursor = _collection(engine).find({"auditPending": True}).limit(limit)
+    async for doc in cursor:
+        yield Organization.model_validate_doc(doc)
 
 
 async def migration_state(engine: AIOEngine, key: str) -> OrgMigration:
