@@ -234,7 +234,7 @@ class Settings(BaseSettings):
     ]
     webhook_disable_after_days: float = Field(5, gt=0)
     webhook_secret_grace_hours: float = Field(24, ge=0)
-    webhook_max_endpoints: int = Field(20, ge=1, le=1000)  # per account
+    webhook_max_endpoints: int = Field(20, ge=1, le=1000)  # per organization
     webhook_pump_every_s: float = Field(5, gt=0)
 
     # --- API rate limits (README "Rate limits"); moving windows in Redis, per user or address
