@@ -135,6 +135,11 @@ def endpoint_specs(ctx: dict[str, Any]) -> dict[str, tuple[Any, tuple[int, ...]]
             (200,),
         ),
         "POST /api/chat/save-message": (save, (201,)),
+        # The host's record of the 1,000-message session (each view is audited since issue 25).
+        "GET /api/sessions/:id/record": (
+            fixed("GET", f"/api/sessions/{ctx['big']}/record", auth),
+            (200,),
+        ),
     }
 
 

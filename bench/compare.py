@@ -2,7 +2,7 @@
 tree, side by side in one run, on one database and one data set. Run as
 `python -m bench.compare [REV]` (default BENCH_BASE, else the commit before issue 23's
 refactoring began; BENCH_ROUTES=<name>,... measures some of the routes only). Writes
-bench/results/<date>-compare.md and .json.
+bench/results/<date>-compare.md and .json (BENCH_RESULT=<name>: <date>-<name>.*).
 
 The earlier commit is checked out into a throw-away git worktree and started from there
 (`python server.py` in that directory imports its own `tq`), with the same virtualenv. The two
@@ -42,6 +42,7 @@ ROUTES = (
     *READ_ROUTES,
     "POST join/leave pair",
     "POST /api/chat/save-message",
+    "GET /api/sessions/:id/record",
 )
 
 
@@ -170,7 +171,7 @@ async def main(rev: str) -> None:
     finally:
         await stack.close()
         subprocess.run(["git", "worktree", "remove", "--force", str(earlier)], cwd=ROOT)
-    save(f"{report['date']}-compare", report, table(report))
+    save(f"{report['date']}-{os.environ.get('BENCH_RESULT', 'compare')}", report, table(report))
 
 
 def head_label() -> str:
