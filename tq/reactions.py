@@ -16,7 +16,7 @@ from tq.evaluation.service import (
     forget_session_evaluation,
 )
 from tq.integrations.service import adopt_into_org as adopt_endpoints
-from tq.integrations.service import erase_candidate_deliveries
+from tq.integrations.service import erase_candidate_deliveries, forget_org_endpoints
 from tq.notifications.service import erase_candidate_emails, queue_org_invitation_email
 from tq.orgs import audit as org_audit
 from tq.orgs.events import (
@@ -73,6 +73,9 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     async def keep_org_sessions(event: OrgDeleting) -> None:
         await move_org_sessions(clients, event.org_id, event.successor_org_id)
 
+    async def forget_endpoints(event: OrgDeleting) -> None:
+        await forget_org_endpoints(clients.engine, event.org_id)
+
     async def mail_org_invitation(event: OrgInvitationIssued) -> None:
         await queue_org_invitation_email(clients, event.org_id, event.invitation_id)
 
@@ -126,6 +129,7 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     bus.subscribe(AccountClosing, leave_orgs)
     bus.subscribe(MemberLeaving, hand_over_sessions)
     bus.subscribe(OrgDeleting, keep_org_sessions)
+    bus.subscribe(OrgDeleting, forget_endpoints)
     bus.subscribe(OrgInvitationIssued, mail_org_invitation)
     bus.subscribe(AccountClosing, anonymise_audit)
     bus.subscribe(AccountClosing, release_seats)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from bson import ObjectId
 from odmantic import AIOEngine
 from standardwebhooks import Webhook
 
@@ -26,6 +27,7 @@ from tests.support import (
     unique_email,
 )
 from tq.orgs.models import AuditRecord, Organization
+from tq.sessions.models import Session
 
 ORGS = "/api/orgs"
 
@@ -445,3 +447,46 @@ async def test_audit_entries_stream_to_the_orgs_webhooks(
         # Signed as every delivery is (Standard Webhooks), with the endpoint's secret.
         delivered = next(r for r in receiver.of_type("audit.entry") if '"org.updated"' in r["body"])
         Webhook(secret).verify(delivered["body"], delivered["headers"])
+
+
+async def test_deleting_an_org_keeps_its_sessions_with_the_owner(
+    client: httpx.AsyncClient, engine: AIOEngine
+) -> None:
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner)
+    admin = await join(client, owner, org, "admin")
+    made = await client.post(
+        f"{ORGS}/{org['_id']}/sessions",
+        json={"title": "Kept", "visibility": "invite_only"},
+        headers=owner["headers"],
+    )
+    sid = made.json()["session"]["_id"]
+    endpoint = await client.post(
+        f"{ORGS}/{org['_id']}/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "events": ["session.created"]},
+        headers=admin["headers"],
+    )
+    assert endpoint.status_code == 201
+    assert (
+        await client.delete(f"{ORGS}/{org['_id']}", headers=admin["headers"])
+    ).status_code == 403
+    assert (await client.get(ORGS, headers=owner["headers"])).status_code == 200  # made now
+    personal = await client.delete(f"{ORGS}/{owner['user']['_id']}", headers=owner["headers"])
+    assert personal.status_code == 409  # a personal organization goes with its account
+    assert (
+        await client.delete(f"{ORGS}/{org['_id']}", headers=owner["headers"])
+    ).status_code == 204
+    assert (await client.get(f"{ORGS}/{org['_id']}", headers=admin["headers"])).status_code == 404
+    # The session is now the owner's personal organization's: the owner still sees it, the
+    # former admin does not.
+    assert (await client.get(f"/api/sessions/{sid}", headers=owner["headers"])).status_code == 200
+    assert (await client.get(f"/api/sessions/{sid}", headers=admin["headers"])).status_code == 404
+    stored = await engine.get_collection(Session).find_one({"_id": ObjectId(sid)})
+    assert stored is not None and str(stored["orgId"]) == owner["user"]["_id"]
+    gone = await client.get(
+        f"/api/webhooks/endpoints/{endpoint.json()['endpoint']['_id']}", headers=owner["headers"]
+    )
+    assert gone.status_code == 404
+    assert await engine.get_collection(AuditRecord).count_documents({"orgId": org_id(org)}) == 0
+    kept = await audit_types(client, owner, {"_id": owner["user"]["_id"]}, type="org.deleted")
+    assert [e["data"]["orgId"] for e in kept] == [org["_id"]]

@@ -179,6 +179,14 @@ async def erase_candidate_deliveries(engine: AIOEngine, erasure: Erasure) -> Non
             erasure.removed["webhook_payloads_scrubbed"] += 1
 
 
+async def forget_org_endpoints(engine: AIOEngine, org_id: ObjectId) -> None:
+    """A deleted organization's endpoints go, with their delivery logs."""
+    ids = [doc["_id"] async for doc in _endpoints(engine).find({"orgId": org_id}, {"_id": 1})]
+    if ids:
+        await _deliveries(engine).delete_many({"endpointId": {"$in": ids}})
+        await _endpoints(engine).delete_many({"_id": {"$in": ids}})
+
+
 async def get_endpoint(engine: AIOEngine, endpoint_id: ObjectId) -> WebhookEndpoint | None:
     doc = await _endpoints(engine).find_one({"_id": endpoint_id})
     return WebhookEndpoint.model_validate_doc(doc) if doc else None
