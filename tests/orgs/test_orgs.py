@@ -74,7 +74,7 @@ async def audit_types(
     return entries
 
 
-async def test_create_list_and_personal_org(client: httpx.AsyncClient) -> None:
+async def test_create_list_and_personal_org(client: httpx.AsyncClient, engine: AIOEngine) -> None:
     owner = await register(client, role="interviewer", name="Olga Owner")
     org = await new_org(client, owner, seatLimit=3)
     assert org["myRole"] == "owner" and org["seatLimit"] == 3 and org["seatsUsed"] == 1
@@ -99,6 +99,21 @@ async def test_create_list_and_personal_org(client: httpx.AsyncClient) -> None:
         f"{ORGS}/{personal[0]['_id']}/sessions", headers=owner["headers"]
     )
     assert [s["title"] for s in in_personal.json()["sessions"]] == ["Mine"]
+    # Each organization's default criteria go to the sessions created in it.
+    for org_ref, criteria in ((personal[0]["_id"], ["design"]), (org["_id"], ["testing", "speed"])):
+        changed = await client.patch(
+            f"{ORGS}/{org_ref}", json={"defaultCriteria": criteria}, headers=owner["headers"]
+        )
+        assert changed.status_code == 200 and changed.json()["org"]["defaultCriteria"] == criteria
+    again = await client.post("/api/sessions", json={"title": "P"}, headers=owner["headers"])
+    in_org = await client.post(
+        f"{ORGS}/{org['_id']}/sessions", json={"title": "T"}, headers=owner["headers"]
+    )
+    for made, criteria in ((again, ["design"]), (in_org, ["testing", "speed"])):
+        stored = await engine.get_collection(Session).find_one(
+            {"_id": ObjectId(made.json()["session"]["_id"])}
+        )
+        assert stored is not None and stored["criteria"] == criteria
 
 
 async def test_bad_input_is_a_clear_4xx(client: httpx.AsyncClient) -> None:

@@ -8,6 +8,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import Body, Query
 from tq.integrations.models import (
+    WEBHOOK_EVENT_TYPES,
     DeliveryStatus,
     WebhookDelivery,
     WebhookEndpoint,
@@ -17,7 +18,10 @@ from tq.integrations.models import (
 Url = Annotated[str, StringConstraints(min_length=8, max_length=2000, pattern=r"^https?://\S+$")]
 Events = Annotated[
     list[WebhookEventType],
-    Field(min_length=1, max_length=12, json_schema_extra={"uniqueItems": True}),
+    # Each type at most once: as many as there are.
+    Field(
+        min_length=1, max_length=len(WEBHOOK_EVENT_TYPES), json_schema_extra={"uniqueItems": True}
+    ),
 ]
 Description = Annotated[str, StringConstraints(max_length=500)]
 ObjectIdCursor = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")]

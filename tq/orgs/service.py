@@ -118,6 +118,11 @@ async def _ensure_personal(clients: Clients, user_id: ObjectId, name: str) -> Or
     return created
 
 
+async def personal_default_criteria(engine: AIOEngine, user: User) -> list[str] | None:
+    """The scorecard criteria the account's personal organization gives its new sessions."""
+    return await store.default_criteria(engine, user.id)
+
+
 MIGRATION = "personal_orgs"
 
 

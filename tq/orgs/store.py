@@ -43,6 +43,11 @@ async def load(engine: AIOEngine, org_id: str | ObjectId) -> Organization:
     return org
 
 
+async def default_criteria(engine: AIOEngine, org_id: ObjectId) -> list[str] | None:
+    doc = await _collection(engine).find_one({"_id": org_id}, {"defaultCriteria": 1})
+    return list(doc["defaultCriteria"]) if doc and doc.get("defaultCriteria") else None
+
+
 async def member_roles(engine: AIOEngine, org_id: ObjectId, user_id: ObjectId) -> list[Any]:
     """The organization's members if `user_id` is one of them (else []): one read by `_id`,
     projected to the members. (`$elemMatch` in a projection would send only the caller's

@@ -12,7 +12,7 @@ from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.orgs.permissions import Action
-from tq.orgs.service import org_for
+from tq.orgs.service import org_for, personal_default_criteria
 from tq.sessions import queries, service
 from tq.sessions.schemas import (
     CreateSessionIn,
@@ -69,7 +69,9 @@ async def create_session(request: Request, clients: Clients, viewer: CurrentUser
 
 async def _create(request: Request, clients: Clients, viewer: User) -> HTTPResponse:
     data = parse_body(request, CreateSessionIn)
-    view = await service.create_session(clients, viewer, data)
+    # In the caller's personal organization, with its default criteria if it has set some.
+    criteria = await personal_default_criteria(clients.engine, viewer)
+    view = await service.create_session(clients, viewer, data, None, criteria)
     return written(clients, view, viewer, 201)
 
 
