@@ -385,9 +385,22 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     QueryShape(
         Session,
-        "a member's open sessions of an organization",
-        "sessions.store.hosted_open_in_org (hand-over)",
-        equality=("orgId", "createdBy", "status"),
+        "a member's sessions of an organization",
+        "sessions.store.hosted_in_org (hand-over)",
+        equality=("orgId", "createdBy"),
+    ),
+    QueryShape(
+        Session,
+        "an organization's sessions with someone on the panel",
+        "sessions.store.on_panels_in_org (hand-over)",
+        equality=("orgId",),
+        residual=("interviewers",),
+    ),
+    QueryShape(
+        SessionEventRecord,
+        "the log entries of an account",
+        "sessions.log.sessions_naming (a candidate's erasure), forget_actor",
+        equality=("actorId",),
     ),
     QueryShape(
         Session,
@@ -403,6 +416,13 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "sessions.store.with_candidate ($or: participants, invitations.email)",
         equality=("orgId",),
         residual=("participants", "invitations.email"),
+    ),
+    QueryShape(
+        Session,
+        "some sessions of an organization",
+        "sessions.store.with_candidate ($or: _id $in, the sessions whose log names them)",
+        equality=("_id",),
+        residual=("orgId",),
     ),
     QueryShape(
         ChatMessage,

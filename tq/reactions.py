@@ -71,7 +71,8 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
         await hand_over(clients, event.org_id, event.user_id, event.successor_id)
 
     async def keep_org_sessions(event: OrgDeleting) -> None:
-        await move_org_sessions(clients, event.org_id, event.successor_org_id)
+        if event.successor_org_id is not None:
+            await move_org_sessions(clients, event.org_id, event.successor_org_id)
 
     async def forget_endpoints(event: OrgDeleting) -> None:
         await forget_org_endpoints(clients.engine, event.org_id)

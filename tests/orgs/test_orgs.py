@@ -278,6 +278,14 @@ async def test_removal_hands_upcoming_sessions_to_an_admin(client: httpx.AsyncCl
     )
     assert upcoming.status_code == 201
     sid = upcoming.json()["session"]["_id"]
+    past = await client.post(
+        f"{ORGS}/{org['_id']}/sessions",
+        json={"title": "Past", "visibility": "invite_only"},
+        headers=leaver["headers"],
+    )
+    past_id = past.json()["session"]["_id"]
+    ended = await client.post(f"/api/sessions/{past_id}/end", headers=leaver["headers"])
+    assert ended.status_code == 200
     # Only owners and admins can be given the sessions; the leaver cannot be.
     wrong = await client.delete(
         f"{ORGS}/{org['_id']}/members/{leaver['user']['_id']}",
@@ -295,6 +303,12 @@ async def test_removal_hands_upcoming_sessions_to_an_admin(client: httpx.AsyncCl
     # The leaver sees nothing of the organization any more.
     gone = await client.get(f"/api/sessions/{sid}", headers=leaver["headers"])
     assert gone.status_code == 404
+    # Past sessions too: the leaver can neither read nor delete them.
+    for method in ("GET", "DELETE"):
+        answer = await client.request(method, f"/api/sessions/{past_id}", headers=leaver["headers"])
+        assert answer.status_code == 404, (method, answer.text)
+    kept = await client.get(f"/api/sessions/{past_id}/record", headers=admin["headers"])
+    assert kept.status_code == 200
     assert (await client.get(f"{ORGS}/{org['_id']}", headers=leaver["headers"])).status_code == 404
     log = await client.get(f"/api/sessions/{sid}/events", headers=admin["headers"])
     assert any(e["type"] == "host.changed" for e in log.json()["events"])
@@ -365,10 +379,24 @@ async def test_audit_log_pages_filters_and_record_views(
         f"{ORGS}/{org['_id']}/sessions", json={"title": "Panel"}, headers=owner["headers"]
     )
     sid = session.json()["session"]["_id"]
-    # A recruiter reads the record (every view is audited) but not the notes list.
-    assert (
-        await client.get(f"/api/sessions/{sid}/record", headers=recruiter["headers"])
-    ).status_code == 200
+    note = await client.post(
+        f"/api/sessions/{sid}/notes",
+        json={"body": "For the panel", "visibility": "panel"},
+        headers=owner["headers"],
+    )
+    assert note.status_code == 201
+    # A recruiter reads the record (every view is audited) but no notes, there or listed.
+    record = await client.get(f"/api/sessions/{sid}/record", headers=recruiter["headers"])
+    assert record.status_code == 200 and record.json()["notes"] == []
+    own_record = await client.get(f"/api/sessions/{sid}/record", headers=owner["headers"])
+    assert [n["body"] for n in own_record.json()["notes"]] == ["For the panel"]
+    # Nor can they seat themselves on the panel.
+    themselves = await client.post(
+        f"/api/sessions/{sid}/invitations",
+        json={"email": recruiter["user"]["email"], "role": "interviewer"},
+        headers=recruiter["headers"],
+    )
+    assert themselves.status_code == 409 and themselves.json()["error"] == "self_invite"
     notes = await client.get(f"/api/sessions/{sid}/notes", headers=recruiter["headers"])
     assert notes.status_code == 403
     audit = await client.get(f"{ORGS}/{org['_id']}/audit", headers=recruiter["headers"])
@@ -392,7 +420,10 @@ async def test_audit_log_pages_filters_and_record_views(
     assert len(seen) == stored == len({e["_id"] for e in seen})
     assert [e["at"] for e in seen] == sorted((e["at"] for e in seen), reverse=True)
     viewed = await audit_types(client, owner, org, type="record.viewed")
-    assert [(e["actorId"], e["sessionId"]) for e in viewed] == [(recruiter["user"]["_id"], sid)]
+    assert [(e["actorId"], e["sessionId"]) for e in viewed] == [
+        (owner["user"]["_id"], sid),
+        (recruiter["user"]["_id"], sid),
+    ]
     exported = await client.get(f"/api/sessions/{sid}/code/export", headers=owner["headers"])
     assert exported.status_code == 200
     exports = await audit_types(client, owner, org, type="code.exported")
@@ -505,3 +536,25 @@ async def test_deleting_an_org_keeps_its_sessions_with_the_owner(
     assert await engine.get_collection(AuditRecord).count_documents({"orgId": org_id(org)}) == 0
     kept = await audit_types(client, owner, {"_id": owner["user"]["_id"]}, type="org.deleted")
     assert [e["data"]["orgId"] for e in kept] == [org["_id"]]
+
+
+async def test_personal_orgs_take_no_members_and_one_may_leave_a_team(
+    client: httpx.AsyncClient,
+) -> None:
+    owner = await register(client, role="interviewer")
+    assert (await client.get(ORGS, headers=owner["headers"])).status_code == 200
+    refused = await client.post(
+        f"{ORGS}/{owner['user']['_id']}/invitations",
+        json={"email": unique_email(), "role": "interviewer"},
+        headers=owner["headers"],
+    )
+    assert refused.status_code == 409 and refused.json()["error"] == "personal_org"
+    org = await new_org(client, owner)
+    admin = await join(client, owner, org, "admin")
+    left = await client.delete(
+        f"{ORGS}/{org['_id']}/members/{admin['user']['_id']}",
+        params={"handTo": owner["user"]["_id"]},
+        headers=admin["headers"],
+    )
+    assert left.status_code == 204, left.text
+    assert (await client.get(f"{ORGS}/{org['_id']}", headers=admin["headers"])).status_code == 404

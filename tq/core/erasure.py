@@ -23,11 +23,13 @@ class Erasure:
     removed: Counter[str] = field(default_factory=Counter)
 
     def pattern(self) -> re.Pattern[str]:
-        """The email and each name (two characters or more), anywhere, in any case."""
-        words = sorted({self.email, *(n.strip() for n in self.names if len(n.strip()) >= 2)})
-        return re.compile(
-            "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.I
+        """The email anywhere, and each name of three characters or more as whole words
+        only (a short name inside another word, or in an id, is left alone), in any case."""
+        names = sorted(
+            {n.strip() for n in self.names if len(n.strip()) >= 3}, key=len, reverse=True
         )
+        alternatives = [re.escape(self.email), *(rf"\b{re.escape(n)}\b" for n in names)]
+        return re.compile("|".join(alternatives), re.I)
 
     def scrub(self, text: str) -> str:
         return self.pattern().sub(REMOVED, text)

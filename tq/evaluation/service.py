@@ -49,7 +49,8 @@ from tq.evaluation.schemas import (
     ScoreSummary,
 )
 from tq.orgs.audit import record_view
-from tq.orgs.permissions import Action
+from tq.orgs.permissions import Action, allows
+from tq.orgs.service import role_in
 from tq.runner.models import CodeRun
 from tq.runner.schemas import ListRunsQuery
 from tq.runner.service import list_runs
@@ -540,13 +541,17 @@ async def record_of(clients: Clients, session_id: str, viewer: User) -> Record:
     await record_view(clients, session.org_id, viewer.id, session.id, "record.viewed")
     await store.flush_events(clients, session)  # what waits in the document, first
     events, _ = await read_events(clients, session, None, RECORD_MAX_EVENTS)
+    # Off the panel, the panel's notes only for a role that reads them (not a recruiter).
+    reads_notes = panel_role(session, viewer) or allows(
+        await role_in(clients.engine, session.org_id, viewer), Action.NOTES_READ
+    )
     cursor = (
         _notes(clients.engine)
         .find(visible_notes_filter(session, viewer))
         .sort([("createdAt", 1), ("_id", 1)])
         .limit(RECORD_MAX_NOTES)
     )
-    notes = [Note.model_validate_doc(doc) async for doc in cursor]
+    notes = [Note.model_validate_doc(doc) async for doc in cursor] if reads_notes else []
     runs = await all_runs(clients.engine, session)
     return Record(
         session=session,

@@ -14,6 +14,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from bson import ObjectId
 from odmantic import AIOEngine
@@ -130,8 +131,15 @@ async def create_endpoint(
         secrets=[EndpointSecret(nonce=new_nonce())],
     )
     await _endpoints(clients.engine).insert_one(endpoint.model_dump_doc())
-    await _audit(clients, endpoint, owner, "webhook_endpoint.created", url=data.url)
+    await _audit(clients, endpoint, owner, "webhook_endpoint.created", host=_host(data.url))
     return endpoint, secret_of(settings, endpoint.id, endpoint.secrets[0].nonce)
+
+
+def _host(url: str) -> str:
+    """What the audit log keeps of an endpoint's URL: its scheme and host (a path or query
+    often holds a credential, and the log streams to other endpoints)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"
 
 
 async def _audit(
@@ -266,7 +274,7 @@ async def delete_endpoint(clients: Clients, owner: User, endpoint_id: str) -> No
     endpoint = await own_endpoint(clients.engine, owner, endpoint_id)
     await _endpoints(clients.engine).delete_one({"_id": endpoint.id})
     await _deliveries(clients.engine).delete_many({"endpointId": endpoint.id})
-    await _audit(clients, endpoint, owner, "webhook_endpoint.deleted", url=endpoint.url)
+    await _audit(clients, endpoint, owner, "webhook_endpoint.deleted", host=_host(endpoint.url))
 
 
 async def rotate_secret(
@@ -403,10 +411,16 @@ def without_emails(out: SessionOut) -> dict[str, Any]:
 
 
 async def event_data(
-    clients: Clients, session: Session, host: User, record: SessionEventRecord
+    clients: Clients,
+    session: Session,
+    host: User,
+    record: SessionEventRecord,
+    shared: bool = False,
 ) -> dict[str, Any]:
     """The `data` of a webhook: the same JSON the API returns for the object (no emails of
-    other people, never notes)."""
+    other people, never notes). `shared`: for an organization's endpoint, whose delivery log
+    every owner and admin reads, so scorecards' content never goes (the blind rule cannot be
+    decided for all of them at once)."""
     users = await get_users(clients.engine, session.members)
     shown = SessionOut.of(
         session,
@@ -432,8 +446,10 @@ async def event_data(
         author = record.data.get("authorId")
         author_id = parse_object_id(str(author))
         card = await submitted_scorecard(clients.engine, session, author_id) if author_id else None
-        if card is not None and (
-            card.author_id == host.id or await has_submitted(clients.engine, session, host.id)
+        if (
+            card is not None
+            and not shared
+            and (card.author_id == host.id or await has_submitted(clients.engine, session, host.id))
         ):
             data["scorecard"] = ScorecardOut.of(card, None).model_dump(mode="json", by_alias=True)
         else:
@@ -456,7 +472,7 @@ async def event_data(
         blind = await blind_scorecards(clients.engine, session, host)
         data["scorecards"] = (
             [ScorecardOut.of(c, None).model_dump(mode="json", by_alias=True) for c in blind.cards]
-            if blind.visible
+            if blind.visible and not shared
             else None
         )
     elif kind == "expired":
@@ -488,7 +504,12 @@ async def dispatch(clients: Clients, record: SessionEventRecord) -> int:
     host = await get_user(clients.engine, str(session.created_by))
     if host is None:
         return 0
-    payload = body_of(kind, await event_data(clients, session, host, record), record.at)
+    # The host's own endpoints (their personal organization's) get what the host may read;
+    # a team's, read by all its owners and admins, no scorecard content.
+    payloads: dict[bool, str] = {}
+    for shared in {e.org_id not in (None, session.created_by) for e in endpoints}:
+        data = await event_data(clients, session, host, record, shared)
+        payloads[shared] = body_of(kind, data, record.at)
     now = utcnow()
     deliveries = [
         # ODMantic declares `id` to type checkers even where another field is primary.
@@ -497,7 +518,7 @@ async def dispatch(clients: Clients, record: SessionEventRecord) -> int:
             endpoint_id=endpoint.id,
             owner_id=endpoint.owner_id,
             event_type=kind,
-            payload=payload,
+            payload=payloads[endpoint.org_id not in (None, session.created_by)],
             next_attempt_at=now + LEASE,  # the first attempt is sent now
         )
         for endpoint in endpoints

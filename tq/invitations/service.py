@@ -61,6 +61,10 @@ async def invite(clients: Clients, session_id: str, host: User, data: InviteIn) 
         members = await get_users(clients.engine, session.members)
         if any(user.email == email for user in members.values()):
             raise Conflict("This person is already a member", code="already_member")
+        if email == host.email:
+            # Someone managing the session through their organization role (a recruiter) must
+            # not seat themselves on its panel, where the notes are.
+            raise Conflict("You cannot invite yourself", code="self_invite")
         now = utcnow()
         pending = [
             inv for inv in session.invitations if invitation_status(inv, session, now) == "pending"

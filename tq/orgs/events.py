@@ -22,15 +22,16 @@ class MemberLeaving:
 @dataclass(frozen=True)
 class OrgDeleting:
     """Published before an organization is deleted: its sessions move to `successor_org_id`
-    (the deleting owner's personal organization)."""
+    (the deleting owner's personal organization; None when its last member's account is
+    deleted: they stay, and go with their own people), its webhook endpoints go."""
 
     org_id: ObjectId
-    successor_org_id: ObjectId
+    successor_org_id: ObjectId | None
 
 
 @dataclass(frozen=True)
 class OrgInvitationIssued:
-    """An invitation to join was created or sent again: its email is queued."""
+    """An invitation to join was created: its email is queued."""
 
     org_id: ObjectId
     invitation_id: ObjectId

@@ -52,8 +52,8 @@ TABLE: dict[Action, frozenset[OrgRole]] = {
     Action.SESSIONS_CREATE: ALL,
     Action.SESSIONS_READ: ALL,
     Action.SESSIONS_MANAGE: frozenset({"owner", "admin", "recruiter"}),
-    # Records (timeline, transcript, runs, shared notes, scorecards once the record is ready):
-    # recruiters too, but never an interviewer's private notes.
+    # Records (timeline, transcript, runs, scorecards once the record is ready): recruiters
+    # too; the panel's notes in them only for a role that reads notes.
     Action.RECORDS_READ: ALL,
     Action.NOTES_READ: frozenset({"owner", "admin", "interviewer"}),
     Action.WEBHOOKS_MANAGE: ADMINS,
@@ -71,7 +71,7 @@ WHAT = {
     Action.SESSIONS_CREATE: "schedule sessions in the organization",
     Action.SESSIONS_READ: "see the organization's sessions and their event logs",
     Action.SESSIONS_MANAGE: "change, cancel, delete, start, end and invite to any of them",
-    Action.RECORDS_READ: "read their records (no private notes)",
+    Action.RECORDS_READ: "read their records (their notes only with notes.read)",
     Action.NOTES_READ: "read the panel's shared notes of any of them",
     Action.WEBHOOKS_MANAGE: "manage the webhook endpoints of the organization's sessions",
 }

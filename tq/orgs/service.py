@@ -158,7 +158,7 @@ async def migrate_to_personal_orgs(clients: Clients, deadline: Deadline) -> dict
 
 async def create_org(clients: Clients, owner: User, data: CreateOrgIn) -> Organization:
     settings = clients.settings
-    owned = [o for o in await store.of_member(clients.engine, owner.id, settings.org_max_listed)]
+    owned = await store.of_member(clients.engine, owner.id, None)
     if sum(1 for o in owned if not o.personal and o.role_of(owner.id) == "owner") >= (
         settings.org_max_owned
     ):
@@ -413,6 +413,11 @@ async def invite(
     settings = clients.settings
     for _ in range(ATTEMPTS):
         org = await org_for(clients.engine, org_id, actor, Action.MEMBERS_MANAGE)
+        if org.personal:
+            raise Conflict(
+                "A personal organization has no other members: create a team for that",
+                code="personal_org",
+            )
         if data.role == "owner":
             raise Conflict(
                 "Ownership changes hands by POST /api/orgs/:id/transfer", code="owner_role"
@@ -537,34 +542,37 @@ async def accept(clients: Clients, token: str, user: User) -> Organization:
 
 async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
     """Account deletion (the AccountClosing reaction, run before the others): refused while
-    the account owns a team organization that has other members (ownership is transferred
-    first); otherwise it leaves every organization (its seat freed) and its personal one,
-    with the audit log of that one, goes."""
-    orgs = await store.of_member(clients.engine, user_id, clients.settings.org_max_listed)
+    the account owns a team that has other members (ownership is transferred first).
+    Otherwise it leaves every team as a removal would (its sessions there go to the team's
+    owner, its seat is freed), and the organizations it alone belongs to go, its personal one
+    among them, with their endpoints and audit logs."""
+    orgs = await store.of_member(clients.engine, user_id, None)
     for org in orgs:
-        if not org.personal and org.role_of(user_id) == "owner" and len(org.members) > 1:
+        if org.role_of(user_id) == "owner" and len(org.members) > 1:
             raise Conflict(f"Transfer the ownership of {org.name} first", code="owns_organization")
     for org in orgs:
-        if org.personal or len(org.members) == 1:
+        if len(org.members) == 1:
+            await clients.events.publish(OrgDeleting(org.id, None))
             await store.delete(clients.engine, org.id)
             await audit.forget_org_audit(clients, org.id)
             continue
+        owner = next(m.user_id for m in org.members if m.role == "owner")
+        await clients.events.publish(MemberLeaving(org.id, user_id, owner))
+        current: Organization | None = org
         for _ in range(ATTEMPTS):
-            role = org.role_of(user_id)
-            if role is None:
+            role = current.role_of(user_id) if current else None
+            if current is None or role is None:
                 break
-            change: dict[str, Any] = {
-                "$set": {
-                    "members": [m.model_dump_doc() for m in org.members if m.user_id != user_id]
-                },
-                "$pull": {"memberIds": user_id},
-            }
+            kept = [m.model_dump_doc() for m in current.members if m.user_id != user_id]
+            change: dict[str, Any] = {"$set": {"members": kept}, "$pull": {"memberIds": user_id}}
             if takes_seat(role):
                 change["$inc"] = {"seatsLeft": 1}
-            entry = audit.audit_entry("member.removed", None, reason="account_deleted")
-            if await _write(clients, org, change, [entry]) is not None:
+            entry = audit.audit_entry(
+                "member.removed", None, userId=str(user_id), role=role, reason="account_deleted"
+            )
+            if await _write(clients, current, change, [entry]) is not None:
                 break
-            org = await store.load(clients.engine, org.id)
+            current = await store.find(clients.engine, org.id)
 
 
 # --- a candidate's data

@@ -103,12 +103,13 @@ async def delete(engine: AIOEngine, org_id: ObjectId) -> None:
     await _collection(engine).delete_one({"_id": org_id})
 
 
-async def of_member(engine: AIOEngine, user_id: ObjectId, limit: int) -> list[Organization]:
+async def of_member(engine: AIOEngine, user_id: ObjectId, limit: int | None) -> list[Organization]:
+    """The account's organizations, newest first (`limit`: None for all of them)."""
     cursor = (
         _collection(engine)
         .find({"memberIds": user_id})
         .sort([("createdAt", -1), ("_id", -1)])
-        .limit(limit)
+        .limit(limit or 0)
     )
     return [Organization.model_validate_doc(doc) async for doc in cursor]
 

@@ -170,10 +170,11 @@ async def change_role(
 
 @bp.delete("/<org_id:str>/members/<user_id:str>")
 @doc(
-    summary="Remove a member (owners, admins): the seat is freed and their upcoming sessions "
-    "go to the admin removing them, or to the owner or admin named by `handTo`",
+    summary="Remove a member (owners, admins): the seat is freed and their sessions go to the "
+    "admin removing them, or to the owner or admin named by `handTo` (204: you removed "
+    "yourself)",
     tag=TAG,
-    ok={200: OrgEnvelope},
+    ok={200: OrgEnvelope, 204: None},
     errors=(403, 404, 409),
 )
 async def remove_member(
@@ -183,6 +184,8 @@ async def remove_member(
     if hand_to is not None and len(hand_to) != 24:
         raise BadRequest("handTo is a member's id", code="validation_error")
     org = await service.remove_member(clients, org_id, viewer, user_id, hand_to)
+    if org.role_of(viewer.id) is None:
+        return empty()  # they removed themselves: nothing of it is theirs to see any more
     return _org(org, viewer)
 
 

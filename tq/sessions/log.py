@@ -83,6 +83,14 @@ async def forget_actor(clients: Clients, user_id: ObjectId) -> int:
     return int(result.modified_count)
 
 
+async def sessions_naming(clients: Clients, user_id: ObjectId) -> list[ObjectId]:
+    """The sessions whose log has entries by this account (the `actor` index)."""
+    found = clients.engine.get_collection(SessionEventRecord).find(
+        {"actorId": user_id}, {"sessionId": 1}
+    )
+    return list({doc["sessionId"] async for doc in found})
+
+
 async def anonymise_in_log(clients: Clients, session_ids: list[ObjectId], user_id: ObjectId) -> int:
     """A candidate's erasure: these sessions' log keeps what happened, not whose account."""
     collection = clients.engine.get_collection(SessionEventRecord)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +25,13 @@ from tq.sessions import store
 from tq.sessions.channel import push_channel
 from tq.sessions.events import SessionDeleted
 from tq.sessions.invitations import rewrite_invitations
-from tq.sessions.log import anonymise_in_log, session_event
+from tq.sessions.log import anonymise_in_log, session_event, sessions_naming
 from tq.sessions.models import (
     DEFAULT_CRITERIA,
     FINAL_STATUSES,
     OPEN_STATUSES,
     Session,
+    SessionEvent,
     Status,
     channel_id_for,
 )
@@ -440,45 +442,67 @@ async def release_closing_account(clients: Clients, user_id: ObjectId) -> None:
 async def hand_over(
     clients: Clients, org_id: ObjectId, leaving: ObjectId, successor: ObjectId
 ) -> int:
-    """A member leaving an organization (the MemberLeaving reaction): each of their upcoming
-    sessions of it (scheduled or active, hosted by them) gets `successor` as its host, who
-    takes their place among the members (and leaves the panel if on it); the session's log
-    says so. Conditional on the session as read: a change meanwhile is read again."""
-    handed = 0
-    async for session in store.hosted_open_in_org(clients.engine, org_id, leaving):
-        for _ in range(5):
-            members = [successor if uid == leaving else uid for uid in session.members]
-            members = list(dict.fromkeys(members))  # the successor may have been a member
-            update = {
-                "$set": {
-                    "createdBy": successor,
-                    "members": members,
-                    "interviewers": [uid for uid in session.interviewers if uid != successor],
-                }
+    """A member leaving an organization (the MemberLeaving reaction): every session of it they
+    host, past ones too, gets `successor` as its host, who takes their place among the
+    members (and leaves the panel if on it), so nothing of the organization stays theirs to
+    change or read; they also leave the panels they sat on. The session's log says so."""
+
+    def to_successor(session: Session) -> tuple[dict[str, Any], SessionEvent]:
+        members = dict.fromkeys(successor if uid == leaving else uid for uid in session.members)
+        panel = [uid for uid in session.interviewers if uid != successor]
+        change = {"$set": {"createdBy": successor, "members": list(members), "interviewers": panel}}
+        event = session_event(
+            "host.changed",
+            None,
+            fromUserId=str(leaving),
+            toUserId=str(successor),
+            reason="left_organization",
+        )
+        return change, event
+
+    def off_panel(session: Session) -> tuple[dict[str, Any], SessionEvent]:
+        change = {
+            "$set": {
+                "members": [uid for uid in session.members if uid != leaving],
+                "interviewers": [uid for uid in session.interviewers if uid != leaving],
             }
-            moved = await store.update(
-                clients,
-                {"_id": session.id, "createdBy": leaving, "updatedAt": session.updated_at},
-                update,
-                [
-                    session_event(
-                        "host.changed",
-                        None,
-                        fromUserId=str(leaving),
-                        toUserId=str(successor),
-                        reason="left_organization",
-                    )
-                ],
-            )
-            if moved is not None:
-                handed += 1
-                await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
-                break
-            reread = await store.find(clients.engine, session.id)
-            if reread is None or reread.created_by != leaving:
-                break
-            session = reread
+        }
+        event = session_event(
+            "member.removed",
+            None,
+            userId=str(leaving),
+            role="interviewer",
+            reason="left_organization",
+        )
+        return change, event
+
+    handed = 0
+    async for session in store.hosted_in_org(clients.engine, org_id, leaving):
+        handed += await _rewrite(clients, session, to_successor, {"createdBy": leaving})
+    async for session in store.on_panels_in_org(clients.engine, org_id, leaving):
+        await _rewrite(clients, session, off_panel, {"interviewers": leaving})
     return handed
+
+
+async def _rewrite(
+    clients: Clients,
+    session: Session,
+    compute: Callable[[Session], tuple[dict[str, Any], SessionEvent]],
+    still: dict[str, Any],
+) -> bool:
+    """The change `compute` makes of the session as read, if it has not changed since (and
+    still matches `still`); else computed again from it as it now is, a few times."""
+    for _ in range(5):
+        change, event = compute(session)
+        filter_ = {"_id": session.id, "updatedAt": session.updated_at, **still}
+        if await store.update(clients, filter_, change, [event]) is not None:
+            await clients.queue.enqueue(SYNC_SESSION_CHANNEL, str(session.id))
+            return True
+        reread = await store.find(clients.engine, session.id)
+        if reread is None:
+            return False
+        session = reread
+    return False
 
 
 async def erase_candidate(clients: Clients, org_id: ObjectId, erasure: Erasure) -> None:
@@ -486,7 +510,8 @@ async def erase_candidate(clients: Clients, org_id: ObjectId, erasure: Erasure) 
     person took part or was invited lose their invitations and their seat (given back while
     the session is open), and the log of those sessions no longer names their account."""
     email, uid = erasure.email, erasure.user_id
-    async for found in store.with_candidate(clients.engine, org_id, uid, email):
+    named = await sessions_naming(clients, uid) if uid is not None else []
+    async for found in store.with_candidate(clients.engine, org_id, uid, email, named):
         session: Session | None = found
         for _ in range(8):
             if session is None:
@@ -495,11 +520,16 @@ async def erase_candidate(clients: Clients, org_id: ObjectId, erasure: Erasure) 
             erasure.names.update(inv.name for inv in mine if inv.name)
             keep = [inv for inv in session.invitations if inv.email != email]
             update: dict[str, Any] = {}
+            still: dict[str, Any] = {}
             if uid is not None and uid in session.members:
                 update["$pull"] = {"participants": uid, "interviewers": uid, "members": uid}
                 if uid in session.participants and session.status in OPEN_STATUSES:
+                    # The seat goes back once: only while they still hold it.
                     update["$inc"] = {"seatsLeft": 1}
-            written = await rewrite_invitations(clients, session, keep, update=update)
+                    still["participants"] = uid
+            written = await rewrite_invitations(
+                clients, session, keep, update=update, filter_=still
+            )
             if written is not None:
                 erasure.removed["invitations"] += len(mine)
                 erasure.removed["memberships"] += 1 if "$pull" in update else 0

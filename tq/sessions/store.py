@@ -124,24 +124,32 @@ def hosted_open(engine: AIOEngine, host_id: ObjectId) -> AsyncIterator[Session]:
     )
 
 
-def hosted_open_in_org(
-    engine: AIOEngine, org_id: ObjectId, host_id: ObjectId
+def hosted_in_org(engine: AIOEngine, org_id: ObjectId, host_id: ObjectId) -> AsyncIterator[Session]:
+    """Every session of an organization `host_id` hosts, past ones too (org_host_status)."""
+    return _each(_collection(engine).find({"orgId": org_id, "createdBy": host_id}))
+
+
+def on_panels_in_org(
+    engine: AIOEngine, org_id: ObjectId, user_id: ObjectId
 ) -> AsyncIterator[Session]:
-    """The scheduled and active sessions of an organization `host_id` hosts (org_host_status)."""
-    return _each(
-        _collection(engine).find(
-            {"orgId": org_id, "createdBy": host_id, "status": {"$in": list(OPEN_STATUSES)}}
-        )
-    )
+    """The organization's sessions whose panel `user_id` sits on."""
+    return _each(_collection(engine).find({"orgId": org_id, "interviewers": user_id}))
 
 
 def with_candidate(
-    engine: AIOEngine, org_id: ObjectId, user_id: ObjectId | None, email: str
+    engine: AIOEngine,
+    org_id: ObjectId,
+    user_id: ObjectId | None,
+    email: str,
+    also: list[ObjectId],
 ) -> AsyncIterator[Session]:
-    """The organization's sessions where this person took part or was invited."""
+    """The organization's sessions where this person was invited, takes part, or took part
+    (`also`: the sessions whose log names them, a candidate who left among them)."""
     present: list[dict[str, Any]] = [{"invitations.email": email}]
     if user_id is not None:
         present.append({"participants": user_id})
+    if also:
+        present.append({"_id": {"$in": also}})
     return _each(_collection(engine).find({"orgId": org_id, "$or": present}))
 
 
