@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from odmantic import AIOEngine
 from standardwebhooks import Webhook
 
 from config import Settings
+from tests.evaluation.test_evaluation import RATINGS
 from tests.integrations.test_webhooks import pump_until
 from tests.support import (
     SmtpCatcher,
@@ -558,3 +560,46 @@ async def test_personal_orgs_take_no_members_and_one_may_leave_a_team(
     )
     assert left.status_code == 204, left.text
     assert (await client.get(f"{ORGS}/{org['_id']}", headers=admin["headers"])).status_code == 404
+
+
+async def test_a_teams_endpoints_never_carry_scorecard_content(
+    client: httpx.AsyncClient, settings: Settings, celery_worker: subprocess.Popen[bytes]
+) -> None:
+    """Every owner and admin reads a team endpoint's delivery log, whatever they submitted:
+    a submitted scorecard goes out as who and when only, even when the host could read it."""
+    owner = await register(client, role="interviewer")
+    org = await new_org(client, owner)
+    secret = f"Team-only verdict {uuid.uuid4().hex}"
+    async with WebhookReceiver() as receiver, open_clients(settings) as clients:
+        made = await client.post(
+            f"{ORGS}/{org['_id']}/webhooks/endpoints",
+            json={"url": receiver.url, "events": ["scorecard.submitted"]},
+            headers=owner["headers"],
+        )
+        assert made.status_code == 201
+        session = await client.post(
+            f"{ORGS}/{org['_id']}/sessions",
+            json={"title": "Scored", "startTime": iso(datetime.now(UTC) + timedelta(minutes=5))},
+            headers=owner["headers"],
+        )
+        sid = session.json()["session"]["_id"]
+        assert (
+            await client.post(f"/api/sessions/{sid}/start", headers=owner["headers"])
+        ).is_success
+        card = {"ratings": RATINGS, "recommendation": "yes", "summary": secret}
+        saved = await client.put(
+            f"/api/sessions/{sid}/scorecards/me", json=card, headers=owner["headers"]
+        )
+        assert saved.status_code == 200, saved.text
+        submitted = await client.post(
+            f"/api/sessions/{sid}/scorecards/me/submit", headers=owner["headers"]
+        )
+        assert submitted.status_code == 200, submitted.text
+        await pump_until(clients, lambda: bool(receiver.of_type("scorecard.submitted")))
+        [delivery] = receiver.of_type("scorecard.submitted")
+        body = json.loads(delivery["body"])
+        assert secret not in delivery["body"] and "ratings" not in delivery["body"]
+        assert body["data"]["scorecard"]["authorId"] == owner["user"]["_id"]
+        # The host reads their own card in the API all the same.
+        mine = await client.get(f"/api/sessions/{sid}/scorecards/me", headers=owner["headers"])
+        assert secret in mine.text

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -165,6 +166,16 @@ def link_token(secret: str, purpose: str, subject: str, nonce: str) -> str:
     while the worker that emails it can derive it again."""
     mac = derived_secret(secret, purpose, subject, nonce)
     return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+# A link token as `link_token` makes it: 43 characters of URL-safe base64 (an HMAC-SHA256).
+LINK_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
+_LINK_TOKEN = re.compile(LINK_TOKEN_PATTERN)
+
+
+def is_link_token(token: str) -> bool:
+    """Shaped like a link token (anything else is not found, with no lookup)."""
+    return bool(_LINK_TOKEN.fullmatch(token))
 
 
 def token_hash(token: str) -> str:

@@ -7,13 +7,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from tq.auth.schemas import Email, Name, TimeZoneName
 from tq.core.schemas import Body
+from tq.core.security import LINK_TOKEN_PATTERN
 from tq.sessions.invitations import invitation_expiry, invitation_status
 from tq.sessions.models import Invitation, InvitationStatus, InvitedRole, Session
 from tq.sessions.schemas import SessionOut
 
 # A link token: 43 characters of URL-safe base64 (an HMAC-SHA256).
-TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
-Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
+Token = Annotated[str, StringConstraints(pattern=LINK_TOKEN_PATTERN)]
 
 
 class InviteIn(Body):

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import re
-
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
 
@@ -11,10 +9,10 @@ from tq.core.errors import NotFound
 from tq.core.http import parse_body
 from tq.core.openapi import doc
 from tq.core.schemas import dump
+from tq.core.security import is_link_token
 from tq.core.time import utcnow
 from tq.invitations import service
 from tq.invitations.schemas import (
-    TOKEN_PATTERN,
     AcceptedOut,
     InvitationCreatedOut,
     InvitationList,
@@ -94,7 +92,7 @@ async def resend(
 
 
 def _token(token: str) -> str:
-    if not re.match(TOKEN_PATTERN, token):
+    if not is_link_token(token):
         raise NotFound("Invitation not found", code="invitation_not_found")
     return token
 

@@ -16,6 +16,7 @@ from tq.core.errors import BadRequest, NotFound
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
+from tq.core.security import is_link_token
 from tq.core.time import utcnow
 from tq.orgs import audit, service
 from tq.orgs.models import Organization
@@ -46,7 +47,6 @@ from tq.users.service import get_users
 bp = Blueprint("orgs", url_prefix="/api/orgs")
 links_bp = Blueprint("org_invitation_links", url_prefix="/api/org-invitations")
 TAG = "organizations"
-TOKEN_PATTERN = r"^[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
 
 
 def _org(org: Organization, viewer: CurrentUser, status: int = 200) -> HTTPResponse:
@@ -239,9 +239,7 @@ async def revoke(
 
 
 def _token(token: str) -> str:
-    import re
-
-    if not re.match(TOKEN_PATTERN, token):
+    if not is_link_token(token):
         raise NotFound("Invitation not found", code="invitation_not_found")
     return token
 
