@@ -169,6 +169,25 @@ class Settings(BaseSettings):
     org_max_invitations: int = Field(200, ge=1, le=5000)
     org_max_listed: int = Field(100, ge=1, le=1000)  # GET /api/orgs answers at most this many
 
+    # --- The question bank and scorecard templates (README "Question bank")
+    problem_max_tests: int = Field(500, ge=1, le=5000)  # tests of one problem
+    # Inputs and answers of one version together (a version is one MongoDB document).
+    problem_max_test_bytes: int = Field(8 << 20, ge=1024, le=12 << 20)
+    problem_max_time_limit_s: float = Field(10.0, gt=0, le=60)  # per test
+    problem_max_memory_mb: int = Field(1024, ge=32, le=8192)
+    problem_max_statement_bytes: int = Field(64 * 1024, ge=1024, le=1 << 20)
+    problem_max_listed: int = Field(100, ge=1, le=1000)  # a page of the bank
+    # An uploaded package (kept in one MongoDB document until it is proven).
+    package_max_bytes: int = Field(12 << 20, ge=1024, le=15 << 20)
+    package_max_unpacked_bytes: int = Field(32 << 20, ge=1024, le=256 << 20)  # all its files
+    package_max_file_bytes: int = Field(8 << 20, ge=1024, le=64 << 20)  # one file of it
+    package_max_files: int = Field(1000, ge=10, le=100_000)
+    package_max_ratio: int = Field(200, ge=10, le=10_000)  # unpacked / packed, per file
+    package_max_submissions: int = Field(30, ge=1, le=500)
+    # Imports of one organization waiting or being proven at once.
+    package_max_pending_imports: int = Field(3, ge=1, le=100)
+    template_max_criteria: int = Field(20, ge=1, le=100)
+
     # --- Invitations, join window, email (README "Invitations and email")
     app_url: str = "http://localhost:5173"  # the frontend's address: invitation links point there
     invite_ttl_days: float = Field(14, gt=0, le=365)

@@ -37,8 +37,10 @@ from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.jobs.registry import TASK_ROUTES
 from tq.notifications.models import Email
 from tq.orgs.models import AuditRecord, Organization
+from tq.problems.models import Problem, ProblemImport, ProblemVersion
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
+from tq.scorecard_templates.models import ScorecardTemplate, TemplateVersion
 from tq.sessions.models import Session, SessionEventRecord
 from tq.sessions.store import backfill_fields
 from tq.users.models import User
@@ -68,6 +70,11 @@ DOCUMENT_MODELS: list[Any] = [
     ClientSignal,
     Organization,
     AuditRecord,
+    Problem,
+    ProblemVersion,
+    ProblemImport,
+    ScorecardTemplate,
+    TemplateVersion,
 ]
 
 
@@ -305,8 +312,10 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.notifications.views import bp as calendar_bp
     from tq.orgs.views import bp as orgs_bp
     from tq.orgs.views import links_bp as org_invitation_links_bp
+    from tq.problems.views import bank_bp
     from tq.problems.views import bp as problems_bp
     from tq.runner.views import piston_bp, piston_v2_bp, runs_bp
+    from tq.scorecard_templates.views import bp as scorecard_templates_bp
     from tq.sessions.views import bp as sessions_bp
     from tq.sessions.views import org_sessions_bp
 
@@ -330,6 +339,8 @@ def setup_blueprints(app: TQApp) -> None:
         piston_bp,
         piston_v2_bp,
         problems_bp,
+        bank_bp,
+        scorecard_templates_bp,
         collab_bp,
         code_bp,
     )

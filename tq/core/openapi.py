@@ -41,6 +41,7 @@ def doc(
     ok: Mapping[int, type[BaseModel] | str | None],
     errors: tuple[int, ...] = (),
     body: type[BaseModel] | None = None,
+    raw_body: str | None = None,
     query: type[BaseModel] | None = None,
     auth: bool = True,
     description: str | None = None,
@@ -61,7 +62,7 @@ def doc(
         for status, model in ok.items()
     ]
     error_codes = set(errors) | {400} | ({401} if auth else set())
-    if body is not None:
+    if body is not None or raw_body is not None:
         error_codes |= {413, 415}
     responses += [
         Response(
@@ -88,7 +89,13 @@ def doc(
         description=description,
         tag=tag,
         # Every body this API takes is required: a request without one is refused.
-        body=RequestBody({"application/json": component(body)}, required=True) if body else None,
+        body=RequestBody({"application/json": component(body)}, required=True)
+        if body
+        else RequestBody(
+            {raw_body: RawSchema({"type": "string", "format": "binary"})}, required=True
+        )
+        if raw_body
+        else None,
         response=responses,
         parameter=parameters or None,
         secured={"bearerAuth": []} if auth else None,

@@ -16,6 +16,7 @@ from tq.evaluation.models import Note, NoteVisibility, Recommendation, Scorecard
 from tq.evaluation.results import CodeHistory, RunCode
 from tq.runner.models import CodeRunStatus
 from tq.runner.schemas import RunOut, Verdict
+from tq.scorecard_templates.schemas import RubricOut
 from tq.sessions.models import Session, SessionEventRecord
 from tq.sessions.schemas import SessionOut, SessionUserOut
 from tq.users.models import User, UserCard
@@ -161,6 +162,11 @@ class ScorecardOut(BaseModel):
 class MyScorecardOut(BaseModel):
     scorecard: ScorecardOut | None = Field(description="null until the caller saves a draft")
     criteria: list[str]
+    rubric: RubricOut | None = Field(
+        default=None,
+        description="the scorecard template version the session pinned: what each criterion "
+        "and rating means (null: no template)",
+    )
 
 
 class CriterionSummary(BaseModel):

@@ -40,6 +40,8 @@ from tq.evaluation.schemas import (
     TimelineRunOut,
 )
 from tq.runner.schemas import RunOut
+from tq.scorecard_templates import service as templates
+from tq.scorecard_templates.schemas import RubricOut
 from tq.sessions.models import Session
 from tq.sessions.schemas import SessionOut
 from tq.users.models import User, UserCard
@@ -131,7 +133,13 @@ async def _mine(
 ) -> HTTPResponse:
     users = await _people(clients, [viewer.id])
     out = ScorecardOut.for_viewer(card, session, users, viewer) if card else None
-    return json(dump(MyScorecardOut(scorecard=out, criteria=session.criteria)))
+    rubric = None
+    if session.scorecard_template_version_id is not None:
+        # The version the session pinned: a later edit of the template changes nothing here.
+        pinned = await templates.pinned(clients.engine, session.scorecard_template_version_id)
+        if pinned is not None:
+            rubric = RubricOut.of(pinned)
+    return json(dump(MyScorecardOut(scorecard=out, criteria=session.criteria, rubric=rubric)))
 
 
 @bp.get("/<session_id:str>/scorecards/me")

@@ -39,6 +39,7 @@ DELIVER_WEBHOOK = JobName("deliver_webhook")
 PUMP_WEBHOOKS = JobName("pump_webhooks")
 COMPACT_CODE_LOG = JobName("compact_code_log")
 MIGRATE_TO_ORGS = JobName("migrate_to_orgs")
+PROVE_PACKAGE = JobName("prove_package")
 
 # Raw Celery tasks that are not recorded jobs: a Piston execute answers through Redis, and the
 # two pings check the wiring.
@@ -127,6 +128,13 @@ JOBS: dict[JobName, JobSpec] = {
             EXECUTE_SESSION_RUN,
             ("run_id",),
             "run a session's code (runs queue)",
+            queue=RUNS_QUEUE,
+        ),
+        JobSpec(
+            PROVE_PACKAGE,
+            ("import_id",),
+            "judge every submission of an imported problem package, then write the problem "
+            "or the report of what failed (runs queue)",
             queue=RUNS_QUEUE,
         ),
         JobSpec(ANNOUNCE_RUN, ("run_id",), "tell the session's Stream channel a run ended"),

@@ -114,6 +114,8 @@ class Organization(Model):
     version: int = 0
     # Scorecard criteria a new session of this organization starts with.
     default_criteria: list[str] | None = Field(default=None, key_name="defaultCriteria")
+    # The scorecard template (slug) a new session pins when it names none.
+    default_template: str | None = Field(default=None, key_name="defaultTemplate")
     outbox_audit: list[AuditEntry] = Field(default=[], key_name="outboxAudit")
     audit_pending: bool = Field(default=False, key_name="auditPending")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")

@@ -32,6 +32,9 @@ class Action(StrEnum):
     RECORDS_READ = "records.read"
     NOTES_READ = "notes.read"
     WEBHOOKS_MANAGE = "webhooks.manage"
+    PROBLEMS_READ = "problems.read"
+    PROBLEMS_MANAGE = "problems.manage"
+    TEMPLATES_MANAGE = "templates.manage"
 
 
 ALL: frozenset[OrgRole] = frozenset(ORG_ROLES)
@@ -57,10 +60,16 @@ TABLE: dict[Action, frozenset[OrgRole]] = {
     Action.RECORDS_READ: ALL,
     Action.NOTES_READ: frozenset({"owner", "admin", "interviewer"}),
     Action.WEBHOOKS_MANAGE: ADMINS,
+    # The question bank: every member reads it (hidden tests too: candidates are never
+    # members); the people who interview write it. Scorecard templates are the team's
+    # rubric: its admins keep them.
+    Action.PROBLEMS_READ: ALL,
+    Action.PROBLEMS_MANAGE: frozenset({"owner", "admin", "interviewer"}),
+    Action.TEMPLATES_MANAGE: ADMINS,
 }
 
 WHAT = {
-    Action.ORG_READ: "see the organization",
+    Action.ORG_READ: "see the organization and its scorecard templates",
     Action.ORG_UPDATE: "rename it, change seats and settings",
     Action.ORG_DELETE: "delete the organization",
     Action.ORG_TRANSFER: "hand ownership to another member",
@@ -74,6 +83,9 @@ WHAT = {
     Action.RECORDS_READ: "read their records (their notes only with notes.read)",
     Action.NOTES_READ: "read the panel's shared notes of any of them",
     Action.WEBHOOKS_MANAGE: "manage the webhook endpoints of the organization's sessions",
+    Action.PROBLEMS_READ: "read the question bank (every version, hidden tests), export it",
+    Action.PROBLEMS_MANAGE: "add, edit, delete, import and copy problems",
+    Action.TEMPLATES_MANAGE: "add, edit and delete scorecard templates; set the default",
 }
 
 # A seat is a licence to run interviews: recruiters (scheduling, records) take none.
@@ -159,6 +171,7 @@ OPERATIONS: dict[str, Access] = {
     f"POST {S}/invitations": org(Action.SESSIONS_MANAGE),
     f"DELETE {S}/invitations/{{invitation_id}}": org(Action.SESSIONS_MANAGE),
     f"POST {S}/invitations/{{invitation_id}}/resend": org(Action.SESSIONS_MANAGE),
+    f"GET {S}/problem": org(Action.SESSIONS_READ),
     f"GET {S}/calendar.ics": org(Action.SESSIONS_READ),
     f"GET {S}/events": org(Action.SESSIONS_READ),
     f"GET {S}/record": org(Action.RECORDS_READ),
@@ -209,6 +222,27 @@ OPERATIONS: dict[str, Access] = {
     f"POST {O}/invitations": org(Action.MEMBERS_MANAGE),
     f"DELETE {O}/invitations/{{invitation_id}}": org(Action.MEMBERS_MANAGE),
     f"GET {O}/audit": org(Action.AUDIT_READ),
+    # the question bank
+    f"GET {O}/problems": org(Action.PROBLEMS_READ),
+    f"POST {O}/problems": org(Action.PROBLEMS_MANAGE),
+    f"POST {O}/problems/copy": org(Action.PROBLEMS_MANAGE),
+    f"POST {O}/problems/import": org(Action.PROBLEMS_MANAGE),
+    f"GET {O}/problems/imports/{{import_id}}": org(Action.PROBLEMS_READ),
+    f"GET {O}/problems/{{slug}}": org(Action.PROBLEMS_READ),
+    f"PATCH {O}/problems/{{slug}}": org(Action.PROBLEMS_MANAGE),
+    f"DELETE {O}/problems/{{slug}}": org(Action.PROBLEMS_MANAGE),
+    f"GET {O}/problems/{{slug}}/versions": org(Action.PROBLEMS_READ),
+    f"GET {O}/problems/{{slug}}/versions/{{version}}": org(Action.PROBLEMS_READ),
+    f"GET {O}/problems/{{slug}}/export": org(Action.PROBLEMS_READ),
+    # scorecard templates
+    f"GET {O}/scorecard-templates": org(Action.ORG_READ),
+    f"POST {O}/scorecard-templates": org(Action.TEMPLATES_MANAGE),
+    f"PUT {O}/scorecard-templates/default": org(Action.TEMPLATES_MANAGE),
+    f"GET {O}/scorecard-templates/{{slug}}": org(Action.ORG_READ),
+    f"PATCH {O}/scorecard-templates/{{slug}}": org(Action.TEMPLATES_MANAGE),
+    f"DELETE {O}/scorecard-templates/{{slug}}": org(Action.TEMPLATES_MANAGE),
+    f"GET {O}/scorecard-templates/{{slug}}/versions": org(Action.ORG_READ),
+    f"GET {O}/scorecard-templates/{{slug}}/versions/{{version}}": org(Action.ORG_READ),
     f"DELETE {O}/candidates": org(Action.CANDIDATES_DELETE),
 }
 

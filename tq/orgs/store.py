@@ -48,6 +48,24 @@ async def default_criteria(engine: AIOEngine, org_id: ObjectId) -> list[str] | N
     return list(doc["defaultCriteria"]) if doc and doc.get("defaultCriteria") else None
 
 
+async def default_template(engine: AIOEngine, org_id: ObjectId) -> str | None:
+    doc = await _collection(engine).find_one({"_id": org_id}, {"defaultTemplate": 1})
+    return doc.get("defaultTemplate") if doc else None
+
+
+async def set_default_template(
+    engine: AIOEngine, org_id: ObjectId, slug: str | None, *, only_if: str | None = None
+) -> bool:
+    """The organization's default template (`only_if`: only while it is that one)."""
+    filter_: dict[str, Any] = {"_id": org_id}
+    if only_if is not None:
+        filter_["defaultTemplate"] = only_if
+    result = await _collection(engine).update_one(
+        filter_, {"$set": {"defaultTemplate": slug, "updatedAt": utcnow()}}
+    )
+    return bool(result.matched_count)
+
+
 async def member_roles(engine: AIOEngine, org_id: ObjectId, user_id: ObjectId) -> list[Any]:
     """The organization's members if `user_id` is one of them (else []): one read by `_id`,
     projected to the members. (`$elemMatch` in a projection would send only the caller's

@@ -14,14 +14,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
+from tq.problems.judging import JudgeSpec, TestCase, lines_match
+
 ProblemDifficulty = Literal["Easy", "Medium", "Hard"]
-
-
-@dataclass(frozen=True)
-class TestCase:
-    input: str
-    expected: str
-    hidden: bool
 
 
 @dataclass(frozen=True)
@@ -32,7 +27,7 @@ class Example:
 
 
 @dataclass(frozen=True)
-class Problem:
+class LibraryProblem:
     slug: str
     title: str
     difficulty: ProblemDifficulty
@@ -205,8 +200,8 @@ def _problem(
     explanations: list[str | None],
     hidden: list[str],
     notes: tuple[str, ...] = (),
-) -> Problem:
-    return Problem(
+) -> LibraryProblem:
+    return LibraryProblem(
         slug=slug,
         title=title,
         difficulty=difficulty,
@@ -224,7 +219,7 @@ def _problem(
 _BIG = " ".join(str((i * 7919) % 2001 - 1000) for i in range(20000))
 _HEIGHTS = " ".join(str((i * 37) % 1000) for i in range(30000))
 
-PROBLEMS: tuple[Problem, ...] = (
+PROBLEMS: tuple[LibraryProblem, ...] = (
     _problem(
         "two-sum",
         "Two Sum",
@@ -398,7 +393,7 @@ PROBLEMS: tuple[Problem, ...] = (
     ),
 )
 
-BY_SLUG: dict[str, Problem] = {problem.slug: problem for problem in PROBLEMS}
+BY_SLUG: dict[str, LibraryProblem] = {problem.slug: problem for problem in PROBLEMS}
 
 # A program that reads stdin and prints, per language: the starting point of every problem.
 STARTER_CODE: dict[str, str] = {
@@ -425,18 +420,15 @@ STARTER_CODE: dict[str, str] = {
 }
 
 
-def starter_code(problem: Problem) -> dict[str, str]:
+def starter_code(problem: LibraryProblem) -> dict[str, str]:
     hint = f"Input: {problem.input_format} Output: {problem.output_format}"
     return {language: code.replace("{hint}", hint) for language, code in STARTER_CODE.items()}
 
 
-def outputs_match(actual: str, expected: str) -> bool:
-    """Judged by lines, ignoring trailing spaces and trailing blank lines."""
+def judging(problem: LibraryProblem) -> JudgeSpec:
+    """The library judges by lines, with the runner's own limits."""
+    return JudgeSpec(tests=problem.tests, comparison="lines")
 
-    def lines(text: str) -> list[str]:
-        kept = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
-        while kept and not kept[-1]:
-            kept.pop()
-        return kept
 
-    return lines(actual) == lines(expected)
+# The library's comparison, for its own tests and the reference solutions.
+outputs_match = lines_match

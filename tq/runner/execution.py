@@ -4,6 +4,7 @@ session run executed or judged. Runs on the runner only: the `runs` queue's jobs
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -21,7 +22,8 @@ from tq.core.db import parse_object_id
 from tq.core.queue import JobQueue
 from tq.core.time import utcnow
 from tq.jobs.registry import ANNOUNCE_RUN
-from tq.problems.bank import BY_SLUG
+from tq.problems.judging import JudgeSpec
+from tq.problems.service import judging_for
 from tq.runner.cgroups import CgroupUnavailable, MemoryCgroup
 from tq.runner.judge import Outcome, Placement, execute, judge
 from tq.runner.languages import BY_NAME, Runtime, discover, resolve
@@ -99,6 +101,19 @@ def limits_from(
     )
 
 
+def limits_for(settings: Settings, problem: JudgeSpec | None) -> Limits:
+    """A problem's own time and memory limits per test (set within PROBLEM_MAX_*), else the
+    runner's."""
+    limits = limits_from(settings)
+    if problem is None:
+        return limits
+    return dataclasses.replace(
+        limits,
+        run_timeout_s=problem.time_limit_s or limits.run_timeout_s,
+        memory_mb=problem.memory_mb or limits.memory_mb,
+    )
+
+
 def _finished_fields(outcome: Outcome) -> dict[str, Any]:
     stage = outcome.run or outcome.compile
     fields: dict[str, Any] = {
@@ -165,8 +180,9 @@ async def run_session_code(
             await release(redis, run.user_id, str(run.id))
         return {"failed": 1}
     spec = BY_NAME[runtime.language]
-    limits = limits_from(settings)
-    problem = BY_SLUG.get(run.problem_id) if run.problem_id else None
+    problem = await judging_for(engine, run.problem_id, run.problem_version_id)
+    limits = limits_for(settings, problem)
+    checker = BY_NAME.get(problem.checker.language) if problem and problem.checker else None
     spent_ms = 0
     try:
         try:
@@ -174,7 +190,7 @@ async def run_session_code(
             # else to serve meanwhile (the sandbox's preexec step must not run from a thread).
             placement = place()
             if problem is not None:
-                outcome = judge(spec, run.source, problem, limits, placement)
+                outcome = judge(spec, run.source, problem, limits, placement, checker)
             else:
                 outcome = execute(spec, [("", run.source)], run.stdin, [], limits, placement)
             spent_ms = outcome.spent_ms

@@ -8,8 +8,9 @@ import os
 import socket
 
 from tq.core.clients import Clients
-from tq.jobs.registry import ANNOUNCE_RUN, EXECUTE_SESSION_RUN, FAIL_STALE_RUNS, job
+from tq.jobs.registry import ANNOUNCE_RUN, EXECUTE_SESSION_RUN, FAIL_STALE_RUNS, PROVE_PACKAGE, job
 from tq.runner.execution import placement, run_session_code, served_runtimes
+from tq.runner.proving import prove_import
 from tq.runner.service import announce_run_completion, fail_runs_older_than
 
 
@@ -39,4 +40,12 @@ async def fail_stale_runs(clients: Clients) -> dict[str, int]:
     """Fail runs left queued or running past RUNNER_STALE_AFTER_S."""
     return await fail_runs_older_than(
         clients.engine, clients.queue, clients.settings.runner_stale_after_s
+    )
+
+
+@job(PROVE_PACKAGE)
+async def prove_package(clients: Clients, import_id: str) -> dict[str, int]:
+    """Judge every submission of an imported package; on the runs queue only."""
+    return await prove_import(
+        clients, import_id, lambda: placement(clients.settings), served_runtimes()
     )

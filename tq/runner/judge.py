@@ -6,10 +6,11 @@ each test in a fresh sandbox; judging stops at the first failing test.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from tq.problems.bank import Problem, outputs_match
+from tq.problems.judging import JudgeSpec, TestCase, outputs_match
 from tq.runner.cgroups import MemoryCgroup
 from tq.runner.languages import LanguageSpec
 from tq.runner.sandbox import Limits, StageResult, Workspace
@@ -71,16 +72,58 @@ def execute(
         )
 
 
+# The checker's feedback directory: the sandbox's own /tmp (private tmpfs, gone after the run).
+CHECKER_INPUT, CHECKER_ANSWER, FEEDBACK_DIR = "judge_input", "judge_answer", "/tmp"  # noqa: S108
+CHECKER_ACCEPTS, CHECKER_REJECTS = 42, 43
+
+
+def _checked(checker: Workspace, case: TestCase, output: str, args: tuple[str, ...]) -> str:
+    """The checker's verdict on one output (Kattis's output validator protocol)."""
+    checker.put(CHECKER_INPUT, case.input)
+    checker.put(CHECKER_ANSWER, case.expected)
+    result = checker.run(output, [CHECKER_INPUT, CHECKER_ANSWER, FEEDBACK_DIR, *args])
+    if result.status == "ok" and result.code == 0:
+        return "judge_error"  # 0 is neither answer: the protocol says 42 or 43
+    if result.code == CHECKER_ACCEPTS:
+        return "accepted"
+    if result.code == CHECKER_REJECTS:
+        return "wrong_answer"
+    return "judge_error"
+
+
 def judge(
-    spec: LanguageSpec, source: str, problem: Problem, limits: Limits, placement: Placement
+    spec: LanguageSpec,
+    source: str,
+    problem: JudgeSpec,
+    limits: Limits,
+    placement: Placement,
+    checker_spec: LanguageSpec | None = None,
+    *,
+    reveal_hidden: bool = False,
 ) -> Outcome:
-    with _workspace(spec, [("", source)], limits, placement) as box:
+    """Judged test by test, stopping at the first failure (its verdict is the run's, as
+    Kattis judges). `reveal_hidden` (an import's report, for the problem's editors) also names
+    hidden tests and their times; a candidate's run never does."""
+    with contextlib.ExitStack() as stack:
+        box = stack.enter_context(_workspace(spec, [("", source)], limits, placement))
         compiled = box.compile()
         spent_ms = compiled.time_ms if compiled else 0
         if compiled is not None and compiled.status != "ok":
             return Outcome(
                 "compile_error", compiled, None, tests=[], time_ms=spent_ms, spent_ms=spent_ms
             )
+        checker: Workspace | None = None
+        if problem.checker is not None:
+            if checker_spec is None:
+                return Outcome("judge_error", compiled, None, tests=[], spent_ms=spent_ms)
+            checker = stack.enter_context(
+                _workspace(checker_spec, list(problem.checker.files), limits, placement)
+            )
+            built = checker.compile()
+            if built is not None:
+                spent_ms += built.time_ms
+                if built.status != "ok":
+                    return Outcome("judge_error", compiled, None, tests=[], spent_ms=spent_ms)
         results: list[dict[str, Any]] = []
         shown: StageResult | None = None
         verdict = "accepted"
@@ -90,7 +133,9 @@ def judge(
             spent_ms += result.time_ms
             if result.status != "ok":
                 case_verdict: str = result.status
-            elif outputs_match(result.stdout, case.expected):
+            elif checker is not None and problem.checker is not None:
+                case_verdict = _checked(checker, case, result.stdout, problem.checker.args)
+            elif outputs_match(result.stdout, case.expected, problem):
                 case_verdict = "accepted"
             else:
                 case_verdict = "wrong_answer"
@@ -114,6 +159,8 @@ def judge(
                 }
                 total_ms += result.time_ms
                 shown = result
+            elif reveal_hidden:
+                entry |= {"name": case.name, "timeMs": result.time_ms}
             results.append(entry)
             if case_verdict != "accepted":
                 verdict = case_verdict

@@ -29,6 +29,8 @@ class CodeRun(Model):
     source: str
     stdin: str = ""
     problem_id: str | None = Field(default=None, key_name="problemId")
+    # The bank version it is judged against (None: the library's problem, or no problem).
+    problem_version_id: ObjectId | None = Field(default=None, key_name="problemVersionId")
     status: CodeRunStatus = "queued"
     verdict: str | None = None
     stdout: str = ""

@@ -239,6 +239,13 @@ class Workspace:
                     os.chown(Path(root) / sub, self.outer_uid, self.outer_uid)
         os.chmod(self.dir, 0o755)  # noqa: S103 - bwrap, as the slot's uid, must read it
 
+    def put(self, name: str, content: str) -> None:
+        """A data file beside the program (a checker's input and answer), read-only inside:
+        every run binds the directory's regular files afresh."""
+        target = self.dir / safe_relative_path(name)
+        target.write_text(content, encoding="utf-8")
+        os.chmod(target, 0o644)
+
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -10,13 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints,
 from pydantic.json_schema import SkipJsonSchema
 
 from tq.core.schemas import NON_BLANK, Body, Query
-from tq.problems.bank import BY_SLUG
 from tq.runner.languages import LANGUAGES, Runtime
 from tq.runner.models import CodeRun, CodeRunStatus
 
 # The names and aliases a runner may serve (matched case-insensitively); which of them this
 # deployment serves is GET /api/v2/piston/runtimes.
-SLUGS = sorted(BY_SLUG)
 LANGUAGE_NAMES = sorted({name for spec in LANGUAGES for name in (spec.name, *spec.aliases)})
 LanguageName = Annotated[
     str,
@@ -111,7 +109,11 @@ class RunIn(Body):
     stdin: str = ""
     problemId: Annotated[
         str | None,
-        Field(description="judge against this problem's tests", json_schema_extra={"enum": SLUGS}),
+        StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100),
+        Field(
+            description="judge against this problem's tests: the session's problem (its "
+            "pinned version) or one of the public library (GET /api/problems)"
+        ),
     ] = None
 
     @model_validator(mode="after")

@@ -287,8 +287,12 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
     # A document nobody opened yet has no meta.language: the session's is what it would get.
     language = language or session.language
     check_sizes(clients.settings, [source], body.stdin)
-    if body.problemId is not None and body.problemId not in BY_SLUG:
-        raise BadRequest(f"Unknown problem {body.problemId!r}", code="unknown_problem")
+    problem_version_id = None
+    if body.problemId is not None:
+        if body.problemId == session.problem_id and session.problem_version_id is not None:
+            problem_version_id = session.problem_version_id  # judged as the session pinned it
+        elif body.problemId not in BY_SLUG:
+            raise BadRequest(f"Unknown problem {body.problemId!r}", code="unknown_problem")
     runtime = await runtime_for(clients.redis, language)
     run_id = ObjectId()
     # Released by the runner when the run ends (or by the lease, if the runner is lost).
@@ -302,6 +306,7 @@ async def create_session_run(clients: Clients, session_id: str, user: User, body
         source=source,
         stdin=body.stdin,
         problem_id=body.problemId,
+        problem_version_id=problem_version_id,
         code_update_id=update_id,
     )
     run.outbox_events = [

@@ -133,6 +133,10 @@ class Session(Model):
     title: str
     description: str | None = None
     problem_id: str | None = Field(default=None, key_name="problemId")
+    # The bank version pinned at creation (tq.problems): what the candidate sees and runs
+    # are judged by, whatever the bank's problem becomes. None: the public library's.
+    problem_version: int | None = Field(default=None, key_name="problemVersion")
+    problem_version_id: ObjectId | None = Field(default=None, key_name="problemVersionId")
     problem: str | None = None
     difficulty: SessionDifficulty | None = None
     language: Language = "javascript"
@@ -157,6 +161,15 @@ class Session(Model):
     # Scorecard criteria; locked by the first submitted scorecard.
     criteria: list[str] = Field(default=list(DEFAULT_CRITERIA))
     criteria_locked: bool = Field(default=False, key_name="criteriaLocked")
+    # The scorecard template version its criteria came from (tq.scorecard_templates); None:
+    # the default criteria, or criteria set by hand.
+    scorecard_template: str | None = Field(default=None, key_name="scorecardTemplate")
+    scorecard_template_version: int | None = Field(
+        default=None, key_name="scorecardTemplateVersion"
+    )
+    scorecard_template_version_id: ObjectId | None = Field(
+        default=None, key_name="scorecardTemplateVersionId"
+    )
     # Set once `record.ready` was announced (the completed session's record is final).
     record_ready_at: datetime | None = Field(default=None, key_name="recordReadyAt")
     # Events written with the change that caused them, until moved to `session_events`.

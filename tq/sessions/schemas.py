@@ -24,6 +24,7 @@ from tq.core.schemas import (
     UtcDatetime,
     plain_line_schema,
 )
+from tq.scorecard_templates.schemas import TemplateRef
 from tq.sessions.models import (
     Language,
     Session,
@@ -45,6 +46,11 @@ Title = Annotated[
 ]
 Description = Annotated[str, StringConstraints(max_length=5000)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]
+# A problem of the organization's bank or the public library; `@n` pins version n.
+ProblemRef = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:@[1-9][0-9]{0,8})?$", max_length=110),
+]
 ProblemTitle = Title
 Duration = Annotated[int, Field(ge=5, le=480, description="minutes")]
 Seats = Annotated[int, Field(ge=1, le=10, description="seats besides the host")]
@@ -70,7 +76,16 @@ class CreateSessionIn(Body):
 
     title: Title | None = None
     description: Description | None = None
-    problemId: Slug | None = None
+    problemId: ProblemRef | None = Field(
+        default=None,
+        description="a problem of the organization's bank (pinned at its current version, or "
+        "`slug@n`), else of the public library",
+    )
+    scorecardTemplate: TemplateRef | None = Field(
+        default=None,
+        description="a scorecard template of the organization (its current version, or "
+        "`slug@n`); default: the organization's default template, else its default criteria",
+    )
     problem: ProblemTitle | None = None
     difficulty: SessionDifficulty | None = None
     language: Language = "javascript"
@@ -97,7 +112,7 @@ class UpdateSessionIn(Body):
 
     title: Title | SkipJsonSchema[None] = None
     description: Description | None = None
-    problemId: Slug | None = None
+    problemId: ProblemRef | None = None
     problem: ProblemTitle | None = None
     difficulty: SessionDifficulty | None = None
     language: Language | SkipJsonSchema[None] = None

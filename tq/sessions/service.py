@@ -21,6 +21,8 @@ from tq.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from tq.core.stream import StreamError, StreamNotConfigured
 from tq.core.time import utcnow
 from tq.jobs.registry import NOTIFY_SESSION, SYNC_SESSION_CHANNEL
+from tq.problems import service as problems
+from tq.scorecard_templates import service as templates
 from tq.sessions import store
 from tq.sessions.channel import push_channel
 from tq.sessions.events import SessionDeleted
@@ -88,18 +90,27 @@ async def create_session(
     now = utcnow()
     check_start_time(clients.settings, data.startTime, now)
     starts_later = data.startTime is not None and data.startTime > now
+    pinned = (
+        await problems.pin(clients, org_id or host.id, data.problemId) if data.problemId else None
+    )
+    template = await templates.pin(clients.engine, org_id or host.id, data.scorecardTemplate)
     session_id = ObjectId()
     session = Session(
         id=session_id,
         title=data.title or f"{data.problem} Session",
         description=data.description,
-        problem_id=data.problemId,
+        problem_id=pinned.slug if pinned else None,
+        problem_version=pinned.version if pinned else None,
+        problem_version_id=pinned.version_id if pinned else None,
         problem=data.problem,
         difficulty=data.difficulty,
         language=data.language,
         created_by=host.id,
         org_id=org_id or host.id,
-        criteria=list(default_criteria or DEFAULT_CRITERIA),
+        criteria=template.criteria if template else list(default_criteria or DEFAULT_CRITERIA),
+        scorecard_template=template.slug if template else None,
+        scorecard_template_version=template.version if template else None,
+        scorecard_template_version_id=template.version_id if template else None,
         participants=[],
         members=[host.id],
         max_participants=data.maxParticipants,
@@ -323,9 +334,28 @@ async def update_session(
         # As at creation: a start already past means now (the next join opens the session).
         update["$set"]["startTime"] = utcnow()
     filter_: dict[str, Any] = {"_id": session.id, "status": session.status}
+    if "problemId" in changes:
+        # Pinned again, at the bank's current version (or the one named): runs from now on
+        # are judged against it.
+        pinned = (
+            await problems.pin(clients, session.org_id or session.created_by, data.problemId)
+            if data.problemId
+            else None
+        )
+        update["$set"] |= {
+            "problemId": pinned.slug if pinned else None,
+            "problemVersion": pinned.version if pinned else None,
+            "problemVersionId": pinned.version_id if pinned else None,
+        }
     if "criteria" in changes:
         if session.criteria_locked:
             raise CriteriaLocked()
+        # Criteria set by hand are no longer the template's.
+        update["$set"] |= {
+            "scorecardTemplate": None,
+            "scorecardTemplateVersion": None,
+            "scorecardTemplateVersionId": None,
+        }
         filter_["criteriaLocked"] = {"$ne": True}  # no submit slipped in since we read
     if "startTime" in changes and session.status != "scheduled":
         raise Conflict("Only a scheduled session can be moved", code="not_scheduled")

@@ -8,11 +8,14 @@ from sanic.response import HTTPResponse
 from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
 from tq.core.db import Document
+from tq.core.errors import NotFound
 from tq.core.http import parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.orgs.permissions import Action
 from tq.orgs.service import org_for, personal_default_criteria
+from tq.problems import service as problems
+from tq.problems.schemas import PinnedProblemEnvelope
 from tq.sessions import queries, service
 from tq.sessions.schemas import (
     CreateSessionIn,
@@ -155,6 +158,25 @@ async def get_session(
 ) -> HTTPResponse:
     shown = await queries.session_for_viewer(clients, session_id, viewer)
     return json(dump(SessionEnvelope.model_construct(session=shown)))
+
+
+@bp.get("/<session_id:str>/problem")
+@doc(
+    summary="The session's problem as pinned when it was set: samples only, for everyone in it",
+    tag=TAG,
+    ok={200: PinnedProblemEnvelope},
+    errors=(403, 404),
+    description="The candidate reads the version the session pinned, never a later edit, "
+    "and never a hidden test, the checker or the solutions. 404 problem_not_set: none set.",
+)
+async def get_session_problem(
+    request: Request, session_id: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    session = await queries.member_session(clients.engine, session_id, viewer, Action.SESSIONS_READ)
+    shown = await problems.pinned_view(clients, session.problem_id, session.problem_version_id)
+    if shown is None:
+        raise NotFound("The session has no problem", code="problem_not_set")
+    return json(dump(PinnedProblemEnvelope(problem=shown)))
 
 
 @bp.patch("/<session_id:str>")

@@ -1,0 +1,768 @@
+"""An organization's question bank: versions written once, the bank's entry moved forward after
+each, imports of Kattis packages handed to the runner to prove, exports, and what a session
+pins. This module is the one owner of `problems`, `problem_versions` and `problem_imports`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from odmantic import AIOEngine
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from config import Settings
+from tq.core.clients import Clients
+from tq.core.db import keyset_page, parse_object_id
+from tq.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, TooManyRequests
+from tq.core.time import utcnow
+from tq.jobs.registry import PROVE_PACKAGE
+from tq.orgs import audit
+from tq.orgs.permissions import Action
+from tq.orgs.service import org_for
+from tq.problems import bank, kattis
+from tq.problems.judging import BadFlags, CheckerSpec, JudgeSpec, TestCase, parse_flags
+from tq.problems.models import (
+    Checker,
+    Problem,
+    ProblemImport,
+    ProblemTest,
+    ProblemVersion,
+    SourceFile,
+    Submission,
+)
+from tq.problems.schemas import (
+    CreateProblemIn,
+    PinnedProblemOut,
+    ProblemFields,
+    SampleOut,
+    UpdateProblemIn,
+)
+from tq.users.models import User
+
+KNOWN_LANGUAGES = frozenset(kattis.LANGUAGE_OF.values())
+DEFAULT_TIME_LIMIT_S = 2.0
+DEFAULT_MEMORY_MB = 256
+
+
+def problem_not_found() -> NotFound:
+    return NotFound("Problem not found", code="problem_not_found")
+
+
+def package_limits(settings: Settings) -> kattis.PackageLimits:
+    return kattis.PackageLimits(
+        max_bytes=settings.package_max_bytes,
+        max_unpacked_bytes=settings.package_max_unpacked_bytes,
+        max_file_bytes=settings.package_max_file_bytes,
+        max_files=settings.package_max_files,
+        max_ratio=settings.package_max_ratio,
+        max_submissions=settings.package_max_submissions,
+        max_tests=settings.problem_max_tests,
+        max_test_bytes=settings.problem_max_test_bytes,
+        max_time_limit_s=settings.problem_max_time_limit_s,
+        max_memory_mb=settings.problem_max_memory_mb,
+        max_statement_bytes=settings.problem_max_statement_bytes,
+    )
+
+
+# --- what a version may hold (every limit a setting)
+
+
+def check_version(settings: Settings, v: ProblemVersion) -> None:
+    if not v.tests:
+        raise BadRequest("A problem needs at least one test", code="no_tests")
+    if len(v.tests) > settings.problem_max_tests:
+        raise BadRequest(
+            f"{len(v.tests)} tests; at most {settings.problem_max_tests}", code="too_many_tests"
+        )
+    names = [t.name for t in v.tests]
+    if len(set(names)) != len(names):
+        raise BadRequest("Test names must be unique", code="duplicate_test")
+    size = sum(len(t.input.encode()) + len(t.answer.encode()) for t in v.tests)
+    if size > settings.problem_max_test_bytes:
+        raise PayloadTooLarge(
+            f"The tests hold {size} bytes; at most {settings.problem_max_test_bytes}",
+            code="tests_too_large",
+        )
+    if len(v.statement.encode()) > settings.problem_max_statement_bytes:
+        raise PayloadTooLarge(
+            f"The statement is larger than {settings.problem_max_statement_bytes} bytes",
+            code="statement_too_large",
+        )
+    if not 0 < v.time_limit_s <= settings.problem_max_time_limit_s:
+        raise BadRequest(
+            f"timeLimitS must be more than 0 and at most {settings.problem_max_time_limit_s}",
+            code="limit_out_of_range",
+        )
+    if not 32 <= v.memory_mb <= settings.problem_max_memory_mb:
+        raise BadRequest(
+            f"memoryMb must be between 32 and {settings.problem_max_memory_mb}",
+            code="limit_out_of_range",
+        )
+    for language, code in v.starter_code.items():
+        if language not in KNOWN_LANGUAGES:
+            raise BadRequest(f"No language {language!r} for starter code", code="unknown_language")
+        if len(code.encode()) > settings.runner_max_source_bytes:
+            raise PayloadTooLarge("Starter code is too large", code="source_too_large")
+    if v.checker is not None:
+        if v.checker.language not in KNOWN_LANGUAGES:
+            raise BadRequest(
+                f"No language {v.checker.language!r} for the checker", code="unknown_language"
+            )
+        if sum(len(f.content.encode()) for f in v.checker.files) > settings.runner_max_source_bytes:
+            raise PayloadTooLarge("The checker is too large", code="source_too_large")
+    try:
+        parse_flags(v.validator_flags)
+    except BadFlags as exc:
+        raise BadRequest(str(exc), code="invalid_validator_flags") from None
+
+
+def _tests_of(data: ProblemFields) -> list[ProblemTest]:
+    assert data.tests is not None
+    tests = []
+    for index, test in enumerate(data.tests):
+        folder = "sample" if test.sample else "secret"
+        name = test.name or f"{index + 1:03d}"
+        tests.append(
+            ProblemTest(
+                name=f"{folder}/{name}", input=test.input, answer=test.answer, sample=test.sample
+            )
+        )
+    return tests
+
+
+def _apply(fields: dict[str, Any], data: ProblemFields) -> dict[str, Any]:
+    """The fields of a new version: the previous version's, changed by what was sent."""
+    sent = data.model_fields_set
+    if "title" in sent:
+        fields["title"] = data.title
+    if "statement" in sent:
+        fields["statement"] = data.statement
+        fields["statement_format"] = "markdown"
+    if "difficulty" in sent:
+        fields["difficulty"] = data.difficulty
+    if "tags" in sent:
+        fields["tags"] = list(data.tags or [])
+    if "tests" in sent:
+        fields["tests"] = _tests_of(data)
+    if "timeLimitS" in sent:
+        fields["time_limit_s"] = data.timeLimitS
+    if "memoryMb" in sent:
+        fields["memory_mb"] = data.memoryMb
+    if "starterCode" in sent:
+        fields["starter_code"] = dict(data.starterCode or {})
+    if "checker" in sent:
+        fields["checker"] = (
+            None
+            if data.checker is None
+            else Checker(
+                language=data.checker.language,
+                files=[SourceFile(name=f.name, content=f.content) for f in data.checker.files],
+                args=list(data.checker.args),
+            )
+        )
+    if "validatorFlags" in sent:
+        fields["validator_flags"] = list(data.validatorFlags or [])
+    return fields
+
+
+# --- reading
+
+
+def _versions(clients: Clients) -> Any:
+    return clients.engine.get_collection(ProblemVersion)
+
+
+def _heads(clients: Clients) -> Any:
+    return clients.engine.get_collection(Problem)
+
+
+async def _head(clients: Clients, org_id: ObjectId, slug: str) -> Problem | None:
+    doc = await _heads(clients).find_one({"orgId": org_id, "slug": slug})
+    return Problem.model_validate_doc(doc) if doc else None
+
+
+async def _version(
+    clients: Clients, org_id: ObjectId, slug: str, version: int | None = None
+) -> ProblemVersion | None:
+    filter_: dict[str, Any] = {"orgId": org_id, "slug": slug}
+    if version is not None:
+        filter_["version"] = version
+    doc = await _versions(clients).find_one(filter_, sort=[("version", -1)])
+    return ProblemVersion.model_validate_doc(doc) if doc else None
+
+
+async def list_bank(
+    clients: Clients, org_id: str, actor: User, after: str | None, limit: int
+) -> tuple[list[Problem], bool]:
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
+    return await keyset_page(
+        _heads(clients),
+        Problem,
+        {"orgId": org.id},
+        [("slug", 1)],
+        [after] if after else None,
+        min(limit, clients.settings.problem_max_listed),
+    )
+
+
+async def current(clients: Clients, org_id: str, slug: str, actor: User) -> ProblemVersion:
+    """The bank's current version of `slug` (a deleted problem is not found)."""
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
+    head = await _head(clients, org.id, slug)
+    if head is None:
+        raise problem_not_found()
+    found = await _version(clients, org.id, slug, head.version)
+    if found is None:
+        raise problem_not_found()
+    return found
+
+
+async def version_of(
+    clients: Clients, org_id: str, slug: str, version: int, actor: User
+) -> ProblemVersion:
+    """Any version, also of a deleted problem: members read what their sessions pinned."""
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
+    found = await _version(clients, org.id, slug, version)
+    if found is None:
+        raise problem_not_found()
+    return found
+
+
+async def versions(clients: Clients, org_id: str, slug: str, actor: User) -> list[dict[str, Any]]:
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
+    docs = (
+        await _versions(clients)
+        .find(
+            {"orgId": org.id, "slug": slug},
+            {"version": 1, "title": 1, "origin": 1, "createdBy": 1, "createdAt": 1},
+        )
+        .sort("version", -1)
+        .to_list(None)
+    )
+    if not docs:
+        raise problem_not_found()
+    return list(docs)
+
+
+# --- writing a version
+
+
+async def _write_version(
+    clients: Clients,
+    org_id: ObjectId,
+    fields: dict[str, Any],
+    actor: User,
+    audit_type: str,
+    *,
+    must_exist: bool,
+    import_id: ObjectId | None = None,
+) -> ProblemVersion:
+    """The next version of `fields['slug']`, then the bank's entry moved to it. The version
+    numbers of a slug never repeat (a unique index), so two editors at once get one version
+    each or a 409; the entry only ever moves forward."""
+    slug = fields["slug"]
+    latest = await _version(clients, org_id, slug)
+    head = await _head(clients, org_id, slug)
+    if must_exist and head is None:
+        raise problem_not_found()
+    if not must_exist and head is not None:
+        raise Conflict(f"The bank already has a problem {slug!r}", code="problem_exists")
+    version = ProblemVersion(
+        **{
+            **fields,
+            "org_id": org_id,
+            "version": (latest.version if latest else 0) + 1,
+            "created_by": actor.id,
+            "created_at": utcnow(),
+            "import_id": import_id,
+        }
+    )
+    check_version(clients.settings, version)
+    try:
+        await _versions(clients).insert_one(version.model_dump_doc())
+    except DuplicateKeyError:
+        raise Conflict("The problem changed meanwhile; retry", code="conflict") from None
+    await _move_head(clients, version)
+    await audit.record_now(
+        clients,
+        org_id,
+        audit.audit_entry(
+            audit_type, actor.id, slug=slug, version=version.version, entry_id=str(version.id)
+        ),
+    )
+    return version
+
+
+async def _move_head(clients: Clients, version: ProblemVersion) -> None:
+    summary = {
+        "version": version.version,
+        "versionId": version.id,
+        "title": version.title,
+        "difficulty": version.difficulty,
+        "tags": version.tags,
+        "updatedAt": version.created_at,
+    }
+    # A later version already the entry: the upsert's insert hits the unique index.
+    with contextlib.suppress(DuplicateKeyError):
+        await _heads(clients).update_one(
+            {"orgId": version.org_id, "slug": version.slug, "version": {"$lt": version.version}},
+            {"$set": summary, "$setOnInsert": {"_id": ObjectId(), "createdAt": version.created_at}},
+            upsert=True,
+        )
+
+
+async def create(
+    clients: Clients, org_id: str, actor: User, data: CreateProblemIn
+) -> ProblemVersion:
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
+    fields = _apply(
+        {
+            "slug": data.slug,
+            "time_limit_s": DEFAULT_TIME_LIMIT_S,
+            "memory_mb": DEFAULT_MEMORY_MB,
+            "origin": "api",
+        },
+        data,
+    )
+    return await _write_version(clients, org.id, fields, actor, "problem.created", must_exist=False)
+
+
+async def update(
+    clients: Clients, org_id: str, slug: str, actor: User, data: UpdateProblemIn
+) -> ProblemVersion:
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
+    head = await _head(clients, org.id, slug)
+    previous = await _version(clients, org.id, slug, head.version) if head else None
+    if previous is None:
+        raise problem_not_found()
+    fields = previous.model_dump(exclude={"id", "org_id", "version", "created_by", "created_at"})
+    fields = _apply(fields, data)
+    if "tests" in data.model_fields_set or "statement" in data.model_fields_set:
+        # An edited problem's proven solutions no longer prove anything.
+        fields["submissions"] = []
+        fields["origin"] = "api"
+    return await _write_version(clients, org.id, fields, actor, "problem.updated", must_exist=True)
+
+
+async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
+    """Out of the bank; its versions stay for the sessions that pinned them."""
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
+    deleted = await _heads(clients).find_one_and_delete({"orgId": org.id, "slug": slug})
+    if deleted is None:
+        raise problem_not_found()
+    await audit.record_now(
+        clients,
+        org.id,
+        audit.audit_entry("problem.deleted", actor.id, slug=slug, version=deleted["version"]),
+    )
+
+
+def _library_markdown(problem: bank.LibraryProblem) -> str:
+    parts = [problem.text]
+    parts += [f"> {note}" for note in problem.notes]
+    parts += ["## Input", problem.input_format, "## Output", problem.output_format]
+    if problem.constraints:
+        parts += ["## Constraints", "\n".join(f"- {c}" for c in problem.constraints)]
+    return "\n\n".join(parts) + "\n"
+
+
+async def copy_from_library(
+    clients: Clients, org_id: str, actor: User, slug: str
+) -> ProblemVersion:
+    """A problem of the public library, as version 1 of the organization's own (the library
+    judges by lines: so does the copy)."""
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
+    source = bank.BY_SLUG.get(slug)
+    if source is None:
+        raise problem_not_found()
+    samples = len(source.examples)
+    fields = {
+        "slug": source.slug,
+        "title": source.title,
+        "statement": _library_markdown(source),
+        "difficulty": source.difficulty,
+        "tags": [source.category],
+        "tests": [
+            ProblemTest(
+                name=f"{'secret' if t.hidden else 'sample'}/{i + 1:03d}",
+                input=t.input,
+                answer=t.expected,
+                sample=not t.hidden and i < samples,
+            )
+            for i, t in enumerate(source.tests)
+        ],
+        "time_limit_s": min(
+            clients.settings.runner_run_timeout_s, clients.settings.problem_max_time_limit_s
+        ),
+        "memory_mb": min(clients.settings.runner_memory_mb, clients.settings.problem_max_memory_mb),
+        "comparison": "lines",
+        "starter_code": bank.starter_code(source),
+        "origin": "library",
+    }
+    return await _write_version(clients, org.id, fields, actor, "problem.copied", must_exist=False)
+
+
+# --- export and import
+
+
+async def export(
+    clients: Clients, org_id: str, slug: str, actor: User, version: int | None
+) -> tuple[ProblemVersion, bytes]:
+    if version is None:
+        found = await current(clients, org_id, slug, actor)
+    else:
+        found = await version_of(clients, org_id, slug, version, actor)
+    package = kattis.build(
+        title=found.title,
+        statement=found.statement,
+        statement_format=found.statement_format,
+        difficulty=found.difficulty,
+        tags=found.tags,
+        tests=[kattis.PackageTest(t.name, t.input, t.answer, t.sample) for t in found.tests],
+        time_limit_s=found.time_limit_s,
+        memory_mb=found.memory_mb,
+        checker_files=[kattis.PackageFile(f.name, f.content) for f in found.checker.files]
+        if found.checker
+        else [],
+        flags=found.validator_flags,
+        submissions=[
+            kattis.PackageSubmission(s.kind, s.name, s.language, s.source)
+            for s in found.submissions
+        ],
+        starter_code=found.starter_code,
+        folder=found.slug,
+    )
+    await audit.record_now(
+        clients,
+        found.org_id,
+        audit.audit_entry("problem.exported", actor.id, slug=found.slug, version=found.version),
+    )
+    return found, package
+
+
+def _imports(clients: Clients) -> Any:
+    return clients.engine.get_collection(ProblemImport)
+
+
+async def start_import(
+    clients: Clients, org_id: str, actor: User, package: bytes, slug: str | None
+) -> ProblemImport:
+    """Checked now (a bad package gets its 4xx at once), proven by the runner later."""
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
+    settings = clients.settings
+    parsed = await _parse_off_loop(settings, package)
+    slug = slug or parsed.slug
+    if slug is None:
+        raise BadRequest(
+            "Name the problem: ?slug=…, or a top folder named like a slug", code="slug_required"
+        )
+    if not parsed.submissions or not any(s.kind == "accepted" for s in parsed.submissions):
+        raise BadRequest(
+            "The package has no submissions/accepted: nothing proves its tests",
+            code="no_accepted_submission",
+        )
+    pending = await _imports(clients).count_documents(
+        {"orgId": org.id, "status": {"$in": ["queued", "running"]}}
+    )
+    if pending >= settings.package_max_pending_imports:
+        raise TooManyRequests(
+            f"{pending} imports of this organization are being proven; wait for one",
+            code="imports_busy",
+        )
+    job = ProblemImport(org_id=org.id, created_by=actor.id, slug=slug, package=package)
+    await _imports(clients).insert_one(job.model_dump_doc())
+    await clients.queue.enqueue(PROVE_PACKAGE, str(job.id))
+    return job
+
+
+async def _parse_off_loop(settings: Settings, package: bytes) -> kattis.Package:
+    return await asyncio.to_thread(
+        kattis.parse, package, package_limits(settings), settings.runner_max_source_bytes
+    )
+
+
+async def import_of(clients: Clients, org_id: str, import_id: str, actor: User) -> ProblemImport:
+    org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
+    oid = parse_object_id(import_id)
+    doc = (
+        await _imports(clients).find_one({"_id": oid, "orgId": org.id}, {"package": 0})
+        if oid
+        else None
+    )
+    if doc is None:
+        raise NotFound("Import not found", code="import_not_found")
+    return ProblemImport.model_validate_doc(doc)
+
+
+# --- the runner's side of an import (it proves; this module writes)
+
+
+async def claim_import(clients: Clients, import_id: str, max_attempts: int) -> ProblemImport | None:
+    oid = parse_object_id(import_id)
+    if oid is None:
+        return None
+    doc = await _imports(clients).find_one_and_update(
+        {"_id": oid, "status": {"$in": ["queued", "running"]}, "attempts": {"$lt": max_attempts}},
+        {"$set": {"status": "running"}, "$inc": {"attempts": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is None:
+        # delivered again after runners were lost with it as often as allowed
+        await _imports(clients).update_one(
+            {"_id": oid, "status": {"$in": ["queued", "running"]}},
+            {
+                "$set": {
+                    "status": "failed",
+                    "error": "the runner was lost while proving this package",
+                    "finishedAt": utcnow(),
+                },
+                "$unset": {"package": ""},
+            },
+        )
+        return None
+    return ProblemImport.model_validate_doc(doc)
+
+
+async def finish_import(
+    clients: Clients,
+    job: ProblemImport,
+    package: kattis.Package | None,
+    time_limit_s: float | None,
+    report: list[dict[str, Any]],
+    error: str | None,
+) -> ProblemImport:
+    """Accepted: the problem's next version (created or changed), written once even if this
+    is a retry; refused or failed: nothing but the report."""
+    version: int | None = None
+    status = "refused" if error is None else "failed"
+    if (
+        error is None
+        and package is not None
+        and time_limit_s is not None
+        and all(line["ok"] for line in report)
+    ):
+        existing = await _versions(clients).find_one({"importId": job.id}, {"version": 1})
+        if existing is not None:
+            version = existing["version"]
+        else:
+            actor = await _actor(clients, job.created_by)
+            head = await _head(clients, job.org_id, job.slug)
+            try:
+                written = await _write_version(
+                    clients,
+                    job.org_id,
+                    _fields_of_package(job.slug, package, time_limit_s),
+                    actor,
+                    "problem.imported",
+                    must_exist=head is not None,
+                    import_id=job.id,
+                )
+                version = written.version
+            except (BadRequest, Conflict, NotFound, PayloadTooLarge) as exc:
+                error = exc.message
+        status = "accepted" if version is not None else "failed"
+    doc = await _imports(clients).find_one_and_update(
+        {"_id": job.id},
+        {
+            "$set": {
+                "status": status,
+                "report": report,
+                "error": error,
+                "version": version,
+                "timeLimitS": time_limit_s,
+                "finishedAt": utcnow(),
+            },
+            "$unset": {"package": ""},
+        },
+        projection={"package": 0},
+        return_document=ReturnDocument.AFTER,
+    )
+    return ProblemImport.model_validate_doc(doc)
+
+
+async def _actor(clients: Clients, user_id: ObjectId) -> User:
+    found = await clients.engine.find_one(User, User.id == user_id)
+    if found is None:  # the importer's account went meanwhile: the version is nobody's
+        return User.model_construct(id=user_id)
+    return found
+
+
+def _fields_of_package(slug: str, package: kattis.Package, time_limit_s: float) -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "title": package.title,
+        "statement": package.statement,
+        "statement_format": package.statement_format,
+        "difficulty": package.difficulty,
+        "tags": package.tags,
+        "tests": [
+            ProblemTest(name=t.name, input=t.input, answer=t.answer, sample=t.sample)
+            for t in package.tests
+        ],
+        "time_limit_s": time_limit_s,
+        "memory_mb": package.memory_mb,
+        "comparison": "tokens",
+        "validator_flags": package.flags,
+        "starter_code": package.starter_code,
+        "checker": None
+        if package.checker_language is None
+        else Checker(
+            language=package.checker_language,
+            files=[SourceFile(name=f.name, content=f.content) for f in package.checker_files],
+            args=package.flags,
+        ),
+        "submissions": [
+            Submission(kind=s.kind, name=s.name, language=s.language, source=s.source)
+            for s in package.submissions
+        ],
+        "origin": "import",
+    }
+
+
+def package_judging(package: kattis.Package, time_limit_s: float | None) -> JudgeSpec:
+    return JudgeSpec(
+        tests=tuple(
+            TestCase(input=t.input, expected=t.answer, hidden=not t.sample, name=t.name)
+            for t in package.tests
+        ),
+        time_limit_s=time_limit_s,
+        memory_mb=package.memory_mb,
+        comparison="tokens",
+        flags=tuple(package.flags),
+        checker=None
+        if package.checker_language is None
+        else CheckerSpec(
+            package.checker_language,
+            tuple((f.name, f.content) for f in package.checker_files),
+            tuple(package.flags),
+        ),
+    )
+
+
+def time_limit_from(package: kattis.Package, slowest_accepted_s: float, cap: float) -> float:
+    """Kattis's rule when problem.yaml gives none: the slowest accepted submission's time
+    times ac_to_time_limit, rounded up to a whole second (within the setting's cap)."""
+    return min(cap, max(1.0, math.ceil(slowest_accepted_s * package.ac_to_time_limit)))
+
+
+async def parse_stored(settings: Settings, job: ProblemImport) -> kattis.Package:
+    if job.package is None:
+        raise BadRequest("the package is gone", code="invalid_package")
+    return await _parse_off_loop(settings, job.package)
+
+
+# --- what a session pins
+
+
+@dataclass(frozen=True)
+class Pin:
+    slug: str
+    version: int | None  # None: the public library's
+    version_id: ObjectId | None
+    title: str
+    difficulty: str
+
+
+async def pin(clients: Clients, org_id: ObjectId, ref: str) -> Pin:
+    """`slug` or `slug@version`: the organization's bank first (its current version unless
+    one is named), else the public library."""
+    slug, _, number = ref.partition("@")
+    version_number: int | None = None
+    if number:
+        if not number.isdigit() or not 0 < int(number) < 1 << 31:
+            raise BadRequest(f"{ref!r} names no version", code="unknown_problem")
+        version_number = int(number)
+    head = await _head(clients, org_id, slug)
+    if head is not None or version_number is not None:
+        found = await _version(
+            clients,
+            org_id,
+            slug,
+            version_number if version_number else head.version if head else None,
+        )
+        if found is not None:
+            return Pin(slug, found.version, found.id, found.title, found.difficulty)
+    library = bank.BY_SLUG.get(slug)
+    if library is not None and version_number is None:
+        return Pin(slug, None, None, library.title, library.difficulty)
+    raise BadRequest(f"Unknown problem {ref!r}", code="unknown_problem")
+
+
+async def pinned_version(engine: AIOEngine, version_id: ObjectId) -> ProblemVersion | None:
+    doc = await engine.get_collection(ProblemVersion).find_one({"_id": version_id})
+    return ProblemVersion.model_validate_doc(doc) if doc else None
+
+
+def version_judging(v: ProblemVersion) -> JudgeSpec:
+    return JudgeSpec(
+        tests=tuple(
+            TestCase(input=t.input, expected=t.answer, hidden=not t.sample, name=t.name)
+            for t in v.tests
+        ),
+        time_limit_s=v.time_limit_s,
+        memory_mb=v.memory_mb,
+        comparison=v.comparison,
+        flags=tuple(v.validator_flags),
+        checker=None
+        if v.checker is None
+        else CheckerSpec(
+            v.checker.language,
+            tuple((f.name, f.content) for f in v.checker.files),
+            tuple(v.checker.args),
+        ),
+    )
+
+
+async def judging_for(
+    engine: AIOEngine, slug: str | None, version_id: ObjectId | None
+) -> JudgeSpec | None:
+    """What a run of `slug` is judged against: the pinned version, else the library's."""
+    if version_id is not None:
+        found = await pinned_version(engine, version_id)
+        return version_judging(found) if found else None
+    library = bank.BY_SLUG.get(slug) if slug else None
+    return bank.judging(library) if library else None
+
+
+async def pinned_view(
+    clients: Clients, slug: str | None, version_id: ObjectId | None
+) -> PinnedProblemOut | None:
+    """The candidate's view: samples only."""
+    if version_id is not None:
+        v = await pinned_version(clients.engine, version_id)
+        if v is None:
+            return None
+        return PinnedProblemOut(
+            slug=v.slug,
+            version=v.version,
+            title=v.title,
+            statement=v.statement,
+            statementFormat=v.statement_format,
+            difficulty=v.difficulty,
+            samples=[SampleOut(input=t.input, output=t.answer) for t in v.tests if t.sample],
+            starterCode=v.starter_code,
+            timeLimitS=v.time_limit_s,
+            memoryMb=v.memory_mb,
+            testCount=len(v.tests),
+        )
+    library = bank.BY_SLUG.get(slug) if slug else None
+    if library is None:
+        return None
+    return PinnedProblemOut(
+        slug=library.slug,
+        version=None,
+        title=library.title,
+        statement=_library_markdown(library),
+        statementFormat="markdown",
+        difficulty=library.difficulty,
+        samples=[SampleOut(input=e.input, output=e.output) for e in library.examples],
+        starterCode=bank.starter_code(library),
+        timeLimitS=None,
+        memoryMb=None,
+        testCount=len(library.tests),
+    )

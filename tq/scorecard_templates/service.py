@@ -1,0 +1,272 @@
+"""Scorecard templates: versions written once, the list entry moved forward after each, the
+organization's default, and the version a new session pins. The one owner of
+`scorecard_templates` and `scorecard_template_versions`."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from odmantic import AIOEngine
+from pymongo.errors import DuplicateKeyError
+
+from tq.core.clients import Clients
+from tq.core.db import keyset_page
+from tq.core.errors import BadRequest, Conflict, NotFound
+from tq.core.time import utcnow
+from tq.orgs import audit
+from tq.orgs import store as orgs_store
+from tq.orgs.models import Organization
+from tq.orgs.permissions import Action
+from tq.orgs.service import org_for
+from tq.scorecard_templates.models import ScorecardTemplate, TemplateCriterion, TemplateVersion
+from tq.scorecard_templates.schemas import CreateTemplateIn, TemplateFields, UpdateTemplateIn
+from tq.users.models import User
+
+
+def template_not_found() -> NotFound:
+    return NotFound("Scorecard template not found", code="template_not_found")
+
+
+def _versions(engine: AIOEngine) -> Any:
+    return engine.get_collection(TemplateVersion)
+
+
+def _heads(engine: AIOEngine) -> Any:
+    return engine.get_collection(ScorecardTemplate)
+
+
+async def _head(engine: AIOEngine, org_id: ObjectId, slug: str) -> ScorecardTemplate | None:
+    doc = await _heads(engine).find_one({"orgId": org_id, "slug": slug})
+    return ScorecardTemplate.model_validate_doc(doc) if doc else None
+
+
+async def _version(
+    engine: AIOEngine, org_id: ObjectId, slug: str, version: int | None = None
+) -> TemplateVersion | None:
+    filter_: dict[str, Any] = {"orgId": org_id, "slug": slug}
+    if version is not None:
+        filter_["version"] = version
+    doc = await _versions(engine).find_one(filter_, sort=[("version", -1)])
+    return TemplateVersion.model_validate_doc(doc) if doc else None
+
+
+def _apply(fields: dict[str, Any], data: TemplateFields) -> dict[str, Any]:
+    sent = data.model_fields_set
+    if "name" in sent:
+        fields["name"] = data.name
+    if "description" in sent:
+        fields["description"] = data.description
+    if "criteria" in sent and data.criteria is not None:
+        fields["criteria"] = [
+            TemplateCriterion(
+                key=c.key,
+                title=c.title,
+                description=c.description,
+                ratings={
+                    "1": c.ratings.one,
+                    "2": c.ratings.two,
+                    "3": c.ratings.three,
+                    "4": c.ratings.four,
+                },
+            )
+            for c in data.criteria
+        ]
+    return fields
+
+
+# --- reading
+
+
+async def list_templates(
+    clients: Clients, org_id: str, actor: User, after: str | None, limit: int
+) -> tuple[list[ScorecardTemplate], bool, str | None]:
+    org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
+    found, more = await keyset_page(
+        _heads(clients.engine),
+        ScorecardTemplate,
+        {"orgId": org.id},
+        [("slug", 1)],
+        [after] if after else None,
+        limit,
+    )
+    return found, more, org.default_template
+
+
+async def current(clients: Clients, org_id: str, slug: str, actor: User) -> TemplateVersion:
+    org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
+    head = await _head(clients.engine, org.id, slug)
+    found = await _version(clients.engine, org.id, slug, head.version) if head else None
+    if found is None:
+        raise template_not_found()
+    return found
+
+
+async def version_of(
+    clients: Clients, org_id: str, slug: str, version: int, actor: User
+) -> TemplateVersion:
+    org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
+    found = await _version(clients.engine, org.id, slug, version)
+    if found is None:
+        raise template_not_found()
+    return found
+
+
+async def versions(clients: Clients, org_id: str, slug: str, actor: User) -> list[TemplateVersion]:
+    org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
+    docs = (
+        await _versions(clients.engine)
+        .find({"orgId": org.id, "slug": slug})
+        .sort("version", -1)
+        .to_list(None)
+    )
+    if not docs:
+        raise template_not_found()
+    return [TemplateVersion.model_validate_doc(d) for d in docs]
+
+
+# --- writing
+
+
+async def _write_version(
+    clients: Clients,
+    org: Organization,
+    fields: dict[str, Any],
+    actor: User,
+    audit_type: str,
+    *,
+    must_exist: bool,
+) -> TemplateVersion:
+    """As with problems: a version number is taken once (a unique index), then the list
+    entry moves forward to it."""
+    engine = clients.engine
+    slug = fields["slug"]
+    head = await _head(engine, org.id, slug)
+    if must_exist and head is None:
+        raise template_not_found()
+    if not must_exist and head is not None:
+        raise Conflict(f"A template {slug!r} exists", code="template_exists")
+    if len(fields["criteria"]) > clients.settings.template_max_criteria:
+        raise BadRequest(
+            f"At most {clients.settings.template_max_criteria} criteria", code="too_many_criteria"
+        )
+    latest = await _version(engine, org.id, slug)
+    version = TemplateVersion(
+        **{
+            **fields,
+            "org_id": org.id,
+            "version": (latest.version if latest else 0) + 1,
+            "created_by": actor.id,
+            "created_at": utcnow(),
+        }
+    )
+    try:
+        await _versions(engine).insert_one(version.model_dump_doc())
+    except DuplicateKeyError:
+        raise Conflict("The template changed meanwhile; retry", code="conflict") from None
+    with contextlib.suppress(DuplicateKeyError):  # a later version is already the entry
+        await _heads(engine).update_one(
+            {"orgId": org.id, "slug": slug, "version": {"$lt": version.version}},
+            {
+                "$set": {
+                    "version": version.version,
+                    "versionId": version.id,
+                    "name": version.name,
+                    "updatedAt": version.created_at,
+                },
+                "$setOnInsert": {"_id": ObjectId(), "createdAt": version.created_at},
+            },
+            upsert=True,
+        )
+    await audit.record_now(
+        clients,
+        org.id,
+        audit.audit_entry(audit_type, actor.id, slug=slug, version=version.version),
+    )
+    return version
+
+
+async def create(
+    clients: Clients, org_id: str, actor: User, data: CreateTemplateIn
+) -> TemplateVersion:
+    org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
+    fields = _apply({"slug": data.slug, "description": ""}, data)
+    return await _write_version(clients, org, fields, actor, "template.created", must_exist=False)
+
+
+async def update(
+    clients: Clients, org_id: str, slug: str, actor: User, data: UpdateTemplateIn
+) -> TemplateVersion:
+    org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
+    head = await _head(clients.engine, org.id, slug)
+    previous = await _version(clients.engine, org.id, slug, head.version) if head else None
+    if previous is None:
+        raise template_not_found()
+    fields = previous.model_dump(exclude={"id", "org_id", "version", "created_by", "created_at"})
+    return await _write_version(
+        clients, org, _apply(fields, data), actor, "template.updated", must_exist=True
+    )
+
+
+async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
+    """Out of the list (and no longer the default); sessions keep the version they pinned."""
+    org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
+    deleted = await _heads(clients.engine).find_one_and_delete({"orgId": org.id, "slug": slug})
+    if deleted is None:
+        raise template_not_found()
+    await orgs_store.set_default_template(clients.engine, org.id, None, only_if=slug)
+    await audit.record_now(
+        clients, org.id, audit.audit_entry("template.deleted", actor.id, slug=slug)
+    )
+
+
+async def set_default(clients: Clients, org_id: str, actor: User, slug: str | None) -> str | None:
+    org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
+    if slug is not None and await _head(clients.engine, org.id, slug) is None:
+        raise template_not_found()
+    await orgs_store.set_default_template(clients.engine, org.id, slug)
+    await audit.record_now(
+        clients, org.id, audit.audit_entry("template.default_set", actor.id, slug=slug)
+    )
+    return slug
+
+
+# --- what a session pins
+
+
+@dataclass(frozen=True)
+class TemplatePin:
+    slug: str
+    version: int
+    version_id: ObjectId
+    criteria: list[str]
+
+
+async def pin(engine: AIOEngine, org_id: ObjectId, ref: str | None) -> TemplatePin | None:
+    """`slug` or `slug@version` of the organization, else its default template (None: the
+    organization has none)."""
+    explicit = ref is not None
+    if ref is None:
+        ref = await orgs_store.default_template(engine, org_id)
+        if ref is None:
+            return None
+    slug, _, number = ref.partition("@")
+    version: int | None = int(number) if number else None
+    if version is None:
+        head = await _head(engine, org_id, slug)
+        if head is None:
+            if explicit:
+                raise BadRequest(f"Unknown scorecard template {ref!r}", code="unknown_template")
+            return None  # a default deleted meanwhile: the default criteria
+        version = head.version
+    found = await _version(engine, org_id, slug, version)
+    if found is None:
+        raise BadRequest(f"Unknown scorecard template {ref!r}", code="unknown_template")
+    return TemplatePin(found.slug, found.version, found.id, [c.key for c in found.criteria])
+
+
+async def pinned(engine: AIOEngine, version_id: ObjectId) -> TemplateVersion | None:
+    doc = await _versions(engine).find_one({"_id": version_id})
+    return TemplateVersion.model_validate_doc(doc) if doc else None
