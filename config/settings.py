@@ -182,7 +182,9 @@ class Settings(BaseSettings):
     package_max_unpacked_bytes: int = Field(32 << 20, ge=1024, le=256 << 20)  # all its files
     package_max_file_bytes: int = Field(8 << 20, ge=1024, le=64 << 20)  # one file of it
     package_max_files: int = Field(1000, ge=10, le=100_000)
-    package_max_ratio: int = Field(200, ge=10, le=10_000)  # unpacked / packed, per file
+    # Unpacked / packed, per file. Deflate cannot pass ~1030 to 1 (the size caps bound it);
+    # bzip2 and LZMA can reach millions to 1: that is what this refuses.
+    package_max_ratio: int = Field(2000, ge=10, le=100_000)
     package_max_submissions: int = Field(30, ge=1, le=500)
     # Imports of one organization waiting or being proven at once.
     package_max_pending_imports: int = Field(3, ge=1, le=100)

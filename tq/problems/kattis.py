@@ -26,9 +26,11 @@ FORMAT_VERSION = "2025-09"
 READ_VERSIONS = ("2025-09", "2023-07", "legacy")
 SUBMISSION_KINDS: tuple[SubmissionKind, ...] = (
     "accepted",
+    "rejected",
     "wrong_answer",
     "time_limit_exceeded",
     "run_time_error",
+    "brute_force",
 )
 # A submission's language, by its suffix (Kattis's own names where they differ).
 LANGUAGE_OF = {
@@ -46,6 +48,9 @@ LANGUAGE_OF = {
 }
 SUFFIX_OF = {"python": ".py", "c": ".c", "cpp": ".cpp", "java": ".java", "javascript": ".js"}
 SUFFIX_OF |= {"go": ".go", "ruby": ".rb", "php": ".php", "rust": ".rs"}
+# Our language names as the format's language table codes them (attachments/templates/<code>).
+CODE_OF = {name: name for name in SUFFIX_OF} | {"python": "python3"}
+LANGUAGE_OF_CODE = {code: name for name, code in CODE_OF.items()}
 DIFFICULTY_KEYWORD = "difficulty:"
 YAML_MAX_BYTES = 64 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -109,6 +114,7 @@ class Package:
     flags: list[str] = field(default_factory=list)
     submissions: list[PackageSubmission] = field(default_factory=list)
     starter_code: dict[str, str] = field(default_factory=dict)
+    input_validators: list[PackageFile] = field(default_factory=list)
     ac_to_time_limit: float = 2.0
     time_limit_to_tle: float = 1.5
     format_version: str = FORMAT_VERSION
@@ -159,7 +165,9 @@ def unpack(data: bytes, limits: PackageLimits) -> dict[str, bytes]:
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise InvalidPackage(f"{name} is a symbolic link", code="symlink_in_package")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        # Zips made elsewhere often carry no file type at all (only permissions): that is a
+        # plain file; a type other than file or folder (a device, a FIFO) is refused.
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise InvalidPackage(f"{name} is not a regular file", code="unsafe_path")
         if info.flag_bits & 0x1:
             raise InvalidPackage(f"{name} is encrypted", code="invalid_package")
@@ -351,7 +359,12 @@ def _checker(
     raw_flags = meta.get("validator_flags")
     if isinstance(raw_flags, str):
         flags = raw_flags.split()
-    for testdata in (f"{root}data/testdata.yaml", f"{root}data/secret/testdata.yaml"):
+    for testdata in (
+        f"{root}data/testdata.yaml",
+        f"{root}data/secret/testdata.yaml",
+        f"{root}data/sample/test_group.yaml",
+        f"{root}data/secret/test_group.yaml",
+    ):
         if testdata in files:
             args = _yaml(_text(files, testdata), testdata).get("output_validator_args")
             if isinstance(args, str):
@@ -381,6 +394,11 @@ def _submissions(
 ) -> list[PackageSubmission]:
     found: list[PackageSubmission] = []
     prefix = f"{root}submissions/"
+    if f"{prefix}submissions.yaml" in files:
+        raise InvalidPackage(
+            "submissions/submissions.yaml is not supported: each folder's verdict is used",
+            code="unsupported_package",
+        )
     for name in sorted(n for n in files if n.startswith(prefix)):
         rest = name[len(prefix) :].split("/")
         if len(rest) != 2:
@@ -413,13 +431,31 @@ def _submissions(
 
 
 def _starter_code(files: dict[str, bytes], root: str) -> dict[str, str]:
-    """Starter code travels as attachments/starter.<suffix> (what a candidate is given)."""
+    """Code templates (`attachments/templates/<language code>/<file>`): the starter code."""
     code: dict[str, str] = {}
-    for language, suffix in SUFFIX_OF.items():
-        name = f"{root}attachments/starter{suffix}"
-        if name in files:
+    prefix = f"{root}attachments/templates/"
+    for name in sorted(n for n in files if n.startswith(prefix)):
+        parts = name[len(prefix) :].split("/")
+        language = LANGUAGE_OF_CODE.get(parts[0])
+        if len(parts) == 2 and language is not None and language not in code:
             code[language] = _text(files, name)
     return code
+
+
+def _input_validators(files: dict[str, bytes], root: str) -> list[PackageFile]:
+    """Single-file validators in a language we run (each must exit 42 on every input)."""
+    prefix = f"{root}input_validators/"
+    found: list[PackageFile] = []
+    for name in sorted(n for n in files if n.startswith(prefix)):
+        rest = name[len(prefix) :]
+        if "/" in rest or PurePosixPath(rest).suffix not in LANGUAGE_OF or not NAME.match(rest):
+            raise InvalidPackage(
+                f"{name}: only single-file input validators in a language we run are supported "
+                "(not .ctd, .viva or directories)",
+                code="unsupported_package",
+            )
+        found.append(PackageFile(rest, _text(files, name)))
+    return found
 
 
 def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
@@ -483,6 +519,7 @@ def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
         flags=flags,
         submissions=_submissions(files, root, limits, max_source),
         starter_code=_starter_code(files, root),
+        input_validators=_input_validators(files, root),
         ac_to_time_limit=_number(
             multipliers.get("ac_to_time_limit", 2.0), "ac_to_time_limit", low=1, high=10
         ),
@@ -494,6 +531,14 @@ def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
 
 
 # --- writing one back
+
+# The format requires an input validator; a problem written here through the API has none, so
+# its export says so instead of inventing one.
+ACCEPT_ALL = (
+    "# Talent Quotient exported this problem without an input validator of its own: this one\n"
+    "# accepts every input (exit 42). Replace it with a real one.\n"
+    "import sys\n\nsys.stdin.read()\nsys.exit(42)\n"
+)
 
 
 def build(
@@ -510,13 +555,16 @@ def build(
     flags: list[str],
     submissions: list[PackageSubmission],
     starter_code: dict[str, str],
+    input_validators: list[PackageFile],
     folder: str,
+    uuid: str,
 ) -> bytes:
     """A 2025-09 package of one version, in a top folder named by the slug."""
     meta: dict[str, Any] = {
         "problem_format_version": FORMAT_VERSION,
         "type": "pass-fail",
         "name": {"en": title},
+        "uuid": uuid,
         "limits": {"time_limit": time_limit_s, "memory": memory_mb},
         "keywords": [*tags, f"{DIFFICULTY_KEYWORD}{difficulty.lower()}"],
     }
@@ -533,12 +581,18 @@ def build(
             put(f"data/{test.name}.in", test.input)
             put(f"data/{test.name}.ans", test.answer)
         if flags:
-            put("data/testdata.yaml", yaml.safe_dump({"output_validator_args": flags}))
+            for group in ("sample", "secret"):
+                put(
+                    f"data/{group}/test_group.yaml",
+                    yaml.safe_dump({"output_validator_args": flags}),
+                )
         for source in checker_files:
             put(f"output_validator/{source.name}", source.content)
+        for source in input_validators or [PackageFile("accept_all.py", ACCEPT_ALL)]:
+            put(f"input_validators/{source.name}", source.content)
         for submission in submissions:
             put(f"submissions/{submission.kind}/{submission.name}", submission.source)
         for language, code in sorted(starter_code.items()):
-            if language in SUFFIX_OF:
-                put(f"attachments/starter{SUFFIX_OF[language]}", code)
+            if language in CODE_OF:
+                put(f"attachments/templates/{CODE_OF[language]}/starter{SUFFIX_OF[language]}", code)
     return buffer.getvalue()

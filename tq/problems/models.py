@@ -23,7 +23,9 @@ StatementFormat = Literal["markdown", "latex"]
 # default output validator (whitespace-separated tokens) or the library's lines.
 Comparison = Literal["tokens", "lines"]
 # The folders of a Kattis package's submissions, and the verdict each expects.
-SubmissionKind = Literal["accepted", "wrong_answer", "time_limit_exceeded", "run_time_error"]
+SubmissionKind = Literal[
+    "accepted", "rejected", "wrong_answer", "time_limit_exceeded", "run_time_error", "brute_force"
+]
 ProblemOrigin = Literal["api", "import", "library"]
 
 
@@ -77,6 +79,9 @@ class ProblemVersion(Model):
     starter_code: dict[str, str] = Field(default={}, key_name="starterCode")
     checker: Checker | None = None
     submissions: list[Submission] = Field(default=[])
+    # A package's input validators, kept as they came to be exported again (the runner ran
+    # each on every test input when the package was imported).
+    input_validators: list[SourceFile] = Field(default=[], key_name="inputValidators")
     origin: ProblemOrigin = "api"
     import_id: ObjectId | None = Field(default=None, key_name="importId")
     created_by: ObjectId | None = Field(default=None, key_name="createdBy")

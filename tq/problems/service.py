@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -435,7 +436,10 @@ async def export(
             for s in found.submissions
         ],
         starter_code=found.starter_code,
-        folder=found.slug,
+        input_validators=[kattis.PackageFile(f.name, f.content) for f in found.input_validators],
+        # The format's short names are [a-z0-9]+ (an import takes the slug from ?slug=).
+        folder=found.slug.replace("-", ""),
+        uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"talent-quotient:{found.org_id}:{found.slug}")),
     )
     await audit.record_now(
         clients,
@@ -619,6 +623,9 @@ def _fields_of_package(slug: str, package: kattis.Package, time_limit_s: float) 
         "submissions": [
             Submission(kind=s.kind, name=s.name, language=s.language, source=s.source)
             for s in package.submissions
+        ],
+        "input_validators": [
+            SourceFile(name=f.name, content=f.content) for f in package.input_validators
         ],
         "origin": "import",
     }

@@ -73,7 +73,7 @@ def execute(
 
 
 # The checker's feedback directory: the sandbox's own /tmp (private tmpfs, gone after the run).
-CHECKER_INPUT, CHECKER_ANSWER, FEEDBACK_DIR = "judge_input", "judge_answer", "/tmp"  # noqa: S108
+CHECKER_INPUT, CHECKER_ANSWER, FEEDBACK_DIR = "judge_input", "judge_answer", "/tmp/"  # noqa: S108
 CHECKER_ACCEPTS, CHECKER_REJECTS = 42, 43
 
 
@@ -160,9 +160,35 @@ def judge(
                 total_ms += result.time_ms
                 shown = result
             elif reveal_hidden:
-                entry |= {"name": case.name, "timeMs": result.time_ms}
+                entry["timeMs"] = result.time_ms
+            if reveal_hidden:
+                entry["name"] = case.name
             results.append(entry)
             if case_verdict != "accepted":
                 verdict = case_verdict
                 break
         return Outcome(verdict, compiled, shown, tests=results, time_ms=total_ms, spent_ms=spent_ms)
+
+
+INPUT_VALID = 42
+
+
+def failing_inputs(
+    spec: LanguageSpec,
+    files: list[tuple[str, str]],
+    tests: tuple[TestCase, ...],
+    limits: Limits,
+    placement: Placement,
+) -> tuple[str | None, list[str]]:
+    """An input validator run on every test's input (exit 42: valid): its compile error, or
+    the names of the tests it refused."""
+    with _workspace(spec, files, limits, placement) as box:
+        compiled = box.compile()
+        if compiled is not None and compiled.status != "ok":
+            return compiled.stderr[:500] or "compile error", []
+        refused = []
+        for case in tests:
+            result = box.run(case.input)
+            if result.code != INPUT_VALID:
+                refused.append(case.name)
+        return None, refused

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 from tq.core.clients import Clients
@@ -17,18 +18,24 @@ from tq.problems import kattis
 from tq.problems import service as problems
 from tq.problems.judging import JudgeSpec
 from tq.runner.execution import limits_for
-from tq.runner.judge import Outcome, Placement, judge
+from tq.runner.judge import Outcome, Placement, failing_inputs, judge
 from tq.runner.languages import BY_NAME, Runtime
 from tq.runner.sandbox import SourceError
 
 log = logging.getLogger("tq.runner.proving")
 
 # The verdicts each folder of submissions must end with.
+FAILURES = frozenset(
+    {"wrong_answer", "time_limit", "runtime_error", "memory_limit", "output_limit"}
+)
 EXPECTED: dict[str, frozenset[str]] = {
     "accepted": frozenset({"accepted"}),
+    "rejected": FAILURES,
     "wrong_answer": frozenset({"wrong_answer"}),
     "time_limit_exceeded": frozenset({"time_limit"}),
     "run_time_error": frozenset({"runtime_error", "memory_limit"}),
+    # correct, maybe too slow
+    "brute_force": frozenset({"accepted", "time_limit"}),
 }
 
 
@@ -57,6 +64,47 @@ def _line(
             else None
         ),
     }
+
+
+def _validated_inputs(
+    package: kattis.Package, settings: Any, place: Callable[[], Placement], served: set[str]
+) -> list[dict[str, Any]]:
+    """Each input validator on every test's input: one report line each."""
+    lines = []
+    spec = problems.package_judging(package, settings.problem_max_time_limit_s)
+    for validator in package.input_validators:
+        language = kattis.LANGUAGE_OF[PurePosixPath(validator.name).suffix]
+        line: dict[str, Any] = {
+            "submission": f"input_validators/{validator.name}",
+            "language": language,
+            "expected": "valid_input",
+            "verdict": "valid_input",
+            "ok": True,
+            "test": None,
+            "timeMs": None,
+            "detail": None,
+        }
+        if language not in served:
+            line |= {"ok": False, "verdict": "not_run", "detail": f"no {language} runner here"}
+        else:
+            error, refused = failing_inputs(
+                BY_NAME[language],
+                [(validator.name, validator.content)],
+                spec.tests,
+                limits_for(settings, spec),
+                place(),
+            )
+            if error is not None:
+                line |= {"ok": False, "verdict": "compile_error", "detail": error}
+            elif refused:
+                line |= {
+                    "ok": False,
+                    "verdict": "invalid_input",
+                    "test": refused[0],
+                    "detail": f"{len(refused)} test inputs refused: {', '.join(refused[:5])}",
+                }
+        lines.append(line)
+    return lines
 
 
 async def prove_import(
@@ -106,6 +154,7 @@ async def prove_import(
         return _line(submission, outcome)
 
     try:
+        report += _validated_inputs(package, settings, place, served)
         # Accepted ones first: without a time limit in problem.yaml, theirs decides it.
         for submission in (s for s in package.submissions if s.kind == "accepted"):
             line = run(submission, problems.package_judging(package, time_limit or cap))
