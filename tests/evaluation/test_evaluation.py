@@ -158,6 +158,7 @@ async def test_blind_scorecards_before_and_after_own_submit(client: httpx.AsyncC
     assert mine.json() == {
         "scorecard": None,
         "criteria": ["problem_solving", "code_quality", "communication", "testing"],
+        "rubric": None,
     }
     blind = await client.get(f"{base}/scorecards", headers=ivo["headers"])
     assert blind.status_code == 403 and blind.json()["error"] == "submit_own_first"

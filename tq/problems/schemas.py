@@ -118,12 +118,11 @@ class ProblemFields(Body):
     tags: Annotated[list[Tag], Field(max_length=20)] | SkipJsonSchema[None] = None
     tests: Annotated[list[TestIn], Field(min_length=1)] | SkipJsonSchema[None] = None
     timeLimitS: (
-        Annotated[float, Field(gt=0, description="per test, seconds")] | SkipJsonSchema[None]
+        Annotated[float, Field(ge=0.05, description="per test, seconds")] | SkipJsonSchema[None]
     ) = None
     memoryMb: Annotated[int, Field(ge=32)] | SkipJsonSchema[None] = None
     starterCode: (
-        dict[Language, Annotated[str, StringConstraints(max_length=64 * 1024)]]
-        | SkipJsonSchema[None]
+        dict[str, Annotated[str, StringConstraints(max_length=64 * 1024)]] | SkipJsonSchema[None]
     ) = None
     checker: CheckerIn | None = Field(default=None, description="null: compare tokens")
     validatorFlags: Annotated[list[ValidatorFlag], Field(max_length=10)] | SkipJsonSchema[None] = (
@@ -179,7 +178,7 @@ class ImportQuery(Query):
 
 
 class ExportQuery(Query):
-    version: Annotated[int, Field(ge=1, lt=1 << 31)] | None = Field(
+    version: Annotated[int, Field(ge=1, le=(1 << 31) - 1)] | None = Field(
         default=None, description="default: the current version"
     )
 

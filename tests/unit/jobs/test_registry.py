@@ -38,7 +38,7 @@ def test_registry_celery_and_beat_agree() -> None:
 
 def test_user_code_is_routed_to_the_runs_queue_only() -> None:
     routed = {name for name, route in TASK_ROUTES.items() if route["queue"] == RUNS_QUEUE}
-    assert routed == {RUN_CODE, "execute_session_run"}
+    assert routed == {RUN_CODE, "execute_session_run", "prove_package"}
 
 
 def test_beat_schedule_comes_from_settings(settings: Settings) -> None:
