@@ -23,7 +23,9 @@ from tq.evaluation.models import Note, Scorecard
 from tq.integrations.models import WebhookDelivery, WebhookEndpoint
 from tq.notifications.models import Email
 from tq.orgs.models import AuditRecord, Organization, OrgMigration
+from tq.problems.models import Problem, ProblemImport, ProblemVersion
 from tq.runner.models import CodeRun
+from tq.scorecard_templates.models import ScorecardTemplate, TemplateVersion
 from tq.sessions.models import Session, SessionEventRecord
 from tq.users.models import User
 
@@ -366,6 +368,67 @@ CATALOGUE: tuple[QueryShape, ...] = (
         "organizations with audit entries waiting in the document",
         "orgs.audit.flush_waiting (the webhook pump)",
         equality=("auditPending",),
+    ),
+    # the question bank and scorecard templates (a head per slug, versions written once)
+    QueryShape(
+        Problem,
+        "a problem of an organization",
+        "problems.service (_head, the head's forward move, delete)",
+        equality=("orgId", "slug"),
+        residual=("version",),
+    ),
+    QueryShape(
+        Problem,
+        "an organization's bank by slug",
+        "problems.service.list_bank",
+        equality=("orgId",),
+        sort=(("slug", ASC),),
+        range=("slug",),
+    ),
+    by_id(ProblemVersion, "problems.service.pinned_version (a session's pin, a run's judging)"),
+    QueryShape(
+        ProblemVersion,
+        "a problem's versions, newest first",
+        "problems.service (_version, versions)",
+        equality=("orgId", "slug"),
+        sort=(("version", DESC),),
+    ),
+    QueryShape(
+        ProblemVersion,
+        "the version an import wrote",
+        "problems.service.finish_import (a retried proof writes once)",
+        equality=("importId",),
+    ),
+    by_id(ProblemImport, "problems.service (import_of, claim_import, finish_import)"),
+    QueryShape(
+        ProblemImport,
+        "an organization's imports being proven",
+        "problems.service.start_import (PACKAGE_MAX_PENDING_IMPORTS)",
+        equality=("orgId",),
+        residual=("status",),
+    ),
+    QueryShape(
+        ScorecardTemplate,
+        "a template of an organization",
+        "scorecard_templates.service (_head, the head's forward move, delete)",
+        equality=("orgId", "slug"),
+        residual=("version",),
+    ),
+    QueryShape(
+        ScorecardTemplate,
+        "an organization's templates by slug",
+        "scorecard_templates.service.list_templates",
+        equality=("orgId",),
+        sort=(("slug", ASC),),
+        range=("slug",),
+    ),
+    by_id(TemplateVersion, "scorecard_templates.service.pinned (a session's rubric)"),
+    QueryShape(
+        TemplateVersion,
+        "a template's versions, newest first",
+        "scorecard_templates.service (_version, versions)",
+        equality=("orgId", "slug"),
+        sort=(("version", DESC),),
     ),
     QueryShape(
         Session,

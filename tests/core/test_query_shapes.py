@@ -15,6 +15,9 @@ import pytest
 from bson import ObjectId
 
 from config import Settings
+from tests.problems.test_bank import add_problem
+from tests.problems.test_packages import PACKAGES, ZIP, zipped
+from tests.scorecard_templates.test_templates import rubric
 from tests.support import (
     act,
     create,
@@ -38,6 +41,7 @@ from tq.sessions.models import Session
 from tq.sessions.store import close_overdue
 from tq.users.models import User
 
+PACKAGE = zipped(PACKAGES / "addtwo")
 EQUALITY_OPS = {"$eq", "$in", "$all"}
 RANGE_OPS = {"$lt", "$lte", "$gt", "$gte"}
 QUERY_COMMANDS = {"find", "aggregate", "count", "findAndModify", "update", "delete"}
@@ -190,6 +194,7 @@ async def walk(http: Any) -> None:
     )
     await walk_evaluation(http, host, session)
     await walk_webhooks(http, host)
+    await walk_bank(http, host)
     await act(http, host, later, "start")
     await act(http, host, later, "end")
     await act(http, guest, session, "leave")
@@ -255,6 +260,46 @@ async def walk_evaluation(http: Any, host: dict[str, Any], session: dict[str, An
     await http.get(f"{base}/code/diff", headers=headers, params={"from": 0, "to": 1})
     await http.get(f"{base}/code/export", headers=headers)
     await http.get(f"{base}/code/signals", headers=headers)
+
+
+async def walk_bank(http: Any, host: dict[str, Any]) -> None:
+    """The question bank and scorecard templates of an organization, and what sessions pin."""
+    headers = host["headers"]
+    org = (await http.post("/api/orgs", headers=headers, json={"name": "Shapes"})).json()["org"]
+    bank = f"/api/orgs/{org['_id']}/problems"
+    await http.post(bank, headers=headers, json=add_problem("shape"))
+    await http.patch(f"{bank}/shape", headers=headers, json={"title": "Shape two"})
+    await http.post(f"{bank}/copy", headers=headers, json={"slug": "two-sum"})
+    listed = (await http.get(bank, headers=headers, params={"limit": 1})).json()
+    await http.get(bank, headers=headers, params={"after": listed["nextCursor"]})
+    await http.get(f"{bank}/shape", headers=headers)
+    await http.get(f"{bank}/shape/versions", headers=headers)
+    await http.get(f"{bank}/shape/versions/1", headers=headers)
+    await http.get(f"{bank}/shape/export", headers=headers)
+    started = await http.post(
+        f"{bank}/import", content=PACKAGE, params={"slug": "shape-import"}, headers=headers | ZIP
+    )
+    await http.get(f"{bank}/imports/{started.json()['problemImport']['id']}", headers=headers)
+    templates = f"/api/orgs/{org['_id']}/scorecard-templates"
+    made = {"slug": "shape", "name": "Shape", "criteria": rubric("design")}
+    await http.post(templates, headers=headers, json=made)
+    await http.patch(f"{templates}/shape", headers=headers, json={"name": "Shape two"})
+    await http.put(f"{templates}/default", headers=headers, json={"slug": "shape"})
+    await http.get(templates, headers=headers, params={"limit": 1})
+    await http.get(f"{templates}/shape", headers=headers)
+    await http.get(f"{templates}/shape/versions", headers=headers)
+    await http.get(f"{templates}/shape/versions/1", headers=headers)
+    pinned = await http.post(
+        f"/api/orgs/{org['_id']}/sessions",
+        headers=headers,
+        json={"title": "Pinned", "problemId": "shape@1"},
+    )
+    sid = pinned.json()["session"]["_id"]
+    await http.get(f"/api/sessions/{sid}/problem", headers=headers)
+    await http.get(f"/api/sessions/{sid}/scorecards/me", headers=headers)
+    await http.patch(f"/api/sessions/{sid}", headers=headers, json={"problemId": "shape"})
+    await http.delete(f"{templates}/shape", headers=headers)
+    await http.delete(f"{bank}/shape", headers=headers)
 
 
 async def walk_webhooks(http: Any, host: dict[str, Any]) -> None:

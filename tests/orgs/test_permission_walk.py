@@ -16,17 +16,23 @@ from bson import ObjectId
 
 from tests.evaluation.test_evaluation import RATINGS
 from tests.orgs.test_orgs import join, new_org
+from tests.problems.test_bank import add_problem
+from tests.problems.test_packages import PACKAGES, ZIP, zipped
+from tests.scorecard_templates.test_templates import rubric
 from tests.support import iso, register, unique_email
 from tq.orgs.models import ORG_ROLES
 from tq.orgs.permissions import OPERATIONS, TABLE, Access
 
 ROLES = ("owner", "admin", "recruiter", "interviewer")
+PACKAGE = zipped(PACKAGES / "addtwo")
 # Refusals of the access check: an organization's (403) and "not here" (404) codes. Any
 # other 404 is about what the path names further (a note, a run, an invitation).
 REFUSED_403 = {"org_role_forbids", "not_a_participant", "not_host"}
 HIDDEN_404 = {"session_not_found", "org_not_found", "endpoint_not_found"}
 # Last, in this order: what changes the world the walk stands in.
 FINAL = [
+    "DELETE /api/orgs/{org_id}/problems/{slug}",
+    "DELETE /api/orgs/{org_id}/scorecard-templates/{slug}",
     "POST /api/sessions/{session_id}/end",
     "POST /api/sessions/{session_id}/cancel",
     "DELETE /api/sessions/{session_id}",
@@ -110,6 +116,23 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
         headers=owner["headers"],
     )
     assert endpoint.status_code == 201, endpoint.text
+    bank = f"/api/orgs/{org['_id']}/problems"
+    problem = await client.post(bank, json=add_problem("walk"), headers=owner["headers"])
+    assert problem.status_code == 201, problem.text
+    started = await client.post(
+        f"{bank}/import",
+        content=PACKAGE,
+        params={"slug": "walk-import"},
+        headers=owner["headers"] | ZIP,
+    )
+    assert started.status_code == 202, started.text
+    templates = f"/api/orgs/{org['_id']}/scorecard-templates"
+    template = await client.post(
+        templates,
+        json={"slug": "walk-rubric", "name": "Walk", "criteria": rubric("design")},
+        headers=owner["headers"],
+    )
+    assert template.status_code == 201, template.text
     outsider = await register(client, role="interviewer", name="Org B owner")
     await new_org(client, outsider, name="Org B")
     return {
@@ -124,6 +147,9 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
             "run_id": str(ObjectId()),
             "endpoint_id": endpoint.json()["endpoint"]["_id"],
             "delivery_id": "msg_" + "0" * 24,
+            "slug": "walk",
+            "version": 1,
+            "import_id": started.json()["problemImport"]["id"],
             "invitation_id": {
                 "org": org_invitation.json()["invitation"]["_id"],
                 "session": pending.json()["invitation"]["_id"],
@@ -140,6 +166,8 @@ def request_for(key: str, w: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name == "slug" and "scorecard-templates" in template:
+            return "walk-rubric"
         if name == "invitation_id":
             return str(params[name]["org" if template.startswith("/api/orgs") else "session"])
         return str(params[name])
@@ -170,6 +198,16 @@ def request_for(key: str, w: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         "POST /api/sessions/{session_id}/runs": {"language": "python", "source": "print(1)"},
         "POST /api/chat/save-message": {"sessionId": sid, "text": "hello"},
         "POST /api/chat/channel": {"sessionId": sid},
+        "POST /api/orgs/{org_id}/problems": add_problem("walk-new"),
+        "POST /api/orgs/{org_id}/problems/copy": {"slug": "two-sum"},
+        "PATCH /api/orgs/{org_id}/problems/{slug}": {"title": "Walked"},
+        "POST /api/orgs/{org_id}/scorecard-templates": {
+            "slug": "walk-new",
+            "name": "New",
+            "criteria": rubric("testing"),
+        },
+        "PUT /api/orgs/{org_id}/scorecard-templates/default": {"slug": "walk-rubric"},
+        "PATCH /api/orgs/{org_id}/scorecard-templates/{slug}": {"name": "Renamed"},
     }
     queries: dict[str, Any] = {
         "GET /api/chat/token": {"sessionId": sid},
@@ -177,6 +215,10 @@ def request_for(key: str, w: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         "DELETE /api/orgs/{org_id}/candidates": {"email": unique_email("gone")},
     }
     options: dict[str, Any] = {}
+    if key == "POST /api/orgs/{org_id}/problems/import":
+        options["content"] = PACKAGE
+        options["headers"] = ZIP
+        queries[key] = {"slug": "walk-imported"}
     if key in bodies:
         options["json"] = bodies[key]
     if key in queries:
@@ -208,7 +250,8 @@ async def test_each_role_can_do_what_the_table_says_and_no_more(
             w = await world(client)
             who = w["outsider"] if walker == "other_org" else w["people"][walker]
         method, url, options = request_for(key, w)
-        response = await client.request(method, url, headers=who["headers"], **options)
+        headers = who["headers"] | options.pop("headers", {})
+        response = await client.request(method, url, headers=headers, **options)
         status = response.status_code
         body = response.json() if "json" in response.headers.get("content-type", "") else {}
         code = body.get("error") if isinstance(body, dict) else None

@@ -98,6 +98,7 @@ class ProblemVersion(Model):
                 unique=True,
                 name="org_slug_version",
             ),
+            Index(ProblemVersion.import_id, name="import"),
         ],
     }
 
