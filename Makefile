@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FERRETDB := .tools/bin/ferretdb
 MAILPIT := .tools/bin/mailpit
 
-.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare bench-profile bench-cost
+.PHONY: setup run test test-fast test-ferretdb lint format services-tools clean fuzz bench bench-jobs bench-runner bench-spec bench-beat bench-collab bench-code bench-compare bench-profile bench-cost bench-judge verify-packages
 
 setup: $(VENV)/.installed services-tools tests/node_modules/.installed
 
@@ -82,6 +82,7 @@ fuzz: setup
 bench: setup
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.runner
+	$(BIN)/python -m bench.judge
 	$(BIN)/python -m bench.collab
 	$(BIN)/python -m bench.code_history
 
@@ -89,6 +90,18 @@ bench: setup
 # CPU at saturation with the web's health p99 beside it, and the sandbox's own overhead.
 bench-runner: setup
 	$(BIN)/python -m bench.runner
+
+# Judging at scale (about a minute): a problem with 50 hidden tests judged by the runner's own
+# code in Python, C and Java, with and without a checker, beside the same programs run bare.
+bench-judge: setup
+	$(BIN)/python -m bench.judge
+
+# problemtools' verifier on the test suite's Kattis packages and on our export of each (about a
+# minute; not in `make test`, which is at its time budget). Installs problemtools in its own
+# virtualenv and Debian's pypy3 (problemtools runs Python with it).
+verify-packages: setup
+	scripts/ensure-problemtools.sh
+	PYTHONPATH=. $(BIN)/python scripts/verify_packages.py
 
 # The shared editor (about 5 minutes): N = 10, 50, 100, 200 sessions of two editors typing,
 # beside the reference @y/websocket-server driven by the same npm y-websocket load generator.

@@ -77,6 +77,7 @@ def content_of(problem: dict[str, Any]) -> dict[str, Any]:
     keep = (
         *("title", "statement", "statementFormat", "difficulty", "tags", "tests", "timeLimitS"),
         *("memoryMb", "validatorFlags", "starterCode", "checker", "submissions", "comparison"),
+        "provenance",
     )
     return {key: problem[key] for key in keep}
 
@@ -133,6 +134,7 @@ async def test_a_real_package_is_proven_exported_and_imported_again(
     assert len(validators) == 1 and validators[0]["ok"]
     problem = (await client.get(f"{bank}/{name}", headers=owner["headers"])).json()["problem"]
     assert problem["version"] == 1 and problem["origin"] == "import"
+    assert problem["provenance"]["license"] == "cc by-sa"
     assert (problem["checker"] is not None) == (name == "anydivisor")
     source_tests = sorted(p for p in (PACKAGES / name / "data").rglob("*.in"))
     assert len(problem["tests"]) == len(source_tests)

@@ -52,6 +52,7 @@ SUFFIX_OF |= {"go": ".go", "ruby": ".rb", "php": ".php", "rust": ".rs"}
 CODE_OF = {name: name for name in SUFFIX_OF} | {"python": "python3"}
 LANGUAGE_OF_CODE = {code: name for name, code in CODE_OF.items()}
 DIFFICULTY_KEYWORD = "difficulty:"
+PROVENANCE = ("uuid", "credits", "source", "license", "rights_owner")
 YAML_MAX_BYTES = 64 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -115,6 +116,9 @@ class Package:
     submissions: list[PackageSubmission] = field(default_factory=list)
     starter_code: dict[str, str] = field(default_factory=dict)
     input_validators: list[PackageFile] = field(default_factory=list)
+    # Who wrote it, where it comes from, under which licence: kept as given, exported again
+    # (a cc by-sa problem must keep its attribution).
+    provenance: dict[str, Any] = field(default_factory=dict)
     ac_to_time_limit: float = 2.0
     time_limit_to_tle: float = 1.5
     format_version: str = FORMAT_VERSION
@@ -520,6 +524,7 @@ def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
         submissions=_submissions(files, root, limits, max_source),
         starter_code=_starter_code(files, root),
         input_validators=_input_validators(files, root),
+        provenance={key: meta[key] for key in PROVENANCE if key in meta},
         ac_to_time_limit=_number(
             multipliers.get("ac_to_time_limit", 2.0), "ac_to_time_limit", low=1, high=10
         ),
@@ -558,6 +563,7 @@ def build(
     input_validators: list[PackageFile],
     folder: str,
     uuid: str,
+    provenance: dict[str, Any] | None = None,
 ) -> bytes:
     """A 2025-09 package of one version, in a top folder named by the slug."""
     meta: dict[str, Any] = {
@@ -565,6 +571,7 @@ def build(
         "type": "pass-fail",
         "name": {"en": title},
         "uuid": uuid,
+        **(provenance or {}),
         "limits": {"time_limit": time_limit_s, "memory": memory_mb},
         "keywords": [*tags, f"{DIFFICULTY_KEYWORD}{difficulty.lower()}"],
     }

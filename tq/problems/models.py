@@ -8,7 +8,7 @@ stay for the sessions that pinned them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from bson import ObjectId
 from odmantic import EmbeddedModel, Field, Index, Model
@@ -82,6 +82,8 @@ class ProblemVersion(Model):
     # A package's input validators, kept as they came to be exported again (the runner ran
     # each on every test input when the package was imported).
     input_validators: list[SourceFile] = Field(default=[], key_name="inputValidators")
+    # problem.yaml's uuid, credits, source, license and rights_owner, as the package gave them.
+    provenance: dict[str, Any] = Field(default={})
     origin: ProblemOrigin = "api"
     import_id: ObjectId | None = Field(default=None, key_name="importId")
     created_by: ObjectId | None = Field(default=None, key_name="createdBy")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -257,6 +257,9 @@ class ProblemVersionOut(BaseModel):
     starterCode: dict[str, str]
     checker: CheckerOut | None
     submissions: list[SubmissionOut]
+    provenance: dict[str, Any] = Field(
+        description="a package's uuid, credits, source, license, rights_owner, as given"
+    )
     origin: str
     createdBy: str | None
     createdAt: datetime
@@ -291,6 +294,7 @@ class ProblemVersionOut(BaseModel):
                 SubmissionOut(kind=s.kind, name=s.name, language=s.language, source=s.source)
                 for s in v.submissions
             ],
+            provenance=v.provenance,
             origin=v.origin,
             createdBy=str(v.created_by) if v.created_by else None,
             createdAt=v.created_at,

@@ -440,6 +440,7 @@ async def export(
         # The format's short names are [a-z0-9]+ (an import takes the slug from ?slug=).
         folder=found.slug.replace("-", ""),
         uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"talent-quotient:{found.org_id}:{found.slug}")),
+        provenance=found.provenance,
     )
     await audit.record_now(
         clients,
@@ -627,6 +628,7 @@ def _fields_of_package(slug: str, package: kattis.Package, time_limit_s: float) 
         "input_validators": [
             SourceFile(name=f.name, content=f.content) for f in package.input_validators
         ],
+        "provenance": package.provenance,
         "origin": "import",
     }
 
