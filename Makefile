@@ -57,7 +57,8 @@ format: setup
 # FerretDB v1 (with the write locks it needs), so neither engine rots.
 FERRETDB_SMOKE := tests/sessions/test_sessions.py tests/chat/test_chat.py tests/health \
 	tests/invitations tests/evaluation \
-	tests/core/test_faults.py tests/collab tests/orgs/test_orgs.py tests/orgs/test_candidate_erasure.py
+	tests/core/test_faults.py tests/collab tests/orgs/test_orgs.py tests/orgs/test_candidate_erasure.py \
+	tests/scorecard_templates
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-ferretdb

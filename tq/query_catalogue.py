@@ -403,8 +403,10 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         ProblemImport,
         "an organization's imports being proven",
-        "problems.service.start_import (PACKAGE_MAX_PENDING_IMPORTS)",
+        "problems.service.start_import (PACKAGE_MAX_PENDING_IMPORTS, recent ones), "
+        "forget_org_problems",
         equality=("orgId",),
+        range=("_id",),
         residual=("status",),
     ),
     QueryShape(

@@ -27,7 +27,9 @@ from tq.orgs.events import (
     PersonalOrgReady,
 )
 from tq.orgs.service import release_closing_account as release_org_seats
+from tq.problems.service import forget_org_problems
 from tq.runner.service import erase_candidate_runs, forget_session_runs
+from tq.scorecard_templates.service import forget_org_templates
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import forget_actor, forget_session_events
 from tq.sessions.service import (
@@ -76,6 +78,10 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
 
     async def forget_endpoints(event: OrgDeleting) -> None:
         await forget_org_endpoints(clients.engine, event.org_id)
+
+    async def forget_bank(event: OrgDeleting) -> None:
+        await forget_org_problems(clients.engine, event.org_id)
+        await forget_org_templates(clients.engine, event.org_id)
 
     async def mail_org_invitation(event: OrgInvitationIssued) -> None:
         await queue_org_invitation_email(clients, event.org_id, event.invitation_id)
@@ -131,6 +137,7 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     bus.subscribe(MemberLeaving, hand_over_sessions)
     bus.subscribe(OrgDeleting, keep_org_sessions)
     bus.subscribe(OrgDeleting, forget_endpoints)
+    bus.subscribe(OrgDeleting, forget_bank)
     bus.subscribe(OrgInvitationIssued, mail_org_invitation)
     bus.subscribe(AccountClosing, anonymise_audit)
     bus.subscribe(AccountClosing, release_seats)

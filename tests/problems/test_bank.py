@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 from odmantic import AIOEngine
 
 from tests.orgs.test_orgs import audit_types, join, new_org
@@ -283,3 +284,18 @@ async def test_a_library_problem_copied_into_the_bank(
     )
     run = await finished(client, candidate, queued.json()["run"])
     assert run["verdict"] == "accepted" and len(run["tests"]) == len(problem["tests"])
+
+
+async def test_a_deleted_organization_takes_its_bank_but_not_what_sessions_pinned(
+    client: httpx.AsyncClient, team: dict[str, Any], engine: AIOEngine
+) -> None:
+    owner = team["owner"]
+    created = await client.post(team["bank"], json=add_problem(), headers=owner["headers"])
+    assert created.status_code == 201, created.text
+    session, candidate = await session_with(client, team, "add")
+    gone = await client.delete(f"/api/orgs/{team['org']['_id']}", headers=owner["headers"])
+    assert gone.status_code == 204, gone.text
+    org_id = ObjectId(team["org"]["_id"])
+    assert await engine.get_collection(Problem).count_documents({"orgId": org_id}) == 0
+    kept = await client.get(f"/api/sessions/{session['_id']}/problem", headers=candidate["headers"])
+    assert kept.status_code == 200 and kept.json()["problem"]["slug"] == "add"

@@ -8,11 +8,13 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 from odmantic import AIOEngine
 
 from tests.orgs.test_orgs import audit_types, new_org
@@ -276,3 +278,38 @@ async def test_an_import_is_refused_without_a_zip_type_or_role(
         f"{bank}/import", content=no_accepted, headers=owner["headers"] | ZIP
     )
     assert refused.status_code == 400 and refused.json()["error"] == "no_accepted_submission"
+
+
+async def test_an_import_no_runner_took_is_failed_and_frees_its_place(
+    client: httpx.AsyncClient, owner_org: dict[str, Any], engine: AIOEngine
+) -> None:
+    """Imports a lost runner left queued fail when read, and stop counting against the
+    organization's pending imports."""
+    bank, owner = owner_org["bank"], owner_org["owner"]
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    org_id, user_id = ObjectId(owner_org["org"]["_id"]), ObjectId(owner["user"]["_id"])
+    stuck = []
+    for _ in range(3):
+        job = ProblemImport(
+            id=ObjectId(_old_id(long_ago)),
+            org_id=org_id,
+            created_by=user_id,
+            slug="stuck",
+            package=b"PK",
+        )
+        await engine.get_collection(ProblemImport).insert_one(job.model_dump_doc())
+        stuck.append(str(job.id))
+    # Three stuck ones do not hold the organization's three places.
+    started = await client.post(
+        f"{bank}/import", content=zipped(PACKAGES / "addtwo"), headers=owner["headers"] | ZIP
+    )
+    assert started.status_code == 202, started.text
+    read = await client.get(f"{bank}/imports/{stuck[0]}", headers=owner["headers"])
+    assert read.json()["problemImport"]["status"] == "failed", read.text
+    stored = await engine.get_collection(ProblemImport).find_one({"_id": ObjectId(stuck[0])})
+    assert stored is not None and "package" not in stored
+
+
+def _old_id(moment: datetime) -> str:
+    """A unique ObjectId of that time (from_datetime alone zeroes the rest: not unique)."""
+    return ObjectId.from_datetime(moment).binary[:4].hex() + str(ObjectId())[8:]

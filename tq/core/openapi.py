@@ -41,7 +41,7 @@ def doc(
     ok: Mapping[int, type[BaseModel] | str | None],
     errors: tuple[int, ...] = (),
     body: type[BaseModel] | None = None,
-    raw_body: str | None = None,
+    raw_body: tuple[str, ...] = (),
     query: type[BaseModel] | None = None,
     auth: bool = True,
     description: str | None = None,
@@ -62,7 +62,7 @@ def doc(
         for status, model in ok.items()
     ]
     error_codes = set(errors) | {400} | ({401} if auth else set())
-    if body is not None or raw_body is not None:
+    if body is not None or raw_body:
         error_codes |= {413, 415}
     responses += [
         Response(
@@ -92,7 +92,8 @@ def doc(
         body=RequestBody({"application/json": component(body)}, required=True)
         if body
         else RequestBody(
-            {raw_body: RawSchema({"type": "string", "format": "binary"})}, required=True
+            {media: RawSchema({"type": "string", "format": "binary"}) for media in raw_body},
+            required=True,
         )
         if raw_body
         else None,

@@ -56,6 +56,7 @@ PROVENANCE = ("uuid", "credits", "source", "license", "rights_owner")
 YAML_MAX_BYTES = 64 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+TAG = re.compile(r"^[a-z0-9][a-z0-9 +#._-]{0,39}$")  # the API's tags
 
 
 class InvalidPackage(BadRequest):
@@ -500,8 +501,8 @@ def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
             value = keyword[len(DIFFICULTY_KEYWORD) :].capitalize()
             if value in ("Easy", "Medium", "Hard"):
                 difficulty = value
-        elif 0 < len(keyword) <= 40:
-            tags.append(keyword)
+        elif TAG.match(keyword.lower()):
+            tags.append(keyword.lower())
     statement, statement_format = _statement(files, root, limits)
     checker_language, checker_files, flags = _checker(files, root, meta)
     return Package(

@@ -80,7 +80,11 @@ BankSlug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=64)
 ]
 TestName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[^\s:][^:]*$")]
+# Kattis keywords as tags: lower-case words (the import keeps those that are).
+Tag = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9 +#._-]{0,39}$")]
+Line = Annotated[
+    str, PLAIN_LINE_CHECK, StringConstraints(min_length=1, max_length=200), plain_line_schema(200)
+]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z0-9+#-]{1,20}$")]
 FileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 ValidatorFlag = Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -110,7 +114,7 @@ class CheckerIn(Body):
 
 
 class ProblemFields(Body):
-    title: Annotated[str, PLAIN_LINE_CHECK, plain_line_schema(200)] | SkipJsonSchema[None] = None
+    title: Line | SkipJsonSchema[None] = None
     statement: (
         Annotated[str, StringConstraints(min_length=1, max_length=1 << 20)] | SkipJsonSchema[None]
     ) = Field(default=None, description="Markdown")

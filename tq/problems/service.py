@@ -9,6 +9,7 @@ import contextlib
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -472,7 +473,11 @@ async def start_import(
             code="no_accepted_submission",
         )
     pending = await _imports(clients).count_documents(
-        {"orgId": org.id, "status": {"$in": ["queued", "running"]}}
+        {
+            "orgId": org.id,
+            "_id": {"$gt": ObjectId.from_datetime(utcnow() - _stale(settings))},
+            "status": {"$in": ["queued", "running"]},
+        }
     )
     if pending >= settings.package_max_pending_imports:
         raise TooManyRequests(
@@ -491,9 +496,27 @@ async def _parse_off_loop(settings: Settings, package: bytes) -> kattis.Package:
     )
 
 
+def _stale(settings: Settings) -> timedelta:
+    """An import not ended after this long never will (its runner was lost or never took
+    it): it is failed when next read, and no longer counts against the pending limit."""
+    return timedelta(seconds=settings.runner_stale_after_s + settings.celery_task_time_limit)
+
+
 async def import_of(clients: Clients, org_id: str, import_id: str, actor: User) -> ProblemImport:
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
     oid = parse_object_id(import_id)
+    if oid is not None and oid.generation_time < utcnow() - _stale(clients.settings):
+        await _imports(clients).update_one(
+            {"_id": oid, "orgId": org.id, "status": {"$in": ["queued", "running"]}},
+            {
+                "$set": {
+                    "status": "failed",
+                    "error": "no runner proved this package in time; import it again",
+                    "finishedAt": utcnow(),
+                },
+                "$unset": {"package": ""},
+            },
+        )
     doc = (
         await _imports(clients).find_one({"_id": oid, "orgId": org.id}, {"package": 0})
         if oid
@@ -663,6 +686,13 @@ async def parse_stored(settings: Settings, job: ProblemImport) -> kattis.Package
     if job.package is None:
         raise BadRequest("the package is gone", code="invalid_package")
     return await _parse_off_loop(settings, job.package)
+
+
+async def forget_org_problems(engine: AIOEngine, org_id: ObjectId) -> None:
+    """A deleted organization's bank and imports go; the versions its sessions pinned stay
+    (those sessions moved to the owner's personal organization and still show them)."""
+    await engine.get_collection(Problem).delete_many({"orgId": org_id})
+    await engine.get_collection(ProblemImport).delete_many({"orgId": org_id})
 
 
 # --- what a session pins

@@ -130,7 +130,7 @@ async def copy_problem(
     summary="Import a Kattis problem package (zip); the runner then proves every submission",
     tag=BANK,
     query=ImportQuery,
-    raw_body=PACKAGE_TYPES[0],
+    raw_body=(PACKAGE_TYPES[0], PACKAGE_TYPES[2]),
     ok={202: ImportEnvelope},
     errors=(403, 404, 409, 429),
     description="The package is checked at once (a bad one gets its 4xx); then every "

@@ -17,7 +17,9 @@ TemplateRef = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*(?:@[1-9][0-9]{0,8})?$", max_length=74),
 ]
-Line = Annotated[str, PLAIN_LINE_CHECK, plain_line_schema(200)]
+Line = Annotated[
+    str, PLAIN_LINE_CHECK, StringConstraints(min_length=1, max_length=200), plain_line_schema(200)
+]
 Text = Annotated[str, StringConstraints(max_length=2000)]
 
 

@@ -233,6 +233,11 @@ async def set_default(clients: Clients, org_id: str, actor: User, slug: str | No
     return slug
 
 
+async def forget_org_templates(engine: AIOEngine, org_id: ObjectId) -> None:
+    """A deleted organization's templates go from its list; pinned versions stay."""
+    await _heads(engine).delete_many({"orgId": org_id})
+
+
 # --- what a session pins
 
 
