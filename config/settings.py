@@ -175,6 +175,8 @@ class Settings(BaseSettings):
     problem_max_test_bytes: int = Field(8 << 20, ge=1024, le=12 << 20)
     problem_max_time_limit_s: float = Field(10.0, gt=0, le=60)  # per test
     problem_max_memory_mb: int = Field(1024, ge=32, le=8192)
+    # Tests x time limit: the longest one judging may take (well under the job time limits).
+    problem_max_judge_s: float = Field(120, gt=0, le=200)
     problem_max_statement_bytes: int = Field(64 * 1024, ge=1024, le=1 << 20)
     problem_max_listed: int = Field(100, ge=1, le=1000)  # a page of the bank
     # An uploaded package (kept in one MongoDB document until it is proven).

@@ -410,6 +410,14 @@ CATALOGUE: tuple[QueryShape, ...] = (
         residual=("status",),
     ),
     QueryShape(
+        ProblemImport,
+        "an account's imports being proven",
+        "problems.service.start_import (PACKAGE_MAX_PENDING_IMPORTS per account)",
+        equality=("createdBy",),
+        range=("_id",),
+        residual=("status",),
+    ),
+    QueryShape(
         ScorecardTemplate,
         "a template of an organization",
         "scorecard_templates.service (_head, the head's forward move, delete)",

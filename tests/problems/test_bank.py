@@ -4,6 +4,7 @@ copying from the public library, and the audit entries of each change."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -299,3 +300,47 @@ async def test_a_deleted_organization_takes_its_bank_but_not_what_sessions_pinne
     assert await engine.get_collection(Problem).count_documents({"orgId": org_id}) == 0
     kept = await client.get(f"/api/sessions/{session['_id']}/problem", headers=candidate["headers"])
     assert kept.status_code == 200 and kept.json()["problem"]["slug"] == "add"
+
+
+async def test_edits_at_once_never_undo_each_other(
+    client: httpx.AsyncClient, team: dict[str, Any]
+) -> None:
+    bank, owner = team["bank"], team["owner"]
+    assert (
+        await client.post(bank, json=add_problem(), headers=owner["headers"])
+    ).status_code == 201
+    answers = await asyncio.gather(
+        *(
+            client.patch(f"{bank}/add", json={"tags": [f"edit{i}"]}, headers=owner["headers"])
+            for i in range(6)
+        )
+    )
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {200, 409}, [a.text for a in answers]
+    written = [a.json()["problem"] for a in answers if a.status_code == 200]
+    # Each success is its own version, made from the one before it: none was overwritten.
+    assert len({p["version"] for p in written}) == len(written)
+    current = (await client.get(f"{bank}/add", headers=owner["headers"])).json()["problem"]
+    assert current["version"] == 1 + len(written)
+    versions = (await client.get(f"{bank}/add/versions", headers=owner["headers"])).json()
+    assert [v["version"] for v in versions["versions"]] == list(range(1 + len(written), 0, -1))
+
+
+async def test_limits_of_versions_and_judging(
+    client: httpx.AsyncClient, team: dict[str, Any]
+) -> None:
+    bank, owner = team["bank"], team["owner"]
+    assert (
+        await client.post(bank, json=add_problem(), headers=owner["headers"])
+    ).status_code == 201
+    for version in ("0", "99999999999999999999", "-1"):
+        far = await client.get(f"{bank}/add/versions/{version}", headers=owner["headers"])
+        assert far.status_code == 404, (version, far.text)
+    # 20 tests of 10 s could hold a runner for 200 s: more than PROBLEM_MAX_JUDGE_S.
+    slow = add_problem(
+        "slow",
+        timeLimitS=10,
+        tests=[{"name": f"t{i}", "input": "1 2\n", "answer": "3\n"} for i in range(20)],
+    )
+    refused = await client.post(bank, json=slow, headers=owner["headers"])
+    assert refused.status_code == 400 and refused.json()["error"] == "judging_too_long"

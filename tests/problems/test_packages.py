@@ -313,3 +313,18 @@ async def test_an_import_no_runner_took_is_failed_and_frees_its_place(
 def _old_id(moment: datetime) -> str:
     """A unique ObjectId of that time (from_datetime alone zeroes the rest: not unique)."""
     return ObjectId.from_datetime(moment).binary[:4].hex() + str(ObjectId())[8:]
+
+
+async def test_a_checker_gets_the_package_s_output_validator_args(
+    client: httpx.AsyncClient, owner_org: dict[str, Any]
+) -> None:
+    """With an output validator, output_validator_args are its arguments (not default flags)."""
+    owner, bank = owner_org["owner"], owner_org["bank"]
+    package = zipped(
+        PACKAGES / "anydivisor",
+        replace={"data/secret/test_group.yaml": "output_validator_args: [--strict, '7']\n"},
+    )
+    job = await import_and_wait(client, owner, bank, package)
+    assert job["status"] == "accepted", job
+    problem = (await client.get(f"{bank}/anydivisor", headers=owner["headers"])).json()["problem"]
+    assert problem["checker"]["args"] == ["--strict", "7"] and problem["validatorFlags"] == []

@@ -8,10 +8,13 @@ PACKAGE_* settings. Nothing here runs code: the runner proves the submissions.""
 
 from __future__ import annotations
 
+import datetime
 import io
 import math
 import re
 import stat
+import struct
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -20,6 +23,8 @@ from typing import Any
 import yaml
 
 from tq.core.errors import BadRequest, PayloadTooLarge
+from tq.core.schemas import HIDDEN
+from tq.problems.judging import BadFlags, parse_flags
 from tq.problems.models import Difficulty, SubmissionKind
 
 FORMAT_VERSION = "2025-09"
@@ -56,6 +61,7 @@ PROVENANCE = ("uuid", "credits", "source", "license", "rights_owner")
 YAML_MAX_BYTES = 64 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+HIDDEN_CHAR = re.compile(f"[{HIDDEN}]")
 TAG = re.compile(r"^[a-z0-9][a-z0-9 +#._-]{0,39}$")  # the API's tags
 
 
@@ -146,11 +152,37 @@ def _safe_name(raw: str) -> str:
     return raw
 
 
+def _entry_count(data: bytes) -> int | None:
+    """The entry count the end-of-central-directory record declares (zip64's too), read before
+    the directory itself is: a directory of a million entries is refused without being
+    listed. None when there is no such record (then it is not a zip, as zipfile will say)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - (1 << 16) - 22))
+    if end < 0 or end + 22 > len(data):
+        return None
+    (count,) = struct.unpack_from("<H", data, end + 10)
+    if count != 0xFFFF:
+        return int(count)
+    locator = end - 20
+    if locator < 0 or data[locator : locator + 4] != b"PK\x06\x07":
+        return None
+    (record,) = struct.unpack_from("<Q", data, locator + 8)
+    if record + 40 > len(data) or data[record : record + 4] != b"PK\x06\x06":
+        return None
+    (count64,) = struct.unpack_from("<Q", data, record + 32)
+    return int(count64)
+
+
 def unpack(data: bytes, limits: PackageLimits) -> dict[str, bytes]:
     """Every regular file of the zip by its path, within the limits."""
     if len(data) > limits.max_bytes:
         raise PayloadTooLarge(
             f"the package is larger than {limits.max_bytes} bytes", code="package_too_large"
+        )
+    declared_entries = _entry_count(data)
+    if declared_entries is not None and declared_entries > limits.max_files:
+        raise InvalidPackage(
+            f"the package holds {declared_entries} entries; at most {limits.max_files}",
+            code="too_many_files",
         )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -176,11 +208,16 @@ def unpack(data: bytes, limits: PackageLimits) -> dict[str, bytes]:
             raise InvalidPackage(f"{name} is not a regular file", code="unsafe_path")
         if info.flag_bits & 0x1:
             raise InvalidPackage(f"{name} is encrypted", code="invalid_package")
-        key = name.rstrip("/")
-        if key.lower() in seen:
+        if name.startswith("__MACOSX/") or name.split("/")[-1] == ".DS_Store":
+            continue  # what macOS's archiver adds beside the files: not the package's
+        # Names equal once case and Unicode normalisation are set aside are one file twice.
+        key = unicodedata.normalize("NFC", name.rstrip("/")).casefold()
+        if key in seen:
             raise InvalidPackage(f"{name} appears twice", code="duplicate_file")
-        seen.add(key.lower())
+        seen.add(key)
         if info.is_dir():
+            if info.file_size:
+                raise InvalidPackage(f"{name} is a folder with data", code="invalid_package")
             continue
         if info.file_size > limits.max_file_bytes:
             raise PayloadTooLarge(
@@ -268,12 +305,43 @@ def _number(value: Any, what: str, *, low: float, high: float) -> float:
     return float(value)
 
 
+def _plain(value: Any, what: str, depth: int = 0) -> Any:
+    """YAML as JSON would have it (strings, numbers, booleans, lists, string-keyed maps), a
+    few levels deep and short: what MongoDB stores and an export writes back as is."""
+    if depth > 4:
+        raise InvalidPackage(f"{what} is nested too deeply")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(1 << 63) <= value < 1 << 63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        if len(value) > 1000:
+            raise InvalidPackage(f"{what} is longer than 1000 characters")
+        return value
+    if isinstance(value, list) and len(value) <= 50:
+        return [_plain(item, what, depth + 1) for item in value]
+    if isinstance(value, dict) and len(value) <= 50:
+        if not all(isinstance(k, str) for k in value):
+            raise InvalidPackage(f"{what} has keys that are not text")
+        return {k: _plain(v, what, depth + 1) for k, v in value.items()}
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    raise InvalidPackage(f"{what} is not plain YAML (text, numbers, lists, maps)")
+
+
 def _title(meta: dict[str, Any]) -> str:
     name = meta.get("name")
     if isinstance(name, dict):
         name = name.get("en") or next(iter(name.values()), None)
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise InvalidPackage("problem.yaml needs a name (a string, or one per language)")
+    if HIDDEN_CHAR.search(name):
+        raise InvalidPackage(
+            "problem.yaml's name must be one line of visible text (no control characters, "
+            "line breaks or bidi overrides)"
+        )
     return name.strip()
 
 
@@ -331,13 +399,15 @@ def _tests(files: dict[str, bytes], root: str, limits: PackageLimits) -> list[Pa
 
 
 def _program(
-    files: dict[str, bytes], folder: str, what: str
+    files: dict[str, bytes], folder: str, what: str, max_source: int
 ) -> tuple[str, list[PackageFile]] | None:
     """A program kept as a folder of sources: its language (by the main file's suffix) and
     its files, the main one first."""
     names = sorted(n for n in files if n.startswith(folder))
     if not names:
         return None
+    if sum(len(files[n]) for n in names) > max_source:
+        raise PayloadTooLarge(f"{what} is larger than {max_source} bytes", code="source_too_large")
     sources = [PackageFile(n[len(folder) :], _text(files, n)) for n in names]
     for source in sources:
         if not NAME.match(source.name.replace("/", "_")):
@@ -357,7 +427,7 @@ def _program(
 
 
 def _checker(
-    files: dict[str, bytes], root: str, meta: dict[str, Any]
+    files: dict[str, bytes], root: str, meta: dict[str, Any], max_source: int
 ) -> tuple[str | None, list[PackageFile], list[str]]:
     legacy_custom = meta.get("validation") not in (None, "default")
     flags: list[str] = []
@@ -376,7 +446,7 @@ def _checker(
                 flags = args.split()
             elif isinstance(args, list) and all(isinstance(a, str) for a in args):
                 flags = list(args)
-    found = _program(files, f"{root}output_validator/", "output_validator")
+    found = _program(files, f"{root}output_validator/", "output_validator", max_source)
     if found is None:
         legacy_prefix = f"{root}output_validators/"
         legacy = sorted(
@@ -385,7 +455,9 @@ def _checker(
         if len(legacy) > 1:
             raise InvalidPackage("more than one output validator", code="unsupported_package")
         if legacy:
-            found = _program(files, f"{root}output_validators/{legacy[0]}/", "output_validators")
+            found = _program(
+                files, f"{root}output_validators/{legacy[0]}/", "output_validators", max_source
+            )
     if found is None:
         if legacy_custom:
             raise InvalidPackage("validation: custom, but no output validator")
@@ -447,7 +519,7 @@ def _starter_code(files: dict[str, bytes], root: str) -> dict[str, str]:
     return code
 
 
-def _input_validators(files: dict[str, bytes], root: str) -> list[PackageFile]:
+def _input_validators(files: dict[str, bytes], root: str, max_source: int) -> list[PackageFile]:
     """Single-file validators in a language we run (each must exit 42 on every input)."""
     prefix = f"{root}input_validators/"
     found: list[PackageFile] = []
@@ -458,6 +530,10 @@ def _input_validators(files: dict[str, bytes], root: str) -> list[PackageFile]:
                 f"{name}: only single-file input validators in a language we run are supported "
                 "(not .ctd, .viva or directories)",
                 code="unsupported_package",
+            )
+        if len(files[name]) > max_source:
+            raise PayloadTooLarge(
+                f"{name} is larger than {max_source} bytes", code="source_too_large"
             )
         found.append(PackageFile(rest, _text(files, name)))
     return found
@@ -504,9 +580,16 @@ def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
         elif TAG.match(keyword.lower()):
             tags.append(keyword.lower())
     statement, statement_format = _statement(files, root, limits)
-    checker_language, checker_files, flags = _checker(files, root, meta)
+    checker_language, checker_files, flags = _checker(files, root, meta, max_source)
+    if checker_language is None:
+        try:
+            parse_flags(flags)  # the default validator's flags: refused now, not after proving
+        except BadFlags as exc:
+            raise InvalidPackage(f"output_validator_args: {exc}") from None
     return Package(
-        slug=folder_name if folder_name and SLUG.match(folder_name) else None,
+        slug=folder_name
+        if folder_name and SLUG.match(folder_name) and len(folder_name) <= 64
+        else None,
         title=_title(meta),
         statement=statement,
         statement_format=statement_format,
@@ -524,8 +607,10 @@ def parse(data: bytes, limits: PackageLimits, max_source: int) -> Package:
         flags=flags,
         submissions=_submissions(files, root, limits, max_source),
         starter_code=_starter_code(files, root),
-        input_validators=_input_validators(files, root),
-        provenance={key: meta[key] for key in PROVENANCE if key in meta},
+        input_validators=_input_validators(files, root, max_source),
+        provenance={
+            key: _plain(meta[key], f"problem.yaml {key}") for key in PROVENANCE if key in meta
+        },
         ac_to_time_limit=_number(
             multipliers.get("ac_to_time_limit", 2.0), "ac_to_time_limit", low=1, high=10
         ),

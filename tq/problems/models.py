@@ -153,5 +153,6 @@ class ProblemImport(Model):
         "collection": "problem_imports",
         "indexes": lambda: [
             Index(ProblemImport.org_id, desc(ProblemImport.id), name="org_newest"),
+            Index(ProblemImport.created_by, desc(ProblemImport.id), name="creator_newest"),
         ],
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,14 @@ from pymongo.errors import DuplicateKeyError
 from config import Settings
 from tq.core.clients import Clients
 from tq.core.db import keyset_page, parse_object_id
-from tq.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, TooManyRequests
+from tq.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 from tq.core.time import utcnow
 from tq.jobs.registry import PROVE_PACKAGE
 from tq.orgs import audit
@@ -46,6 +54,7 @@ from tq.problems.schemas import (
 )
 from tq.users.models import User
 
+log = logging.getLogger("tq.problems")
 KNOWN_LANGUAGES = frozenset(kattis.LANGUAGE_OF.values())
 DEFAULT_TIME_LIMIT_S = 2.0
 DEFAULT_MEMORY_MB = 256
@@ -99,6 +108,13 @@ def check_version(settings: Settings, v: ProblemVersion) -> None:
         raise BadRequest(
             f"timeLimitS must be more than 0 and at most {settings.problem_max_time_limit_s}",
             code="limit_out_of_range",
+        )
+    if len(v.tests) * v.time_limit_s > settings.problem_max_judge_s:
+        raise BadRequest(
+            f"{len(v.tests)} tests of {v.time_limit_s} s each could take "
+            f"{len(v.tests) * v.time_limit_s:.0f} s to judge; "
+            f"at most {settings.problem_max_judge_s}",
+            code="judging_too_long",
         )
     if not 32 <= v.memory_mb <= settings.problem_max_memory_mb:
         raise BadRequest(
@@ -229,7 +245,7 @@ async def version_of(
 ) -> ProblemVersion:
     """Any version, also of a deleted problem: members read what their sessions pinned."""
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
-    found = await _version(clients, org.id, slug, version)
+    found = await _version(clients, org.id, slug, version) if 0 < version < 1 << 31 else None
     if found is None:
         raise problem_not_found()
     return found
@@ -263,22 +279,26 @@ async def _write_version(
     *,
     must_exist: bool,
     import_id: ObjectId | None = None,
+    based_on: int | None = None,
 ) -> ProblemVersion:
     """The next version of `fields['slug']`, then the bank's entry moved to it. The version
-    numbers of a slug never repeat (a unique index), so two editors at once get one version
-    each or a 409; the entry only ever moves forward."""
+    numbers of a slug never repeat (a unique index); an edit is the version after the one it
+    was made from (`based_on`), so of two editors at once one gets 409 instead of having
+    their change silently undone. The entry only ever moves forward."""
     slug = fields["slug"]
-    latest = await _version(clients, org_id, slug)
     head = await _head(clients, org_id, slug)
     if must_exist and head is None:
         raise problem_not_found()
     if not must_exist and head is not None:
         raise Conflict(f"The bank already has a problem {slug!r}", code="problem_exists")
+    if based_on is None:
+        latest = await _version(clients, org_id, slug)
+        based_on = latest.version if latest else 0
     version = ProblemVersion(
         **{
             **fields,
             "org_id": org_id,
-            "version": (latest.version if latest else 0) + 1,
+            "version": based_on + 1,
             "created_by": actor.id,
             "created_at": utcnow(),
             "import_id": import_id,
@@ -289,7 +309,7 @@ async def _write_version(
         await _versions(clients).insert_one(version.model_dump_doc())
     except DuplicateKeyError:
         raise Conflict("The problem changed meanwhile; retry", code="conflict") from None
-    await _move_head(clients, version)
+    await _move_head(clients, version, may_create=not must_exist)
     await audit.record_now(
         clients,
         org_id,
@@ -300,7 +320,9 @@ async def _write_version(
     return version
 
 
-async def _move_head(clients: Clients, version: ProblemVersion) -> None:
+async def _move_head(clients: Clients, version: ProblemVersion, *, may_create: bool) -> None:
+    """The bank's entry moved forward to `version`; created only by a creation (an edit that
+    lands after a delete does not bring the problem back)."""
     summary = {
         "version": version.version,
         "versionId": version.id,
@@ -314,7 +336,7 @@ async def _move_head(clients: Clients, version: ProblemVersion) -> None:
         await _heads(clients).update_one(
             {"orgId": version.org_id, "slug": version.slug, "version": {"$lt": version.version}},
             {"$set": summary, "$setOnInsert": {"_id": ObjectId(), "createdAt": version.created_at}},
-            upsert=True,
+            upsert=may_create,
         )
 
 
@@ -348,7 +370,15 @@ async def update(
         # An edited problem's proven solutions no longer prove anything.
         fields["submissions"] = []
         fields["origin"] = "api"
-    return await _write_version(clients, org.id, fields, actor, "problem.updated", must_exist=True)
+    return await _write_version(
+        clients,
+        org.id,
+        fields,
+        actor,
+        "problem.updated",
+        must_exist=True,
+        based_on=previous.version,
+    )
 
 
 async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
@@ -461,6 +491,19 @@ async def start_import(
     """Checked now (a bad package gets its 4xx at once), proven by the runner later."""
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
     settings = clients.settings
+    # Before the package is even read: an organization's and an account's imports being
+    # proven at once (an account may own several organizations).
+    recent = {"$gt": ObjectId.from_datetime(utcnow() - _stale(settings))}
+    unfinished = {"$in": ["queued", "running"]}
+    for scope, what in (({"orgId": org.id}, "this organization"), ({"createdBy": actor.id}, "you")):
+        pending = await _imports(clients).count_documents(
+            {**scope, "_id": recent, "status": unfinished}
+        )
+        if pending >= settings.package_max_pending_imports:
+            raise TooManyRequests(
+                f"{pending} imports of {what} are being proven; wait for one",
+                code="imports_busy",
+            )
     parsed = await _parse_off_loop(settings, package)
     slug = slug or parsed.slug
     if slug is None:
@@ -472,18 +515,16 @@ async def start_import(
             "The package has no submissions/accepted: nothing proves its tests",
             code="no_accepted_submission",
         )
-    pending = await _imports(clients).count_documents(
-        {
-            "orgId": org.id,
-            "_id": {"$gt": ObjectId.from_datetime(utcnow() - _stale(settings))},
-            "status": {"$in": ["queued", "running"]},
-        }
+    # What the version will hold is checked now (limits, sizes), not after minutes of proving.
+    check_version(
+        settings,
+        ProblemVersion(
+            # without a time limit it will be found, a whole second at least
+            **_fields_of_package(slug, parsed, parsed.time_limit_s or 1.0),
+            org_id=org.id,
+            version=1,
+        ),
     )
-    if pending >= settings.package_max_pending_imports:
-        raise TooManyRequests(
-            f"{pending} imports of this organization are being proven; wait for one",
-            code="imports_busy",
-        )
     job = ProblemImport(org_id=org.id, created_by=actor.id, slug=slug, package=package)
     await _imports(clients).insert_one(job.model_dump_doc())
     await clients.queue.enqueue(PROVE_PACKAGE, str(job.id))
@@ -574,9 +615,12 @@ async def finish_import(
         and time_limit_s is not None
         and all(line["ok"] for line in report)
     ):
-        existing = await _versions(clients).find_one({"importId": job.id}, {"version": 1})
+        existing = await _versions(clients).find_one({"importId": job.id})
         if existing is not None:
-            version = existing["version"]
+            # A retry after the version was written: the entry may not have moved yet.
+            found = ProblemVersion.model_validate_doc(existing)
+            await _move_head(clients, found, may_create=True)
+            version = found.version
         else:
             actor = await _actor(clients, job.created_by)
             head = await _head(clients, job.org_id, job.slug)
@@ -591,11 +635,15 @@ async def finish_import(
                     import_id=job.id,
                 )
                 version = written.version
-            except (BadRequest, Conflict, NotFound, PayloadTooLarge) as exc:
+            except AppError as exc:
                 error = exc.message
+            except Exception as exc:  # what the database refused: failed, with a reason
+                log.exception("import %s could not be written", job.id)
+                error = f"the problem could not be stored ({type(exc).__name__})"
         status = "accepted" if version is not None else "failed"
+    # Only the attempt that claimed it ends it (a late duplicate leaves it alone).
     doc = await _imports(clients).find_one_and_update(
-        {"_id": job.id},
+        {"_id": job.id, "attempts": job.attempts},
         {
             "$set": {
                 "status": status,
@@ -610,6 +658,8 @@ async def finish_import(
         projection={"package": 0},
         return_document=ReturnDocument.AFTER,
     )
+    if doc is None:
+        doc = await _imports(clients).find_one({"_id": job.id}, {"package": 0})
     return ProblemImport.model_validate_doc(doc)
 
 
@@ -635,7 +685,8 @@ def _fields_of_package(slug: str, package: kattis.Package, time_limit_s: float) 
         "time_limit_s": time_limit_s,
         "memory_mb": package.memory_mb,
         "comparison": "tokens",
-        "validator_flags": package.flags,
+        # With a checker the package's output_validator_args are the checker's arguments.
+        "validator_flags": [] if package.checker_language else package.flags,
         "starter_code": package.starter_code,
         "checker": None
         if package.checker_language is None
@@ -676,10 +727,11 @@ def package_judging(package: kattis.Package, time_limit_s: float | None) -> Judg
     )
 
 
-def time_limit_from(package: kattis.Package, slowest_accepted_s: float, cap: float) -> float:
+def time_limit_from(package: kattis.Package, slowest_accepted_s: float, cap: float) -> float | None:
     """Kattis's rule when problem.yaml gives none: the slowest accepted submission's time
-    times ac_to_time_limit, rounded up to a whole second (within the setting's cap)."""
-    return min(cap, max(1.0, math.ceil(slowest_accepted_s * package.ac_to_time_limit)))
+    times ac_to_time_limit, rounded up to a whole second; None when that passes the cap."""
+    limit = max(1.0, float(math.ceil(slowest_accepted_s * package.ac_to_time_limit)))
+    return limit if limit <= cap else None
 
 
 async def parse_stored(settings: Settings, job: ProblemImport) -> kattis.Package:
@@ -709,7 +761,8 @@ class Pin:
 
 async def pin(clients: Clients, org_id: ObjectId, ref: str) -> Pin:
     """`slug` or `slug@version`: the organization's bank first (its current version unless
-    one is named), else the public library."""
+    one is named), else the public library, else a label; a version that does not exist is
+    400."""
     slug, _, number = ref.partition("@")
     version_number: int | None = None
     if number:
@@ -729,6 +782,10 @@ async def pin(clients: Clients, org_id: ObjectId, ref: str) -> Pin:
     library = bank.BY_SLUG.get(slug)
     if library is not None and version_number is None:
         return Pin(slug, None, None, library.title, library.difficulty)
+    if version_number is None:
+        # A slug of neither: a label, as sessions have always taken (a system design round
+        # has no tests); nothing is pinned and runs cannot be judged against it.
+        return Pin(slug, None, None, slug, "")
     raise BadRequest(f"Unknown problem {ref!r}", code="unknown_problem")
 
 

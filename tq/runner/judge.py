@@ -7,6 +7,7 @@ each test in a fresh sandbox; judging stops at the first failing test.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,8 @@ def judge(
     checker_spec: LanguageSpec | None = None,
     *,
     reveal_hidden: bool = False,
+    checker_limits: Limits | None = None,
+    deadline: float | None = None,
 ) -> Outcome:
     """Judged test by test, stopping at the first failure (its verdict is the run's, as
     Kattis judges). `reveal_hidden` (an import's report, for the problem's editors) also names
@@ -116,8 +119,12 @@ def judge(
         if problem.checker is not None:
             if checker_spec is None:
                 return Outcome("judge_error", compiled, None, tests=[], spent_ms=spent_ms)
+            # The checker's own limits: the problem's time limit is the program's, and an
+            # interpreted checker may need longer than a tight one just to start.
             checker = stack.enter_context(
-                _workspace(checker_spec, list(problem.checker.files), limits, placement)
+                _workspace(
+                    checker_spec, list(problem.checker.files), checker_limits or limits, placement
+                )
             )
             built = checker.compile()
             if built is not None:
@@ -129,6 +136,9 @@ def judge(
         verdict = "accepted"
         total_ms = 0
         for index, case in enumerate(problem.tests):
+            if deadline is not None and time.monotonic() > deadline:
+                verdict = "judge_timeout"  # the job's own budget, not the program's limit
+                break
             result = box.run(case.input)
             spent_ms += result.time_ms
             if result.status != "ok":
@@ -179,6 +189,7 @@ def failing_inputs(
     tests: tuple[TestCase, ...],
     limits: Limits,
     placement: Placement,
+    deadline: float | None = None,
 ) -> tuple[str | None, list[str]]:
     """An input validator run on every test's input (exit 42: valid): its compile error, or
     the names of the tests it refused."""
@@ -186,8 +197,10 @@ def failing_inputs(
         compiled = box.compile()
         if compiled is not None and compiled.status != "ok":
             return compiled.stderr[:500] or "compile error", []
-        refused = []
+        refused: list[str] = []
         for case in tests:
+            if deadline is not None and time.monotonic() > deadline:
+                return "proving took too long: the package has too much to run", refused
             result = box.run(case.input)
             if result.code != INPUT_VALID:
                 refused.append(case.name)

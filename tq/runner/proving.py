@@ -17,7 +17,7 @@ from tq.core.errors import AppError
 from tq.problems import kattis
 from tq.problems import service as problems
 from tq.problems.judging import JudgeSpec
-from tq.runner.execution import limits_for
+from tq.runner.execution import limits_for, limits_from
 from tq.runner.judge import Outcome, Placement, failing_inputs, judge
 from tq.runner.languages import BY_NAME, Runtime
 from tq.runner.sandbox import SourceError
@@ -30,7 +30,7 @@ FAILURES = frozenset(
 )
 EXPECTED: dict[str, frozenset[str]] = {
     "accepted": frozenset({"accepted"}),
-    "rejected": FAILURES,
+    "rejected": FAILURES | {"compile_error"},
     "wrong_answer": frozenset({"wrong_answer"}),
     "time_limit_exceeded": frozenset({"time_limit"}),
     "run_time_error": frozenset({"runtime_error", "memory_limit"}),
@@ -67,7 +67,11 @@ def _line(
 
 
 def _validated_inputs(
-    package: kattis.Package, settings: Any, place: Callable[[], Placement], served: set[str]
+    package: kattis.Package,
+    settings: Any,
+    place: Callable[[], Placement],
+    served: set[str],
+    deadline: float,
 ) -> list[dict[str, Any]]:
     """Each input validator on every test's input: one report line each."""
     lines = []
@@ -91,8 +95,9 @@ def _validated_inputs(
                 BY_NAME[language],
                 [(validator.name, validator.content)],
                 spec.tests,
-                limits_for(settings, spec),
+                limits_from(settings),
                 place(),
+                deadline,
             )
             if error is not None:
                 line |= {"ok": False, "verdict": "compile_error", "detail": error}
@@ -148,20 +153,37 @@ async def prove_import(
                 place(),
                 checker,
                 reveal_hidden=True,
+                checker_limits=limits_from(settings),
+                deadline=deadline,
             )
         except SourceError as exc:
             return _line(submission, None, str(exc))
         return _line(submission, outcome)
 
     try:
-        report += _validated_inputs(package, settings, place, served)
-        # Accepted ones first: without a time limit in problem.yaml, theirs decides it.
+        report += _validated_inputs(package, settings, place, served, deadline)
+        # Accepted ones first: within the time limit's safety margin (Kattis: the slowest
+        # accepted run times ac_to_time_limit fits in the limit); without a time limit in
+        # problem.yaml, theirs decides it.
+        margin = time_limit / package.ac_to_time_limit if time_limit else cap
         for submission in (s for s in package.submissions if s.kind == "accepted"):
-            line = run(submission, problems.package_judging(package, time_limit or cap))
+            line = run(submission, problems.package_judging(package, margin))
+            if line["verdict"] == "time_limit" and time_limit:
+                line["detail"] = (
+                    f"accepted submissions must run within time_limit / ac_to_time_limit "
+                    f"= {margin:.2f} s (Kattis's safety margin)"
+                )
             slowest_ms = max(slowest_ms, line["timeMs"] or 0)
             report.append(line)
         if time_limit is None:
             time_limit = problems.time_limit_from(package, slowest_ms / 1000, cap)
+            if time_limit is None:
+                error = (
+                    f"no time limit fits: the slowest accepted run times ac_to_time_limit "
+                    f"passes the {cap} s the server allows"
+                )
+                await problems.finish_import(clients, job, None, None, report, error)
+                return {"failed": 1}
         for submission in (s for s in package.submissions if s.kind != "accepted"):
             # A time-limit submission must still be too slow with the margin Kattis gives.
             limit = time_limit * (

@@ -108,7 +108,7 @@ async def version_of(
     clients: Clients, org_id: str, slug: str, version: int, actor: User
 ) -> TemplateVersion:
     org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
-    found = await _version(clients.engine, org.id, slug, version)
+    found = await _version(clients.engine, org.id, slug, version) if 0 < version < 1 << 31 else None
     if found is None:
         raise template_not_found()
     return found
@@ -138,6 +138,7 @@ async def _write_version(
     audit_type: str,
     *,
     must_exist: bool,
+    based_on: int | None = None,
 ) -> TemplateVersion:
     """As with problems: a version number is taken once (a unique index), then the list
     entry moves forward to it."""
@@ -152,12 +153,16 @@ async def _write_version(
         raise BadRequest(
             f"At most {clients.settings.template_max_criteria} criteria", code="too_many_criteria"
         )
-    latest = await _version(engine, org.id, slug)
+    if based_on is None:
+        latest = await _version(engine, org.id, slug)
+        based_on = latest.version if latest else 0
     version = TemplateVersion(
         **{
             **fields,
             "org_id": org.id,
-            "version": (latest.version if latest else 0) + 1,
+            # An edit is the version after the one it was made from: of two editors at once
+            # one gets 409 rather than having their change undone.
+            "version": based_on + 1,
             "created_by": actor.id,
             "created_at": utcnow(),
         }
@@ -178,7 +183,7 @@ async def _write_version(
                 },
                 "$setOnInsert": {"_id": ObjectId(), "createdAt": version.created_at},
             },
-            upsert=True,
+            upsert=not must_exist,  # an edit landing after a delete brings nothing back
         )
     await audit.record_now(
         clients,
@@ -206,7 +211,13 @@ async def update(
         raise template_not_found()
     fields = previous.model_dump(exclude={"id", "org_id", "version", "created_by", "created_at"})
     return await _write_version(
-        clients, org, _apply(fields, data), actor, "template.updated", must_exist=True
+        clients,
+        org,
+        _apply(fields, data),
+        actor,
+        "template.updated",
+        must_exist=True,
+        based_on=previous.version,
     )
 
 

@@ -125,3 +125,94 @@ def test_the_default_output_validator_flags() -> None:
     for bad in (["float_tolerance"], ["float_tolerance", "x"], ["float_tolerance", "-1"], ["rm"]):
         with pytest.raises(BadFlags):
             parse_flags(bad)
+
+
+def _package(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+MINIMAL = {
+    "p/problem.yaml": b"problem_format_version: 2025-09\nname: Minimal\n",
+    "p/statement/problem.en.md": b"Print the input.\n",
+    "p/data/sample/1.in": b"1\n",
+    "p/data/sample/1.ans": b"1\n",
+}
+
+
+def parsed(entries: dict[str, bytes]) -> kattis.Package:
+    return kattis.parse(_package(entries), LIMITS, 64 * 1024)
+
+
+def refusal(entries: dict[str, bytes]) -> str:
+    with pytest.raises(AppError) as caught:
+        parsed(entries)
+    return caught.value.code
+
+
+@pytest.mark.parametrize(
+    "yaml_tail",
+    [
+        b"license: 2020-01-01\n",  # a date: kept as text
+        b"uuid: 99999999999999999999999\n",  # past 64 bits: kept as text
+    ],
+)
+def test_provenance_is_kept_as_plain_values(yaml_tail: bytes) -> None:
+    meta = MINIMAL["p/problem.yaml"] + yaml_tail
+    package = parsed(MINIMAL | {"p/problem.yaml": meta})
+    assert all(isinstance(v, str) for v in package.provenance.values()), package.provenance
+
+
+@pytest.mark.parametrize(
+    "yaml_tail",
+    [
+        b"credits: {authors: &a [*a]}\n",  # a list holding itself
+        b"credits: {1: x}\n",  # a key that is not text
+        b"source: !!set {a, b}\n",  # not plain YAML
+        b"credits: " + b"x" * 2000 + b"\n",
+    ],
+)
+def test_provenance_that_could_not_be_stored_is_refused(yaml_tail: bytes) -> None:
+    meta = MINIMAL["p/problem.yaml"] + yaml_tail
+    assert refusal(MINIMAL | {"p/problem.yaml": meta}) == "invalid_package"
+
+
+def test_what_the_package_reader_refuses_or_ignores() -> None:
+    assert parsed(MINIMAL).title == "Minimal"
+    # macOS's archiver adds these beside the files: ignored.
+    assert parsed(MINIMAL | {"__MACOSX/p/._problem.yaml": b"x", "p/.DS_Store": b"x"}).tests
+    # The same name in two Unicode normalisations is one file twice.
+    twice = {"p/data/secret/caf\u00e9.in": b"1", "p/data/secret/cafe\u0301.in": b"1"}
+    assert refusal(MINIMAL | twice) == "duplicate_file"
+    bidi = MINIMAL | {"p/problem.yaml": b'name: "Evil \\u202e title"\n'}
+    assert refusal(bidi) == "invalid_package"
+    flags = MINIMAL | {
+        "p/data/secret/test_group.yaml": b"output_validator_args: [float_tolerance, x]\n"
+    }
+    assert refusal(flags) == "invalid_package"
+    big_validator = MINIMAL | {"p/input_validators/v.py": b"#" * (70 * 1024)}
+    assert refusal(big_validator) == "source_too_large"
+
+
+def test_a_directory_with_data_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in MINIMAL.items():
+            archive.writestr(name, data)
+        folder = zipfile.ZipInfo("p/data/secret/x.in/")
+        archive.writestr(folder, b"hidden data in a folder entry")
+    with pytest.raises(AppError) as caught:
+        kattis.parse(buffer.getvalue(), LIMITS, 64 * 1024)
+    assert caught.value.code == "invalid_package"
+
+
+def test_the_entry_count_is_read_before_the_directory() -> None:
+    many = {f"p/data/secret/{i}.in": b"" for i in range(1200)}
+    data = _package(many)
+    assert kattis._entry_count(data) == 1200
+    code, peak = refused(data)
+    assert code == "too_many_files"
+    assert peak < 1 << 20, peak  # refused from the record, before listing 1,200 entries
