@@ -373,14 +373,14 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         Problem,
         "a problem of an organization",
-        "problems.service (_head, the head's forward move, delete)",
+        "core.versions.Versioned (find_entry, move_entry, remove) for problems.service.BANK",
         equality=("orgId", "slug"),
         residual=("version",),
     ),
     QueryShape(
         Problem,
         "an organization's bank by slug",
-        "problems.service.list_bank",
+        "core.versions.Versioned.page (problems.service.list_bank), forget_org",
         equality=("orgId",),
         sort=(("slug", ASC),),
         range=("slug",),
@@ -389,7 +389,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         ProblemVersion,
         "a problem's versions, newest first",
-        "problems.service (_version, versions)",
+        "core.versions.Versioned (find_version, history) for problems.service.BANK",
         equality=("orgId", "slug"),
         sort=(("version", DESC),),
     ),
@@ -420,14 +420,14 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         ScorecardTemplate,
         "a template of an organization",
-        "scorecard_templates.service (_head, the head's forward move, delete)",
+        "core.versions.Versioned (find_entry, move_entry, remove) for TEMPLATES",
         equality=("orgId", "slug"),
         residual=("version",),
     ),
     QueryShape(
         ScorecardTemplate,
         "an organization's templates by slug",
-        "scorecard_templates.service.list_templates",
+        "core.versions.Versioned.page (scorecard_templates.service.list_templates)",
         equality=("orgId",),
         sort=(("slug", ASC),),
         range=("slug",),
@@ -436,7 +436,7 @@ CATALOGUE: tuple[QueryShape, ...] = (
     QueryShape(
         TemplateVersion,
         "a template's versions, newest first",
-        "scorecard_templates.service (_version, versions)",
+        "core.versions.Versioned (find_version, history) for TEMPLATES",
         equality=("orgId", "slug"),
         sort=(("version", DESC),),
     ),

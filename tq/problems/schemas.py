@@ -342,6 +342,38 @@ class PinnedProblemOut(BaseModel):
     memoryMb: int | None
     testCount: int
 
+    @classmethod
+    def of(cls, v: ProblemVersion) -> PinnedProblemOut:
+        return cls(
+            slug=v.slug,
+            version=v.version,
+            title=v.title,
+            statement=v.statement,
+            statementFormat=v.statement_format,
+            difficulty=v.difficulty,
+            samples=[SampleOut(input=t.input, output=t.answer) for t in v.tests if t.sample],
+            starterCode=v.starter_code,
+            timeLimitS=v.time_limit_s,
+            memoryMb=v.memory_mb,
+            testCount=len(v.tests),
+        )
+
+    @classmethod
+    def of_library(cls, problem: LibraryProblem, statement: str) -> PinnedProblemOut:
+        return cls(
+            slug=problem.slug,
+            version=None,
+            title=problem.title,
+            statement=statement,
+            statementFormat="markdown",
+            difficulty=problem.difficulty,
+            samples=[SampleOut(input=e.input, output=e.output) for e in problem.examples],
+            starterCode=starter_code(problem),
+            timeLimitS=None,
+            memoryMb=None,
+            testCount=len(problem.tests),
+        )
+
 
 class PinnedProblemEnvelope(BaseModel):
     problem: PinnedProblemOut

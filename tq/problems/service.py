@@ -5,7 +5,6 @@ pins. This module is the one owner of `problems`, `problem_versions` and `proble
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import uuid
@@ -16,11 +15,10 @@ from typing import Any
 from bson import ObjectId
 from odmantic import AIOEngine
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from config import Settings
 from tq.core.clients import Clients
-from tq.core.db import keyset_page, parse_object_id
+from tq.core.db import parse_object_id
 from tq.core.errors import (
     AppError,
     BadRequest,
@@ -30,6 +28,7 @@ from tq.core.errors import (
     TooManyRequests,
 )
 from tq.core.time import utcnow
+from tq.core.versions import Versioned
 from tq.jobs.registry import PROVE_PACKAGE
 from tq.orgs import audit
 from tq.orgs.permissions import Action
@@ -49,7 +48,6 @@ from tq.problems.schemas import (
     CreateProblemIn,
     PinnedProblemOut,
     ProblemFields,
-    SampleOut,
     UpdateProblemIn,
 )
 from tq.users.models import User
@@ -190,54 +188,38 @@ def _apply(fields: dict[str, Any], data: ProblemFields) -> dict[str, Any]:
 
 # --- reading
 
+BANK: Versioned[Problem, ProblemVersion] = Versioned(
+    entry=Problem,
+    version=ProblemVersion,
+    summary=lambda v: {
+        "title": v.title,
+        "difficulty": v.difficulty,
+        "tags": v.tags,
+        "updatedAt": v.created_at,
+    },
+    missing=problem_not_found,
+    exists=lambda slug: Conflict(f"The bank already has a problem {slug!r}", code="problem_exists"),
+    changed=lambda: Conflict("The problem changed meanwhile; retry", code="conflict"),
+)
+
 
 def _versions(clients: Clients) -> Any:
-    return clients.engine.get_collection(ProblemVersion)
-
-
-def _heads(clients: Clients) -> Any:
-    return clients.engine.get_collection(Problem)
-
-
-async def _head(clients: Clients, org_id: ObjectId, slug: str) -> Problem | None:
-    doc = await _heads(clients).find_one({"orgId": org_id, "slug": slug})
-    return Problem.model_validate_doc(doc) if doc else None
-
-
-async def _version(
-    clients: Clients, org_id: ObjectId, slug: str, version: int | None = None
-) -> ProblemVersion | None:
-    filter_: dict[str, Any] = {"orgId": org_id, "slug": slug}
-    if version is not None:
-        filter_["version"] = version
-    doc = await _versions(clients).find_one(filter_, sort=[("version", -1)])
-    return ProblemVersion.model_validate_doc(doc) if doc else None
+    return BANK.versions(clients.engine)
 
 
 async def list_bank(
     clients: Clients, org_id: str, actor: User, after: str | None, limit: int
 ) -> tuple[list[Problem], bool]:
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
-    return await keyset_page(
-        _heads(clients),
-        Problem,
-        {"orgId": org.id},
-        [("slug", 1)],
-        [after] if after else None,
-        min(limit, clients.settings.problem_max_listed),
+    return await BANK.page(
+        clients.engine, org.id, after, min(limit, clients.settings.problem_max_listed)
     )
 
 
 async def current(clients: Clients, org_id: str, slug: str, actor: User) -> ProblemVersion:
     """The bank's current version of `slug` (a deleted problem is not found)."""
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
-    head = await _head(clients, org.id, slug)
-    if head is None:
-        raise problem_not_found()
-    found = await _version(clients, org.id, slug, head.version)
-    if found is None:
-        raise problem_not_found()
-    return found
+    return await BANK.current(clients.engine, org.id, slug)
 
 
 async def version_of(
@@ -245,7 +227,7 @@ async def version_of(
 ) -> ProblemVersion:
     """Any version, also of a deleted problem: members read what their sessions pinned."""
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
-    found = await _version(clients, org.id, slug, version) if 0 < version < 1 << 31 else None
+    found = await BANK.find_version(clients.engine, org.id, slug, version)
     if found is None:
         raise problem_not_found()
     return found
@@ -253,18 +235,8 @@ async def version_of(
 
 async def versions(clients: Clients, org_id: str, slug: str, actor: User) -> list[dict[str, Any]]:
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_READ)
-    docs = (
-        await _versions(clients)
-        .find(
-            {"orgId": org.id, "slug": slug},
-            {"version": 1, "title": 1, "origin": 1, "createdBy": 1, "createdAt": 1},
-        )
-        .sort("version", -1)
-        .to_list(None)
-    )
-    if not docs:
-        raise problem_not_found()
-    return list(docs)
+    projection = {"version": 1, "title": 1, "origin": 1, "createdBy": 1, "createdAt": 1}
+    return await BANK.history(clients.engine, org.id, slug, projection)
 
 
 # --- writing a version
@@ -281,63 +253,43 @@ async def _write_version(
     import_id: ObjectId | None = None,
     based_on: int | None = None,
 ) -> ProblemVersion:
-    """The next version of `fields['slug']`, then the bank's entry moved to it. The version
-    numbers of a slug never repeat (a unique index); an edit is the version after the one it
-    was made from (`based_on`), so of two editors at once one gets 409 instead of having
-    their change silently undone. The entry only ever moves forward."""
-    slug = fields["slug"]
-    head = await _head(clients, org_id, slug)
-    if must_exist and head is None:
-        raise problem_not_found()
-    if not must_exist and head is not None:
-        raise Conflict(f"The bank already has a problem {slug!r}", code="problem_exists")
-    if based_on is None:
-        latest = await _version(clients, org_id, slug)
-        based_on = latest.version if latest else 0
-    version = ProblemVersion(
-        **{
-            **fields,
-            "org_id": org_id,
-            "version": based_on + 1,
-            "created_by": actor.id,
-            "created_at": utcnow(),
-            "import_id": import_id,
-        }
+    """The next version of `fields['slug']` (tq.core.versions), checked against the
+    settings, and its audit entry."""
+
+    def make(number: int) -> ProblemVersion:
+        version = ProblemVersion(
+            **{
+                **fields,
+                "org_id": org_id,
+                "version": number,
+                "created_by": actor.id,
+                "created_at": utcnow(),
+                "import_id": import_id,
+            }
+        )
+        check_version(clients.settings, version)
+        return version
+
+    written = await BANK.write(
+        clients.engine,
+        make,
+        org_id,
+        fields["slug"],
+        must_exist=must_exist,
+        based_on=based_on,
     )
-    check_version(clients.settings, version)
-    try:
-        await _versions(clients).insert_one(version.model_dump_doc())
-    except DuplicateKeyError:
-        raise Conflict("The problem changed meanwhile; retry", code="conflict") from None
-    await _move_head(clients, version, may_create=not must_exist)
     await audit.record_now(
         clients,
         org_id,
         audit.audit_entry(
-            audit_type, actor.id, slug=slug, version=version.version, entry_id=str(version.id)
+            audit_type,
+            actor.id,
+            slug=written.slug,
+            version=written.version,
+            entry_id=str(written.id),
         ),
     )
-    return version
-
-
-async def _move_head(clients: Clients, version: ProblemVersion, *, may_create: bool) -> None:
-    """The bank's entry moved forward to `version`; created only by a creation (an edit that
-    lands after a delete does not bring the problem back)."""
-    summary = {
-        "version": version.version,
-        "versionId": version.id,
-        "title": version.title,
-        "difficulty": version.difficulty,
-        "tags": version.tags,
-        "updatedAt": version.created_at,
-    }
-    # A later version already the entry: the upsert's insert hits the unique index.
-    with contextlib.suppress(DuplicateKeyError):
-        await _heads(clients).update_one(
-            {"orgId": version.org_id, "slug": version.slug, "version": {"$lt": version.version}},
-            {"$set": summary, "$setOnInsert": {"_id": ObjectId(), "createdAt": version.created_at}},
-            upsert=may_create,
-        )
+    return written
 
 
 async def create(
@@ -360,10 +312,7 @@ async def update(
     clients: Clients, org_id: str, slug: str, actor: User, data: UpdateProblemIn
 ) -> ProblemVersion:
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
-    head = await _head(clients, org.id, slug)
-    previous = await _version(clients, org.id, slug, head.version) if head else None
-    if previous is None:
-        raise problem_not_found()
+    previous = await BANK.current(clients.engine, org.id, slug)
     fields = previous.model_dump(exclude={"id", "org_id", "version", "created_by", "created_at"})
     fields = _apply(fields, data)
     if "tests" in data.model_fields_set or "statement" in data.model_fields_set:
@@ -384,9 +333,7 @@ async def update(
 async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
     """Out of the bank; its versions stay for the sessions that pinned them."""
     org = await org_for(clients.engine, org_id, actor, Action.PROBLEMS_MANAGE)
-    deleted = await _heads(clients).find_one_and_delete({"orgId": org.id, "slug": slug})
-    if deleted is None:
-        raise problem_not_found()
+    deleted = await BANK.remove(clients.engine, org.id, slug)
     await audit.record_now(
         clients,
         org.id,
@@ -394,7 +341,7 @@ async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
     )
 
 
-def _library_markdown(problem: bank.LibraryProblem) -> str:
+def library_markdown(problem: bank.LibraryProblem) -> str:
     parts = [problem.text]
     parts += [f"> {note}" for note in problem.notes]
     parts += ["## Input", problem.input_format, "## Output", problem.output_format]
@@ -416,7 +363,7 @@ async def copy_from_library(
     fields = {
         "slug": source.slug,
         "title": source.title,
-        "statement": _library_markdown(source),
+        "statement": library_markdown(source),
         "difficulty": source.difficulty,
         "tags": [source.category],
         "tests": [
@@ -619,11 +566,11 @@ async def finish_import(
         if existing is not None:
             # A retry after the version was written: the entry may not have moved yet.
             found = ProblemVersion.model_validate_doc(existing)
-            await _move_head(clients, found, may_create=True)
+            await BANK.move_entry(clients.engine, found, may_create=True)
             version = found.version
         else:
             actor = await _actor(clients, job.created_by)
-            head = await _head(clients, job.org_id, job.slug)
+            head = await BANK.find_entry(clients.engine, job.org_id, job.slug)
             try:
                 written = await _write_version(
                     clients,
@@ -743,7 +690,7 @@ async def parse_stored(settings: Settings, job: ProblemImport) -> kattis.Package
 async def forget_org_problems(engine: AIOEngine, org_id: ObjectId) -> None:
     """A deleted organization's bank and imports go; the versions its sessions pinned stay
     (those sessions moved to the owner's personal organization and still show them)."""
-    await engine.get_collection(Problem).delete_many({"orgId": org_id})
+    await BANK.forget_org(engine, org_id)
     await engine.get_collection(ProblemImport).delete_many({"orgId": org_id})
 
 
@@ -769,14 +716,11 @@ async def pin(clients: Clients, org_id: ObjectId, ref: str) -> Pin:
         if not number.isdigit() or not 0 < int(number) < 1 << 31:
             raise BadRequest(f"{ref!r} names no version", code="unknown_problem")
         version_number = int(number)
-    head = await _head(clients, org_id, slug)
-    if head is not None or version_number is not None:
-        found = await _version(
-            clients,
-            org_id,
-            slug,
-            version_number if version_number else head.version if head else None,
-        )
+    engine = clients.engine
+    entry = await BANK.find_entry(engine, org_id, slug)
+    if entry is not None or version_number is not None:
+        wanted = version_number or (entry.version if entry else None)
+        found = await BANK.find_version(engine, org_id, slug, wanted)
         if found is not None:
             return Pin(slug, found.version, found.id, found.title, found.difficulty)
     library = bank.BY_SLUG.get(slug)
@@ -790,8 +734,7 @@ async def pin(clients: Clients, org_id: ObjectId, ref: str) -> Pin:
 
 
 async def pinned_version(engine: AIOEngine, version_id: ObjectId) -> ProblemVersion | None:
-    doc = await engine.get_collection(ProblemVersion).find_one({"_id": version_id})
-    return ProblemVersion.model_validate_doc(doc) if doc else None
+    return await BANK.by_id(engine, version_id)
 
 
 def version_judging(v: ProblemVersion) -> JudgeSpec:
@@ -831,34 +774,6 @@ async def pinned_view(
     """The candidate's view: samples only."""
     if version_id is not None:
         v = await pinned_version(clients.engine, version_id)
-        if v is None:
-            return None
-        return PinnedProblemOut(
-            slug=v.slug,
-            version=v.version,
-            title=v.title,
-            statement=v.statement,
-            statementFormat=v.statement_format,
-            difficulty=v.difficulty,
-            samples=[SampleOut(input=t.input, output=t.answer) for t in v.tests if t.sample],
-            starterCode=v.starter_code,
-            timeLimitS=v.time_limit_s,
-            memoryMb=v.memory_mb,
-            testCount=len(v.tests),
-        )
+        return PinnedProblemOut.of(v) if v else None
     library = bank.BY_SLUG.get(slug) if slug else None
-    if library is None:
-        return None
-    return PinnedProblemOut(
-        slug=library.slug,
-        version=None,
-        title=library.title,
-        statement=_library_markdown(library),
-        statementFormat="markdown",
-        difficulty=library.difficulty,
-        samples=[SampleOut(input=e.input, output=e.output) for e in library.examples],
-        starterCode=bank.starter_code(library),
-        timeLimitS=None,
-        memoryMb=None,
-        testCount=len(library.tests),
-    )
+    return PinnedProblemOut.of_library(library, library_markdown(library)) if library else None

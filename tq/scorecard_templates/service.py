@@ -4,18 +4,16 @@ organization's default, and the version a new session pins. The one owner of
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from odmantic import AIOEngine
-from pymongo.errors import DuplicateKeyError
 
 from tq.core.clients import Clients
-from tq.core.db import keyset_page
 from tq.core.errors import BadRequest, Conflict, NotFound
 from tq.core.time import utcnow
+from tq.core.versions import Versioned
 from tq.orgs import audit
 from tq.orgs import store as orgs_store
 from tq.orgs.models import Organization
@@ -30,27 +28,14 @@ def template_not_found() -> NotFound:
     return NotFound("Scorecard template not found", code="template_not_found")
 
 
-def _versions(engine: AIOEngine) -> Any:
-    return engine.get_collection(TemplateVersion)
-
-
-def _heads(engine: AIOEngine) -> Any:
-    return engine.get_collection(ScorecardTemplate)
-
-
-async def _head(engine: AIOEngine, org_id: ObjectId, slug: str) -> ScorecardTemplate | None:
-    doc = await _heads(engine).find_one({"orgId": org_id, "slug": slug})
-    return ScorecardTemplate.model_validate_doc(doc) if doc else None
-
-
-async def _version(
-    engine: AIOEngine, org_id: ObjectId, slug: str, version: int | None = None
-) -> TemplateVersion | None:
-    filter_: dict[str, Any] = {"orgId": org_id, "slug": slug}
-    if version is not None:
-        filter_["version"] = version
-    doc = await _versions(engine).find_one(filter_, sort=[("version", -1)])
-    return TemplateVersion.model_validate_doc(doc) if doc else None
+TEMPLATES: Versioned[ScorecardTemplate, TemplateVersion] = Versioned(
+    entry=ScorecardTemplate,
+    version=TemplateVersion,
+    summary=lambda v: {"name": v.name, "updatedAt": v.created_at},
+    missing=template_not_found,
+    exists=lambda slug: Conflict(f"A template {slug!r} exists", code="template_exists"),
+    changed=lambda: Conflict("The template changed meanwhile; retry", code="conflict"),
+)
 
 
 def _apply(fields: dict[str, Any], data: TemplateFields) -> dict[str, Any]:
@@ -84,31 +69,20 @@ async def list_templates(
     clients: Clients, org_id: str, actor: User, after: str | None, limit: int
 ) -> tuple[list[ScorecardTemplate], bool, str | None]:
     org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
-    found, more = await keyset_page(
-        _heads(clients.engine),
-        ScorecardTemplate,
-        {"orgId": org.id},
-        [("slug", 1)],
-        [after] if after else None,
-        limit,
-    )
+    found, more = await TEMPLATES.page(clients.engine, org.id, after, limit)
     return found, more, org.default_template
 
 
 async def current(clients: Clients, org_id: str, slug: str, actor: User) -> TemplateVersion:
     org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
-    head = await _head(clients.engine, org.id, slug)
-    found = await _version(clients.engine, org.id, slug, head.version) if head else None
-    if found is None:
-        raise template_not_found()
-    return found
+    return await TEMPLATES.current(clients.engine, org.id, slug)
 
 
 async def version_of(
     clients: Clients, org_id: str, slug: str, version: int, actor: User
 ) -> TemplateVersion:
     org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
-    found = await _version(clients.engine, org.id, slug, version) if 0 < version < 1 << 31 else None
+    found = await TEMPLATES.find_version(clients.engine, org.id, slug, version)
     if found is None:
         raise template_not_found()
     return found
@@ -116,14 +90,7 @@ async def version_of(
 
 async def versions(clients: Clients, org_id: str, slug: str, actor: User) -> list[TemplateVersion]:
     org = await org_for(clients.engine, org_id, actor, Action.ORG_READ)
-    docs = (
-        await _versions(clients.engine)
-        .find({"orgId": org.id, "slug": slug})
-        .sort("version", -1)
-        .to_list(None)
-    )
-    if not docs:
-        raise template_not_found()
+    docs = await TEMPLATES.history(clients.engine, org.id, slug)
     return [TemplateVersion.model_validate_doc(d) for d in docs]
 
 
@@ -140,55 +107,30 @@ async def _write_version(
     must_exist: bool,
     based_on: int | None = None,
 ) -> TemplateVersion:
-    """As with problems: a version number is taken once (a unique index), then the list
-    entry moves forward to it."""
-    engine = clients.engine
-    slug = fields["slug"]
-    head = await _head(engine, org.id, slug)
-    if must_exist and head is None:
-        raise template_not_found()
-    if not must_exist and head is not None:
-        raise Conflict(f"A template {slug!r} exists", code="template_exists")
+    """The next version of `fields['slug']` (tq.core.versions) and its audit entry."""
     if len(fields["criteria"]) > clients.settings.template_max_criteria:
         raise BadRequest(
             f"At most {clients.settings.template_max_criteria} criteria", code="too_many_criteria"
         )
-    if based_on is None:
-        latest = await _version(engine, org.id, slug)
-        based_on = latest.version if latest else 0
-    version = TemplateVersion(
-        **{
-            **fields,
-            "org_id": org.id,
-            # An edit is the version after the one it was made from: of two editors at once
-            # one gets 409 rather than having their change undone.
-            "version": based_on + 1,
-            "created_by": actor.id,
-            "created_at": utcnow(),
-        }
-    )
-    try:
-        await _versions(engine).insert_one(version.model_dump_doc())
-    except DuplicateKeyError:
-        raise Conflict("The template changed meanwhile; retry", code="conflict") from None
-    with contextlib.suppress(DuplicateKeyError):  # a later version is already the entry
-        await _heads(engine).update_one(
-            {"orgId": org.id, "slug": slug, "version": {"$lt": version.version}},
-            {
-                "$set": {
-                    "version": version.version,
-                    "versionId": version.id,
-                    "name": version.name,
-                    "updatedAt": version.created_at,
-                },
-                "$setOnInsert": {"_id": ObjectId(), "createdAt": version.created_at},
-            },
-            upsert=not must_exist,  # an edit landing after a delete brings nothing back
+
+    def make(number: int) -> TemplateVersion:
+        return TemplateVersion(
+            **{
+                **fields,
+                "org_id": org.id,
+                "version": number,
+                "created_by": actor.id,
+                "created_at": utcnow(),
+            }
         )
+
+    version = await TEMPLATES.write(
+        clients.engine, make, org.id, fields["slug"], must_exist=must_exist, based_on=based_on
+    )
     await audit.record_now(
         clients,
         org.id,
-        audit.audit_entry(audit_type, actor.id, slug=slug, version=version.version),
+        audit.audit_entry(audit_type, actor.id, slug=version.slug, version=version.version),
     )
     return version
 
@@ -205,10 +147,7 @@ async def update(
     clients: Clients, org_id: str, slug: str, actor: User, data: UpdateTemplateIn
 ) -> TemplateVersion:
     org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
-    head = await _head(clients.engine, org.id, slug)
-    previous = await _version(clients.engine, org.id, slug, head.version) if head else None
-    if previous is None:
-        raise template_not_found()
+    previous = await TEMPLATES.current(clients.engine, org.id, slug)
     fields = previous.model_dump(exclude={"id", "org_id", "version", "created_by", "created_at"})
     return await _write_version(
         clients,
@@ -224,9 +163,7 @@ async def update(
 async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
     """Out of the list (and no longer the default); sessions keep the version they pinned."""
     org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
-    deleted = await _heads(clients.engine).find_one_and_delete({"orgId": org.id, "slug": slug})
-    if deleted is None:
-        raise template_not_found()
+    await TEMPLATES.remove(clients.engine, org.id, slug)
     await orgs_store.set_default_template(clients.engine, org.id, None, only_if=slug)
     await audit.record_now(
         clients, org.id, audit.audit_entry("template.deleted", actor.id, slug=slug)
@@ -235,7 +172,7 @@ async def delete(clients: Clients, org_id: str, slug: str, actor: User) -> None:
 
 async def set_default(clients: Clients, org_id: str, actor: User, slug: str | None) -> str | None:
     org = await org_for(clients.engine, org_id, actor, Action.TEMPLATES_MANAGE)
-    if slug is not None and await _head(clients.engine, org.id, slug) is None:
+    if slug is not None and await TEMPLATES.find_entry(clients.engine, org.id, slug) is None:
         raise template_not_found()
     await orgs_store.set_default_template(clients.engine, org.id, slug)
     await audit.record_now(
@@ -246,7 +183,7 @@ async def set_default(clients: Clients, org_id: str, actor: User, slug: str | No
 
 async def forget_org_templates(engine: AIOEngine, org_id: ObjectId) -> None:
     """A deleted organization's templates go from its list; pinned versions stay."""
-    await _heads(engine).delete_many({"orgId": org_id})
+    await TEMPLATES.forget_org(engine, org_id)
 
 
 # --- what a session pins
@@ -271,18 +208,17 @@ async def pin(engine: AIOEngine, org_id: ObjectId, ref: str | None) -> TemplateP
     slug, _, number = ref.partition("@")
     version: int | None = int(number) if number else None
     if version is None:
-        head = await _head(engine, org_id, slug)
-        if head is None:
+        entry = await TEMPLATES.find_entry(engine, org_id, slug)
+        if entry is None:
             if explicit:
                 raise BadRequest(f"Unknown scorecard template {ref!r}", code="unknown_template")
             return None  # a default deleted meanwhile: the default criteria
-        version = head.version
-    found = await _version(engine, org_id, slug, version)
+        version = entry.version
+    found = await TEMPLATES.find_version(engine, org_id, slug, version)
     if found is None:
         raise BadRequest(f"Unknown scorecard template {ref!r}", code="unknown_template")
     return TemplatePin(found.slug, found.version, found.id, [c.key for c in found.criteria])
 
 
 async def pinned(engine: AIOEngine, version_id: ObjectId) -> TemplateVersion | None:
-    doc = await _versions(engine).find_one({"_id": version_id})
-    return TemplateVersion.model_validate_doc(doc) if doc else None
+    return await TEMPLATES.by_id(engine, version_id)
