@@ -396,7 +396,9 @@ async def export(
         found = await current(clients, org_id, slug, actor)
     else:
         found = await version_of(clients, org_id, slug, version, actor)
-    package = kattis.build(
+    # Zipping megabytes of tests is CPU work: off the event loop.
+    package = await asyncio.to_thread(
+        kattis.build,
         title=found.title,
         statement=found.statement,
         statement_format=found.statement_format,
