@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+# How a program's output is compared with the answer when there is no checker: Kattis's
+# default output validator (whitespace-separated tokens) or the library's lines.
 Comparison = Literal["tokens", "lines"]
 
 
@@ -37,7 +39,6 @@ class JudgeSpec:
     # float_tolerance e, float_relative_tolerance e, float_absolute_tolerance e.
     flags: tuple[str, ...] = ()
     checker: CheckerSpec | None = None
-    stop_at_first_failure: bool = True
 
 
 def _lines(text: str) -> list[str]:

@@ -16,12 +16,10 @@ from odmantic.query import desc
 from pydantic import BaseModel
 
 from tq.core.time import utcnow
+from tq.problems.judging import Comparison
 
 Difficulty = Literal["Easy", "Medium", "Hard"]
 StatementFormat = Literal["markdown", "latex"]
-# How a program's output is compared with the answer when there is no checker: Kattis's
-# default output validator (whitespace-separated tokens) or the library's lines.
-Comparison = Literal["tokens", "lines"]
 # The folders of a Kattis package's submissions, and the verdict each expects.
 SubmissionKind = Literal[
     "accepted", "rejected", "wrong_answer", "time_limit_exceeded", "run_time_error", "brute_force"

@@ -316,6 +316,17 @@ class VersionSummaryOut(BaseModel):
     createdBy: str | None
     createdAt: datetime
 
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> VersionSummaryOut:
+        """From a stored version read with only these fields."""
+        return cls(
+            version=doc["version"],
+            title=doc["title"],
+            origin=doc.get("origin", "api"),
+            createdBy=str(doc["createdBy"]) if doc.get("createdBy") else None,
+            createdAt=doc["createdAt"],
+        )
+
 
 class VersionList(BaseModel):
     versions: list[VersionSummaryOut]

@@ -16,6 +16,7 @@ from tq.orgs.permissions import Action
 from tq.orgs.service import org_for
 from tq.problems import service
 from tq.problems.bank import BY_SLUG, PROBLEMS
+from tq.problems.models import ProblemVersion
 from tq.problems.schemas import (
     BankPage,
     BankPageQuery,
@@ -72,8 +73,8 @@ BANK = "question bank"
 PACKAGE_TYPES = ("application/zip", "application/x-zip-compressed", "application/octet-stream")
 
 
-def _version(found: object, status: int = 200) -> HTTPResponse:
-    return json(dump(ProblemVersionEnvelope(problem=ProblemVersionOut.of(found))), status=status)  # type: ignore[arg-type]
+def _version(found: ProblemVersion, status: int = 200) -> HTTPResponse:
+    return json(dump(ProblemVersionEnvelope(problem=ProblemVersionOut.of(found))), status=status)
 
 
 @bank_bp.get("/<org_id:str>/problems")
@@ -226,22 +227,7 @@ async def list_versions(
     request: Request, org_id: str, slug: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
     docs = await service.versions(clients, org_id, slug, viewer)
-    return json(
-        dump(
-            VersionList(
-                versions=[
-                    VersionSummaryOut(
-                        version=d["version"],
-                        title=d["title"],
-                        origin=d.get("origin", "api"),
-                        createdBy=str(d["createdBy"]) if d.get("createdBy") else None,
-                        createdAt=d["createdAt"],
-                    )
-                    for d in docs
-                ]
-            )
-        )
-    )
+    return json(dump(VersionList(versions=[VersionSummaryOut.of(d) for d in docs])))
 
 
 @bank_bp.get("/<org_id:str>/problems/<slug:str>/versions/<version:int>")
