@@ -260,6 +260,28 @@ class Settings(BaseSettings):
     webhook_max_endpoints: int = Field(20, ge=1, le=1000)  # per organization
     webhook_pump_every_s: float = Field(5, gt=0)
 
+    # --- Single sign-on and SCIM provisioning (README "Single sign-on and SCIM")
+    # The API's own public address: OIDC redirect URI, SAML entity id, ACS and metadata URLs.
+    api_url: str = "http://localhost:3000"
+    # Key the OIDC client secrets are sealed with at rest (default: derived from JWT_SECRET).
+    sso_sealing_key: str = ""
+    # http:// and loopback issuers: unset, allowed outside production (as for webhooks).
+    sso_allow_private: bool | None = None
+    sso_http_timeout_s: float = Field(5.0, gt=0, le=30)  # discovery, JWKS, token endpoint
+    sso_login_ttl_s: int = Field(600, ge=30, le=3600)  # a started login must end this soon
+    sso_exchange_ttl_s: int = Field(60, ge=5, le=600)  # the one-time code the frontend swaps
+    sso_max_domains: int = Field(20, ge=1, le=500)  # email domains of one connection
+    # An ID token signed by a key we do not know refetches the JWKS, at most this often.
+    sso_jwks_refetch_s: float = Field(10, ge=0, le=3600)
+    sso_metadata_cache_s: float = Field(3600, ge=0)  # discovery documents and JWKS kept
+    sso_clock_skew_s: int = Field(60, ge=0, le=600)  # leeway on exp/iat and SAML conditions
+    saml_max_response_bytes: int = Field(256 * 1024, ge=4096, le=4 << 20)
+    saml_max_metadata_bytes: int = Field(256 * 1024, ge=4096, le=4 << 20)
+    scim_max_tokens: int = Field(5, ge=1, le=100)  # live bearer tokens per organization
+    scim_max_page: int = Field(100, ge=1, le=1000)  # resources in one list answer
+    scim_max_groups: int = Field(200, ge=1, le=10_000)  # per organization
+    scim_max_group_members: int = Field(5000, ge=1, le=100_000)
+
     # --- API rate limits (README "Rate limits"); moving windows in Redis, per user or address
     rate_limits_enabled: bool = True
     rate_limit_reads: str = "600/minute"
@@ -316,7 +338,13 @@ class Settings(BaseSettings):
             return self.webhook_allow_private
         return not self.is_production
 
-    @field_validator("app_url")
+    @property
+    def sso_allows_private(self) -> bool:
+        if self.sso_allow_private is not None:
+            return self.sso_allow_private
+        return not self.is_production
+
+    @field_validator("app_url", "api_url")
     @classmethod
     def app_url_is_http(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):

@@ -209,6 +209,10 @@ def make_settings(
         "rate_limit_reads": "100000/minute",
         "rate_limit_writes": "100000/minute",
         "rate_limit_public": "100000/minute",
+        # The suite's identity providers listen on loopback; a rotated key is fetched at once.
+        "api_url": "https://api.example.com",
+        "sso_allow_private": True,
+        "sso_jwks_refetch_s": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

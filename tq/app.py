@@ -40,9 +40,11 @@ from tq.orgs.models import AuditRecord, Organization
 from tq.problems.models import Problem, ProblemImport, ProblemVersion
 from tq.reactions import subscribe_reactions
 from tq.runner.models import CodeRun
+from tq.scim.models import ScimGroup, ScimToken, ScimUser
 from tq.scorecard_templates.models import ScorecardTemplate, TemplateVersion
 from tq.sessions.models import Session, SessionEventRecord
 from tq.sessions.store import backfill_fields
+from tq.sso.models import SsoConnection, SsoDomain
 from tq.users.models import User
 from tq.version import VERSION
 
@@ -75,6 +77,11 @@ DOCUMENT_MODELS: list[Any] = [
     ProblemImport,
     ScorecardTemplate,
     TemplateVersion,
+    SsoConnection,
+    SsoDomain,
+    ScimToken,
+    ScimUser,
+    ScimGroup,
 ]
 
 
@@ -110,6 +117,11 @@ Close codes: 4400 malformed frame, 4401 no or bad token, 4404 not the caller's s
 idle, 4409 too early, 4413 message, document or awareness too large, 4429 too many updates,
 frames, awareness clients or connections, 1011 storage unavailable (reconnect), 1012 room
 rebuilt (reconnect), 1013 too slow to read (reconnect).
+
+**SCIM 2.0 (RFC 7644).** `/scim/v2` (`Users`, `Groups`, `ServiceProviderConfig`,
+`ResourceTypes`, `Schemas`), authenticated by a SCIM token of the organization (`POST
+/api/orgs/{org_id}/scim/tokens`), answers `application/scim+json` and describes itself through
+its discovery endpoints rather than this document.
 """
 _app_counter = itertools.count()
 
@@ -315,9 +327,13 @@ def setup_blueprints(app: TQApp) -> None:
     from tq.problems.views import bank_bp
     from tq.problems.views import bp as problems_bp
     from tq.runner.views import piston_bp, piston_v2_bp, runs_bp
+    from tq.scim.views import bp as scim_bp
+    from tq.scim.views import tokens_bp as scim_tokens_bp
     from tq.scorecard_templates.views import bp as scorecard_templates_bp
     from tq.sessions.views import bp as sessions_bp
     from tq.sessions.views import org_sessions_bp
+    from tq.sso.views import config_bp as sso_config_bp
+    from tq.sso.views import login_bp as sso_login_bp
 
     blueprints = (
         health_bp,
@@ -343,12 +359,18 @@ def setup_blueprints(app: TQApp) -> None:
         scorecard_templates_bp,
         collab_bp,
         code_bp,
+        sso_config_bp,
+        sso_login_bp,
+        scim_tokens_bp,
+        scim_bp,
     )
     for blueprint in blueprints:
         app.blueprint(blueprint)
     # A WebSocket is no OpenAPI operation (the spec's description says how to connect). Marked
     # once registered: Sanic wraps a WebSocket handler, and the wrapper is what the spec sees.
     openapi.exclude(bp=collab_bp)
+    # SCIM 2.0 is described by its own discovery endpoints (RFC 7644), not by OpenAPI.
+    openapi.exclude(bp=scim_bp)
 
 
 def create_app(settings: Settings | None = None, *, name: str | None = None) -> TQApp:

@@ -4,6 +4,7 @@ the app and the workers wire these subscriptions into their event bus at start."
 
 from __future__ import annotations
 
+from tq.auth.events import PasswordLoginVerified
 from tq.chat.service import erase_candidate_chat, forget_session_chat
 from tq.collab.history import erase_candidate_code, forget_session_code
 from tq.core.clients import Clients
@@ -29,6 +30,8 @@ from tq.orgs.events import (
 from tq.orgs.service import release_closing_account as release_org_seats
 from tq.problems.service import forget_org_problems
 from tq.runner.service import erase_candidate_runs, forget_session_runs
+from tq.scim.service import forget_account as forget_scim_account
+from tq.scim.service import forget_org_scim
 from tq.scorecard_templates.service import forget_org_templates
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import forget_actor, forget_session_events
@@ -39,6 +42,7 @@ from tq.sessions.service import (
     move_org_sessions,
     release_closing_account,
 )
+from tq.sso.service import forget_org_sso, refuse_enforced_password_login
 from tq.users.events import AccountClosing
 
 
@@ -82,6 +86,18 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     async def forget_bank(event: OrgDeleting) -> None:
         await forget_org_problems(clients.engine, event.org_id)
         await forget_org_templates(clients.engine, event.org_id)
+
+    async def forget_sso(event: OrgDeleting) -> None:
+        await forget_org_sso(clients, event.org_id)
+
+    async def forget_scim(event: OrgDeleting) -> None:
+        await forget_org_scim(clients.engine, event.org_id)
+
+    async def forget_scim_user(event: AccountClosing) -> None:
+        await forget_scim_account(clients.engine, event.user_id)
+
+    async def enforce_sso(event: PasswordLoginVerified) -> None:
+        await refuse_enforced_password_login(clients, event.user_id, event.email)
 
     async def mail_org_invitation(event: OrgInvitationIssued) -> None:
         await queue_org_invitation_email(clients, event.org_id, event.invitation_id)
@@ -138,6 +154,10 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     bus.subscribe(OrgDeleting, keep_org_sessions)
     bus.subscribe(OrgDeleting, forget_endpoints)
     bus.subscribe(OrgDeleting, forget_bank)
+    bus.subscribe(OrgDeleting, forget_sso)
+    bus.subscribe(OrgDeleting, forget_scim)
+    bus.subscribe(AccountClosing, forget_scim_user)
+    bus.subscribe(PasswordLoginVerified, enforce_sso)
     bus.subscribe(OrgInvitationIssued, mail_org_invitation)
     bus.subscribe(AccountClosing, anonymise_audit)
     bus.subscribe(AccountClosing, release_seats)

@@ -19,11 +19,15 @@ from tests.orgs.test_orgs import join, new_org
 from tests.problems.test_bank import add_problem
 from tests.problems.test_packages import PACKAGES, ZIP, zipped
 from tests.scorecard_templates.test_templates import rubric
+from tests.sso.support import idp_metadata, self_signed
 from tests.support import iso, register, unique_email
 from tq.orgs.models import ORG_ROLES
 from tq.orgs.permissions import OPERATIONS, TABLE, Access
 
 ROLES = ("owner", "admin", "recruiter", "interviewer")
+WALK_IDP_METADATA = idp_metadata(
+    "https://idp.example.com/walk", "https://idp.example.com/sso", self_signed("walk")[0]
+)
 PACKAGE = zipped(PACKAGES / "addtwo")
 # Refusals of the access check: an organization's (403) and "not here" (404) codes. Any
 # other 404 is about what the path names further (a note, a run, an invitation).
@@ -133,6 +137,10 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
         headers=owner["headers"],
     )
     assert template.status_code == 201, template.text
+    scim_token = await client.post(
+        f"/api/orgs/{org['_id']}/scim/tokens", json={"name": "walk"}, headers=owner["headers"]
+    )
+    assert scim_token.status_code == 201, scim_token.text
     outsider = await register(client, role="interviewer", name="Org B owner")
     await new_org(client, outsider, name="Org B")
     return {
@@ -150,6 +158,7 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
             "slug": "walk",
             "version": 1,
             "import_id": started.json()["problemImport"]["id"],
+            "token_id": scim_token.json()["scimToken"]["id"],
             "invitation_id": {
                 "org": org_invitation.json()["invitation"]["_id"],
                 "session": pending.json()["invitation"]["_id"],
@@ -208,6 +217,12 @@ def request_for(key: str, w: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         },
         "PUT /api/orgs/{org_id}/scorecard-templates/default": {"slug": "walk-rubric"},
         "PATCH /api/orgs/{org_id}/scorecard-templates/{slug}": {"name": "Renamed"},
+        "PUT /api/orgs/{org_id}/sso": {
+            "protocol": "saml",
+            "domains": [f"walk-{ObjectId()}.test"],
+            "idpMetadataXml": WALK_IDP_METADATA,
+        },
+        "POST /api/orgs/{org_id}/scim/tokens": {"name": "another"},
     }
     queries: dict[str, Any] = {
         "GET /api/chat/token": {"sessionId": sid},

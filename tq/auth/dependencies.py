@@ -69,7 +69,8 @@ async def account_of(request: Request, claims: TokenClaims) -> tuple[User, Token
     if user is None:
         raise Unauthorized("Account no longer exists")
     if user.tokens_valid_after and claims.issued_at < int(user.tokens_valid_after.timestamp()):
-        raise Unauthorized("Token was issued before the password changed")
+        # The password changed, or an identity provider deactivated the account, since.
+        raise Unauthorized("Token was issued before the account's tokens were revoked")
     return user, claims
 
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import ipaddress
 import logging
+import secrets
 import time
 
 from bson import ObjectId
@@ -15,6 +16,7 @@ from redis.exceptions import RedisError
 
 from config import Settings
 from tq.auth.dependencies import revoked_key
+from tq.auth.events import PasswordLoginVerified
 from tq.auth.schemas import LoginIn, RegisterIn, UpdateMeIn
 from tq.core.clients import Clients
 from tq.core.errors import (
@@ -155,6 +157,29 @@ async def register(clients: Clients, hasher: PasswordHasher, data: RegisterIn) -
     return user
 
 
+async def create_provisioned(
+    clients: Clients, hasher: PasswordHasher, email: str, name: str, org_id: ObjectId
+) -> User:
+    """An account made by an organization's identity provider (single sign-on's first login,
+    or SCIM). Its password is random and never shown: it signs in through the provider."""
+    user_id = ObjectId()
+    user = User(
+        id=user_id,
+        email=email,
+        password=await hasher.hash(secrets.token_urlsafe(32)),
+        name=name,
+        role="interviewer",
+        stream_id=str(user_id),
+        provisioned_by=org_id,
+    )
+    try:
+        await clients.engine.save(user)
+    except DuplicateKeyError:
+        raise Conflict("An account with this email already exists", code="email_taken") from None
+    await clients.queue.enqueue(SYNC_USER, str(user.id))
+    return user
+
+
 async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str) -> User:
     throttle = LoginThrottle(clients.redis, clients.settings)
     await throttle.begin(data.email, client)
@@ -164,6 +189,8 @@ async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client:
     if not ok or user is None:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     await throttle.succeeded(data.email, client)
+    # Refused here when an organization of the account enforces single sign-on (tq.sso).
+    await clients.events.publish(PasswordLoginVerified(user.id, user.email))
     if new_hash:
         # Hash parameters changed since this one was made: upgrade it transparently.
         user.password = new_hash

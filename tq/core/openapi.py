@@ -19,6 +19,7 @@ STATUS_TEXT = {
     200: "OK",
     201: "Created",
     204: "No content",
+    302: "Redirect (Location)",
     400: "Bad request or invalid input",
     401: "Missing or invalid token",
     403: "Not allowed",
@@ -29,6 +30,7 @@ STATUS_TEXT = {
     413: "Body too large",
     415: "The body is not JSON",
     429: "Too many requests",
+    502: "An upstream service (an identity provider) failed",
     503: "A dependency is unavailable",
     504: "A backend did not answer in time",
 }

@@ -141,6 +141,10 @@ class ErrorOut(BaseModel):
     opensAt: datetime | None = Field(
         default=None, description="409 too_early: when the session's room opens"
     )
+    loginUrl: str | None = Field(
+        default=None,
+        description="403 sso_required: where this account signs in (its organization's provider)",
+    )
 
 
 def dump(model: BaseModel, *, exclude_unset: bool = False) -> Any:

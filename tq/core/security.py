@@ -181,3 +181,21 @@ def is_link_token(token: str) -> bool:
 def token_hash(token: str) -> str:
     """How a link token is stored and looked up (SHA-256, hex)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Sealer:
+    """Secrets we must use again later (an identity provider's client secret) are stored
+    sealed (Fernet: AES-CBC with an HMAC), under a key derived from `key`: the database alone
+    does not reveal them."""
+
+    def __init__(self, key: str) -> None:
+        from cryptography.fernet import Fernet
+
+        digest = hashlib.sha256(f"tq-sealed-secret\0{key}".encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def seal(self, secret: str) -> str:
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def unseal(self, sealed: str) -> str:
+        return self._fernet.decrypt(sealed.encode()).decode()

@@ -35,6 +35,7 @@ class Action(StrEnum):
     PROBLEMS_READ = "problems.read"
     PROBLEMS_MANAGE = "problems.manage"
     TEMPLATES_MANAGE = "templates.manage"
+    SSO_MANAGE = "sso.manage"
 
 
 ALL: frozenset[OrgRole] = frozenset(ORG_ROLES)
@@ -66,6 +67,8 @@ TABLE: dict[Action, frozenset[OrgRole]] = {
     Action.PROBLEMS_READ: ALL,
     Action.PROBLEMS_MANAGE: frozenset({"owner", "admin", "interviewer"}),
     Action.TEMPLATES_MANAGE: ADMINS,
+    # Single sign-on and SCIM provisioning decide who gets in: the organization's admins.
+    Action.SSO_MANAGE: ADMINS,
 }
 
 WHAT = {
@@ -86,6 +89,7 @@ WHAT = {
     Action.PROBLEMS_READ: "read the question bank (every version, hidden tests), export it",
     Action.PROBLEMS_MANAGE: "add, edit, delete, import and copy problems",
     Action.TEMPLATES_MANAGE: "add, edit and delete scorecard templates; set the default",
+    Action.SSO_MANAGE: "set up single sign-on and SCIM provisioning tokens",
 }
 
 # A seat is a licence to run interviews: recruiters (scheduling, records) take none.
@@ -244,6 +248,19 @@ OPERATIONS: dict[str, Access] = {
     f"GET {O}/scorecard-templates/{{slug}}/versions": org(Action.ORG_READ),
     f"GET {O}/scorecard-templates/{{slug}}/versions/{{version}}": org(Action.ORG_READ),
     f"DELETE {O}/candidates": org(Action.CANDIDATES_DELETE),
+    # single sign-on and SCIM (the /scim/v2 protocol itself takes a SCIM token, not a user's)
+    f"GET {O}/sso": org(Action.SSO_MANAGE),
+    f"PUT {O}/sso": org(Action.SSO_MANAGE),
+    f"DELETE {O}/sso": org(Action.SSO_MANAGE),
+    f"GET {O}/scim/tokens": org(Action.SSO_MANAGE),
+    f"POST {O}/scim/tokens": org(Action.SSO_MANAGE),
+    f"DELETE {O}/scim/tokens/{{token_id}}": org(Action.SSO_MANAGE),
+    "POST /api/auth/sso/discover": PUBLIC,
+    "GET /api/auth/sso/{org_id}/login": PUBLIC,
+    "GET /api/auth/sso/oidc/callback": PUBLIC,
+    "POST /api/auth/sso/saml/{org_id}/acs": PUBLIC,
+    "GET /api/auth/sso/saml/{org_id}/metadata": PUBLIC,
+    "POST /api/auth/sso/exchange": PUBLIC,
 }
 
 

@@ -602,3 +602,105 @@ async def erase_candidate(clients: Clients, org_id: str, actor: User, email: str
     )
     await audit.record_now(clients, org.id, entry)
     return erasure
+
+
+# --- provisioning by the organization's identity provider (tq.sso, tq.scim)
+
+
+async def provision_member(
+    clients: Clients, org_id: ObjectId, user_id: ObjectId, role: OrgRole, via: str
+) -> Organization:
+    """Make the account a member with `role` (its single sign-on's first login, or SCIM),
+    taking a seat for a role that needs one, in one conditional update; a member already
+    keeps their role. 409 `no_seats_left` when every seat is taken."""
+    for _ in range(ATTEMPTS):
+        org = await store.load(clients.engine, org_id)
+        if org.role_of(user_id) is not None:
+            return org
+        member = OrgMember(user_id=user_id, role=role, joined_at=utcnow())
+        change: dict[str, Any] = {
+            "$push": {"members": member.model_dump_doc(), "memberIds": user_id}
+        }
+        filter_: dict[str, Any] = {"memberIds": {"$ne": user_id}}
+        if takes_seat(role):
+            filter_["seatsLeft"] = {"$gt": 0}
+            change["$inc"] = {"seatsLeft": -1}
+        entry = audit.audit_entry("member.joined", None, userId=str(user_id), role=role, via=via)
+        written = await _write(clients, org, change, [entry], filter_)
+        if written is not None:
+            return written
+        current = await store.load(clients.engine, org.id)
+        if current.version == org.version and takes_seat(role) and current.seats_left <= 0:
+            raise Conflict(
+                "Every seat of this organization is taken; ask its admin for one",
+                code="no_seats_left",
+            )
+    raise _changed_meanwhile()
+
+
+async def set_provisioned_role(
+    clients: Clients, org_id: ObjectId, user_id: ObjectId, role: OrgRole, via: str
+) -> Organization:
+    """The identity provider's groups say `role`: as `change_role`, with no acting member.
+    The owner's role is never changed this way (ownership moves only by transfer)."""
+    for _ in range(ATTEMPTS):
+        org = await store.load(clients.engine, org_id)
+        current = org.role_of(user_id)
+        if current is None or current == role or "owner" in (current, role):
+            return org
+        change: dict[str, Any] = {
+            "$set": {
+                "members": [
+                    (
+                        m.model_copy(update={"role": role}) if m.user_id == user_id else m
+                    ).model_dump_doc()
+                    for m in org.members
+                ]
+            }
+        }
+        filter_: dict[str, Any] = {}
+        if takes_seat(role) and not takes_seat(current):
+            filter_["seatsLeft"] = {"$gt": 0}
+            change["$inc"] = {"seatsLeft": -1}
+        elif takes_seat(current) and not takes_seat(role):
+            change["$inc"] = {"seatsLeft": 1}
+        entry = audit.audit_entry(
+            "member.role_changed", None, userId=str(user_id), fromRole=current, toRole=role, via=via
+        )
+        written = await _write(clients, org, change, [entry], filter_)
+        if written is not None:
+            return written
+        reread = await store.load(clients.engine, org.id)
+        if reread.version == org.version and reread.seats_left <= 0:
+            raise Conflict("Every seat is taken", code="no_seats_left")
+    raise _changed_meanwhile()
+
+
+async def deprovision_member(
+    clients: Clients, org_id: ObjectId, user_id: ObjectId, via: str
+) -> bool:
+    """The identity provider removed or deactivated the person: they leave as a removal
+    would (their sessions of the organization go to its owner, their seat is freed). The
+    owner is never removed this way (409). False when they were no member."""
+    for _ in range(ATTEMPTS):
+        org = await store.load(clients.engine, org_id)
+        role = org.role_of(user_id)
+        if role is None:
+            return False
+        if role == "owner":
+            raise Conflict(
+                "The organization's owner is not removed by provisioning; transfer ownership first",
+                code="owner_role",
+            )
+        owner = next(m.user_id for m in org.members if m.role == "owner")
+        await clients.events.publish(MemberLeaving(org.id, user_id, owner))
+        kept = [m.model_dump_doc() for m in org.members if m.user_id != user_id]
+        change: dict[str, Any] = {"$set": {"members": kept}, "$pull": {"memberIds": user_id}}
+        if takes_seat(role):
+            change["$inc"] = {"seatsLeft": 1}
+        entry = audit.audit_entry(
+            "member.removed", None, userId=str(user_id), role=role, handedTo=str(owner), via=via
+        )
+        if await _write(clients, org, change, [entry]) is not None:
+            return True
+    raise _changed_meanwhile()

@@ -67,6 +67,8 @@ class User(Model):
     stream_sync: Literal["ok", "pending"] = Field(default="pending", key_name="streamSync")
     # Tokens issued before this instant are refused (set when the password changes).
     tokens_valid_after: datetime | None = Field(default=None, key_name="tokensValidAfter")
+    # The organization whose identity provider made the account (single sign-on, SCIM).
+    provisioned_by: ObjectId | None = Field(default=None, key_name="provisionedBy")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 
 from bson import ObjectId
 from odmantic import AIOEngine
+from pymongo.errors import DuplicateKeyError
 
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
+from tq.core.time import utcnow
 from tq.users.models import User, UserCard
 
 log = logging.getLogger("tq.users")
@@ -39,6 +42,34 @@ async def users_after(
     filter_ = {"_id": {"$gt": after}} if after else {}
     cursor = engine.get_collection(User).find(filter_, {"name": 1}).sort([("_id", 1)]).limit(limit)
     return [(doc["_id"], doc.get("name", "")) async for doc in cursor]
+
+
+async def revoke_tokens(clients: Clients, user_id: ObjectId) -> None:
+    """Every token issued until now fails on its next request (an identity provider
+    deactivated the person). The cutoff is the next whole second, as JWT `iat` counts."""
+    cutoff = utcnow().replace(microsecond=0) + timedelta(seconds=1)
+    async with clients.locks.hold(f"user:{user_id}"):
+        await clients.engine.get_collection(User).update_one(
+            {"_id": user_id}, {"$set": {"tokensValidAfter": cutoff}}
+        )
+
+
+async def change_email(clients: Clients, user_id: ObjectId, email: str) -> bool:
+    """The identity provider that made the account renamed it (SCIM userName). False when
+    another account has that email (the unique index decides, also between racing writes)."""
+    try:
+        async with clients.locks.hold(f"user:{user_id}"):
+            await clients.engine.get_collection(User).update_one(
+                {"_id": user_id}, {"$set": {"email": email, "updatedAt": utcnow()}}
+            )
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+async def account_by_email(engine: AIOEngine, email: str) -> User | None:
+    doc = await engine.get_collection(User).find_one({"email": email})
+    return User.model_validate_doc(doc) if doc else None
 
 
 def stream_user_payload(user: User | UserCard) -> dict[str, object]:

@@ -1,0 +1,180 @@
+"""The suite's identity providers, started as real processes, and a browser walk through
+their login pages (no browser: their forms are read and posted as one would)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+from authlib.jose import JsonWebKey
+
+TESTS = Path(__file__).resolve().parents[1]
+NODE_MODULES = TESTS / "node_modules"
+
+
+def rsa_jwk(kid: str) -> dict[str, Any]:
+    key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": kid})
+    jwk: dict[str, Any] = key.as_dict(is_private=True)
+    jwk.update(alg="RS256", use="sig")
+    return jwk
+
+
+class OidcProvider:
+    """panva's certified `oidc-provider` (npm) under Node, with one confidential client: the
+    login name typed in its login form is the account's email."""
+
+    def __init__(self, workdir: Path, redirect_uri: str) -> None:
+        self.workdir = workdir
+        self.redirect_uri = redirect_uri
+        self.client_id = "tq-" + secrets.token_hex(4)
+        self.client_secret = "cs-" + secrets.token_urlsafe(24)
+        self.keys = [rsa_jwk("key-1")]
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> OidcProvider:
+        jwks = self.workdir / "jwks.json"
+        jwks.write_text(json.dumps({"keys": self.keys}))
+        env = {
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+            "NODE_PATH": str(NODE_MODULES),
+            "PORT": str(self.port),
+            "CLIENT_ID": self.client_id,
+            "CLIENT_SECRET": self.client_secret,
+            "REDIRECT_URI": self.redirect_uri,
+            "JWKS_FILE": str(jwks),
+            "ID_TOKEN_TTL": "300",
+        }
+        self.proc = subprocess.Popen(
+            ["node", str(Path(__file__).with_name("oidc_provider.mjs"))],
+            cwd=TESTS,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        deadline = time.monotonic() + 20
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if line.startswith("ready "):
+                self.port = int(line.split()[1])
+                return self
+            if not line and self.proc.poll() is not None:
+                break
+        raise RuntimeError("oidc-provider did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def rotate(self) -> None:
+        """A new signing key first, the old one still published: the provider restarted
+        on the same address."""
+        self.stop()
+        self.keys = [rsa_jwk(f"key-{len(self.keys) + 1}"), *self.keys]
+        self.start()
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form":
+            self.forms.append(
+                {"action": found.get("action") or "", "method": found.get("method"), "fields": {}}
+            )
+        elif tag == "input" and self.forms and found.get("name"):
+            self.forms[-1]["fields"][found["name"]] = found.get("value") or ""
+
+
+def forms_of(html: str) -> list[dict[str, Any]]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+async def oidc_browser_login(start_url: str, email: str, stop_at: str) -> str:
+    """Follow the provider's pages from `start_url` as a browser, signing in as `email` and
+    consenting, until a redirect to `stop_at`: that URL (our callback, with code and state)."""
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
+        url, method, data = start_url, "GET", None
+        for _ in range(20):
+            answer = await browser.request(method, url, data=data)
+            if answer.status_code in (302, 303):
+                url = urljoin(url, answer.headers["location"])
+                if url.startswith(stop_at):
+                    return url
+                method, data = "GET", None
+                continue
+            assert answer.status_code == 200, answer.text
+            form = forms_of(answer.text)[0]
+            fields = dict(form["fields"])
+            if "login" in fields:
+                fields.update(login=email, password="anything")
+            url, method, data = urljoin(url, form["action"]), "POST", fields
+    raise AssertionError("the provider never redirected back")
+
+
+def self_signed(common_name: str) -> tuple[str, str]:
+    """(certificate PEM, private key PEM) of a fresh RSA key: an identity provider's."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return cert_pem, key_pem
+
+
+def idp_metadata(entity_id: str, sso_url: str, cert_pem: str) -> str:
+    """SAML 2.0 metadata of an identity provider, as an admin pastes it."""
+    body = "".join(line for line in cert_pem.splitlines() if "CERTIFICATE" not in line)
+    return f"""<EntityDescriptor entityID="{entity_id}" xmlns="urn:oasis:names:tc:SAML:2.0:metadata">
+  <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <KeyDescriptor use="signing">
+      <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#">
+        <X509Data><X509Certificate>{body}</X509Certificate></X509Data>
+      </KeyInfo>
+    </KeyDescriptor>
+    <NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</NameIDFormat>
+    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso_url}"/>
+  </IDPSSODescriptor>
+</EntityDescriptor>"""

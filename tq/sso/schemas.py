@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from tq.auth.schemas import Email
+from tq.core.schemas import Body, UtcDatetime
+from tq.sso.models import Protocol, SsoConnection
+
+# A DNS name of at least two labels (IDNA names in their xn-- form), lower-cased by the server.
+DOMAIN_PATTERN = (
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]$"
+)
+Domain = Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253, to_lower=True)]
+ProvisionedRole = Literal["admin", "recruiter", "interviewer"]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class ConfigureSsoIn(Body):
+    """The organization's identity provider. `oidc` needs `issuer` and `clientId` (and
+    `clientSecret` the first time: it is kept, sealed, when left out later); `saml` needs
+    `idpMetadataXml`, the provider's metadata document."""
+
+    protocol: Protocol
+    domains: list[Domain] = Field(min_length=1)
+    defaultRole: ProvisionedRole = "interviewer"
+    enforced: bool = False
+    issuer: Annotated[str, StringConstraints(min_length=8, max_length=2048)] | None = None
+    clientId: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    clientSecret: Secret | None = Field(default=None, description="write-only; never answered")
+    groupRoles: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=200)], ProvisionedRole
+    ] = Field(
+        default_factory=dict,
+        description="SCIM group displayName → organization role (the strongest role wins)",
+        max_length=100,
+    )
+    idpMetadataXml: Annotated[str, StringConstraints(min_length=1, max_length=262144)] | None = None
+
+    @model_validator(mode="after")
+    def fields_of_protocol(self) -> ConfigureSsoIn:
+        if len(set(self.domains)) != len(self.domains):
+            raise ValueError("domains must be unique")
+        if self.protocol == "oidc":
+            if not self.issuer or not self.clientId:
+                raise ValueError("oidc needs issuer and clientId")
+            if self.idpMetadataXml is not None:
+                raise ValueError("idpMetadataXml is for saml")
+        else:
+            if not self.idpMetadataXml:
+                raise ValueError("saml needs idpMetadataXml")
+            if self.issuer or self.clientId or self.clientSecret:
+                raise ValueError("issuer, clientId and clientSecret are for oidc")
+        return self
+
+
+class SsoConnectionOut(BaseModel):
+    """What an admin sees of the connection: never the client secret (only whether one is
+    kept), and the addresses to give the identity provider."""
+
+    orgId: str
+    protocol: Protocol
+    domains: list[str]
+    defaultRole: str
+    enforced: bool
+    issuer: str | None
+    clientId: str | None
+    clientSecretSet: bool
+    idpEntityId: str | None
+    groupRoles: dict[str, str]
+    loginUrl: str = Field(description="where members start a login (also given by discover)")
+    redirectUri: str | None = Field(description="oidc: the redirect URI to register")
+    spEntityId: str | None = Field(description="saml: our entity id (the metadata URL)")
+    acsUrl: str | None = Field(description="saml: our assertion consumer service (HTTP-POST)")
+    metadataUrl: str | None = Field(description="saml: our service provider metadata")
+    updatedAt: UtcDatetime
+
+    @classmethod
+    def of(cls, conn: SsoConnection, urls: dict[str, str]) -> SsoConnectionOut:
+        saml = conn.protocol == "saml"
+        return cls(
+            orgId=str(conn.org_id),
+            protocol=conn.protocol,
+            domains=conn.domains,
+            defaultRole=conn.default_role,
+            enforced=conn.enforced,
+            issuer=conn.issuer,
+            clientId=conn.client_id,
+            clientSecretSet=bool(conn.client_secret_sealed),
+            idpEntityId=conn.idp_entity_id,
+            groupRoles={entry["group"]: entry["role"] for entry in conn.group_roles},
+            loginUrl=urls["login"],
+            redirectUri=None if saml else urls["redirect"],
+            spEntityId=urls["metadata"] if saml else None,
+            acsUrl=urls["acs"] if saml else None,
+            metadataUrl=urls["metadata"] if saml else None,
+            updatedAt=conn.updated_at,
+        )
+
+
+class SsoEnvelope(BaseModel):
+    connection: SsoConnectionOut
+
+
+class DiscoverIn(Body):
+    email: Email
+
+
+class DiscoverOut(BaseModel):
+    method: Literal["password", "sso"]
+    protocol: Protocol | None = None
+    orgId: str | None = None
+    orgName: str | None = None
+    loginUrl: str | None = None
+    enforced: bool = Field(False, description="password logins of its members are refused")
+
+
+class ExchangeIn(Body):
+    code: Annotated[str, StringConstraints(min_length=20, max_length=100)]
+
+
+class LoginQuery(BaseModel):
+    model_config = {"extra": "forbid"}
+    # Where the frontend goes back to after the login (a path of APP_URL, never elsewhere).
+    next: (
+        Annotated[str, StringConstraints(max_length=512, pattern=r"^/([^/\\\s][^\s]*)?$")] | None
+    ) = None
+
+
+class OidcCallbackQuery(BaseModel):
+    model_config = {"extra": "allow"}
+    state: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    code: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    error: Annotated[str, StringConstraints(max_length=200)] | None = None
+    error_description: Annotated[str, StringConstraints(max_length=1000)] | None = None

@@ -1,0 +1,523 @@
+"""An organization's single sign-on: its configuration (admins), where an email signs in,
+the login itself (OpenID Connect or SAML 2.0), just-in-time provisioning within the seats,
+and enforcement (password logins of its members refused).
+
+A login is a short-lived transaction in Redis keyed by its `state` (OIDC) or RelayState
+(SAML), taken exactly once; it ends with a one-time code the frontend swaps for this API's
+own token (`POST /api/auth/sso/exchange`), so no token ever travels in a URL. An identity
+provider only ever signs in an account that is a member of its organization, or one it made
+itself: never another account that happens to have the same email (no takeover by claiming a
+domain)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from bson import ObjectId
+from odmantic import AIOEngine
+from pymongo.errors import DuplicateKeyError
+from redis.exceptions import RedisError
+
+from tq.auth import service as auth_service
+from tq.core.clients import Clients
+from tq.core.db import parse_object_id
+from tq.core.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from tq.core.security import PasswordHasher, Sealer
+from tq.core.time import utcnow
+from tq.orgs import audit
+from tq.orgs import service as orgs
+from tq.orgs import store as org_store
+from tq.orgs.models import Organization
+from tq.orgs.permissions import Action
+from tq.sso import oidc, saml
+from tq.sso.models import SsoConnection, SsoDomain
+from tq.sso.schemas import ConfigureSsoIn, DiscoverOut
+from tq.users.models import User
+from tq.users.service import account_by_email, get_user
+
+log = logging.getLogger("tq.sso")
+
+LOGIN_KEY = "sso:login:"
+CODE_KEY = "sso:code:"
+SEEN_KEY = "sso:seen:"
+
+
+class SsoRefused(Forbidden):
+    code = "sso_refused"
+
+
+def sealer(clients: Clients) -> Sealer:
+    settings = clients.settings
+    return Sealer(settings.sso_sealing_key or settings.jwt_secret)
+
+
+def urls(clients: Clients, org_id: ObjectId) -> dict[str, str]:
+    base = clients.settings.api_url
+    return {
+        "login": f"{base}/api/auth/sso/{org_id}/login",
+        "redirect": f"{base}/api/auth/sso/oidc/callback",
+        "acs": f"{base}/api/auth/sso/saml/{org_id}/acs",
+        "metadata": f"{base}/api/auth/sso/saml/{org_id}/metadata",
+    }
+
+
+def _collection(engine: AIOEngine) -> Any:
+    return engine.get_collection(SsoConnection)
+
+
+async def connection_of(engine: AIOEngine, org_id: ObjectId) -> SsoConnection | None:
+    doc = await _collection(engine).find_one({"_id": org_id})
+    return SsoConnection.model_validate_doc(doc) if doc else None
+
+
+def _domain_of(email: str) -> str:
+    return email.rsplit("@", 1)[-1].lower()
+
+
+# --- configuration (owners and admins)
+
+
+async def read_config(clients: Clients, org_id: str, actor: User) -> SsoConnection:
+    org = await orgs.org_for(clients.engine, org_id, actor, Action.SSO_MANAGE)
+    conn = await connection_of(clients.engine, org.id)
+    if conn is None:
+        raise NotFound("This organization has no single sign-on", code="sso_not_configured")
+    return conn
+
+
+async def _claim_domains(clients: Clients, org_id: ObjectId, wanted: list[str]) -> None:
+    """Each domain is one organization's: the claim is an insert on the domain as `_id`."""
+    domains = clients.engine.get_collection(SsoDomain)
+    claimed: list[str] = []
+    for domain in wanted:
+        try:
+            await domains.insert_one(
+                SsoDomain(domain=domain, org_id=org_id).model_dump_doc()  # type: ignore[call-arg]
+            )
+            claimed.append(domain)
+        except DuplicateKeyError:
+            owner = await domains.find_one({"_id": domain}, {"orgId": 1})
+            if owner and owner["orgId"] == org_id:
+                continue
+            if claimed:
+                await domains.delete_many({"_id": {"$in": claimed}, "orgId": org_id})
+            raise Conflict(
+                f"The domain {domain} signs in with another organization", code="sso_domain_taken"
+            ) from None
+
+
+async def _release_domains(clients: Clients, org_id: ObjectId, keep: list[str]) -> None:
+    await clients.engine.get_collection(SsoDomain).delete_many(
+        {"orgId": org_id, "_id": {"$nin": keep}}
+    )
+
+
+async def configure(
+    clients: Clients, org_id: str, actor: User, data: ConfigureSsoIn
+) -> SsoConnection:
+    org = await orgs.org_for(clients.engine, org_id, actor, Action.SSO_MANAGE)
+    if org.personal:
+        raise Conflict(
+            "Single sign-on is for teams, not a personal organization", code="personal_org"
+        )
+    settings = clients.settings
+    if len(data.domains) > settings.sso_max_domains:
+        raise BadRequest(
+            f"A connection has at most {settings.sso_max_domains} domains", code="too_many_domains"
+        )
+    current = await connection_of(clients.engine, org.id)
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "protocol": data.protocol,
+        "domains": data.domains,
+        "defaultRole": data.defaultRole,
+        "enforced": data.enforced,
+        "groupRoles": [{"group": g, "role": r} for g, r in sorted(data.groupRoles.items())],
+        "issuer": None,
+        "clientId": None,
+        "clientSecretSealed": None,
+        "idpMetadata": None,
+        "idpEntityId": None,
+        "updatedAt": now,
+    }
+    secret_changed = False
+    if data.protocol == "oidc":
+        assert data.issuer and data.clientId  # checked by the schema
+        # Fails here, not at the first login: the issuer is reachable, public and consistent.
+        await oidc.endpoints(settings, data.issuer, fresh=True)
+        kept = current.client_secret_sealed if current and current.protocol == "oidc" else None
+        if data.clientSecret is None and kept is None:
+            raise BadRequest("clientSecret is required", code="client_secret_required")
+        secret_changed = data.clientSecret is not None
+        fields.update(
+            issuer=data.issuer,
+            clientId=data.clientId,
+            clientSecretSealed=sealer(clients).seal(data.clientSecret)
+            if data.clientSecret
+            else kept,
+        )
+    else:
+        assert data.idpMetadataXml
+        idp = saml.read_idp_metadata(settings, data.idpMetadataXml)
+        fields.update(idpMetadata=data.idpMetadataXml, idpEntityId=idp.entity_id)
+    await _claim_domains(clients, org.id, data.domains)
+    filter_: dict[str, Any] = {"_id": org.id}
+    if current is None:
+        written = await _collection(clients.engine).update_one(
+            filter_,
+            {"$set": fields, "$setOnInsert": {"createdAt": now, "version": 1}},
+            upsert=True,
+        )
+    else:
+        filter_["version"] = current.version
+        written = await _collection(clients.engine).update_one(
+            filter_, {"$set": fields, "$inc": {"version": 1}}
+        )
+        if written.matched_count == 0:
+            raise Conflict("The connection changed meanwhile; retry", code="conflict")
+    await _release_domains(clients, org.id, data.domains)
+    changed = sorted(
+        key
+        for key, value in fields.items()
+        if key not in ("updatedAt", "clientSecretSealed", "idpMetadata")
+        and (current is None or current.model_dump_doc().get(key) != value)
+    )
+    if data.idpMetadataXml is not None and (
+        current is None or current.idp_metadata != data.idpMetadataXml
+    ):
+        changed.append("idpMetadata")
+    entry = audit.audit_entry(
+        "sso.configured" if current is None else "sso.updated",
+        actor.id,
+        protocol=data.protocol,
+        changed=changed,
+        # Whether a new secret came, never the secret itself.
+        clientSecretChanged=secret_changed,
+        domains=data.domains,
+        enforced=data.enforced,
+    )
+    await audit.record_now(clients, org.id, entry)
+    conn = await connection_of(clients.engine, org.id)
+    assert conn is not None
+    return conn
+
+
+async def remove(clients: Clients, org_id: str, actor: User) -> None:
+    org = await orgs.org_for(clients.engine, org_id, actor, Action.SSO_MANAGE)
+    deleted = await _collection(clients.engine).delete_one({"_id": org.id})
+    if deleted.deleted_count == 0:
+        raise NotFound("This organization has no single sign-on", code="sso_not_configured")
+    await _release_domains(clients, org.id, [])
+    await audit.record_now(clients, org.id, audit.audit_entry("sso.removed", actor.id))
+
+
+async def forget_org_sso(clients: Clients, org_id: ObjectId) -> None:
+    """The organization is being deleted (OrgDeleting)."""
+    await _collection(clients.engine).delete_one({"_id": org_id})
+    await _release_domains(clients, org_id, [])
+
+
+# --- where an email signs in
+
+
+@dataclass(frozen=True)
+class Provider:
+    org: Organization
+    connection: SsoConnection
+
+
+async def provider_for_email(clients: Clients, email: str) -> Provider | None:
+    claim = await clients.engine.get_collection(SsoDomain).find_one(
+        {"_id": _domain_of(email)}, {"orgId": 1}
+    )
+    if claim is None:
+        return None
+    conn = await connection_of(clients.engine, claim["orgId"])
+    org = await org_store.find(clients.engine, claim["orgId"])
+    if conn is None or org is None:
+        return None
+    return Provider(org, conn)
+
+
+async def discover(clients: Clients, email: str) -> DiscoverOut:
+    """By the email's domain only: it never tells whether an account exists."""
+    found = await provider_for_email(clients, email)
+    if found is None:
+        return DiscoverOut(method="password", enforced=False)
+    return DiscoverOut(
+        method="sso",
+        protocol=found.connection.protocol,
+        orgId=str(found.org.id),
+        orgName=found.org.name,
+        loginUrl=urls(clients, found.org.id)["login"],
+        enforced=found.connection.enforced,
+    )
+
+
+async def refuse_enforced_password_login(clients: Clients, user_id: ObjectId, email: str) -> None:
+    """The PasswordLoginVerified reaction: an organization that enforces single sign-on
+    refuses its members' password logins, for the emails of its domains. Its owner keeps
+    theirs (the way back in when the identity provider is down or misconfigured)."""
+    found = await provider_for_email(clients, email)
+    if found is None or not found.connection.enforced:
+        return
+    role = found.org.role_of(user_id)
+    if role is None or role == "owner":
+        return
+    raise Forbidden(
+        f"{found.org.name} signs its members in through its identity provider; use single sign-on",
+        code="sso_required",
+        extra={"loginUrl": urls(clients, found.org.id)["login"]},
+    )
+
+
+# --- the login
+
+
+def _take_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+async def _redis_set(clients: Clients, key: str, value: str, ttl: int, *, nx: bool = False) -> bool:
+    try:
+        return bool(await clients.redis.set(key, value, ex=ttl, nx=nx))
+    except RedisError:
+        # No login without its one-time checks.
+        raise ServiceUnavailable(
+            "Single sign-on is unavailable right now", code="redis_unavailable"
+        ) from None
+
+
+async def _redis_take(clients: Clients, key: str) -> str | None:
+    try:
+        value = await clients.redis.getdel(key)
+    except RedisError:
+        raise ServiceUnavailable(
+            "Single sign-on is unavailable right now", code="redis_unavailable"
+        ) from None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+async def connection_for_login(clients: Clients, org_id: str) -> tuple[Organization, SsoConnection]:
+    oid = parse_object_id(org_id)
+    conn = await connection_of(clients.engine, oid) if oid else None
+    org = await org_store.find(clients.engine, oid) if oid else None
+    if conn is None or org is None:
+        raise NotFound("This organization has no single sign-on", code="sso_not_configured")
+    return org, conn
+
+
+def _oauth(clients: Clients, conn: SsoConnection, found: oidc.Endpoints) -> Any:
+    assert conn.client_id and conn.client_secret_sealed
+    return oidc.oauth_client(
+        clients.settings,
+        found,
+        conn.client_id,
+        sealer(clients).unseal(conn.client_secret_sealed),
+        urls(clients, conn.org_id)["redirect"],
+    )
+
+
+async def begin_login(clients: Clients, org_id: str, next_path: str | None) -> str:
+    """Where the browser goes to sign in: the provider's authorization endpoint (OIDC) or
+    single sign-on service (SAML, HTTP-Redirect binding)."""
+    org, conn = await connection_for_login(clients, org_id)
+    state = secrets.token_urlsafe(32)
+    login: dict[str, Any] = {"org": str(org.id), "protocol": conn.protocol, "next": next_path}
+    if conn.protocol == "oidc":
+        assert conn.issuer
+        found = await oidc.endpoints(clients.settings, conn.issuer)
+        login["nonce"] = secrets.token_urlsafe(32)
+        login["verifier"] = secrets.token_urlsafe(64)
+        async with _oauth(clients, conn, found) as client:
+            url = oidc.authorization_url(client, found, state, login["nonce"], login["verifier"])
+    else:
+        request_id, url = await saml.authn_request(
+            clients.settings, conn, urls(clients, org.id), state
+        )
+        login["requestId"] = request_id
+    await _redis_set(
+        clients, LOGIN_KEY + _take_key(state), json.dumps(login), clients.settings.sso_login_ttl_s
+    )
+    return url
+
+
+async def _take_login(clients: Clients, state: str | None, protocol: str) -> dict[str, Any]:
+    raw = await _redis_take(clients, LOGIN_KEY + _take_key(state)) if state else None
+    login = json.loads(raw) if raw else None
+    if not login or login.get("protocol") != protocol:
+        # Unknown, expired, or already used: a replayed callback ends here.
+        raise Unauthorized(
+            "This login is unknown, expired or already used; start again", code="sso_login_unknown"
+        )
+    return dict(login)
+
+
+async def _first_use(clients: Clients, kind: str, digest: str, ttl: int) -> None:
+    """An ID token or assertion is used once: a second use within its lifetime is refused."""
+    if not await _redis_set(clients, f"{SEEN_KEY}{kind}:{digest}", "1", max(ttl, 1), nx=True):
+        raise Unauthorized("This sign-in was already used", code="sso_replayed")
+
+
+async def finish_oidc(
+    clients: Clients,
+    hasher: PasswordHasher,
+    state: str | None,
+    code: str | None,
+    error: str | None,
+) -> tuple[User, str | None]:
+    login = await _take_login(clients, state, "oidc")
+    if error or not code:
+        raise Unauthorized(
+            f"The identity provider did not sign you in ({error or 'no code'})",
+            code="sso_provider_error",
+        )
+    org, conn = await connection_for_login(clients, login["org"])
+    assert conn.issuer and conn.client_id
+    found = await oidc.endpoints(clients.settings, conn.issuer)
+    async with _oauth(clients, conn, found) as client:
+        token = await oidc.exchange_code(client, found, code, login["verifier"])
+    claims = await verify_id_token(
+        clients, conn, found, token["id_token"], login["nonce"], token.get("access_token")
+    )
+    email = claims.get("email")
+    if not isinstance(email, str) or claims.get("email_verified") is False:
+        raise SsoRefused("The identity provider gave no verified email", code="sso_no_email")
+    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    user = await sign_in(clients, hasher, org, conn, email, name, "oidc")
+    return user, login.get("next")
+
+
+async def verify_id_token(
+    clients: Clients,
+    conn: SsoConnection,
+    found: oidc.Endpoints,
+    id_token: str,
+    nonce: str,
+    access_token: str | None = None,
+) -> dict[str, Any]:
+    """The ID token's checks, then its first use (the same token twice is a replay)."""
+    assert conn.client_id
+    claims = await oidc.verify_id_token(
+        clients.settings, found, conn.client_id, id_token, nonce, access_token
+    )
+    ttl = int(claims["exp"]) - int(utcnow().timestamp()) + clients.settings.sso_clock_skew_s
+    await _first_use(clients, "oidc", hashlib.sha256(id_token.encode()).hexdigest(), ttl)
+    return claims
+
+
+async def finish_saml(
+    clients: Clients,
+    hasher: PasswordHasher,
+    org_id: str,
+    saml_response: str,
+    relay_state: str | None,
+) -> tuple[User, str | None]:
+    if len(saml_response) > clients.settings.saml_max_response_bytes:
+        raise BadRequest("The SAML response is too large", code="saml_response_too_large")
+    login = await _take_login(clients, relay_state, "saml")
+    if login["org"] != org_id:
+        raise Unauthorized(
+            "This login was started for another organization", code="sso_login_unknown"
+        )
+    org, conn = await connection_for_login(clients, org_id)
+    assertion = await saml.read_response(
+        clients.settings, conn, urls(clients, org.id), saml_response, login["requestId"]
+    )
+    ttl = int(assertion.not_on_or_after - utcnow().timestamp()) + clients.settings.sso_clock_skew_s
+    await _first_use(
+        clients, f"saml:{org.id}", hashlib.sha256(assertion.id.encode()).hexdigest(), ttl
+    )
+    user = await sign_in(clients, hasher, org, conn, assertion.email, assertion.name, "saml")
+    return user, login.get("next")
+
+
+async def sign_in(
+    clients: Clients,
+    hasher: PasswordHasher,
+    org: Organization,
+    conn: SsoConnection,
+    email: str,
+    name: str | None,
+    via: str,
+) -> User:
+    """The account the provider vouched for: a member's, or one it made; a first login of
+    an allowed domain makes the account and the membership (`defaultRole`, within seats)."""
+    email = email.strip().lower()
+    if _domain_of(email) not in conn.domains:
+        raise SsoRefused(
+            f"{_domain_of(email)} is not a domain of this organization's single sign-on",
+            code="sso_domain_not_allowed",
+        )
+    user = await account_by_email(clients.engine, email)
+    if user is not None:
+        if org.role_of(user.id) is not None:
+            return user
+        if user.provisioned_by != org.id:
+            # Someone's own account: a provider of another organization never signs into it.
+            raise SsoRefused(
+                "An account with this email exists outside the organization; sign in with its "
+                "password and accept an invitation to the organization first",
+                code="sso_account_not_linked",
+            )
+        await orgs.provision_member(clients, org.id, user.id, conn.default_role, via)
+        await _audit_login(clients, org.id, user.id, via, provisioned=True)
+        return user
+    display = (name or email.split("@", 1)[0]).strip()[:100] or email
+    user = await auth_service.create_provisioned(clients, hasher, email, display, org.id)
+    try:
+        await orgs.provision_member(clients, org.id, user.id, conn.default_role, via)
+    except Conflict:
+        # No seat: the account it would have joined with does not stay either.
+        await clients.engine.delete(user)
+        raise
+    await _audit_login(clients, org.id, user.id, via, provisioned=True)
+    return user
+
+
+async def _audit_login(
+    clients: Clients, org_id: ObjectId, user_id: ObjectId, via: str, *, provisioned: bool
+) -> None:
+    await audit.record_now(
+        clients, org_id, audit.audit_entry("sso.provisioned", user_id, userId=str(user_id), via=via)
+    )
+
+
+async def exchange_code_for(clients: Clients, user: User) -> str:
+    code = secrets.token_urlsafe(32)
+    await _redis_set(
+        clients, CODE_KEY + _take_key(code), str(user.id), clients.settings.sso_exchange_ttl_s
+    )
+    return code
+
+
+def frontend_url(clients: Clients, code: str, next_path: str | None) -> str:
+    """Back to the frontend with the one-time code in the fragment (never sent to a server,
+    never in a log)."""
+    target = f"{clients.settings.app_url}/sso/complete#code={code}"
+    if next_path:
+        target += f"&next={quote(next_path, safe='/')}"
+    return target
+
+
+async def exchange(clients: Clients, code: str) -> User:
+    user_id = await _redis_take(clients, CODE_KEY + _take_key(code))
+    user = await get_user(clients.engine, user_id) if user_id else None
+    if user is None:
+        raise Unauthorized(
+            "This sign-in code is unknown, expired or already used", code="sso_code_unknown"
+        )
+    return user
