@@ -25,8 +25,10 @@ from tq.notifications.models import Email
 from tq.orgs.models import AuditRecord, Organization, OrgMigration
 from tq.problems.models import Problem, ProblemImport, ProblemVersion
 from tq.runner.models import CodeRun
+from tq.scim.models import ScimGroup, ScimToken, ScimUser
 from tq.scorecard_templates.models import ScorecardTemplate, TemplateVersion
 from tq.sessions.models import Session, SessionEventRecord
+from tq.sso.models import SsoConnection, SsoDomain
 from tq.users.models import User
 
 ASC, DESC = 1, -1
@@ -723,6 +725,69 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     by_id(OutboxJob, "core.queue.flush_outbox (deletes and saves)"),
     QueryShape(OutboxJob, "oldest first", "core.queue.flush_outbox", sort=(("createdAt", ASC),)),
+    # single sign-on (tq.sso)
+    by_id(SsoConnection, "sso.service (connection_of, configure: conditional on version)"),
+    by_id(SsoDomain, "sso.service (provider_for_email: discovery, enforcement; the claim)"),
+    QueryShape(
+        SsoDomain,
+        "an organization's claimed domains",
+        "sso.service._release_domains",
+        equality=("orgId",),
+        residual=("_id",),
+    ),
+    # SCIM (tq.scim)
+    by_id(ScimToken, "scim.service.revoke_token"),
+    QueryShape(ScimToken, "by hash", "scim.service.authenticate", equality=("tokenHash",)),
+    QueryShape(
+        ScimToken,
+        "an organization's tokens",
+        "scim.service (create_token: SCIM_MAX_TOKENS, list_tokens), forget_org_scim",
+        equality=("orgId",),
+        sort=(("createdAt", ASC),),
+    ),
+    by_id(ScimUser, "scim.service (_load_user, _apply_user on version, _sync_roles by $in)"),
+    QueryShape(
+        ScimUser,
+        "an organization's Users, in id order",
+        "scim.service.list_resources (startIndex paging), forget_org_scim",
+        equality=("orgId",),
+        sort=(("_id", ASC),),
+    ),
+    QueryShape(
+        ScimUser,
+        "a User by userName",
+        "scim.service (create_user, _apply_user: uniqueness; filter userName eq)",
+        equality=("orgId", "userName"),
+    ),
+    QueryShape(
+        ScimUser,
+        "Users by externalId",
+        "scim.service.list_resources (filter externalId eq)",
+        equality=("orgId", "externalId"),
+        sort=(("_id", ASC),),
+    ),
+    QueryShape(ScimUser, "an account's Users", "scim.service.forget_account", equality=("userId",)),
+    by_id(ScimGroup, "scim.service (_load_group, _apply_group on version)"),
+    QueryShape(
+        ScimGroup,
+        "an organization's Groups, in id order",
+        "scim.service (list_resources, create_group: SCIM_MAX_GROUPS), forget_org_scim",
+        equality=("orgId",),
+        sort=(("_id", ASC),),
+    ),
+    QueryShape(
+        ScimGroup,
+        "Groups by name",
+        "scim.service.list_resources (filter displayName eq)",
+        equality=("orgId", "nameKey"),
+        sort=(("_id", ASC),),
+    ),
+    QueryShape(
+        ScimGroup,
+        "the Groups a User is in",
+        "scim.service (_role_for, _leave_groups)",
+        equality=("orgId", "memberIds"),
+    ),
 )
 
 

@@ -18,6 +18,7 @@ from config import Settings
 from tests.problems.test_bank import add_problem
 from tests.problems.test_packages import PACKAGES, ZIP, zipped
 from tests.scorecard_templates.test_templates import rubric
+from tests.sso.support import idp_metadata, self_signed
 from tests.support import (
     act,
     create,
@@ -149,6 +150,11 @@ def matches(
     )
 
 
+METADATA = idp_metadata(
+    "https://idp.example.com/q", "https://idp.example.com/sso", self_signed("q")[0]
+)
+
+
 async def walk(http: Any) -> None:
     """The API's reads and writes, with the parameters that change a query's shape."""
     host = await register(http, role="interviewer")
@@ -195,6 +201,7 @@ async def walk(http: Any) -> None:
     await walk_evaluation(http, host, session)
     await walk_webhooks(http, host)
     await walk_bank(http, host)
+    await walk_identity(http, host)
     await act(http, host, later, "start")
     await act(http, host, later, "end")
     await act(http, guest, session, "leave")
@@ -300,6 +307,56 @@ async def walk_bank(http: Any, host: dict[str, Any]) -> None:
     await http.patch(f"/api/sessions/{sid}", headers=headers, json={"problemId": "shape"})
     await http.delete(f"{templates}/shape", headers=headers)
     await http.delete(f"{bank}/shape", headers=headers)
+
+
+async def walk_identity(http: Any, host: dict[str, Any]) -> None:
+    """Single sign-on's configuration, discovery and enforcement; SCIM tokens, Users, Groups."""
+    headers = host["headers"]
+    org = (await http.post("/api/orgs", headers=headers, json={"name": "Identity"})).json()["org"]
+    domain = f"shape-{ObjectId()}.test"
+    sso = {"protocol": "saml", "idpMetadataXml": METADATA, "domains": [domain]}
+    sso["groupRoles"] = {"Admins": "admin"}
+    await http.put(f"/api/orgs/{org['_id']}/sso", headers=headers, json=sso)
+    await http.put(f"/api/orgs/{org['_id']}/sso", headers=headers, json={**sso, "enforced": True})
+    await http.get(f"/api/orgs/{org['_id']}/sso", headers=headers)
+    await http.post("/api/auth/sso/discover", json={"email": f"a@{domain}"})
+    await http.get(f"/api/auth/sso/{org['_id']}/login")
+    await http.get(f"/api/auth/sso/saml/{org['_id']}/metadata")
+    await http.post("/api/auth/login", json={"email": host["user"]["email"], "password": "x" * 8})
+    await http.post("/api/auth/sso/exchange", json={"code": "c" * 43})
+    made = await http.post(
+        f"/api/orgs/{org['_id']}/scim/tokens", headers=headers, json={"name": "s"}
+    )
+    await http.get(f"/api/orgs/{org['_id']}/scim/tokens", headers=headers)
+    scim = {"Authorization": f"Bearer {made.json()['token']}", "content-type": "application/json"}
+    user_schema = "urn:ietf:params:scim:schemas:core:2.0:User"
+    patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+    user = await http.post(
+        "/scim/v2/Users", headers=scim, json={"schemas": [user_schema], "userName": f"u@{domain}"}
+    )
+    uid = user.json()["id"]
+    await http.get("/scim/v2/Users", headers=scim, params={"filter": f'userName eq "u@{domain}"'})
+    await http.get("/scim/v2/Users", headers=scim, params={"filter": 'externalId eq "e"'})
+    await http.get("/scim/v2/Users", headers=scim, params={"startIndex": 2, "count": 1})
+    await http.get(f"/scim/v2/Users/{uid}", headers=scim)
+    group = await http.post(
+        "/scim/v2/Groups",
+        headers=scim,
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Admins",
+            "members": [{"value": uid}],
+        },
+    )
+    await http.get("/scim/v2/Groups", headers=scim, params={"filter": 'displayName eq "admins"'})
+    off = {"schemas": [patch], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    await http.patch(f"/scim/v2/Users/{uid}", headers=scim, json=off)
+    await http.delete(f"/scim/v2/Groups/{group.json()['id']}", headers=scim)
+    await http.delete(f"/scim/v2/Users/{uid}", headers=scim)
+    await http.delete(
+        f"/api/orgs/{org['_id']}/scim/tokens/{made.json()['scimToken']['id']}", headers=headers
+    )
+    await http.delete(f"/api/orgs/{org['_id']}/sso", headers=headers)
 
 
 async def walk_webhooks(http: Any, host: dict[str, Any]) -> None:

@@ -47,7 +47,9 @@ class ScimUser(Model):
         "collection": "scim_users",
         "indexes": lambda: [
             Index(ScimUser.org_id, ScimUser.user_name, unique=True, name="org_user_name"),
-            Index(ScimUser.org_id, ScimUser.external_id, name="org_external_id"),
+            # the list, in `_id` order (startIndex paging)
+            Index(ScimUser.org_id, ScimUser.id, name="org_id"),
+            Index(ScimUser.org_id, ScimUser.external_id, ScimUser.id, name="org_external_id"),
             Index(ScimUser.org_id, ScimUser.user_id, name="org_user"),
             Index(ScimUser.user_id, name="user"),
         ],
@@ -61,6 +63,8 @@ class ScimGroup(Model):
     id: ObjectId = Field(default_factory=ObjectId, primary_field=True)
     org_id: ObjectId = Field(key_name="orgId")
     display_name: str = Field(key_name="displayName")
+    # Lower-cased: `displayName eq` filters (SCIM compares it case-insensitively).
+    name_key: str = Field(key_name="nameKey")
     external_id: str | None = Field(default=None, key_name="externalId")
     member_ids: list[ObjectId] = Field(default=[], key_name="memberIds")
     resource: str
@@ -71,7 +75,8 @@ class ScimGroup(Model):
     model_config = {
         "collection": "scim_groups",
         "indexes": lambda: [
-            Index(ScimGroup.org_id, ScimGroup.display_name, name="org_display_name"),
+            Index(ScimGroup.org_id, ScimGroup.name_key, ScimGroup.id, name="org_name"),
+            Index(ScimGroup.org_id, ScimGroup.id, name="org_id"),
             Index(ScimGroup.org_id, ScimGroup.member_ids, name="org_members"),
         ],
     }

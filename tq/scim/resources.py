@@ -2,8 +2,6 @@
 keep (what /Schemas publishes is exactly what is stored and answered), and the discovery
 documents (/ServiceProviderConfig, /ResourceTypes, /Schemas)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Union
 
 from pydantic import EmailStr, Field
@@ -55,7 +53,8 @@ class User(Resource[Any]):
 
 class GroupMember(ComplexAttribute):
     value: Annotated[str | None, Mutability.immutable, CaseExact.true] = None
-    ref: Annotated[Reference[Union[User, Group]] | None, Mutability.immutable] = Field(  # noqa: UP007
+    # Quoted: Group is defined below (and scim2-models reads the names as reference types).
+    ref: Annotated[Reference[Union["User", "Group"]] | None, Mutability.immutable] = Field(
         None, serialization_alias="$ref", validation_alias="$ref"
     )
     type: Annotated[str | None, Mutability.immutable] = Field(None, examples=["User", "Group"])

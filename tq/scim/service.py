@@ -11,7 +11,6 @@ changed or removed this way."""
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -147,12 +146,25 @@ async def forget_org_scim(engine: AIOEngine, org_id: ObjectId) -> None:
 async def forget_account(engine: AIOEngine, user_id: ObjectId) -> None:
     """The account is deleted: its SCIM Users go, and out of their groups."""
     users = engine.get_collection(ScimUser)
-    ids = [doc["_id"] async for doc in users.find({"userId": user_id}, {"_id": 1})]
-    if ids:
-        await engine.get_collection(ScimGroup).update_many(
-            {"memberIds": {"$in": ids}}, {"$pull": {"memberIds": {"$in": ids}}}
+    async for doc in users.find({"userId": user_id}, {"orgId": 1}):
+        await _leave_groups(engine, doc["orgId"], doc["_id"])
+    await users.delete_many({"userId": user_id})
+
+
+async def _leave_groups(engine: AIOEngine, org_id: ObjectId, record_id: ObjectId) -> None:
+    """A SCIM User goes out of every group of its organization (ids and stored resource)."""
+    groups = engine.get_collection(ScimGroup)
+    async for doc in groups.find({"orgId": org_id, "memberIds": record_id}):
+        group = Group.model_validate_json(doc["resource"])
+        group.members = [m for m in group.members or [] if m.value != str(record_id)] or None
+        await groups.update_one(
+            {"_id": doc["_id"]},
+            {
+                "$set": {"resource": _stored(group), "updatedAt": utcnow()},
+                "$pull": {"memberIds": record_id},
+                "$inc": {"version": 1},
+            },
         )
-        await users.delete_many({"_id": {"$in": ids}})
 
 
 # --- the provider's side
@@ -479,24 +491,11 @@ async def delete_user(clients: Clients, scope: Scope, user_id: str) -> None:
     record = await _load_user(clients, scope, user_id)
     if record.active:
         await _deactivate(clients, scope, record.user_id)
-    await clients.engine.get_collection(ScimGroup).update_many(
-        {"orgId": scope.org_id, "memberIds": record.id}, {"$pull": {"memberIds": record.id}}
-    )
-    await _drop_member_from_resources(clients, scope, record.id)
+    await _leave_groups(clients.engine, scope.org_id, record.id)
     await clients.engine.get_collection(ScimUser).delete_one({"_id": record.id})
     await _audit(
         clients, scope, "scim.user_deleted", userId=str(record.user_id), scimId=str(record.id)
     )
-
-
-async def _drop_member_from_resources(clients: Clients, scope: Scope, record_id: ObjectId) -> None:
-    groups = clients.engine.get_collection(ScimGroup)
-    async for doc in groups.find({"orgId": scope.org_id, "resource": {"$regex": str(record_id)}}):
-        group = Group.model_validate_json(doc["resource"])
-        group.members = [m for m in group.members or [] if m.value != str(record_id)] or None
-        await groups.update_one(
-            {"_id": doc["_id"]}, {"$set": {"resource": _stored(group)}, "$inc": {"version": 1}}
-        )
 
 
 # --- lists
@@ -524,7 +523,7 @@ def _filter_query(kind: str, expression: Any) -> dict[str, Any]:
             elif field == "userName":
                 value = value.lower()
             if field == "displayName":
-                return {field: {"$regex": f"^{_escape(value)}$", "$options": "i"}}
+                return {"nameKey": value.lower()}
             return {field: value}
     raise ScimError(
         400,
@@ -532,10 +531,6 @@ def _filter_query(kind: str, expression: Any) -> dict[str, Any]:
         "joined by and, is supported",
         "invalidFilter",
     )
-
-
-def _escape(text: str) -> str:
-    return re.escape(text)
 
 
 def _response_params(model: Any, params: dict[str, str]) -> Any:
@@ -579,7 +574,10 @@ async def list_resources(
     total = await collection.count_documents(query)
     found: list[Any] = []
     if count > 0:
-        cursor = collection.find(query).sort("_id", 1).skip(start - 1).limit(count)
+        cursor = collection.find(query)
+        if "userName" not in query:  # (one at most: the unique index serves it unsorted)
+            cursor = cursor.sort("_id", 1)
+        cursor = cursor.skip(start - 1).limit(count)
         async for doc in cursor:
             found.append(
                 _user_out(scope, ScimUser.model_validate_doc(doc))
@@ -647,6 +645,7 @@ async def create_group(clients: Clients, scope: Scope, body: Any) -> dict[str, A
     record = ScimGroup(
         org_id=scope.org_id,
         display_name=group.display_name or "",
+        name_key=(group.display_name or "").lower(),
         external_id=group.external_id,
         member_ids=members,
         resource=_stored(group),
@@ -683,6 +682,7 @@ async def _apply_group(
         {
             "$set": {
                 "displayName": group.display_name or "",
+                "nameKey": (group.display_name or "").lower(),
                 "externalId": group.external_id,
                 "memberIds": members,
                 "resource": _stored(group),
