@@ -314,7 +314,7 @@ async def walk_identity(http: Any, host: dict[str, Any]) -> None:
     headers = host["headers"]
     org = (await http.post("/api/orgs", headers=headers, json={"name": "Identity"})).json()["org"]
     domain = f"shape-{ObjectId()}.test"
-    sso = {"protocol": "saml", "idpMetadataXml": METADATA, "domains": [domain]}
+    sso: dict[str, Any] = {"protocol": "saml", "idpMetadataXml": METADATA, "domains": [domain]}
     sso["groupRoles"] = {"Admins": "admin"}
     await http.put(f"/api/orgs/{org['_id']}/sso", headers=headers, json=sso)
     await http.put(f"/api/orgs/{org['_id']}/sso", headers=headers, json={**sso, "enforced": True})

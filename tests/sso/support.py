@@ -167,7 +167,9 @@ def self_signed(common_name: str) -> tuple[str, str]:
 def idp_metadata(entity_id: str, sso_url: str, cert_pem: str) -> str:
     """SAML 2.0 metadata of an identity provider, as an admin pastes it."""
     body = "".join(line for line in cert_pem.splitlines() if "CERTIFICATE" not in line)
-    return f"""<EntityDescriptor entityID="{entity_id}" xmlns="urn:oasis:names:tc:SAML:2.0:metadata">
+    md = "urn:oasis:names:tc:SAML:2.0:metadata"
+    redirect = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+    return f"""<EntityDescriptor entityID="{entity_id}" xmlns="{md}">
   <IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <KeyDescriptor use="signing">
       <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#">
@@ -175,6 +177,6 @@ def idp_metadata(entity_id: str, sso_url: str, cert_pem: str) -> str:
       </KeyInfo>
     </KeyDescriptor>
     <NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</NameIDFormat>
-    <SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{sso_url}"/>
+    <SingleSignOnService Binding="{redirect}" Location="{sso_url}"/>
   </IDPSSODescriptor>
 </EntityDescriptor>"""
