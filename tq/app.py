@@ -134,6 +134,9 @@ def setup_logging(settings: Settings) -> None:
         root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     root.propagate = False
+    # pysaml2 logs whole SAML messages (bearer credentials, people's names) and every refusal;
+    # tq.sso logs what was refused, without them.
+    logging.getLogger("saml2").setLevel(logging.CRITICAL)
 
 
 def setup_extensions(app: TQApp) -> None:

@@ -767,6 +767,13 @@ CATALOGUE: tuple[QueryShape, ...] = (
         sort=(("_id", ASC),),
     ),
     QueryShape(ScimUser, "an account's Users", "scim.service.forget_account", equality=("userId",)),
+    QueryShape(
+        ScimUser,
+        "an account's User in an organization",
+        "scim.service.refuse_deactivated (a single sign-on login)",
+        equality=("orgId", "userId"),
+        residual=("active",),
+    ),
     by_id(ScimGroup, "scim.service (_load_group, _apply_group on version)"),
     QueryShape(
         ScimGroup,

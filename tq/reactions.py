@@ -31,7 +31,7 @@ from tq.orgs.service import release_closing_account as release_org_seats
 from tq.problems.service import forget_org_problems
 from tq.runner.service import erase_candidate_runs, forget_session_runs
 from tq.scim.service import forget_account as forget_scim_account
-from tq.scim.service import forget_org_scim
+from tq.scim.service import forget_org_scim, refuse_deactivated
 from tq.scorecard_templates.service import forget_org_templates
 from tq.sessions.events import SessionDeleted
 from tq.sessions.log import forget_actor, forget_session_events
@@ -42,6 +42,7 @@ from tq.sessions.service import (
     move_org_sessions,
     release_closing_account,
 )
+from tq.sso.events import SsoSigningIn
 from tq.sso.service import forget_org_sso, refuse_enforced_password_login
 from tq.users.events import AccountClosing
 
@@ -95,6 +96,9 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
 
     async def forget_scim_user(event: AccountClosing) -> None:
         await forget_scim_account(clients.engine, event.user_id)
+
+    async def keep_deactivated_out(event: SsoSigningIn) -> None:
+        await refuse_deactivated(clients, event.org_id, event.user_id)
 
     async def enforce_sso(event: PasswordLoginVerified) -> None:
         await refuse_enforced_password_login(clients, event.user_id, event.email)
@@ -158,6 +162,7 @@ def subscribe_reactions(bus: EventBus, clients: Clients) -> None:
     bus.subscribe(OrgDeleting, forget_scim)
     bus.subscribe(AccountClosing, forget_scim_user)
     bus.subscribe(PasswordLoginVerified, enforce_sso)
+    bus.subscribe(SsoSigningIn, keep_deactivated_out)
     bus.subscribe(OrgInvitationIssued, mail_org_invitation)
     bus.subscribe(AccountClosing, anonymise_audit)
     bus.subscribe(AccountClosing, release_seats)

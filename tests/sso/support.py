@@ -180,3 +180,74 @@ def idp_metadata(entity_id: str, sso_url: str, cert_pem: str) -> str:
     <SingleSignOnService Binding="{redirect}" Location="{sso_url}"/>
   </IDPSSODescriptor>
 </EntityDescriptor>"""
+
+
+class SamlIdp:
+    """A SAML 2.0 identity provider on `samlify` (npm) under Node, serving one service
+    provider (ours, for one organization); `mode` in its login form breaks one thing of the
+    response for the tests (unsigned, wrong_audience, expired, other_key)."""
+
+    def __init__(self, workdir: Path, sp_entity_id: str, acs_url: str) -> None:
+        self.workdir = workdir
+        self.sp_entity_id = sp_entity_id
+        self.acs_url = acs_url
+        self.port = 0
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SamlIdp:
+        cert, key = self_signed("test IdP")
+        (self.workdir / "idp-cert.pem").write_text(cert)
+        (self.workdir / "idp-key.pem").write_text(key)
+        env = {
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+            "PORT": "0",
+            "CERT_FILE": str(self.workdir / "idp-cert.pem"),
+            "KEY_FILE": str(self.workdir / "idp-key.pem"),
+            "SP_ENTITY_ID": self.sp_entity_id,
+            "SP_ACS_URL": self.acs_url,
+        }
+        self.proc = subprocess.Popen(
+            ["node", str(Path(__file__).with_name("saml_idp.mjs"))],
+            cwd=TESTS,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("ready "):
+            self.stop()
+            raise RuntimeError("the SAML identity provider did not start")
+        self.port = int(line.split()[1])
+        return self
+
+    def metadata(self) -> str:
+        return httpx.get(f"{self.base}/metadata", timeout=10).text
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+
+
+async def saml_browser_login(
+    start_url: str, email: str, mode: str = ""
+) -> tuple[str, dict[str, str]]:
+    """The identity provider's login page from `start_url` (its SSO URL with our request),
+    signed in as `email`: (where its auto-post form goes, the form's fields)."""
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
+        page = await browser.get(start_url)
+        assert page.status_code == 200, page.text
+        form = forms_of(page.text)[0]
+        fields = {**form["fields"], "email": email, "mode": mode}
+        posted = await browser.post(urljoin(start_url, form["action"]), data=fields)
+        assert posted.status_code == 200, posted.text
+        auto = forms_of(posted.text)[0]
+        return auto["action"], auto["fields"]

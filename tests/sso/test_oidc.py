@@ -409,3 +409,35 @@ async def test_a_rotated_signing_key_is_picked_up(
         client, settings, await sso_login(client, settings, server, org, f"rot@{dom}")
     )
     assert after["user"]["_id"] == before["user"]["_id"]
+
+
+async def test_someone_scim_deactivated_does_not_come_back_through_sso(
+    client: httpx.AsyncClient, settings: Settings, server: str, provider: OidcProvider
+) -> None:
+    owner, org, dom = await sso_org(client, provider)
+    made = await client.post(
+        f"/api/orgs/{org['_id']}/scim/tokens", json={"name": "idp"}, headers=owner["headers"]
+    )
+    scim = {"Authorization": f"Bearer {made.json()['token']}"}
+    email = f"gone@{dom}"
+    user = await client.post(
+        "/scim/v2/Users",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": email},
+        headers=scim,
+    )
+    assert user.status_code == 201, user.text
+    signed_in = await finish(
+        client, settings, await sso_login(client, settings, server, org, email)
+    )
+    assert signed_in["user"]["email"] == email  # the account SCIM made, signed in by the provider
+    off = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": False}],
+    }
+    assert (
+        await client.patch(f"/scim/v2/Users/{user.json()['id']}", json=off, headers=scim)
+    ).status_code == 200
+    headers = {"Authorization": f"Bearer {signed_in['token']}"}
+    assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
+    refused = await sso_login(client, settings, server, org, email)
+    assert refused.status_code == 403 and refused.json()["error"] == "sso_deactivated"

@@ -36,7 +36,7 @@ from tq.auth import service as auth_service
 from tq.auth.schemas import _email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
-from tq.core.errors import AppError, Conflict, NotFound, Unauthorized
+from tq.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized
 from tq.core.security import PasswordHasher
 from tq.core.time import utcnow
 from tq.orgs import audit
@@ -51,6 +51,7 @@ from tq.users.models import User as Account
 from tq.users.service import account_by_email, change_email, get_user, revoke_tokens
 
 TOKEN_PREFIX = "tqscim_"  # noqa: S105 - a prefix, not a secret
+LAST_USED_EVERY_S = 60
 # When groups give several roles, the strongest wins.
 ROLE_STRENGTH: dict[str, int] = {"recruiter": 1, "interviewer": 2, "admin": 3}
 
@@ -167,6 +168,18 @@ async def _leave_groups(engine: AIOEngine, org_id: ObjectId, record_id: ObjectId
         )
 
 
+async def refuse_deactivated(clients: Clients, org_id: ObjectId, user_id: ObjectId) -> None:
+    """The SsoSigningIn reaction: someone the organization's SCIM deactivated does not come
+    back in through a single sign-on login (which would provision them again)."""
+    doc = await clients.engine.get_collection(ScimUser).find_one(
+        {"orgId": org_id, "userId": user_id, "active": False}, {"_id": 1}
+    )
+    if doc is not None:
+        raise Forbidden(
+            "Your organization deactivated your access; ask its admin", code="sso_deactivated"
+        )
+
+
 # --- the provider's side
 
 
@@ -183,14 +196,17 @@ async def authenticate(clients: Clients, authorization: str | None, base: str) -
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         raise ScimError(401, "A SCIM bearer token is required")
-    doc = await clients.engine.get_collection(ScimToken).find_one_and_update(
-        {"tokenHash": _hash(secret.strip())},
-        {"$set": {"lastUsedAt": utcnow()}},
-        projection={"orgId": 1, "name": 1},
-        return_document=ReturnDocument.AFTER,
+    tokens = clients.engine.get_collection(ScimToken)
+    doc = await tokens.find_one(
+        {"tokenHash": _hash(secret.strip())}, {"orgId": 1, "name": 1, "lastUsedAt": 1}
     )
     if doc is None:
         raise ScimError(401, "This SCIM token is unknown or revoked")
+    now = utcnow()
+    last = doc.get("lastUsedAt")
+    if last is None or (now - last.replace(tzinfo=now.tzinfo)).total_seconds() > LAST_USED_EVERY_S:
+        # When it was last used, to the minute: not a write on every provisioning request.
+        await tokens.update_one({"_id": doc["_id"]}, {"$set": {"lastUsedAt": now}})
     return Scope(doc["orgId"], base, doc["name"])
 
 

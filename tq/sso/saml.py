@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from config import Settings
 from tq.core.errors import BadRequest, Unauthorized
 from tq.sso.models import SsoConnection
 
+log = logging.getLogger("tq.sso")
 EMAIL_ATTRIBUTES = ("email", "mail", "emailaddress", "urn:oid:0.9.2342.19200300.100.1.3")
 NAME_ATTRIBUTES = ("displayname", "name", "cn", "urn:oid:2.16.840.1.113730.3.1.241")
 
@@ -152,6 +154,7 @@ async def read_response(
                 saml_response, BINDING_HTTP_POST, outstanding={request_id: urls["login"]}
             )
         except Exception as exc:  # pysaml2's many refusals (signature, audience, time, ...)
+            log.info("SAML response refused for org %s: %s", conn.org_id, type(exc).__name__)
             raise InvalidAssertion(
                 f"The SAML response was refused ({type(exc).__name__})"
             ) from None

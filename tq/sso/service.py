@@ -43,6 +43,7 @@ from tq.orgs import store as org_store
 from tq.orgs.models import Organization
 from tq.orgs.permissions import Action
 from tq.sso import oidc, saml
+from tq.sso.events import SsoSigningIn
 from tq.sso.models import SsoConnection, SsoDomain
 from tq.sso.schemas import ConfigureSsoIn, DiscoverOut
 from tq.users.models import User
@@ -464,6 +465,8 @@ async def sign_in(
         )
     user = await account_by_email(clients.engine, email)
     if user is not None:
+        # Refused here when the organization's SCIM deactivated the person (tq.scim).
+        await clients.events.publish(SsoSigningIn(org.id, user.id))
         if org.role_of(user.id) is not None:
             return user
         if user.provisioned_by != org.id:
