@@ -150,6 +150,7 @@ async def test_tampered_replayed_and_misdirected_responses_are_refused(
     action, fields = await sign_in_at_idp(client, world, email)
     key = sso.LOGIN_KEY + sso._take_key(fields["RelayState"])
     login = await redis_client.get(key)
+    assert login is not None
     assert (await post_acs(client, settings, server, action, fields)).status_code == 302
     await redis_client.set(key, login, ex=60)
     replayed = await post_acs(client, settings, server, action, fields)
