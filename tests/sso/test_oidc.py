@@ -441,3 +441,28 @@ async def test_someone_scim_deactivated_does_not_come_back_through_sso(
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
     refused = await sso_login(client, settings, server, org, email)
     assert refused.status_code == 403 and refused.json()["error"] == "sso_deactivated"
+
+
+async def test_a_refused_or_forged_callback_signs_nobody_in(
+    client: httpx.AsyncClient, provider: OidcProvider
+) -> None:
+    _, org, _ = await sso_org(client, provider)
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+    denied = await client.get(CALLBACK, params={"state": state, "error": "access_denied"})
+    assert denied.status_code == 401 and denied.json()["error"] == "sso_provider_error"
+    # A code the provider never issued, with a live state: the provider refuses it.
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
+    forged = await client.get(CALLBACK, params={"state": state, "code": "forged-code"})
+    assert forged.status_code == 401 and forged.json()["error"] == "sso_code_refused"
+    # No state, or one we never issued (login CSRF): refused before anything else.
+    for params in ({"code": "x"}, {"state": "made-up", "code": "x"}):
+        unknown = await client.get(CALLBACK, params=params)
+        assert unknown.status_code == 401 and unknown.json()["error"] == "sso_login_unknown"
+    # Not our path: a `next` that leaves the frontend.
+    for bad in ("//evil.test/x", "https://evil.test/", "/\\\\evil.test"):
+        refused = await client.get(f"/api/auth/sso/{org['_id']}/login", params={"next": bad})
+        assert refused.status_code == 400, bad
+    missing = await client.get(f"/api/auth/sso/{ObjectId()}/login")
+    assert missing.status_code == 404

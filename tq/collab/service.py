@@ -123,6 +123,10 @@ class Connection:
 # land later with an id just below. Applying an update twice changes nothing (Yjs updates are
 # idempotent): reading this overlap again costs little and misses nothing that landed within it.
 LATE_INSERT_MARGIN = timedelta(minutes=5)
+# An update another process published while this one could not hear may still be on its way
+# to the log when this one catches up (its insert is batched): the log is read again after
+# these delays, so an insert that lands late is relayed too.
+CATCH_UP_AGAIN_S = (2.0, 6.0)
 
 
 class Room:
@@ -197,6 +201,7 @@ class Rooms:
         self.queue = queue
         self.settings = settings
         self.tasks: set[asyncio.Task[Any]] = set()  # compactions being queued
+        self.catching_up: set[asyncio.Task[None]] = set()  # the log read again (reconnected)
         # Updates of every room waiting for their insert, and the task inserting them.
         self.pending: list[tuple[Room, ObjectId | None, bytes, asyncio.Future[None]]] = []
         self.committer: asyncio.Task[None] | None = None
@@ -225,6 +230,8 @@ class Rooms:
             self.listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.listener
+        for task in list(self.catching_up):
+            task.cancel()
         with contextlib.suppress(Exception):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
         # What is being stored and published is finished first (a graceful stop loses none),
@@ -258,6 +265,9 @@ class Rooms:
                     behind = False
                     for room in list(self.rooms.values()):
                         await self._catch_up(room, since)
+                    again = asyncio.create_task(self._catch_up_again(since))
+                    self.catching_up.add(again)
+                    again.add_done_callback(self.catching_up.discard)
                 if message is None:
                     continue
                 if message["type"] == "subscribe":
@@ -274,6 +284,12 @@ class Rooms:
                 log.warning("collab pub/sub unavailable; retrying", exc_info=True)
                 behind = True
                 await asyncio.sleep(1.0)
+
+    async def _catch_up_again(self, since: datetime) -> None:
+        for delay in CATCH_UP_AGAIN_S:
+            await asyncio.sleep(delay)
+            for room in list(self.rooms.values()):
+                await self._catch_up(room, since)
 
     async def _catch_up(self, room: Room, since: datetime) -> None:
         """What other processes stored while this one could not hear them (from `since`, the

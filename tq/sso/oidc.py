@@ -19,6 +19,7 @@ from authlib.deprecate import AuthlibDeprecationWarning
 # Connect client still builds on it, so the notice is silenced here, after authlib set it up.
 warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning)
 
+from authlib.common.errors import AuthlibBaseError  # noqa: E402
 from authlib.integrations.httpx_client import AsyncOAuth2Client  # noqa: E402
 from authlib.jose import JsonWebKey, JsonWebToken, KeySet  # noqa: E402
 from authlib.jose.errors import JoseError  # noqa: E402
@@ -220,8 +221,13 @@ async def exchange_code(
         raise
     except httpx2.HTTPError:
         raise ProviderUnavailable("The identity provider's token endpoint did not answer") from None
-    except Exception as exc:  # authlib's OAuthError and friends: the provider said no
-        log.info("token endpoint refused the code: %s %s", type(exc).__name__, exc, exc_info=True)
+    except (AuthlibBaseError, ValueError) as exc:  # the provider said no, or said nonsense
+        # The provider's error code only: nothing of the request (its credentials) is logged.
+        log.info(
+            "token endpoint refused the code: %s %s",
+            type(exc).__name__,
+            getattr(exc, "error", None),
+        )
         raise Unauthorized(
             f"The identity provider refused the code ({getattr(exc, 'error', None) or 'error'})",
             code="sso_code_refused",

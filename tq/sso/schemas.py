@@ -29,9 +29,7 @@ class ConfigureSsoIn(Body):
     issuer: Annotated[str, StringConstraints(min_length=8, max_length=2048)] | None = None
     clientId: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
     clientSecret: Secret | None = Field(default=None, description="write-only; never answered")
-    groupRoles: dict[
-        Annotated[str, StringConstraints(min_length=1, max_length=200)], ProvisionedRole
-    ] = Field(
+    groupRoles: dict[str, ProvisionedRole] = Field(
         default_factory=dict,
         description="SCIM group displayName → organization role (the strongest role wins)",
         max_length=100,
@@ -42,6 +40,11 @@ class ConfigureSsoIn(Body):
     def fields_of_protocol(self) -> ConfigureSsoIn:
         if len(set(self.domains)) != len(self.domains):
             raise ValueError("domains must be unique")
+        # (checked here: OpenAPI 3.0 cannot say what a key of an object must be)
+        if any(not 1 <= len(group) <= 200 for group in self.groupRoles):
+            raise ValueError("groupRoles names are 1 to 200 characters")
+        if len({group.lower() for group in self.groupRoles}) != len(self.groupRoles):
+            raise ValueError("groupRoles names must differ in more than case")
         if self.protocol == "oidc":
             if not self.issuer or not self.clientId:
                 raise ValueError("oidc needs issuer and clientId")

@@ -123,7 +123,7 @@ def _finished(clients: Clients, code: str, next_path: str | None) -> HTTPRespons
     tag=TAG,
     query=OidcCallbackQuery,
     ok={302: None},
-    errors=(403, 404, 409, 502, 503),
+    errors=(401, 403, 404, 409, 502, 503),
     auth=False,
 )
 async def oidc_callback(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
@@ -140,7 +140,7 @@ async def oidc_callback(request: Request, clients: Clients, hasher: PasswordHash
     tag=TAG,
     raw_body=("application/x-www-form-urlencoded",),
     ok={302: None},
-    errors=(403, 404, 409, 503),
+    errors=(401, 403, 404, 409, 503),
     auth=False,
 )
 async def saml_acs(
@@ -183,7 +183,7 @@ async def saml_metadata(request: Request, org_id: str, clients: Clients) -> HTTP
     tag=TAG,
     body=ExchangeIn,
     ok={200: AuthOut},
-    errors=(429, 503),
+    errors=(401, 429, 503),
     auth=False,
 )
 async def exchange(request: Request, clients: Clients, tokens: TokenService) -> HTTPResponse:
