@@ -279,6 +279,7 @@ class Settings(BaseSettings):
     saml_max_metadata_bytes: int = Field(256 * 1024, ge=4096, le=4 << 20)
     scim_max_tokens: int = Field(5, ge=1, le=100)  # live bearer tokens per organization
     scim_max_page: int = Field(100, ge=1, le=1000)  # resources in one list answer
+    scim_max_users: int = Field(5000, ge=1, le=1_000_000)  # per organization
     scim_max_groups: int = Field(200, ge=1, le=10_000)  # per organization
     scim_max_group_members: int = Field(5000, ge=1, le=100_000)
 

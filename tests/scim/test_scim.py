@@ -4,7 +4,6 @@ what provisioning does to accounts, memberships, roles and tokens."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -185,7 +184,7 @@ async def test_deactivation_removes_membership_and_fails_tokens(
     assert email not in await roles(client, world)
 
     # Active again: a member again (a new login needed: the old token stays dead).
-    time.sleep(1.1)  # tokens count whole seconds
+    await asyncio.sleep(1.1)  # tokens count whole seconds
     reactivated = await client.patch(
         f"/scim/v2/Users/{user['id']}",
         json={
@@ -263,17 +262,21 @@ async def test_groups_map_to_roles_and_new_people_get_accounts(client: httpx.Asy
         await client.delete(f"/scim/v2/Groups/{recruiting.json()['id']}", headers=scim)
     ).status_code == 204
     assert (await roles(client, world))[email] == "interviewer"
+    # A group of that name again (an identity provider retrying its create): 409.
+    twice = await client.post(
+        "/scim/v2/Groups", json={"schemas": [GROUP], "displayName": "tq admins"}, headers=scim
+    )
+    assert twice.status_code == 409 and twice.json()["scimType"] == "uniqueness"
     unknown_member = await client.post(
         "/scim/v2/Groups",
         json={"schemas": [GROUP], "displayName": "x", "members": [{"value": str(ObjectId())}]},
         headers=scim,
     )
     assert unknown_member.status_code == 400
-    # The account it made signs in through the provider: its password is nobody's.
-    login = await client.post(
-        "/api/auth/login", json={"email": email, "password": "anything at all"}
-    )
-    assert login.status_code == 401
+    # A page past the end, however far: empty, not an error.
+    far = await client.get("/scim/v2/Users", params={"startIndex": str(10**30)}, headers=scim)
+    assert far.status_code == 200, far.text
+    assert far.json().get("Resources", []) == [] and far.json()["totalResults"] == 1
 
 
 async def test_scim_refuses_what_it_must(client: httpx.AsyncClient, engine: AIOEngine) -> None:
@@ -330,6 +333,24 @@ async def test_scim_refuses_what_it_must(client: httpx.AsyncClient, engine: AIOE
     )
     stored = await engine.get_collection(ScimToken).find_one({"_id": ObjectId(world["token_id"])})
     assert stored is not None and world["token"] not in str(stored)
+    # With single sign-on removed, a deactivation still goes through (an identity provider
+    # deprovisions whatever happened to the connection).
+    late = f"late@{world['domain']}"
+    member = await client.post(
+        "/scim/v2/Users", json={"schemas": [USER], "userName": late}, headers=scim
+    )
+    assert member.status_code == 201, member.text
+    removed = await client.delete(
+        f"/api/orgs/{world['org']['_id']}/sso", headers=world["owner"]["headers"]
+    )
+    assert removed.status_code == 204
+    off = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+    deactivated = await client.patch(
+        f"/scim/v2/Users/{member.json()['id']}", json=off, headers=scim
+    )
+    assert deactivated.status_code == 200, deactivated.text
+    assert late not in await roles(client, world)
+
     revoked = await client.delete(
         f"/api/orgs/{world['org']['_id']}/scim/tokens/{world['token_id']}",
         headers=world["owner"]["headers"],

@@ -22,7 +22,7 @@ from odmantic import AIOEngine
 from config import Settings
 from tests.orgs.test_orgs import join, new_org
 from tests.sso.support import OidcProvider, oidc_browser_login, rsa_jwk
-from tests.support import open_clients, register
+from tests.support import http_client, open_clients, register
 from tq.core.errors import AppError
 from tq.sso import oidc
 from tq.sso import service as sso
@@ -191,7 +191,8 @@ async def test_an_existing_account_is_never_taken_over(
     refused = await sso_login(client, settings, server, org, email)
     assert refused.status_code == 403 and refused.json()["error"] == "sso_account_not_linked"
 
-    # Once she accepted the organization's invitation, the provider signs her in.
+    # A member now (invited), her account is still her own: the organization's provider, in
+    # its admins' hands, does not speak for it.
     created = await client.post(
         f"/api/orgs/{org['_id']}/invitations",
         json={"email": email, "role": "recruiter"},
@@ -200,10 +201,50 @@ async def test_an_existing_account_is_never_taken_over(
     token = created.json()["inviteUrl"].rsplit("/", 1)[1]
     accepted = await client.post(f"/api/org-invitations/{token}/accept", headers=carol["headers"])
     assert accepted.status_code == 200, accepted.text
+    still = await sso_login(client, settings, server, org, email)
+    assert still.status_code == 403 and still.json()["error"] == "sso_account_not_linked"
+
+    # Until she links it: her password, then a login at the provider naming her email.
+    wrong = await client.post("/api/auth/sso/link", json={"email": email, "password": "nope nope"})
+    assert wrong.status_code == 401
+    mismatch = await link(client, carol)
+    other = await oidc_browser_login(
+        mismatch, f"not-carol@{dom}", stop_at=settings.api_url + CALLBACK
+    )
+    refused = await client.get(on_server(other, settings, server))
+    assert refused.status_code == 403 and refused.json()["error"] == "sso_link_mismatch"
+    linked = await oidc_browser_login(
+        await link(client, carol), email, stop_at=settings.api_url + CALLBACK
+    )
+    assert (await client.get(on_server(linked, settings, server))).status_code == 302
     signed_in = await finish(
         client, settings, await sso_login(client, settings, server, org, email)
     )
     assert signed_in["user"]["_id"] == carol["user"]["_id"]
+
+    # The owner's own account is never the provider's either.
+    owner_email = f"boss@{dom}"
+    boss = await register(client, role="interviewer", email=owner_email)
+    made = await new_org(client, boss)
+    await client.post(
+        f"/api/orgs/{made['_id']}/transfer",
+        json={"userId": boss["user"]["_id"]},
+        headers=boss["headers"],
+    )
+    taken = await sso_login(client, settings, server, org, owner_email)
+    assert taken.status_code == 403 and taken.json()["error"] == "sso_account_not_linked"
+    audit = await client.get(f"/api/orgs/{org['_id']}/audit", headers=owner["headers"])
+    assert "sso.linked" in [e["type"] for e in audit.json()["entries"]]
+
+
+async def link(client: httpx.AsyncClient, who: dict[str, Any]) -> str:
+    """The provider URL a member's own account links itself through."""
+    answer = await client.post(
+        "/api/auth/sso/link", json={"email": who["user"]["email"], "password": who["password"]}
+    )
+    assert answer.status_code == 200, answer.text
+    url: str = answer.json()["loginUrl"]
+    return url
 
 
 async def test_enforced_sso_refuses_members_password_logins(
@@ -260,7 +301,12 @@ async def test_enforced_sso_refuses_members_password_logins(
     ).status_code == 200
     assert (await login(outside)).status_code == 200
     assert (await login(bystander)).status_code == 200
-    # And the member signs in through the provider.
+    # And the member signs in through the provider, once the account is linked (a link is
+    # not refused by enforcement: it needs the password and the provider both).
+    linked = await oidc_browser_login(
+        await link(client, member), member["user"]["email"], stop_at=settings.api_url + CALLBACK
+    )
+    assert (await client.get(on_server(linked, settings, server))).status_code == 302
     signed_in = await finish(
         client, settings, await sso_login(client, settings, server, org, member["user"]["email"])
     )
@@ -441,6 +487,70 @@ async def test_someone_scim_deactivated_does_not_come_back_through_sso(
     assert (await client.get("/api/auth/me", headers=headers)).status_code == 401
     refused = await sso_login(client, settings, server, org, email)
     assert refused.status_code == 403 and refused.json()["error"] == "sso_deactivated"
+    # Deleted through SCIM: the provider no longer speaks for the account it made.
+    deleted = await client.delete(f"/scim/v2/Users/{user.json()['id']}", headers=scim)
+    assert deleted.status_code == 204
+    after_delete = await sso_login(client, settings, server, org, email)
+    assert after_delete.status_code == 403
+    assert after_delete.json()["error"] == "sso_account_not_linked"
+
+
+async def test_a_login_finishes_only_in_the_browser_that_started_it(
+    client: httpx.AsyncClient, settings: Settings, server: str, provider: OidcProvider
+) -> None:
+    """Login CSRF: an attacker's own login, finished in the victim's browser (a link to our
+    callback, or to the frontend with a one-time code), signs nobody in."""
+    _, org, dom = await sso_org(client, provider)
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    callback = await oidc_browser_login(
+        started.headers["location"], f"mallory@{dom}", stop_at=settings.api_url + CALLBACK
+    )
+    async with http_client(server) as victim:
+        planted = await victim.get(on_server(callback, settings, server))
+        assert planted.status_code == 401 and planted.json()["error"] == "sso_browser_mismatch"
+    # The attacker's code, given to the victim's frontend: refused there too.
+    answer = await sso_login(client, settings, server, org, f"mallory@{dom}")
+    code = parse_qs(urlsplit(answer.headers["location"]).fragment)["code"][0]
+    async with http_client(server) as victim:
+        swapped = await victim.post("/api/auth/sso/exchange", json={"code": code})
+        assert swapped.status_code == 401 and swapped.json()["error"] == "sso_browser_mismatch"
+
+
+async def test_secrets_never_reach_the_logs(
+    client: httpx.AsyncClient, settings: Settings, server: str, provider: OidcProvider
+) -> None:
+    """The client secret, our tokens and SCIM tokens, over configuration, a whole login and
+    provisioning, in every log line of the process (the `tq` loggers do not propagate, so a
+    handler of their own listens)."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    keep = Keep(logging.DEBUG)
+    watched = [logging.getLogger(name) for name in ("tq", "sanic", "saml2", "authlib", "httpx2")]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.addHandler(keep)
+        logger.setLevel(logging.DEBUG)
+    try:
+        owner, org, dom = await sso_org(client, provider)
+        made = await client.post(
+            f"/api/orgs/{org['_id']}/scim/tokens", json={"name": "idp"}, headers=owner["headers"]
+        )
+        scim_token = made.json()["token"]
+        await client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {scim_token}"})
+        answer = await sso_login(client, settings, server, org, f"logs@{dom}")
+        signed_in = await finish(client, settings, answer)
+    finally:
+        for logger, level in zip(watched, levels, strict=True):
+            logger.removeHandler(keep)
+            logger.setLevel(level)
+    text = "\n".join(records)
+    assert "sso/oidc/callback" in text  # the handler heard the login
+    for secret in (provider.client_secret, scim_token, signed_in["token"]):
+        assert secret not in text
 
 
 async def test_a_refused_or_forged_callback_signs_nobody_in(

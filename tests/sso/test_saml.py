@@ -151,8 +151,12 @@ async def test_tampered_replayed_and_misdirected_responses_are_refused(
     key = sso.LOGIN_KEY + sso._take_key(fields["RelayState"])
     login = await redis_client.get(key)
     assert login is not None
+    cookie = sso.binding_cookie(fields["RelayState"])
+    binding = client.cookies.get(cookie)
+    assert binding, "the login's browser cookie"
     assert (await post_acs(client, settings, server, action, fields)).status_code == 302
     await redis_client.set(key, login, ex=60)
+    client.cookies.set(cookie, binding, path="/api/auth/sso")
     replayed = await post_acs(client, settings, server, action, fields)
     assert replayed.status_code == 401 and replayed.json()["error"] == "sso_replayed"
 

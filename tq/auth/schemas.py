@@ -29,7 +29,7 @@ Name = Annotated[
 ]
 
 
-def _email(value: str) -> str:
+def normalize_email(value: str) -> str:
     # Syntax only (no DNS). `.test` names pass too: the suite's and the fuzzer's addresses.
     try:
         checked = validate_email(value, check_deliverability=False, test_environment=True)
@@ -41,7 +41,7 @@ def _email(value: str) -> str:
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=320),
-    AfterValidator(_email),
+    AfterValidator(normalize_email),
     Field(json_schema_extra={"format": "email"}),
 ]
 

@@ -180,7 +180,11 @@ async def create_provisioned(
     return user
 
 
-async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str) -> User:
+async def verify_password(
+    clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str
+) -> tuple[User, str | None]:
+    """The account of a right email and password, throttled as logins are; and its hash
+    again when the parameters changed since it was made."""
     throttle = LoginThrottle(clients.redis, clients.settings)
     await throttle.begin(data.email, client)
     user = await clients.engine.find_one(User, User.email == data.email)
@@ -189,6 +193,18 @@ async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client:
     if not ok or user is None:
         raise Unauthorized(INVALID_CREDENTIALS, code="invalid_credentials")
     await throttle.succeeded(data.email, client)
+    return user, new_hash
+
+
+async def discard_provisioned(clients: Clients, user: User) -> None:
+    """An account just made for a provisioning that could not finish (no seat, a race): it
+    goes, with its Stream user."""
+    await clients.engine.delete(user)
+    await clients.queue.enqueue(DELETE_STREAM_USER, user.stream_id)
+
+
+async def login(clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str) -> User:
+    user, new_hash = await verify_password(clients, hasher, data, client)
     # Refused here when an organization of the account enforces single sign-on (tq.sso).
     await clients.events.publish(PasswordLoginVerified(user.id, user.email))
     if new_hash:

@@ -261,6 +261,7 @@ OPERATIONS: dict[str, Access] = {
     "POST /api/auth/sso/saml/{org_id}/acs": PUBLIC,
     "GET /api/auth/sso/saml/{org_id}/metadata": PUBLIC,
     "POST /api/auth/sso/exchange": PUBLIC,
+    "POST /api/auth/sso/link": PUBLIC,
 }
 
 

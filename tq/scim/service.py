@@ -11,6 +11,7 @@ changed or removed this way."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from scim2_models import (
 from scim2_models.path.expressions import Comparison, LogicalExpr
 
 from tq.auth import service as auth_service
-from tq.auth.schemas import _email
+from tq.auth.schemas import normalize_email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized
@@ -48,10 +49,17 @@ from tq.scim.resources import Group, User
 from tq.sso.models import SsoConnection
 from tq.sso.service import connection_of
 from tq.users.models import User as Account
-from tq.users.service import account_by_email, change_email, get_user, revoke_tokens
+from tq.users.service import (
+    account_by_email,
+    change_email,
+    get_user,
+    release_from_org,
+    revoke_tokens,
+)
 
 TOKEN_PREFIX = "tqscim_"  # noqa: S105 - a prefix, not a secret
 LAST_USED_EVERY_S = 60
+log = logging.getLogger("tq.scim")
 # When groups give several roles, the strongest wins.
 ROLE_STRENGTH: dict[str, int] = {"recruiter": 1, "interviewer": 2, "admin": 3}
 
@@ -271,7 +279,7 @@ def _stored(resource: Any) -> str:
 
 def _email_of(conn: SsoConnection, user_name: str | None) -> str:
     try:
-        email = _email(user_name or "")
+        email = normalize_email(user_name or "")
     except ValueError:
         raise invalid("userName must be the person's email address") from None
     if email.rsplit("@", 1)[1] not in conn.domains:
@@ -301,7 +309,9 @@ async def _load_user(clients: Clients, scope: Scope, user_id: str) -> ScimUser:
     return ScimUser.model_validate_doc(doc)
 
 
-async def _role_for(clients: Clients, conn: SsoConnection, record_id: ObjectId) -> OrgRole:
+async def _role_for(clients: Clients, conn: SsoConnection | None, record_id: ObjectId) -> OrgRole:
+    if conn is None:
+        return "interviewer"
     mapping = _group_roles(conn)
     best: OrgRole = conn.default_role
     if mapping:
@@ -322,14 +332,18 @@ async def _sync_roles(
     clients: Clients, conn: SsoConnection, record_ids: Iterable[ObjectId]
 ) -> None:
     ids = list({*record_ids})
-    if not ids:
-        return
+    if not ids or not conn.group_roles:
+        return  # no group gives a role: roles are the organization's own business
     cursor = clients.engine.get_collection(ScimUser).find(
         {"_id": {"$in": ids}, "orgId": conn.org_id, "active": True}, {"userId": 1}
     )
     async for doc in cursor:
         role = await _role_for(clients, conn, doc["_id"])
-        await orgs.set_provisioned_role(clients, conn.org_id, doc["userId"], role, "scim")
+        try:
+            await orgs.set_provisioned_role(clients, conn.org_id, doc["userId"], role, "scim")
+        except Conflict:
+            # No seat for that role: this member keeps theirs; the others still change.
+            log.warning("SCIM role of %s not applied: no seat", doc["userId"])
 
 
 async def _account(
@@ -363,6 +377,9 @@ async def create_user(
     users = clients.engine.get_collection(ScimUser)
     if await users.find_one({"orgId": scope.org_id, "userName": email}, {"_id": 1}):
         raise ScimError(409, f"A User with userName {email} exists", "uniqueness")
+    limit = clients.settings.scim_max_users
+    if await users.count_documents({"orgId": scope.org_id}) >= limit:
+        raise ScimError(400, f"An organization provisions at most {limit} Users", "tooMany")
     account, created = await _account(clients, hasher, scope, email, _display(user, email))
     record = ScimUser(
         org_id=scope.org_id,
@@ -376,18 +393,24 @@ async def create_user(
         await users.insert_one(record.model_dump_doc())
     except DuplicateKeyError:
         if created:
-            await clients.engine.delete(account)
+            await auth_service.discard_provisioned(clients, account)
         raise ScimError(409, f"A User with userName {email} exists", "uniqueness") from None
     try:
-        if record.active:
+        role = await orgs.role_in(clients.engine, scope.org_id, account)
+        if record.active and role is None:
             await orgs.provision_member(
                 clients, scope.org_id, account.id, await _role_for(clients, conn, record.id), "scim"
             )
-    except Conflict as exc:
+        elif not record.active and role is not None:
+            await _deactivate(clients, scope, account.id)
+    except BaseException as exc:
+        # Nothing half-made stays: the IdP's retry starts from scratch.
         await users.delete_one({"_id": record.id})
         if created:
-            await clients.engine.delete(account)
-        raise ScimError(409, exc.message) from None
+            await auth_service.discard_provisioned(clients, account)
+        if isinstance(exc, Conflict):
+            raise ScimError(409, exc.message) from None
+        raise
     await _audit(
         clients,
         scope,
@@ -411,13 +434,15 @@ async def read_user(
 async def _apply_user(
     clients: Clients, scope: Scope, record: ScimUser, user: User, change: str
 ) -> dict[str, Any]:
-    """The new state of a User (PUT or PATCH): email, activity and stored attributes."""
-    conn = await _connection(clients, scope)
-    email = _email_of(conn, user.user_name)
+    """The new state of a User (PUT or PATCH): email, activity and stored attributes. The
+    domains are checked only for a new userName: a deactivation goes through even after
+    single sign-on was removed."""
     account = await get_user(clients.engine, str(record.user_id))
     if account is None:
         raise ScimError(404, f"User {record.id} not found")
-    if email != record.user_name:
+    email = record.user_name
+    if (user.user_name or "").strip().lower() != record.user_name:
+        email = _email_of(await _connection(clients, scope), user.user_name)
         if account.provisioned_by != scope.org_id:
             raise ScimError(
                 400,
@@ -431,15 +456,10 @@ async def _apply_user(
         if not await change_email(clients, account.id, email):
             raise ScimError(409, f"An account with email {email} exists", "uniqueness")
     active = user.active is not False
-    if active and not record.active:
-        try:
-            await orgs.provision_member(
-                clients, scope.org_id, account.id, await _role_for(clients, conn, record.id), "scim"
-            )
-        except Conflict as exc:
-            raise ScimError(409, exc.message) from None
-    elif not active and record.active:
-        await _deactivate(clients, scope, account.id)
+    role = await orgs.role_in(clients.engine, scope.org_id, account)
+    if not active and role == "owner":
+        raise ScimError(409, "The organization's owner is not deactivated by provisioning")
+    # The record first: a single sign-on login racing a deactivation sees it (and is refused).
     written = await clients.engine.get_collection(ScimUser).find_one_and_update(
         {"_id": record.id, "version": record.version},
         {
@@ -457,7 +477,18 @@ async def _apply_user(
     if written is None:
         raise ScimError(409, "The User changed meanwhile; retry")
     saved = ScimUser.model_validate_doc(written)
-    if active:
+    conn = await connection_of(clients.engine, scope.org_id)
+    # Decided from the membership itself, so a retry repairs what a failure left.
+    if not active and role is not None:
+        await _deactivate(clients, scope, account.id)
+    elif active and role is None:
+        try:
+            await orgs.provision_member(
+                clients, scope.org_id, account.id, await _role_for(clients, conn, saved.id), "scim"
+            )
+        except Conflict as exc:
+            raise ScimError(409, exc.message) from None
+    elif active and conn is not None and conn.group_roles:
         await _sync_roles(clients, conn, [saved.id])
     await _audit(
         clients,
@@ -505,8 +536,11 @@ async def patch_user(clients: Clients, scope: Scope, user_id: str, body: Any) ->
 
 async def delete_user(clients: Clients, scope: Scope, user_id: str) -> None:
     record = await _load_user(clients, scope, user_id)
-    if record.active:
+    account = await get_user(clients.engine, str(record.user_id))
+    if account is not None and await orgs.role_in(clients.engine, scope.org_id, account):
         await _deactivate(clients, scope, record.user_id)
+    # The provider no longer speaks for the account: no single sign-on brings it back.
+    await release_from_org(clients, record.user_id, scope.org_id)
     await _leave_groups(clients.engine, scope.org_id, record.id)
     await clients.engine.get_collection(ScimUser).delete_one({"_id": record.id})
     await _audit(
@@ -581,7 +615,8 @@ async def list_resources(
     query: dict[str, Any] = {"orgId": scope.org_id}
     if search.filter is not None:
         query.update(_filter_query(kind, search.filter.ast))
-    start = max(1, search.start_index or 1)
+    # (past any real page: clamped, MongoDB's skip takes 64-bit integers only)
+    start = min(max(1, search.start_index or 1), 1_000_000_000)
     count = min(
         clients.settings.scim_max_page,
         search.count if search.count is not None else clients.settings.scim_max_page,
@@ -658,6 +693,10 @@ async def create_group(clients: Clients, scope: Scope, body: Any) -> dict[str, A
             400, f"An organization has at most {clients.settings.scim_max_groups} groups", "tooMany"
         )
     members = await _member_ids(clients, scope, group)
+    name_key = (group.display_name or "").lower()
+    if await groups.find_one({"orgId": scope.org_id, "nameKey": name_key}, {"_id": 1}):
+        # (an identity provider retrying a create finds its group by name)
+        raise ScimError(409, f"A Group named {group.display_name} exists", "uniqueness")
     record = ScimGroup(
         org_id=scope.org_id,
         display_name=group.display_name or "",
@@ -711,7 +750,10 @@ async def _apply_group(
     if written is None:
         raise ScimError(409, "The Group changed meanwhile; retry")
     saved = ScimGroup.model_validate_doc(written)
-    await _sync_roles(clients, conn, [*record.member_ids, *members])
+    # Only the people whose groups changed (everyone, when the name that maps it did).
+    renamed = saved.name_key != record.name_key
+    changed = set(record.member_ids) ^ set(members)
+    await _sync_roles(clients, conn, [*record.member_ids, *members] if renamed else changed)
     await _audit(
         clients,
         scope,

@@ -6,6 +6,7 @@ Every call to the provider goes through the SSRF guard (tq.core.ssrf.GuardedTran
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import warnings
@@ -89,10 +90,37 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         request.url = httpx2.URL(pinned)
         request.headers.update(headers)
         request.extensions = {**request.extensions, **extensions}
-        return await self._inner.handle_async_request(request)
+        response = await self._inner.handle_async_request(request)
+        # Read here, bounded: a provider cannot fill this process's memory (authlib reads the
+        # token endpoint's answer whole).
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > MAX_DOCUMENT_BYTES:
+                    raise ProviderUnavailable("The identity provider's answer is too large")
+        finally:
+            await response.aclose()
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+CACHED_PROVIDERS = 256  # issuers (and their key sets) one process keeps, the oldest dropped
+
+
+def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+    cache.pop(key, None)
+    cache[key] = value
+    while len(cache) > CACHED_PROVIDERS:
+        cache.pop(next(iter(cache)))
 
 
 _endpoints: dict[str, tuple[float, Endpoints]] = {}
@@ -107,6 +135,14 @@ def _transport(settings: Settings) -> GuardedTransport:
 
 
 async def _get_json(settings: Settings, url: str) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(settings.sso_http_timeout_s):
+            return await _get_json_now(settings, url)
+    except TimeoutError:
+        raise ProviderUnavailable(f"The identity provider did not answer in time ({url})") from None
+
+
+async def _get_json_now(settings: Settings, url: str) -> dict[str, Any]:
     try:
         async with (
             httpx2.AsyncClient(
@@ -162,7 +198,7 @@ async def endpoints(settings: Settings, issuer: str, *, fresh: bool = False) -> 
         ) from None
     if "S256" not in (document.get("code_challenge_methods_supported") or ["S256"]):
         raise BadRequest("The provider does not support PKCE with S256", code="sso_no_pkce")
-    _endpoints[issuer] = (time.monotonic() + settings.sso_metadata_cache_s, found)
+    _remember(_endpoints, issuer, (time.monotonic() + settings.sso_metadata_cache_s, found))
     return found
 
 
@@ -178,7 +214,7 @@ async def _key_set(settings: Settings, jwks_uri: str, *, refetch: bool) -> KeySe
         keys = JsonWebKey.import_key_set(document)
     except (JoseError, ValueError, TypeError):
         raise ProviderUnavailable("The provider's JWKS is not a key set") from None
-    _keys[jwks_uri] = (now, keys)
+    _remember(_keys, jwks_uri, (now, keys))
     return keys
 
 
@@ -216,8 +252,11 @@ async def exchange_code(
 ) -> dict[str, Any]:
     """The token endpoint's answer for this code (with the PKCE verifier)."""
     try:
-        token = await client.fetch_token(found.token, code=code, code_verifier=verifier)
-    except UnsafeUrl:
+        async with asyncio.timeout(client.timeout.read or 10.0):
+            token = await client.fetch_token(found.token, code=code, code_verifier=verifier)
+    except TimeoutError:
+        raise ProviderUnavailable("The identity provider's token endpoint did not answer") from None
+    except (UnsafeUrl, ProviderUnavailable):
         raise
     except httpx2.HTTPError:
         raise ProviderUnavailable("The identity provider's token endpoint did not answer") from None

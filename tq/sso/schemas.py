@@ -119,6 +119,10 @@ class DiscoverOut(BaseModel):
     enforced: bool = Field(False, description="password logins of its members are refused")
 
 
+class LinkOut(BaseModel):
+    loginUrl: str = Field(description="where the browser goes to finish linking (the provider)")
+
+
 class ExchangeIn(Body):
     code: Annotated[str, StringConstraints(min_length=20, max_length=100)]
 

@@ -11,7 +11,9 @@ domain)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -20,14 +22,17 @@ from typing import Any
 from urllib.parse import quote
 
 from bson import ObjectId
+from cryptography.fernet import InvalidToken
 from odmantic import AIOEngine
 from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 
 from tq.auth import service as auth_service
+from tq.auth.schemas import LoginIn, normalize_email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import (
+    AppError,
     BadRequest,
     Conflict,
     Forbidden,
@@ -47,7 +52,7 @@ from tq.sso.events import SsoSigningIn
 from tq.sso.models import SsoConnection, SsoDomain
 from tq.sso.schemas import ConfigureSsoIn, DiscoverOut
 from tq.users.models import User
-from tq.users.service import account_by_email, get_user
+from tq.users.service import account_by_email, get_user, link_sso
 
 log = logging.getLogger("tq.sso")
 
@@ -279,7 +284,8 @@ async def refuse_enforced_password_login(clients: Clients, user_id: ObjectId, em
     if role is None or role == "owner":
         return
     raise Forbidden(
-        f"{found.org.name} signs its members in through its identity provider; use single sign-on",
+        f"{found.org.name} signs its members in through its identity provider; use single "
+        "sign-on (an account that never did links itself first: POST /api/auth/sso/link)",
         code="sso_required",
         extra={"loginUrl": urls(clients, found.org.id)["login"]},
     )
@@ -288,8 +294,26 @@ async def refuse_enforced_password_login(clients: Clients, user_id: ObjectId, em
 # --- the login
 
 
+BINDING_COOKIE = "tqsso_"  # + the login's key: the browser that started it
+EXCHANGE_COOKIE = "tqsso_exchange"  # the browser the one-time code was given to
+
+
 def _take_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def binding_cookie(state: str) -> str:
+    return BINDING_COOKIE + _take_key(state)[:16]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A login under way: where the browser goes, and the secret its cookie keeps (a login
+    finishes only in the browser that started it: no login CSRF)."""
+
+    url: str
+    state: str
+    binding: str
 
 
 async def _redis_set(clients: Clients, key: str, value: str, ttl: int, *, nx: bool = False) -> bool:
@@ -321,26 +345,46 @@ async def connection_for_login(clients: Clients, org_id: str) -> tuple[Organizat
     return org, conn
 
 
+def _client_secret(clients: Clients, conn: SsoConnection) -> str:
+    try:
+        return sealer(clients).unseal(conn.client_secret_sealed or "")
+    except InvalidToken:
+        # The sealing key changed since (SSO_SEALING_KEY, or JWT_SECRET it derives from).
+        raise Conflict(
+            "The identity provider's client secret can no longer be read; an admin enters it "
+            "again (PUT /api/orgs/:id/sso)",
+            code="sso_secret_unreadable",
+        ) from None
+
+
 def _oauth(clients: Clients, conn: SsoConnection, found: oidc.Endpoints) -> Any:
-    assert conn.client_id and conn.client_secret_sealed
     return oidc.oauth_client(
         clients.settings,
         found,
-        conn.client_id,
-        sealer(clients).unseal(conn.client_secret_sealed),
+        conn.client_id or "",
+        _client_secret(clients, conn),
         urls(clients, conn.org_id)["redirect"],
     )
 
 
-async def begin_login(clients: Clients, org_id: str, next_path: str | None) -> str:
+async def begin_login(
+    clients: Clients, org_id: str, next_path: str | None, link: ObjectId | None = None
+) -> Started:
     """Where the browser goes to sign in: the provider's authorization endpoint (OIDC) or
-    single sign-on service (SAML, HTTP-Redirect binding)."""
+    single sign-on service (SAML, HTTP-Redirect binding). `link`: the account that proved
+    its password and links itself (`begin_link`)."""
     org, conn = await connection_for_login(clients, org_id)
     state = secrets.token_urlsafe(32)
-    login: dict[str, Any] = {"org": str(org.id), "protocol": conn.protocol, "next": next_path}
+    binding = secrets.token_urlsafe(32)
+    login: dict[str, Any] = {
+        "org": str(org.id),
+        "protocol": conn.protocol,
+        "next": next_path,
+        "binding": _take_key(binding),
+        "link": str(link) if link else None,
+    }
     if conn.protocol == "oidc":
-        assert conn.issuer
-        found = await oidc.endpoints(clients.settings, conn.issuer)
+        found = await oidc.endpoints(clients.settings, conn.issuer or "")
         login["nonce"] = secrets.token_urlsafe(32)
         login["verifier"] = secrets.token_urlsafe(64)
         async with _oauth(clients, conn, found) as client:
@@ -353,16 +397,38 @@ async def begin_login(clients: Clients, org_id: str, next_path: str | None) -> s
     await _redis_set(
         clients, LOGIN_KEY + _take_key(state), json.dumps(login), clients.settings.sso_login_ttl_s
     )
-    return url
+    return Started(url, state, binding)
 
 
-async def _take_login(clients: Clients, state: str | None, protocol: str) -> dict[str, Any]:
+async def begin_link(
+    clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str
+) -> Started:
+    """A member's own account accepts the organization's single sign-on: its password
+    first (throttled as a login, not refused by enforcement), then a login at the provider
+    that must name the same email. Only then does the provider sign this account in."""
+    user, _ = await auth_service.verify_password(clients, hasher, data, client)
+    found = await provider_for_email(clients, user.email)
+    if found is None:
+        raise NotFound("No single sign-on signs this email in", code="sso_not_configured")
+    if found.org.role_of(user.id) is None:
+        raise SsoRefused(f"Accept an invitation to {found.org.name} first", code="sso_not_member")
+    return await begin_login(clients, str(found.org.id), None, link=user.id)
+
+
+async def _take_login(
+    clients: Clients, state: str | None, protocol: str, binding: str | None
+) -> dict[str, Any]:
     raw = await _redis_take(clients, LOGIN_KEY + _take_key(state)) if state else None
     login = json.loads(raw) if raw else None
     if not login or login.get("protocol") != protocol:
-        # Unknown, expired, or already used: a replayed callback ends here.
+        # Unknown, expired, already used, or the connection changed protocol since.
         raise Unauthorized(
             "This login is unknown, expired or already used; start again", code="sso_login_unknown"
+        )
+    if not binding or not hmac.compare_digest(_take_key(binding), login.get("binding", "")):
+        # Someone else's login (a link sent to this browser): never finished here.
+        raise Unauthorized(
+            "This login was started in another browser; start again", code="sso_browser_mismatch"
         )
     return dict(login)
 
@@ -373,21 +439,32 @@ async def _first_use(clients: Clients, kind: str, digest: str, ttl: int) -> None
         raise Unauthorized("This sign-in was already used", code="sso_replayed")
 
 
+@dataclass(frozen=True)
+class Finished:
+    user: User
+    next_path: str | None
+    binding: str
+
+
 async def finish_oidc(
     clients: Clients,
     hasher: PasswordHasher,
     state: str | None,
     code: str | None,
     error: str | None,
-) -> tuple[User, str | None]:
-    login = await _take_login(clients, state, "oidc")
+    binding: str | None,
+) -> Finished:
+    login = await _take_login(clients, state, "oidc", binding)
     if error or not code:
         raise Unauthorized(
             f"The identity provider did not sign you in ({error or 'no code'})",
             code="sso_provider_error",
         )
     org, conn = await connection_for_login(clients, login["org"])
-    assert conn.issuer and conn.client_id
+    if conn.protocol != "oidc" or not conn.issuer or not conn.client_id:
+        raise Unauthorized(
+            "The connection changed meanwhile; start again", code="sso_login_unknown"
+        )
     found = await oidc.endpoints(clients.settings, conn.issuer)
     async with _oauth(clients, conn, found) as client:
         token = await oidc.exchange_code(client, found, code, login["verifier"])
@@ -395,11 +472,11 @@ async def finish_oidc(
         clients, conn, found, token["id_token"], login["nonce"], token.get("access_token")
     )
     email = claims.get("email")
-    if not isinstance(email, str) or claims.get("email_verified") is False:
+    if not isinstance(email, str) or claims.get("email_verified") in (False, "false"):
         raise SsoRefused("The identity provider gave no verified email", code="sso_no_email")
     name = claims.get("name") if isinstance(claims.get("name"), str) else None
-    user = await sign_in(clients, hasher, org, conn, email, name, "oidc")
-    return user, login.get("next")
+    user = await sign_in(clients, hasher, org, conn, email, name, "oidc", login.get("link"))
+    return Finished(user, login.get("next"), binding or "")
 
 
 async def verify_id_token(
@@ -411,9 +488,8 @@ async def verify_id_token(
     access_token: str | None = None,
 ) -> dict[str, Any]:
     """The ID token's checks, then its first use (the same token twice is a replay)."""
-    assert conn.client_id
     claims = await oidc.verify_id_token(
-        clients.settings, found, conn.client_id, id_token, nonce, access_token
+        clients.settings, found, conn.client_id or "", id_token, nonce, access_token
     )
     ttl = int(claims["exp"]) - int(utcnow().timestamp()) + clients.settings.sso_clock_skew_s
     await _first_use(clients, "oidc", hashlib.sha256(id_token.encode()).hexdigest(), ttl)
@@ -426,15 +502,20 @@ async def finish_saml(
     org_id: str,
     saml_response: str,
     relay_state: str | None,
-) -> tuple[User, str | None]:
+    binding: str | None,
+) -> Finished:
     if len(saml_response) > clients.settings.saml_max_response_bytes:
         raise BadRequest("The SAML response is too large", code="saml_response_too_large")
-    login = await _take_login(clients, relay_state, "saml")
+    login = await _take_login(clients, relay_state, "saml", binding)
     if login["org"] != org_id:
         raise Unauthorized(
             "This login was started for another organization", code="sso_login_unknown"
         )
     org, conn = await connection_for_login(clients, org_id)
+    if conn.protocol != "saml":
+        raise Unauthorized(
+            "The connection changed meanwhile; start again", code="sso_login_unknown"
+        )
     assertion = await saml.read_response(
         clients.settings, conn, urls(clients, org.id), saml_response, login["requestId"]
     )
@@ -442,8 +523,17 @@ async def finish_saml(
     await _first_use(
         clients, f"saml:{org.id}", hashlib.sha256(assertion.id.encode()).hexdigest(), ttl
     )
-    user = await sign_in(clients, hasher, org, conn, assertion.email, assertion.name, "saml")
-    return user, login.get("next")
+    user = await sign_in(
+        clients, hasher, org, conn, assertion.email, assertion.name, "saml", login.get("link")
+    )
+    return Finished(user, login.get("next"), binding or "")
+
+
+def _checked_email(email: str) -> str:
+    try:
+        return normalize_email(email)
+    except ValueError:
+        raise SsoRefused("The identity provider gave no valid email", code="sso_no_email") from None
 
 
 async def sign_in(
@@ -454,55 +544,80 @@ async def sign_in(
     email: str,
     name: str | None,
     via: str,
+    link: str | None = None,
 ) -> User:
-    """The account the provider vouched for: a member's, or one it made; a first login of
-    an allowed domain makes the account and the membership (`defaultRole`, within seats)."""
-    email = email.strip().lower()
+    """The account the provider vouched for. It signs in only an account it made or one
+    that linked itself (a member's own account, with its password): never another account
+    that has the same email, the owner's included. A first login of an allowed domain makes
+    the account and the membership (`defaultRole`, within the seats)."""
+    email = _checked_email(email)
     if _domain_of(email) not in conn.domains:
         raise SsoRefused(
             f"{_domain_of(email)} is not a domain of this organization's single sign-on",
             code="sso_domain_not_allowed",
         )
     user = await account_by_email(clients.engine, email)
-    if user is not None:
-        # Refused here when the organization's SCIM deactivated the person (tq.scim).
-        await clients.events.publish(SsoSigningIn(org.id, user.id))
-        if org.role_of(user.id) is not None:
-            return user
-        if user.provisioned_by != org.id:
-            # Someone's own account: a provider of another organization never signs into it.
+    if link is not None:
+        if user is None or str(user.id) != link:
             raise SsoRefused(
-                "An account with this email exists outside the organization; sign in with its "
-                "password and accept an invitation to the organization first",
+                "The identity provider signed in someone else than the account being linked",
+                code="sso_link_mismatch",
+            )
+        await link_sso(clients, user.id, org.id)
+        await _audit(clients, org.id, user.id, "sso.linked", via)
+        return user
+    if user is not None:
+        if user.provisioned_by != org.id and org.id not in user.sso_links:
+            # Someone's own account: the provider never speaks for it unless it linked itself.
+            raise SsoRefused(
+                "An account with this email exists and has not accepted this organization's "
+                "single sign-on: sign in with its password and link it (POST /api/auth/sso/link)",
                 code="sso_account_not_linked",
             )
-        await orgs.provision_member(clients, org.id, user.id, conn.default_role, via)
-        await _audit_login(clients, org.id, user.id, via, provisioned=True)
+        # Refused here when the organization's SCIM deactivated the person (tq.scim).
+        await clients.events.publish(SsoSigningIn(org.id, user.id))
+        if org.role_of(user.id) is None:
+            await _provision(clients, org, conn, user, via, made=False)
+        await _audit(clients, org.id, user.id, "sso.login", via)
         return user
-    display = (name or email.split("@", 1)[0]).strip()[:100] or email
+    display = " ".join((name or email.split("@", 1)[0]).split())[:100] or email
     user = await auth_service.create_provisioned(clients, hasher, email, display, org.id)
-    try:
-        await orgs.provision_member(clients, org.id, user.id, conn.default_role, via)
-    except Conflict:
-        # No seat: the account it would have joined with does not stay either.
-        await clients.engine.delete(user)
-        raise
-    await _audit_login(clients, org.id, user.id, via, provisioned=True)
+    await _provision(clients, org, conn, user, via, made=True)
+    await _audit(clients, org.id, user.id, "sso.provisioned", via)
     return user
 
 
-async def _audit_login(
-    clients: Clients, org_id: ObjectId, user_id: ObjectId, via: str, *, provisioned: bool
+async def _provision(
+    clients: Clients, org: Organization, conn: SsoConnection, user: User, via: str, *, made: bool
+) -> None:
+    """Just-in-time membership. Checked again once made: a SCIM deactivation that landed
+    meanwhile wins (the membership is taken back)."""
+    try:
+        await orgs.provision_member(clients, org.id, user.id, conn.default_role, via)
+        await clients.events.publish(SsoSigningIn(org.id, user.id))
+    except AppError:
+        if made:
+            # The account it would have joined with does not stay either.
+            await auth_service.discard_provisioned(clients, user)
+        else:
+            with contextlib.suppress(AppError):
+                await orgs.deprovision_member(clients, org.id, user.id, via)
+        raise
+
+
+async def _audit(
+    clients: Clients, org_id: ObjectId, user_id: ObjectId, type_: str, via: str
 ) -> None:
     await audit.record_now(
-        clients, org_id, audit.audit_entry("sso.provisioned", user_id, userId=str(user_id), via=via)
+        clients, org_id, audit.audit_entry(type_, user_id, userId=str(user_id), via=via)
     )
 
 
-async def exchange_code_for(clients: Clients, user: User) -> str:
+async def exchange_code_for(clients: Clients, finished: Finished) -> str:
     code = secrets.token_urlsafe(32)
+    record = json.dumps({"user": str(finished.user.id), "binding": _take_key(finished.binding)})
     await _redis_set(
-        clients, CODE_KEY + _take_key(code), str(user.id), clients.settings.sso_exchange_ttl_s
+        clients, CODE_KEY + _take_key(code), record, clients.settings.sso_exchange_ttl_s
     )
     return code
 
@@ -516,11 +631,19 @@ def frontend_url(clients: Clients, code: str, next_path: str | None) -> str:
     return target
 
 
-async def exchange(clients: Clients, code: str) -> User:
-    user_id = await _redis_take(clients, CODE_KEY + _take_key(code))
-    user = await get_user(clients.engine, user_id) if user_id else None
-    if user is None:
+async def exchange(clients: Clients, code: str, binding: str | None) -> User:
+    """The account of a finished login, once, in the browser that finished it."""
+    raw = await _redis_take(clients, CODE_KEY + _take_key(code))
+    record = json.loads(raw) if raw else None
+    if record is None:
         raise Unauthorized(
             "This sign-in code is unknown, expired or already used", code="sso_code_unknown"
         )
+    if not binding or not hmac.compare_digest(_take_key(binding), record["binding"]):
+        raise Unauthorized(
+            "This sign-in code was given to another browser", code="sso_browser_mismatch"
+        )
+    user = await get_user(clients.engine, record["user"])
+    if user is None:
+        raise Unauthorized("Account no longer exists", code="sso_code_unknown")
     return user

@@ -3,16 +3,17 @@ admins) and the login itself (`/api/auth/sso/...`, public: the browser goes ther
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs
 
 from sanic import Blueprint, Request, empty, json, redirect
 from sanic.response import HTTPResponse, raw
 
 from tq.auth.dependencies import CurrentUser
-from tq.auth.schemas import AuthOut
+from tq.auth.schemas import AuthOut, LoginIn
 from tq.core.clients import Clients
 from tq.core.errors import BadRequest, NotFound, UnsupportedMediaType
-from tq.core.http import parse_body, parse_query
+from tq.core.http import client_address, parse_body, parse_query
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.security import PasswordHasher, TokenService
@@ -23,6 +24,7 @@ from tq.sso.schemas import (
     DiscoverIn,
     DiscoverOut,
     ExchangeIn,
+    LinkOut,
     LoginQuery,
     OidcCallbackQuery,
     SsoConnectionOut,
@@ -97,23 +99,92 @@ async def discover(request: Request, clients: Clients) -> HTTPResponse:
     return json(dump(await service.discover(clients, data.email)))
 
 
+COOKIE_PATH = "/api/auth/sso"
+
+
+def _cookie(request: Request, response: HTTPResponse, name: str, value: str, ttl: int) -> None:
+    """A login's browser secret: HttpOnly, only for these routes. Over https it goes with the
+    identity provider's cross-site POST too (SameSite=None; Secure); plain http (development)
+    cannot say so, and stays Lax."""
+    secure = request.scheme == "https"
+    response.add_cookie(
+        name,
+        value,
+        path=COOKIE_PATH,
+        max_age=ttl,
+        httponly=True,
+        secure=secure,
+        samesite="None" if secure else "Lax",
+    )
+
+
+def _started(request: Request, clients: Clients, started: service.Started) -> HTTPResponse:
+    response = redirect(started.url, status=302)
+    response.headers["cache-control"] = "no-store"
+    _cookie(
+        request,
+        response,
+        service.binding_cookie(started.state),
+        started.binding,
+        clients.settings.sso_login_ttl_s,
+    )
+    return response
+
+
 @login_bp.get("/<org_id:str>/login")
 @doc(
     summary="Start a login at the organization's identity provider (a redirect)",
     tag=TAG,
     query=LoginQuery,
     ok={302: None},
-    errors=(404, 502, 503),
+    errors=(404, 409, 502, 503),
     auth=False,
 )
 async def begin_login(request: Request, org_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LoginQuery)
-    return redirect(await service.begin_login(clients, org_id, query.next), status=302)
+    return _started(request, clients, await service.begin_login(clients, org_id, query.next))
 
 
-def _finished(clients: Clients, code: str, next_path: str | None) -> HTTPResponse:
-    response = redirect(service.frontend_url(clients, code, next_path), status=302)
+@login_bp.post("/link")
+@doc(
+    summary="Link a member's own account to its organization's single sign-on (its password, "
+    "then a login at the provider naming the same email)",
+    tag=TAG,
+    body=LoginIn,
+    ok={200: LinkOut},
+    errors=(401, 403, 404, 409, 429, 502, 503),
+    auth=False,
+)
+async def begin_link(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
+    data = parse_body(request, LoginIn)
+    started = await service.begin_link(clients, hasher, data, client_address(request))
+    response = json(dump(LinkOut(loginUrl=started.url)))
     response.headers["cache-control"] = "no-store"
+    _cookie(
+        request,
+        response,
+        service.binding_cookie(started.state),
+        started.binding,
+        clients.settings.sso_login_ttl_s,
+    )
+    return response
+
+
+async def _finished(
+    request: Request, clients: Clients, finished: service.Finished, state: str | None
+) -> HTTPResponse:
+    code = await service.exchange_code_for(clients, finished)
+    response = redirect(service.frontend_url(clients, code, finished.next_path), status=302)
+    response.headers["cache-control"] = "no-store"
+    if state:
+        response.delete_cookie(service.binding_cookie(state), path=COOKIE_PATH)
+    _cookie(
+        request,
+        response,
+        service.EXCHANGE_COOKIE,
+        finished.binding,
+        clients.settings.sso_exchange_ttl_s,
+    )
     return response
 
 
@@ -128,10 +199,11 @@ def _finished(clients: Clients, code: str, next_path: str | None) -> HTTPRespons
 )
 async def oidc_callback(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
     query = parse_query(request, OidcCallbackQuery)
-    user, next_path = await service.finish_oidc(
-        clients, hasher, query.state, query.code, query.error
+    binding = request.cookies.get(service.binding_cookie(query.state or ""))
+    finished = await service.finish_oidc(
+        clients, hasher, query.state, query.code, query.error, binding
     )
-    return _finished(clients, await service.exchange_code_for(clients, user), next_path)
+    return await _finished(request, clients, finished, query.state)
 
 
 @login_bp.post("/saml/<org_id:str>/acs")
@@ -155,10 +227,10 @@ async def saml_acs(
     responses, relay = form.get("SAMLResponse", []), form.get("RelayState", [])
     if len(responses) != 1 or len(relay) > 1:
         raise BadRequest("One SAMLResponse (and RelayState) is expected", code="saml_bad_form")
-    user, next_path = await service.finish_saml(
-        clients, hasher, org_id, responses[0], relay[0] if relay else None
-    )
-    return _finished(clients, await service.exchange_code_for(clients, user), next_path)
+    state = relay[0] if relay else None
+    binding = request.cookies.get(service.binding_cookie(state or ""))
+    finished = await service.finish_saml(clients, hasher, org_id, responses[0], state, binding)
+    return await _finished(request, clients, finished, state)
 
 
 @login_bp.get("/saml/<org_id:str>/metadata")
@@ -173,7 +245,10 @@ async def saml_metadata(request: Request, org_id: str, clients: Clients) -> HTTP
     org, conn = await service.connection_for_login(clients, org_id)
     if conn.protocol != "saml":
         raise NotFound("This organization signs in with OpenID Connect", code="sso_not_saml")
-    document = saml.sp_metadata(clients.settings, conn, service.urls(clients, org.id))
+    # (pysaml2 parses the identity provider's metadata to build it: off the event loop)
+    document = await asyncio.to_thread(
+        saml.sp_metadata, clients.settings, conn, service.urls(clients, org.id)
+    )
     return raw(document, content_type="application/samlmetadata+xml")
 
 
@@ -188,6 +263,6 @@ async def saml_metadata(request: Request, org_id: str, clients: Clients) -> HTTP
 )
 async def exchange(request: Request, clients: Clients, tokens: TokenService) -> HTTPResponse:
     data = parse_body(request, ExchangeIn)
-    user = await service.exchange(clients, data.code)
+    user = await service.exchange(clients, data.code, request.cookies.get(service.EXCHANGE_COOKIE))
     token, _ = tokens.issue(str(user.id), user.role)
     return json(dump(AuthOut(token=token, user=UserOut.of(user))))

@@ -69,6 +69,8 @@ class User(Model):
     tokens_valid_after: datetime | None = Field(default=None, key_name="tokensValidAfter")
     # The organization whose identity provider made the account (single sign-on, SCIM).
     provisioned_by: ObjectId | None = Field(default=None, key_name="provisionedBy")
+    # Organizations whose single sign-on this account accepted (linked with its password).
+    sso_links: list[ObjectId] = Field(default=[], key_name="ssoLinks")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
 

@@ -67,6 +67,26 @@ async def change_email(clients: Clients, user_id: ObjectId, email: str) -> bool:
     return True
 
 
+async def link_sso(clients: Clients, user_id: ObjectId, org_id: ObjectId) -> None:
+    """The account accepts the organization's single sign-on (proved with its password and
+    a login at the provider)."""
+    async with clients.locks.hold(f"user:{user_id}"):
+        await clients.engine.get_collection(User).update_one(
+            {"_id": user_id}, {"$addToSet": {"ssoLinks": org_id}}
+        )
+
+
+async def release_from_org(clients: Clients, user_id: ObjectId, org_id: ObjectId) -> None:
+    """The organization's identity provider no longer speaks for the account (SCIM deleted
+    the person): its link goes, and an account it made is no longer the provider's."""
+    async with clients.locks.hold(f"user:{user_id}"):
+        users = clients.engine.get_collection(User)
+        await users.update_one({"_id": user_id}, {"$pull": {"ssoLinks": org_id}})
+        await users.update_one(
+            {"_id": user_id, "provisionedBy": org_id}, {"$set": {"provisionedBy": None}}
+        )
+
+
 async def account_by_email(engine: AIOEngine, email: str) -> User | None:
     doc = await engine.get_collection(User).find_one({"email": email})
     return User.model_validate_doc(doc) if doc else None
