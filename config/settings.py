@@ -288,6 +288,8 @@ class Settings(BaseSettings):
     rate_limit_reads: str = "600/minute"
     rate_limit_writes: str = "120/minute"
     rate_limit_public: str = "60/minute"  # per client address, routes without a token
+    rate_limit_scim: str = "1200/minute"  # per SCIM token (/scim/v2)
+    rate_limit_sso: str = "600/minute"  # per client address, /api/auth/sso/* (a login is ~4)
 
     # --- Metrics and the job dashboard
     metrics_token: str = ""  # bearer token of GET /metrics; required in production
@@ -322,7 +324,13 @@ class Settings(BaseSettings):
             return [float(part) for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("rate_limit_reads", "rate_limit_writes", "rate_limit_public")
+    @field_validator(
+        "rate_limit_reads",
+        "rate_limit_writes",
+        "rate_limit_public",
+        "rate_limit_scim",
+        "rate_limit_sso",
+    )
     @classmethod
     def rate_limit_syntax(cls, value: str) -> str:
         from limits import parse_many

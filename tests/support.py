@@ -209,6 +209,8 @@ def make_settings(
         "rate_limit_reads": "100000/minute",
         "rate_limit_writes": "100000/minute",
         "rate_limit_public": "100000/minute",
+        "rate_limit_scim": "100000/minute",
+        "rate_limit_sso": "100000/minute",
         # The suite's identity providers listen on loopback; a rotated key is fetched at once.
         "api_url": "https://api.example.com",
         "sso_allow_private": True,

@@ -17,9 +17,10 @@ from odmantic import AIOEngine
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
+from config import Settings
 from tests.orgs.test_orgs import new_org
 from tests.sso.support import idp_metadata, self_signed
-from tests.support import register
+from tests.support import http_client, register, running_app
 from tq.scim.models import ScimToken
 
 SCIM_JSON = {"content-type": "application/scim+json"}
@@ -357,3 +358,20 @@ async def test_scim_refuses_what_it_must(client: httpx.AsyncClient, engine: AIOE
     )
     assert revoked.status_code == 204
     assert (await client.get("/scim/v2/Users", headers=world["scim"])).status_code == 401
+
+
+async def test_each_scim_token_has_its_own_rate_budget(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """An identity provider's requests come from addresses it shares with its other
+    customers: SCIM is limited per token (RATE_LIMIT_SCIM), not per address."""
+    first, second = await provisioned_org(client), await provisioned_org(client)
+    tight = settings.model_copy(
+        update={"rate_limit_scim": "3/10second", "rate_limit_public": "1/10second"}
+    )
+    async with running_app(tight) as (_app, url), http_client(url) as http:
+        answers = [
+            (await http.get("/scim/v2/Users", headers=first["scim"])).status_code for _ in range(4)
+        ]
+        assert answers == [200, 200, 200, 429]
+        assert (await http.get("/scim/v2/Users", headers=second["scim"])).status_code == 200

@@ -9,6 +9,7 @@ again). Limits are written as the `limits` library parses them ("600/minute").""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -25,6 +26,7 @@ log = logging.getLogger("tq.ratelimit")
 
 # Not limited here: health and metrics (probes), the spec, login (its own failure throttle),
 # Stream's signed webhook deliveries, and CORS preflights.
+SCIM_TOKEN_PREFIX = "tqscim_"  # noqa: S105 - how a SCIM token starts (tq.scim), not a secret
 EXEMPT_PREFIXES = ("/api/health", "/metrics", "/docs", "/api/auth/login", "/api/webhooks/stream")
 READ_METHODS = {"GET", "HEAD"}
 
@@ -77,6 +79,8 @@ class RateLimits:
         self.reads = parse(settings.rate_limit_reads)
         self.writes = parse(settings.rate_limit_writes)
         self.public = parse(settings.rate_limit_public)
+        self.scim = parse(settings.rate_limit_scim)
+        self.sso = parse(settings.rate_limit_sso)
         self.window = redis.register_script(WINDOW)
 
     def applies_to(self, request: Request) -> bool:
@@ -89,6 +93,15 @@ class RateLimits:
     def bucket(self, request: Request, client_address: str) -> tuple[RateLimitItem, str]:
         """(limit, identity): a valid token's subject, else the client's address."""
         header = request.headers.get("authorization", "")
+        if header[7:].strip().startswith(SCIM_TOKEN_PREFIX) and request.path.startswith("/scim/"):
+            # An identity provider provisioning: its own budget per token (its requests come
+            # from addresses it shares with its other customers).
+            digest = hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
+            return self.scim, f"scim:{digest}"
+        if request.path.startswith("/api/auth/sso/"):
+            # A login is several requests (discover, start, callback, exchange), and a whole
+            # office signs in from one address.
+            return self.sso, f"sso:{client_address}"
         if header.lower().startswith("bearer "):
             try:
                 claims = self.tokens.verify(header[7:].strip())

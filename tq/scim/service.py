@@ -38,6 +38,7 @@ from tq.auth.schemas import normalize_email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized
+from tq.core.ratelimit import SCIM_TOKEN_PREFIX
 from tq.core.security import PasswordHasher
 from tq.core.time import utcnow
 from tq.orgs import audit
@@ -57,7 +58,8 @@ from tq.users.service import (
     revoke_tokens,
 )
 
-TOKEN_PREFIX = "tqscim_"  # noqa: S105 - a prefix, not a secret
+# (the rate limiter knows a SCIM token by it too: tq.core.ratelimit.SCIM_TOKEN_PREFIX)
+TOKEN_PREFIX = SCIM_TOKEN_PREFIX
 LAST_USED_EVERY_S = 60
 log = logging.getLogger("tq.scim")
 # When groups give several roles, the strongest wins.
