@@ -267,7 +267,9 @@ class Settings(BaseSettings):
     sso_sealing_key: str = ""
     # http:// and loopback issuers: unset, allowed outside production (as for webhooks).
     sso_allow_private: bool | None = None
-    sso_http_timeout_s: float = Field(5.0, gt=0, le=30)  # discovery, JWKS, token endpoint
+    sso_http_timeout_s: float = Field(5.0, gt=0, le=30)  # discovery, JWKS, token endpoint, DNS
+    # The DNS server (host:port) domain verification asks; unset: the system's resolver.
+    sso_dns_server: str = ""
     sso_login_ttl_s: int = Field(600, ge=30, le=3600)  # a started login must end this soon
     sso_exchange_ttl_s: int = Field(60, ge=5, le=600)  # the one-time code the frontend swaps
     sso_max_domains: int = Field(20, ge=1, le=500)  # email domains of one connection

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from config import Settings
 from tests.fakes.stream import FakeStream
+from tests.sso.support import FakeDns
 from tests.support import (
     ROOT,
     TEST_MONGO_PORT,
@@ -123,12 +124,21 @@ def mail_server() -> Iterator[SmtpCatcher]:
 
 
 @pytest.fixture(scope="session")
+def fake_dns() -> Iterator[FakeDns]:
+    """Where organizations publish their domain verification records (SSO_DNS_SERVER)."""
+    server = FakeDns().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def settings(
     services: dict[str, str],
     test_database: str,
     redis_db: str,
     fake_stream: FakeStream,
     mail_server: SmtpCatcher,
+    fake_dns: FakeDns,
 ) -> Settings:
     return make_settings(
         services,
@@ -140,6 +150,7 @@ def settings(
         stream_timeout_s=1.0,
         smtp_url=mail_server.url,
         app_url="https://app.example.com",
+        sso_dns_server=fake_dns.address,
     )
 
 

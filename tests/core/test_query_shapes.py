@@ -18,7 +18,7 @@ from config import Settings
 from tests.problems.test_bank import add_problem
 from tests.problems.test_packages import PACKAGES, ZIP, zipped
 from tests.scorecard_templates.test_templates import rubric
-from tests.sso.support import idp_metadata, self_signed
+from tests.sso.support import FakeDns, idp_metadata, self_signed, verify_domains
 from tests.support import (
     act,
     create,
@@ -150,6 +150,7 @@ def matches(
     )
 
 
+FAKE_DNS: list[FakeDns] = []  # the run's (the walk publishes its records there)
 METADATA = idp_metadata(
     "https://idp.example.com/q", "https://idp.example.com/sso", self_signed("q")[0]
 )
@@ -318,6 +319,7 @@ async def walk_identity(http: Any, host: dict[str, Any]) -> None:
     sso["groupRoles"] = {"Admins": "admin"}
     await http.put(f"/api/orgs/{org['_id']}/sso", headers=headers, json=sso)
     await http.put(f"/api/orgs/{org['_id']}/sso", headers=headers, json={**sso, "enforced": True})
+    await verify_domains(http, FAKE_DNS[0], host, org["_id"])
     await http.get(f"/api/orgs/{org['_id']}/sso", headers=headers)
     await http.post("/api/auth/sso/discover", json={"email": f"a@{domain}"})
     await http.get(f"/api/auth/sso/{org['_id']}/login")
@@ -379,7 +381,10 @@ async def walk_webhooks(http: Any, host: dict[str, Any]) -> None:
     await http.post(f"{base}/{endpoint}/deliveries/{sent['_id']}/replay", headers=headers)
 
 
-async def test_every_query_sent_is_catalogued(settings: Settings, fake_stream) -> None:
+async def test_every_query_sent_is_catalogued(
+    settings: Settings, fake_stream, fake_dns: FakeDns
+) -> None:
+    FAKE_DNS[:] = [fake_dns]
     recorder = Recorder(settings.mongodb_database)
     pymongo.monitoring.register(recorder)  # clients created from now on report to it
     async with running_app(settings) as (_app, url), http_client(url) as http:

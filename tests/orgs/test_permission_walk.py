@@ -159,6 +159,7 @@ async def world(client: httpx.AsyncClient) -> dict[str, Any]:
             "version": 1,
             "import_id": started.json()["problemImport"]["id"],
             "token_id": scim_token.json()["scimToken"]["id"],
+            "domain": "walk.test",
             "invitation_id": {
                 "org": org_invitation.json()["invitation"]["_id"],
                 "session": pending.json()["invitation"]["_id"],

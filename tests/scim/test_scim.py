@@ -19,7 +19,7 @@ from scim2_tester import Status, check_server
 
 from config import Settings
 from tests.orgs.test_orgs import new_org
-from tests.sso.support import idp_metadata, self_signed
+from tests.sso.support import FakeDns, idp_metadata, self_signed, verify_domains
 from tests.support import http_client, register, running_app
 from tq.scim.models import ScimToken
 
@@ -32,7 +32,7 @@ METADATA = idp_metadata(
 )
 
 
-async def provisioned_org(client: httpx.AsyncClient) -> dict[str, Any]:
+async def provisioned_org(client: httpx.AsyncClient, fake_dns: FakeDns) -> dict[str, Any]:
     """An organization with single sign-on for a fresh domain (SCIM provisions its emails),
     group roles, room for people, and a SCIM token."""
     owner = await register(client, role="interviewer", name="Owner")
@@ -50,6 +50,7 @@ async def provisioned_org(client: httpx.AsyncClient) -> dict[str, Any]:
         headers=owner["headers"],
     )
     assert configured.status_code == 200, configured.text
+    await verify_domains(client, fake_dns, owner, org["_id"])
     created = await client.post(
         f"/api/orgs/{org['_id']}/scim/tokens", json={"name": "Okta"}, headers=owner["headers"]
     )
@@ -74,9 +75,9 @@ async def roles(client: httpx.AsyncClient, world: dict[str, Any]) -> dict[str, s
 
 
 async def test_scim2_tester_passes(
-    client: httpx.AsyncClient, server: str, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, fake_dns: FakeDns, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world = await provisioned_org(client)
+    world = await provisioned_org(client, fake_dns)
 
     # The checker fills userName and emails with random UUIDs; ours are the organization's
     # email addresses, so it is given those (every other attribute stays its own).
@@ -123,9 +124,9 @@ async def test_scim2_tester_passes(
 
 
 async def test_deactivation_removes_membership_and_fails_tokens(
-    client: httpx.AsyncClient, engine: AIOEngine
+    client: httpx.AsyncClient, fake_dns: FakeDns, engine: AIOEngine
 ) -> None:
-    world = await provisioned_org(client)
+    world = await provisioned_org(client, fake_dns)
     org, owner, scim = world["org"], world["owner"], world["scim"]
     # Someone who is a member already, signed in with a password.
     email = f"carol@{world['domain']}"
@@ -226,8 +227,10 @@ async def test_deactivation_removes_membership_and_fails_tokens(
         assert expected in types, expected
 
 
-async def test_groups_map_to_roles_and_new_people_get_accounts(client: httpx.AsyncClient) -> None:
-    world = await provisioned_org(client)
+async def test_groups_map_to_roles_and_new_people_get_accounts(
+    client: httpx.AsyncClient, fake_dns: FakeDns
+) -> None:
+    world = await provisioned_org(client, fake_dns)
     scim = world["scim"] | SCIM_JSON
     email = f"ann@{world['domain']}"
     ann = (
@@ -280,8 +283,10 @@ async def test_groups_map_to_roles_and_new_people_get_accounts(client: httpx.Asy
     assert far.json().get("Resources", []) == [] and far.json()["totalResults"] == 1
 
 
-async def test_scim_refuses_what_it_must(client: httpx.AsyncClient, engine: AIOEngine) -> None:
-    world = await provisioned_org(client)
+async def test_scim_refuses_what_it_must(
+    client: httpx.AsyncClient, fake_dns: FakeDns, engine: AIOEngine
+) -> None:
+    world = await provisioned_org(client, fake_dns)
     scim = world["scim"] | SCIM_JSON
     for headers in ({}, {"Authorization": "Bearer tqscim_nope"}, {"Authorization": "Basic eDp5"}):
         answer = await client.get("/scim/v2/Users", headers=headers)
@@ -318,7 +323,7 @@ async def test_scim_refuses_what_it_must(client: httpx.AsyncClient, engine: AIOE
     assert (await client.get("/scim/v2/Nothing", headers=scim)).status_code == 404
 
     # Another organization's token sees none of it.
-    other = await provisioned_org(client)
+    other = await provisioned_org(client, fake_dns)
     mine = await client.get(f"/scim/v2/Users/{first.json()['id']}", headers=other["scim"])
     assert mine.status_code == 404
     listed = await client.get("/scim/v2/Users", headers=other["scim"])
@@ -361,11 +366,11 @@ async def test_scim_refuses_what_it_must(client: httpx.AsyncClient, engine: AIOE
 
 
 async def test_each_scim_token_has_its_own_rate_budget(
-    client: httpx.AsyncClient, settings: Settings
+    client: httpx.AsyncClient, fake_dns: FakeDns, settings: Settings
 ) -> None:
     """An identity provider's requests come from addresses it shares with its other
     customers: SCIM is limited per token (RATE_LIMIT_SCIM), not per address."""
-    first, second = await provisioned_org(client), await provisioned_org(client)
+    first, second = await provisioned_org(client, fake_dns), await provisioned_org(client, fake_dns)
     tight = settings.model_copy(
         update={"rate_limit_scim": "3/10second", "rate_limit_public": "1/10second"}
     )

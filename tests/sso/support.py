@@ -38,6 +38,7 @@ class OidcProvider:
         self.keys = [rsa_jwk("key-1")]
         self.port = 0
         self.proc: subprocess.Popen[str] | None = None
+        self.dns_server: FakeDns | None = None  # where its organizations verify their domains
 
     @property
     def issuer(self) -> str:
@@ -251,3 +252,73 @@ async def saml_browser_login(
         assert posted.status_code == 200, posted.text
         auto = forms_of(posted.text)[0]
         return auto["action"], auto["fields"]
+
+
+class FakeDns:
+    """A DNS server on loopback (UDP) that answers TXT questions from `records` (name →
+    strings) and NXDOMAIN otherwise: where an organization "publishes" its verification
+    records in the suite (SSO_DNS_SERVER points at it)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.records: dict[str, list[str]] = {}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread: Any = None
+
+    def start(self) -> FakeDns:
+        import threading
+
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+        return self
+
+    def _serve(self) -> None:
+        import dns.message
+        import dns.rcode
+        import dns.rdatatype
+        import dns.rrset
+
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            query = dns.message.from_wire(data)
+            answer = dns.message.make_response(query)
+            question = query.question[0]
+            name = question.name.to_text().rstrip(".").lower()
+            values = self.records.get(name)
+            if question.rdtype == dns.rdatatype.TXT and values:
+                quoted = [f'"{value}"' for value in values]
+                answer.answer.append(dns.rrset.from_text(question.name, 60, "IN", "TXT", *quoted))
+            else:
+                answer.set_rcode(dns.rcode.NXDOMAIN)
+            self.sock.sendto(answer.to_wire(), peer)
+
+    def publish(self, name: str, value: str) -> None:
+        self.records.setdefault(name.lower(), []).append(value)
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+async def verify_domains(
+    http: httpx.AsyncClient, dns_server: FakeDns, admin: dict[str, Any], org_id: str
+) -> dict[str, Any]:
+    """Publish each unverified domain's TXT record, then have the organization verify it."""
+    connection: dict[str, Any] = (
+        await http.get(f"/api/orgs/{org_id}/sso", headers=admin["headers"])
+    ).json()["connection"]
+    for entry in connection["domains"]:
+        if not entry["verified"]:
+            dns_server.publish(entry["txtName"], entry["txtValue"])
+            verified = await http.post(
+                f"/api/orgs/{org_id}/sso/domains/{entry['domain']}/verify",
+                headers=admin["headers"],
+            )
+            assert verified.status_code == 200, verified.text
+            connection = verified.json()["connection"]
+    return connection

@@ -21,7 +21,13 @@ from odmantic import AIOEngine
 
 from config import Settings
 from tests.orgs.test_orgs import join, new_org
-from tests.sso.support import OidcProvider, oidc_browser_login, rsa_jwk
+from tests.sso.support import (
+    FakeDns,
+    OidcProvider,
+    oidc_browser_login,
+    rsa_jwk,
+    verify_domains,
+)
 from tests.support import http_client, open_clients, register
 from tq.core.errors import AppError
 from tq.sso import oidc
@@ -33,9 +39,10 @@ CALLBACK = "/api/auth/sso/oidc/callback"
 
 @pytest.fixture(scope="module")
 def provider(
-    tmp_path_factory: pytest.TempPathFactory, settings: Settings
+    tmp_path_factory: pytest.TempPathFactory, settings: Settings, fake_dns: FakeDns
 ) -> Iterator[OidcProvider]:
     started = OidcProvider(tmp_path_factory.mktemp("oidc"), settings.api_url + CALLBACK).start()
+    started.dns_server = fake_dns
     yield started
     started.stop()
 
@@ -45,7 +52,7 @@ def domain() -> str:
 
 
 async def sso_org(
-    client: httpx.AsyncClient, provider: OidcProvider, **overrides: Any
+    client: httpx.AsyncClient, provider: OidcProvider, *, verify: bool = True, **overrides: Any
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """An organization (its owner) with OIDC single sign-on for a fresh domain."""
     owner = await register(client, role="interviewer", name="Owner")
@@ -64,6 +71,9 @@ async def sso_org(
         f"/api/orgs/{org['_id']}/sso", json=body, headers=owner["headers"]
     )
     assert configured.status_code == 200, configured.text
+    assert provider.dns_server is not None
+    if verify:
+        await verify_domains(client, provider.dns_server, owner, org["_id"])
     return owner, org, dom
 
 
@@ -576,3 +586,73 @@ async def test_a_refused_or_forged_callback_signs_nobody_in(
         assert refused.status_code == 400, bad
     missing = await client.get(f"/api/auth/sso/{ObjectId()}/login")
     assert missing.status_code == 404
+
+
+async def test_only_a_verified_domain_signs_in(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    server: str,
+    provider: OidcProvider,
+    fake_dns: FakeDns,
+) -> None:
+    """Listing a domain claims nothing: it signs in, provisions and enforces once the
+    organization proved it holds it (a DNS TXT record), and then it is that organization's."""
+    owner, org, dom = await sso_org(client, provider, verify=False)
+    connection = (await client.get(f"/api/orgs/{org['_id']}/sso", headers=owner["headers"])).json()
+    entry = connection["connection"]["domains"][0]
+    assert entry["domain"] == dom and entry["verified"] is False
+    assert entry["txtName"] == f"_tq-verification.{dom}"
+    assert entry["txtValue"].startswith("tq-verification=")
+    found = await client.post("/api/auth/sso/discover", json={"email": f"a@{dom}"})
+    assert found.json()["method"] == "password"
+    early = await sso_login(client, settings, server, org, f"a@{dom}")
+    assert early.status_code == 403 and early.json()["error"] == "sso_domain_not_allowed"
+
+    # Someone else listing the same domain (unverified) blocks nobody.
+    squatter = await register(client, role="interviewer")
+    squat_org = await new_org(client, squatter)
+    squat = await client.put(
+        f"/api/orgs/{squat_org['_id']}/sso",
+        json={
+            "protocol": "oidc",
+            "issuer": provider.issuer,
+            "clientId": "x",
+            "clientSecret": "y",
+            "domains": [dom],
+        },
+        headers=squatter["headers"],
+    )
+    assert squat.status_code == 200, squat.text
+
+    verify = f"/api/orgs/{org['_id']}/sso/domains/{dom}/verify"
+    missing = await client.post(verify, headers=owner["headers"])
+    assert missing.status_code == 409 and missing.json()["error"] == "domain_not_verified"
+    fake_dns.publish(entry["txtName"], "tq-verification=someone-elses-value")
+    wrong = await client.post(verify, headers=owner["headers"])
+    assert wrong.status_code == 409 and wrong.json()["error"] == "domain_not_verified"
+    # The squatter's own value never verifies the domain for the first organization, and
+    # the squatter cannot verify without the domain's DNS.
+    squat_verify = await client.post(
+        f"/api/orgs/{squat_org['_id']}/sso/domains/{dom}/verify", headers=squatter["headers"]
+    )
+    assert squat_verify.status_code == 409
+    fake_dns.publish(entry["txtName"], entry["txtValue"])
+    verified = await client.post(verify, headers=owner["headers"])
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["connection"]["domains"][0]["verified"] is True
+
+    found = await client.post("/api/auth/sso/discover", json={"email": f"a@{dom}"})
+    assert found.json()["method"] == "sso" and found.json()["orgId"] == org["_id"]
+    signed_in = await finish(
+        client, settings, await sso_login(client, settings, server, org, f"a@{dom}")
+    )
+    assert signed_in["user"]["email"] == f"a@{dom}"
+    # Now it is this organization's: nobody else lists it any more.
+    again = await client.put(
+        f"/api/orgs/{squat_org['_id']}/sso",
+        json={"protocol": "oidc", "issuer": provider.issuer, "clientId": "x", "domains": [dom]},
+        headers=squatter["headers"],
+    )
+    assert again.status_code == 409 and again.json()["error"] == "sso_domain_taken"
+    audit = await client.get(f"/api/orgs/{org['_id']}/audit", headers=owner["headers"])
+    assert "sso.domain_verified" in [e["type"] for e in audit.json()["entries"]]

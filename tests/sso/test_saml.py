@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from config import Settings
 from tests.orgs.test_orgs import new_org
-from tests.sso.support import SamlIdp, saml_browser_login
+from tests.sso.support import FakeDns, SamlIdp, saml_browser_login, verify_domains
 from tests.support import register
 from tq.sso import service as sso
 
@@ -30,7 +30,7 @@ def urls_of(settings: Settings, org_id: str) -> dict[str, str]:
 
 @pytest.fixture
 async def world(
-    client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path, fake_dns: FakeDns
 ) -> AsyncIterator[dict[str, Any]]:
     """An organization whose identity provider is a running SAML IdP."""
     owner = await register(client, role="interviewer", name="Owner")
@@ -44,12 +44,13 @@ async def world(
         headers=owner["headers"],
     )
     assert configured.status_code == 200, configured.text
+    connection = await verify_domains(client, fake_dns, owner, org["_id"])
     yield {
         "owner": owner,
         "org": org,
         "idp": idp,
         "domain": domain,
-        "connection": configured.json()["connection"],
+        "connection": connection,
     }
     idp.stop()
 

@@ -252,6 +252,7 @@ OPERATIONS: dict[str, Access] = {
     f"GET {O}/sso": org(Action.SSO_MANAGE),
     f"PUT {O}/sso": org(Action.SSO_MANAGE),
     f"DELETE {O}/sso": org(Action.SSO_MANAGE),
+    f"POST {O}/sso/domains/{{domain}}/verify": org(Action.SSO_MANAGE),
     f"GET {O}/scim/tokens": org(Action.SSO_MANAGE),
     f"POST {O}/scim/tokens": org(Action.SSO_MANAGE),
     f"DELETE {O}/scim/tokens/{{token_id}}": org(Action.SSO_MANAGE),

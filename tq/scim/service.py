@@ -48,7 +48,7 @@ from tq.orgs.permissions import Action
 from tq.scim.models import ScimGroup, ScimToken, ScimUser
 from tq.scim.resources import Group, User
 from tq.sso.models import SsoConnection
-from tq.sso.service import connection_of
+from tq.sso.service import connection_of, holds_domain
 from tq.users.models import User as Account
 from tq.users.service import (
     account_by_email,
@@ -279,14 +279,16 @@ def _stored(resource: Any) -> str:
 # --- Users
 
 
-def _email_of(conn: SsoConnection, user_name: str | None) -> str:
+async def _email_of(clients: Clients, conn: SsoConnection, user_name: str | None) -> str:
     try:
         email = normalize_email(user_name or "")
     except ValueError:
         raise invalid("userName must be the person's email address") from None
-    if email.rsplit("@", 1)[1] not in conn.domains:
+    domain = email.rsplit("@", 1)[1]
+    if domain not in conn.domains or not await holds_domain(clients.engine, conn.org_id, domain):
         raise invalid(
-            f"userName must be an email of the organization's domains ({', '.join(conn.domains)})"
+            "userName must be an email of a verified domain of the organization "
+            f"({', '.join(conn.domains)})"
         )
     return email
 
@@ -375,7 +377,7 @@ async def create_user(
         user = User.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     except ValidationError as exc:
         raise from_validation(exc) from None
-    email = _email_of(conn, user.user_name)
+    email = await _email_of(clients, conn, user.user_name)
     users = clients.engine.get_collection(ScimUser)
     if await users.find_one({"orgId": scope.org_id, "userName": email}, {"_id": 1}):
         raise ScimError(409, f"A User with userName {email} exists", "uniqueness")
@@ -444,7 +446,7 @@ async def _apply_user(
         raise ScimError(404, f"User {record.id} not found")
     email = record.user_name
     if (user.user_name or "").strip().lower() != record.user_name:
-        email = _email_of(await _connection(clients, scope), user.user_name)
+        email = await _email_of(clients, await _connection(clients, scope), user.user_name)
         if account.provisioned_by != scope.org_id:
             raise ScimError(
                 400,

@@ -58,13 +58,20 @@ class ConfigureSsoIn(Body):
         return self
 
 
+class DomainOut(BaseModel):
+    domain: str
+    verified: bool = Field(description="only verified domains sign in, provision and enforce")
+    txtName: str = Field(description="the DNS TXT record that verifies it: its name")
+    txtValue: str = Field(description="… and its value")
+
+
 class SsoConnectionOut(BaseModel):
     """What an admin sees of the connection: never the client secret (only whether one is
     kept), and the addresses to give the identity provider."""
 
     orgId: str
     protocol: Protocol
-    domains: list[str]
+    domains: list[DomainOut]
     defaultRole: str
     enforced: bool
     issuer: str | None
@@ -80,12 +87,26 @@ class SsoConnectionOut(BaseModel):
     updatedAt: UtcDatetime
 
     @classmethod
-    def of(cls, conn: SsoConnection, urls: dict[str, str]) -> SsoConnectionOut:
+    def of(
+        cls,
+        conn: SsoConnection,
+        urls: dict[str, str],
+        verified: set[str],
+        records: dict[str, tuple[str, str]],
+    ) -> SsoConnectionOut:
         saml = conn.protocol == "saml"
         return cls(
             orgId=str(conn.org_id),
             protocol=conn.protocol,
-            domains=conn.domains,
+            domains=[
+                DomainOut(
+                    domain=domain,
+                    verified=domain in verified,
+                    txtName=records[domain][0],
+                    txtValue=records[domain][1],
+                )
+                for domain in conn.domains
+            ],
             defaultRole=conn.default_role,
             enforced=conn.enforced,
             issuer=conn.issuer,

@@ -40,14 +40,14 @@ from tq.core.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from tq.core.security import PasswordHasher, Sealer
+from tq.core.security import PasswordHasher, Sealer, link_token
 from tq.core.time import utcnow
 from tq.orgs import audit
 from tq.orgs import service as orgs
 from tq.orgs import store as org_store
 from tq.orgs.models import Organization
 from tq.orgs.permissions import Action
-from tq.sso import oidc, saml
+from tq.sso import dns, oidc, saml
 from tq.sso.events import SsoSigningIn
 from tq.sso.models import SsoConnection, SsoDomain
 from tq.sso.schemas import ConfigureSsoIn, DiscoverOut
@@ -56,6 +56,7 @@ from tq.users.service import account_by_email, get_user, link_sso
 
 log = logging.getLogger("tq.sso")
 
+VERIFICATION_LABEL = "_tq-verification"
 LOGIN_KEY = "sso:login:"
 CODE_KEY = "sso:code:"
 SEEN_KEY = "sso:seen:"
@@ -104,25 +105,67 @@ async def read_config(clients: Clients, org_id: str, actor: User) -> SsoConnecti
     return conn
 
 
-async def _claim_domains(clients: Clients, org_id: ObjectId, wanted: list[str]) -> None:
-    """Each domain is one organization's: the claim is an insert on the domain as `_id`."""
-    domains = clients.engine.get_collection(SsoDomain)
-    claimed: list[str] = []
-    for domain in wanted:
-        try:
-            await domains.insert_one(
-                SsoDomain(domain=domain, org_id=org_id).model_dump_doc()  # type: ignore[call-arg]
-            )
-            claimed.append(domain)
-        except DuplicateKeyError:
-            owner = await domains.find_one({"_id": domain}, {"orgId": 1})
-            if owner and owner["orgId"] == org_id:
-                continue
-            if claimed:
-                await domains.delete_many({"_id": {"$in": claimed}, "orgId": org_id})
+async def _check_domains(clients: Clients, org_id: ObjectId, wanted: list[str]) -> None:
+    """A domain another organization verified is its own: nobody else lists it."""
+    taken = await clients.engine.get_collection(SsoDomain).find_one(
+        {"_id": {"$in": wanted}, "orgId": {"$ne": org_id}}, {"_id": 1}
+    )
+    if taken is not None:
+        raise Conflict(
+            f"The domain {taken['_id']} signs in with another organization", code="sso_domain_taken"
+        )
+
+
+def verification_record(clients: Clients, org_id: ObjectId, domain: str) -> tuple[str, str]:
+    """(name, value) of the DNS TXT record that proves the organization holds `domain`:
+    derived from the server's secret, so nothing needs storing and nobody can guess it."""
+    token = link_token(clients.settings.jwt_secret, "sso-domain", f"{org_id}:{domain}", "v1")
+    return f"{VERIFICATION_LABEL}.{domain}", f"tq-verification={token}"
+
+
+async def verified_domains(engine: AIOEngine, org_id: ObjectId) -> set[str]:
+    cursor = engine.get_collection(SsoDomain).find({"orgId": org_id}, {"_id": 1})
+    return {doc["_id"] async for doc in cursor}
+
+
+async def holds_domain(engine: AIOEngine, org_id: ObjectId, domain: str) -> bool:
+    """Whether the organization verified `domain` (and so speaks for its emails)."""
+    found = await engine.get_collection(SsoDomain).find_one(
+        {"_id": domain, "orgId": org_id}, {"_id": 1}
+    )
+    return found is not None
+
+
+async def verify_domain(clients: Clients, org_id: str, actor: User, domain: str) -> SsoConnection:
+    """The domain's TXT record is looked up now; once it holds the organization's value, the
+    domain is the organization's (until it drops it): discovery, just-in-time provisioning,
+    SCIM and enforcement count only verified domains."""
+    org = await orgs.org_for(clients.engine, org_id, actor, Action.SSO_MANAGE)
+    conn = await connection_of(clients.engine, org.id)
+    if conn is None:
+        raise NotFound("This organization has no single sign-on", code="sso_not_configured")
+    domain = domain.lower()
+    if domain not in conn.domains:
+        raise NotFound("The connection lists no such domain", code="domain_not_listed")
+    name, value = verification_record(clients, org.id, domain)
+    if value not in await dns.txt_records(clients.settings, name):
+        raise Conflict(
+            f"No DNS TXT record {name} with the value {value} yet (DNS changes may take a while)",
+            code="domain_not_verified",
+        )
+    try:
+        await clients.engine.get_collection(SsoDomain).insert_one(
+            SsoDomain(domain=domain, org_id=org.id).model_dump_doc()  # type: ignore[call-arg]
+        )
+    except DuplicateKeyError:
+        if not await holds_domain(clients.engine, org.id, domain):
             raise Conflict(
                 f"The domain {domain} signs in with another organization", code="sso_domain_taken"
             ) from None
+    await audit.record_now(
+        clients, org.id, audit.audit_entry("sso.domain_verified", actor.id, domain=domain)
+    )
+    return conn
 
 
 async def _release_domains(clients: Clients, org_id: ObjectId, keep: list[str]) -> None:
@@ -179,7 +222,7 @@ async def configure(
         assert data.idpMetadataXml
         idp = saml.read_idp_metadata(settings, data.idpMetadataXml)
         fields.update(idpMetadata=data.idpMetadataXml, idpEntityId=idp.entity_id)
-    await _claim_domains(clients, org.id, data.domains)
+    await _check_domains(clients, org.id, data.domains)
     filter_: dict[str, Any] = {"_id": org.id}
     if current is None:
         written = await _collection(clients.engine).update_one(
@@ -551,7 +594,8 @@ async def sign_in(
     that has the same email, the owner's included. A first login of an allowed domain makes
     the account and the membership (`defaultRole`, within the seats)."""
     email = _checked_email(email)
-    if _domain_of(email) not in conn.domains:
+    domain = _domain_of(email)
+    if domain not in conn.domains or not await holds_domain(clients.engine, org.id, domain):
         raise SsoRefused(
             f"{_domain_of(email)} is not a domain of this organization's single sign-on",
             code="sso_domain_not_allowed",

@@ -37,10 +37,11 @@ login_bp = Blueprint("sso_login", url_prefix="/api/auth/sso")
 TAG = "single sign-on"
 
 
-def _connection(clients: Clients, conn: SsoConnection) -> HTTPResponse:
-    return json(
-        dump(SsoEnvelope(connection=SsoConnectionOut.of(conn, service.urls(clients, conn.org_id))))
-    )
+async def _connection(clients: Clients, conn: SsoConnection) -> HTTPResponse:
+    verified = await service.verified_domains(clients.engine, conn.org_id)
+    records = {d: service.verification_record(clients, conn.org_id, d) for d in conn.domains}
+    out = SsoConnectionOut.of(conn, service.urls(clients, conn.org_id), verified, records)
+    return json(dump(SsoEnvelope(connection=out)))
 
 
 @config_bp.get("/<org_id:str>/sso")
@@ -53,7 +54,7 @@ def _connection(clients: Clients, conn: SsoConnection) -> HTTPResponse:
 async def read_sso(
     request: Request, org_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
-    return _connection(clients, await service.read_config(clients, org_id, viewer))
+    return await _connection(clients, await service.read_config(clients, org_id, viewer))
 
 
 @config_bp.put("/<org_id:str>/sso")
@@ -68,7 +69,20 @@ async def configure_sso(
     request: Request, org_id: str, clients: Clients, viewer: CurrentUser
 ) -> HTTPResponse:
     data = parse_body(request, ConfigureSsoIn)
-    return _connection(clients, await service.configure(clients, org_id, viewer, data))
+    return await _connection(clients, await service.configure(clients, org_id, viewer, data))
+
+
+@config_bp.post("/<org_id:str>/sso/domains/<domain:str>/verify")
+@doc(
+    summary="Verify a domain of the connection by its DNS TXT record (owners, admins)",
+    tag=TAG,
+    ok={200: SsoEnvelope},
+    errors=(403, 404, 409, 502),
+)
+async def verify_domain(
+    request: Request, org_id: str, domain: str, clients: Clients, viewer: CurrentUser
+) -> HTTPResponse:
+    return await _connection(clients, await service.verify_domain(clients, org_id, viewer, domain))
 
 
 @config_bp.delete("/<org_id:str>/sso")
