@@ -355,6 +355,13 @@ class Settings(BaseSettings):
             return self.sso_allow_private
         return not self.is_production
 
+    @field_validator("sso_dns_server")
+    @classmethod
+    def dns_server_has_a_port(cls, value: str) -> str:
+        if value and not re.match(r"^[^\s:]+:[0-9]{1,5}$", value):
+            raise ValueError("must be host:port, e.g. 127.0.0.1:53")
+        return value
+
     @field_validator("app_url", "api_url")
     @classmethod
     def app_url_is_http(cls, value: str) -> str:

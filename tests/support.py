@@ -212,7 +212,7 @@ def make_settings(
         "rate_limit_scim": "100000/minute",
         "rate_limit_sso": "100000/minute",
         # The suite's identity providers listen on loopback; a rotated key is fetched at once.
-        "api_url": "https://api.example.com",
+        "api_url": "http://api.example.com",
         "sso_allow_private": True,
         "sso_jwks_refetch_s": 0,
     }

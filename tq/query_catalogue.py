@@ -784,10 +784,10 @@ CATALOGUE: tuple[QueryShape, ...] = (
     ),
     QueryShape(
         ScimGroup,
-        "Groups by name",
-        "scim.service.list_resources (filter displayName eq)",
+        "a Group by name",
+        "scim.service (list_resources: filter displayName eq; _check_group_name)",
         equality=("orgId", "nameKey"),
-        sort=(("_id", ASC),),
+        residual=("_id",),
     ),
     QueryShape(
         ScimGroup,

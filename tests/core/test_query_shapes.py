@@ -322,10 +322,10 @@ async def walk_identity(http: Any, host: dict[str, Any]) -> None:
     await verify_domains(http, FAKE_DNS[0], host, org["_id"])
     await http.get(f"/api/orgs/{org['_id']}/sso", headers=headers)
     await http.post("/api/auth/sso/discover", json={"email": f"a@{domain}"})
-    await http.get(f"/api/auth/sso/{org['_id']}/login")
+    await http.get(f"/api/auth/sso/{org['_id']}/login", params={"client": "0" * 64})
     await http.get(f"/api/auth/sso/saml/{org['_id']}/metadata")
     await http.post("/api/auth/login", json={"email": host["user"]["email"], "password": "x" * 8})
-    await http.post("/api/auth/sso/exchange", json={"code": "c" * 43})
+    await http.post("/api/auth/sso/exchange", json={"code": "c" * 43, "verifier": "v" * 43})
     made = await http.post(
         f"/api/orgs/{org['_id']}/scim/tokens", headers=headers, json={"name": "s"}
     )

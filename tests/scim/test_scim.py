@@ -277,10 +277,46 @@ async def test_groups_map_to_roles_and_new_people_get_accounts(
         headers=scim,
     )
     assert unknown_member.status_code == 400
+    # A group renamed to another's name: refused as a create would be.
+    other = await client.post(
+        "/scim/v2/Groups", json={"schemas": [GROUP], "displayName": "Other"}, headers=scim
+    )
+    assert other.status_code == 201, other.text
+    rename = {"op": "replace", "path": "displayName", "value": "OTHER"}
+    renamed = await client.patch(
+        f"/scim/v2/Groups/{admins.json()['id']}",
+        json={"schemas": [PATCH], "Operations": [rename]},
+        headers=scim,
+    )
+    assert renamed.status_code == 409 and renamed.json()["scimType"] == "uniqueness"
+    # Deleted, then created again (an identity provider unassigning and reassigning): the
+    # account it made is the organization's again, and a member.
+    assert (await client.delete(f"/scim/v2/Users/{ann['id']}", headers=scim)).status_code == 204
+    assert email not in await roles(client, world)
+    again = await client.post(
+        "/scim/v2/Users", json={"schemas": [USER], "userName": email}, headers=scim
+    )
+    assert again.status_code == 201, again.text
+    assert (await roles(client, world))[email] == "interviewer"
+    # An internationalised domain: listed and verified in its xn-- form, its people's
+    # emails written either way.
+    idn = f"xn--bcher-kva.d{ObjectId()}.test"
+    configured = await client.put(
+        f"/api/orgs/{world['org']['_id']}/sso",
+        json={"protocol": "saml", "idpMetadataXml": METADATA, "domains": [world["domain"], idn]},
+        headers=world["owner"]["headers"],
+    )
+    assert configured.status_code == 200, configured.text
+    await verify_domains(client, fake_dns, world["owner"], world["org"]["_id"])
+    unicode_name = "ann@bücher." + idn.split(".", 1)[1]
+    made = await client.post(
+        "/scim/v2/Users", json={"schemas": [USER], "userName": unicode_name}, headers=scim
+    )
+    assert made.status_code == 201, made.text
     # A page past the end, however far: empty, not an error.
     far = await client.get("/scim/v2/Users", params={"startIndex": str(10**30)}, headers=scim)
     assert far.status_code == 200, far.text
-    assert far.json().get("Resources", []) == [] and far.json()["totalResults"] == 1
+    assert far.json().get("Resources", []) == [] and far.json()["totalResults"] == 2
 
 
 async def test_scim_refuses_what_it_must(

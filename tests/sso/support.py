@@ -3,6 +3,7 @@ their login pages (no browser: their forms are read and posted as one would)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import subprocess
@@ -16,6 +17,10 @@ import httpx
 from authlib.jose import JsonWebKey
 
 TESTS = Path(__file__).resolve().parents[1]
+# The frontend's secret for its logins (sessionStorage in a browser): logins start with its
+# SHA-256, codes are swapped with it.
+VERIFIER = "frontend-secret-" + "v" * 32
+CLIENT = hashlib.sha256(VERIFIER.encode()).hexdigest()
 NODE_MODULES = TESTS / "node_modules"
 
 

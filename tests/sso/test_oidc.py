@@ -22,6 +22,8 @@ from odmantic import AIOEngine
 from config import Settings
 from tests.orgs.test_orgs import join, new_org
 from tests.sso.support import (
+    CLIENT,
+    VERIFIER,
     FakeDns,
     OidcProvider,
     oidc_browser_login,
@@ -55,7 +57,7 @@ async def sso_org(
     client: httpx.AsyncClient, provider: OidcProvider, *, verify: bool = True, **overrides: Any
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
     """An organization (its owner) with OIDC single sign-on for a fresh domain."""
-    owner = await register(client, role="interviewer", name="Owner")
+    owner = overrides.pop("owner", None) or await register(client, role="interviewer", name="Owner")
     org = await new_org(client, owner)
     dom = overrides.pop("domain", None) or domain()
     body = {
@@ -87,7 +89,9 @@ async def sso_login(
     client: httpx.AsyncClient, settings: Settings, server: str, org: dict[str, Any], email: str
 ) -> httpx.Response:
     """The browser's way: our login URL, the provider's pages, our callback."""
-    started = await client.get(f"/api/auth/sso/{org['_id']}/login?next=/dashboard")
+    started = await client.get(
+        f"/api/auth/sso/{org['_id']}/login", params={"next": "/dashboard", "client": CLIENT}
+    )
     assert started.status_code == 302, started.text
     callback = await oidc_browser_login(
         started.headers["location"], email, stop_at=settings.api_url + CALLBACK
@@ -103,10 +107,14 @@ async def finish(
     assert location.startswith(f"{settings.app_url}/sso/complete#code=")
     fragment = parse_qs(urlsplit(location).fragment)
     assert fragment["next"] == ["/dashboard"]
-    exchanged = await client.post("/api/auth/sso/exchange", json={"code": fragment["code"][0]})
+    exchanged = await client.post(
+        "/api/auth/sso/exchange", json={"code": fragment["code"][0], "verifier": VERIFIER}
+    )
     assert exchanged.status_code == 200, exchanged.text
     body: dict[str, Any] = exchanged.json()
-    again = await client.post("/api/auth/sso/exchange", json={"code": fragment["code"][0]})
+    again = await client.post(
+        "/api/auth/sso/exchange", json={"code": fragment["code"][0], "verifier": VERIFIER}
+    )
     assert again.status_code == 401 and again.json()["error"] == "sso_code_unknown"
     return body
 
@@ -135,7 +143,7 @@ async def test_full_login_provisions_within_seats(
     }
 
     # The authorization request carries PKCE (S256), state and nonce.
-    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login", params={"client": CLIENT})
     query = parse_qs(urlsplit(started.headers["location"]).query)
     assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
     assert query["state"][0] and query["nonce"][0] and query["client_id"] == [provider.client_id]
@@ -186,7 +194,9 @@ async def finish_no_next(
 ) -> dict[str, Any]:
     assert answer.status_code == 302, answer.text
     fragment = parse_qs(urlsplit(answer.headers["location"]).fragment)
-    exchanged = await client.post("/api/auth/sso/exchange", json={"code": fragment["code"][0]})
+    exchanged = await client.post(
+        "/api/auth/sso/exchange", json={"code": fragment["code"][0], "verifier": VERIFIER}
+    )
     assert exchanged.status_code == 200, exchanged.text
     body: dict[str, Any] = exchanged.json()
     return body
@@ -215,7 +225,9 @@ async def test_an_existing_account_is_never_taken_over(
     assert still.status_code == 403 and still.json()["error"] == "sso_account_not_linked"
 
     # Until she links it: her password, then a login at the provider naming her email.
-    wrong = await client.post("/api/auth/sso/link", json={"email": email, "password": "nope nope"})
+    wrong = await client.post(
+        "/api/auth/sso/link", json={"email": email, "password": "nope nope", "client": CLIENT}
+    )
     assert wrong.status_code == 401
     mismatch = await link(client, carol)
     other = await oidc_browser_login(
@@ -232,17 +244,6 @@ async def test_an_existing_account_is_never_taken_over(
     )
     assert signed_in["user"]["_id"] == carol["user"]["_id"]
 
-    # The owner's own account is never the provider's either.
-    owner_email = f"boss@{dom}"
-    boss = await register(client, role="interviewer", email=owner_email)
-    made = await new_org(client, boss)
-    await client.post(
-        f"/api/orgs/{made['_id']}/transfer",
-        json={"userId": boss["user"]["_id"]},
-        headers=boss["headers"],
-    )
-    taken = await sso_login(client, settings, server, org, owner_email)
-    assert taken.status_code == 403 and taken.json()["error"] == "sso_account_not_linked"
     audit = await client.get(f"/api/orgs/{org['_id']}/audit", headers=owner["headers"])
     assert "sso.linked" in [e["type"] for e in audit.json()["entries"]]
 
@@ -250,7 +251,8 @@ async def test_an_existing_account_is_never_taken_over(
 async def link(client: httpx.AsyncClient, who: dict[str, Any]) -> str:
     """The provider URL a member's own account links itself through."""
     answer = await client.post(
-        "/api/auth/sso/link", json={"email": who["user"]["email"], "password": who["password"]}
+        "/api/auth/sso/link",
+        json={"email": who["user"]["email"], "password": who["password"], "client": CLIENT},
     )
     assert answer.status_code == 200, answer.text
     url: str = answer.json()["loginUrl"]
@@ -511,7 +513,7 @@ async def test_a_login_finishes_only_in_the_browser_that_started_it(
     """Login CSRF: an attacker's own login, finished in the victim's browser (a link to our
     callback, or to the frontend with a one-time code), signs nobody in."""
     _, org, dom = await sso_org(client, provider)
-    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login", params={"client": CLIENT})
     callback = await oidc_browser_login(
         started.headers["location"], f"mallory@{dom}", stop_at=settings.api_url + CALLBACK
     )
@@ -522,8 +524,20 @@ async def test_a_login_finishes_only_in_the_browser_that_started_it(
     answer = await sso_login(client, settings, server, org, f"mallory@{dom}")
     code = parse_qs(urlsplit(answer.headers["location"]).fragment)["code"][0]
     async with http_client(server) as victim:
-        swapped = await victim.post("/api/auth/sso/exchange", json={"code": code})
+        swapped = await victim.post(
+            "/api/auth/sso/exchange", json={"code": code, "verifier": VERIFIER}
+        )
         assert swapped.status_code == 401 and swapped.json()["error"] == "sso_browser_mismatch"
+    # A login started by a link to our login URL (the attacker's org and provider, in the
+    # victim's browser): the victim's frontend, which never started it, cannot swap its code.
+    answer = await sso_login(client, settings, server, org, f"mallory@{dom}")
+    code = parse_qs(urlsplit(answer.headers["location"]).fragment)["code"][0]
+    foreign = await client.post(
+        "/api/auth/sso/exchange", json={"code": code, "verifier": "another-frontends-secret" * 2}
+    )
+    assert foreign.status_code == 401 and foreign.json()["error"] == "sso_client_mismatch"
+    unstarted = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    assert unstarted.status_code == 400
 
 
 async def test_secrets_never_reach_the_logs(
@@ -567,12 +581,12 @@ async def test_a_refused_or_forged_callback_signs_nobody_in(
     client: httpx.AsyncClient, provider: OidcProvider
 ) -> None:
     _, org, _ = await sso_org(client, provider)
-    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login", params={"client": CLIENT})
     state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
     denied = await client.get(CALLBACK, params={"state": state, "error": "access_denied"})
     assert denied.status_code == 401 and denied.json()["error"] == "sso_provider_error"
     # A code the provider never issued, with a live state: the provider refuses it.
-    started = await client.get(f"/api/auth/sso/{org['_id']}/login")
+    started = await client.get(f"/api/auth/sso/{org['_id']}/login", params={"client": CLIENT})
     state = parse_qs(urlsplit(started.headers["location"]).query)["state"][0]
     forged = await client.get(CALLBACK, params={"state": state, "code": "forged-code"})
     assert forged.status_code == 401 and forged.json()["error"] == "sso_code_refused"
@@ -582,9 +596,11 @@ async def test_a_refused_or_forged_callback_signs_nobody_in(
         assert unknown.status_code == 401 and unknown.json()["error"] == "sso_login_unknown"
     # Not our path: a `next` that leaves the frontend.
     for bad in ("//evil.test/x", "https://evil.test/", "/\\\\evil.test"):
-        refused = await client.get(f"/api/auth/sso/{org['_id']}/login", params={"next": bad})
+        refused = await client.get(
+            f"/api/auth/sso/{org['_id']}/login", params={"next": bad, "client": CLIENT}
+        )
         assert refused.status_code == 400, bad
-    missing = await client.get(f"/api/auth/sso/{ObjectId()}/login")
+    missing = await client.get(f"/api/auth/sso/{ObjectId()}/login", params={"client": CLIENT})
     assert missing.status_code == 404
 
 
@@ -656,3 +672,20 @@ async def test_only_a_verified_domain_signs_in(
     assert again.status_code == 409 and again.json()["error"] == "sso_domain_taken"
     audit = await client.get(f"/api/orgs/{org['_id']}/audit", headers=owner["headers"])
     assert "sso.domain_verified" in [e["type"] for e in audit.json()["entries"]]
+
+
+async def test_the_owner_is_never_the_providers(
+    client: httpx.AsyncClient, settings: Settings, server: str, provider: OidcProvider
+) -> None:
+    """The organization's own owner, with an email of its verified domain: the provider its
+    admins control does not sign in as the owner, and enforcement leaves the owner a
+    password."""
+    dom = domain()
+    owner = await register(client, role="interviewer", email=f"boss@{dom}")
+    _, org, _ = await sso_org(client, provider, owner=owner, domain=dom, enforced=True)
+    taken = await sso_login(client, settings, server, org, f"boss@{dom}")
+    assert taken.status_code == 403 and taken.json()["error"] == "sso_account_not_linked"
+    login = await client.post(
+        "/api/auth/login", json={"email": f"boss@{dom}", "password": owner["password"]}
+    )
+    assert login.status_code == 200, login.text

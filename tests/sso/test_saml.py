@@ -18,8 +18,15 @@ from redis.asyncio import Redis
 
 from config import Settings
 from tests.orgs.test_orgs import new_org
-from tests.sso.support import FakeDns, SamlIdp, saml_browser_login, verify_domains
-from tests.support import register
+from tests.sso.support import (
+    CLIENT,
+    VERIFIER,
+    FakeDns,
+    SamlIdp,
+    saml_browser_login,
+    verify_domains,
+)
+from tests.support import http_client, register
 from tq.sso import service as sso
 
 
@@ -64,7 +71,7 @@ async def sign_in_at_idp(
     client: httpx.AsyncClient, world: dict[str, Any], email: str, mode: str = ""
 ) -> tuple[str, dict[str, str]]:
     started = await client.get(
-        f"/api/auth/sso/{world['org']['_id']}/login", params={"next": "/home"}
+        f"/api/auth/sso/{world['org']['_id']}/login", params={"next": "/home", "client": CLIENT}
     )
     assert started.status_code == 302, started.text
     location = started.headers["location"]
@@ -100,7 +107,9 @@ async def test_full_saml_login(
     assert answer.status_code == 302, answer.text
     fragment = parse_qs(urlsplit(answer.headers["location"]).fragment)
     assert fragment["next"] == ["/home"]
-    exchanged = await client.post("/api/auth/sso/exchange", json={"code": fragment["code"][0]})
+    exchanged = await client.post(
+        "/api/auth/sso/exchange", json={"code": fragment["code"][0], "verifier": VERIFIER}
+    )
     assert exchanged.status_code == 200, exchanged.text
     assert exchanged.json()["user"]["email"] == email.lower()
     members = await client.get(f"/api/orgs/{org['_id']}/members", headers=world["owner"]["headers"])
@@ -160,6 +169,13 @@ async def test_tampered_replayed_and_misdirected_responses_are_refused(
     client.cookies.set(cookie, binding, path="/api/auth/sso")
     replayed = await post_acs(client, settings, server, action, fields)
     assert replayed.status_code == 401 and replayed.json()["error"] == "sso_replayed"
+
+    # The identity provider's form, posted from another browser (no cookie of the login).
+    action, fields = await sign_in_at_idp(client, world, email)
+    async with http_client(server) as stranger:
+        elsewhere = await stranger.post(on_server(action, settings, server), data=fields)
+        assert elsewhere.status_code == 401
+        assert elsewhere.json()["error"] == "sso_browser_mismatch"
 
     # Another organization's ACS: the login was started for this one.
     other_owner = await register(client, role="interviewer")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import zoneinfo
 from typing import Annotated
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -36,6 +37,15 @@ def normalize_email(value: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"value is not a valid email address: {exc}") from None
     return checked.normalized.lower()
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain as DNS spells it: an internationalised one in its xn-- (IDNA 2008) form."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return idna.encode(domain, uts46=True).decode()
+    except idna.IDNAError:
+        return domain
 
 
 Email = Annotated[

@@ -292,6 +292,25 @@ async def transfer(clients: Clients, org_id: str, actor: User, to_user: str) -> 
 # --- members
 
 
+def _role_change(
+    org: Organization, target: ObjectId, current: OrgRole, role: OrgRole
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(update, extra filter) that give `target` the role `role`, on the version read: a
+    seat taken (only while one is left) or freed as the roles need."""
+    members = [
+        (m.model_copy(update={"role": role}) if m.user_id == target else m).model_dump_doc()
+        for m in org.members
+    ]
+    change: dict[str, Any] = {"$set": {"members": members}}
+    filter_: dict[str, Any] = {}
+    if takes_seat(role) and not takes_seat(current):
+        filter_["seatsLeft"] = {"$gt": 0}
+        change["$inc"] = {"seatsLeft": -1}
+    elif takes_seat(current) and not takes_seat(role):
+        change["$inc"] = {"seatsLeft": 1}
+    return change, filter_
+
+
 async def change_role(
     clients: Clients, org_id: str, actor: User, user_id: str, role: OrgRole
 ) -> Organization:
@@ -307,22 +326,7 @@ async def change_role(
             raise Conflict(
                 "Ownership changes hands by POST /api/orgs/:id/transfer", code="owner_role"
             )
-        change: dict[str, Any] = {
-            "$set": {
-                "members": [
-                    (
-                        m.model_copy(update={"role": role}) if m.user_id == target else m
-                    ).model_dump_doc()
-                    for m in org.members
-                ]
-            }
-        }
-        filter_: dict[str, Any] = {}
-        if takes_seat(role) and not takes_seat(current):
-            filter_["seatsLeft"] = {"$gt": 0}
-            change["$inc"] = {"seatsLeft": -1}
-        elif takes_seat(current) and not takes_seat(role):
-            change["$inc"] = {"seatsLeft": 1}
+        change, filter_ = _role_change(org, target, current, role)
         entry = audit.audit_entry(
             "member.role_changed", actor.id, userId=str(target), fromRole=current, toRole=role
         )
@@ -648,22 +652,7 @@ async def set_provisioned_role(
         current = org.role_of(user_id)
         if current is None or current == role or "owner" in (current, role):
             return org
-        change: dict[str, Any] = {
-            "$set": {
-                "members": [
-                    (
-                        m.model_copy(update={"role": role}) if m.user_id == user_id else m
-                    ).model_dump_doc()
-                    for m in org.members
-                ]
-            }
-        }
-        filter_: dict[str, Any] = {}
-        if takes_seat(role) and not takes_seat(current):
-            filter_["seatsLeft"] = {"$gt": 0}
-            change["$inc"] = {"seatsLeft": -1}
-        elif takes_seat(current) and not takes_seat(role):
-            change["$inc"] = {"seatsLeft": 1}
+        change, filter_ = _role_change(org, user_id, current, role)
         entry = audit.audit_entry(
             "member.role_changed", None, userId=str(user_id), fromRole=current, toRole=role, via=via
         )

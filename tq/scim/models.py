@@ -75,7 +75,8 @@ class ScimGroup(Model):
     model_config = {
         "collection": "scim_groups",
         "indexes": lambda: [
-            Index(ScimGroup.org_id, ScimGroup.name_key, ScimGroup.id, name="org_name"),
+            # names are unique in an organization (filter displayName eq: one at most)
+            Index(ScimGroup.org_id, ScimGroup.name_key, unique=True, name="org_name_unique"),
             Index(ScimGroup.org_id, ScimGroup.id, name="org_id"),
             Index(ScimGroup.org_id, ScimGroup.member_ids, name="org_members"),
         ],

@@ -34,7 +34,7 @@ from scim2_models import (
 from scim2_models.path.expressions import Comparison, LogicalExpr
 
 from tq.auth import service as auth_service
-from tq.auth.schemas import normalize_email
+from tq.auth.schemas import ascii_domain, normalize_email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized
@@ -55,6 +55,7 @@ from tq.users.service import (
     change_email,
     get_user,
     release_from_org,
+    restore_to_org,
     revoke_tokens,
 )
 
@@ -284,7 +285,7 @@ async def _email_of(clients: Clients, conn: SsoConnection, user_name: str | None
         email = normalize_email(user_name or "")
     except ValueError:
         raise invalid("userName must be the person's email address") from None
-    domain = email.rsplit("@", 1)[1]
+    domain = ascii_domain(email.rsplit("@", 1)[1])
     if domain not in conn.domains or not await holds_domain(clients.engine, conn.org_id, domain):
         raise invalid(
             "userName must be an email of a verified domain of the organization "
@@ -366,6 +367,8 @@ async def _account(
             "An account with this email exists outside the organization: invite it instead",
             "uniqueness",
         )
+    # Created again after a DELETE: the provider speaks for the account again.
+    await restore_to_org(clients, account.id, scope.org_id)
     return account, False
 
 
@@ -513,38 +516,57 @@ async def _deactivate(clients: Clients, scope: Scope, account_id: ObjectId) -> N
     await revoke_tokens(clients, account_id)
 
 
-async def replace_user(clients: Clients, scope: Scope, user_id: str, body: Any) -> dict[str, Any]:
-    record = await _load_user(clients, scope, user_id)
+def _replaced(model: Any, body: Any, current: Any) -> Any:
+    """A PUT body as the resource it makes of `current` (read-only and immutable attributes
+    kept or refused as RFC 7644 says)."""
     try:
-        user = User.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        user.replace(_user_out(scope, record))
+        resource = model.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+        resource.replace(current)
     except ValidationError as exc:
         raise from_validation(exc) from None
     except SCIMException as exc:
         raise from_scim(exc) from None
+    return resource
+
+
+def _patched(model: Any, body: Any, current: Any) -> Any:
+    """`current` with a PATCH body's operations applied, validated again as a whole."""
+    try:
+        PatchOp[model].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST).patch(current)
+        return model.model_validate(
+            current.model_dump(scim_ctx=None, by_alias=True, exclude_none=True)
+        )
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+    except SCIMException as exc:
+        raise from_scim(exc) from None
+
+
+async def replace_user(clients: Clients, scope: Scope, user_id: str, body: Any) -> dict[str, Any]:
+    record = await _load_user(clients, scope, user_id)
+    user = _replaced(User, body, _user_out(scope, record))
     return await _apply_user(clients, scope, record, user, "replaced")
 
 
 async def patch_user(clients: Clients, scope: Scope, user_id: str, body: Any) -> dict[str, Any]:
     record = await _load_user(clients, scope, user_id)
-    user = _user_out(scope, record)
-    try:
-        PatchOp[User].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST).patch(user)
-        user = User.model_validate(user.model_dump(scim_ctx=None, by_alias=True, exclude_none=True))
-    except ValidationError as exc:
-        raise from_validation(exc) from None
-    except SCIMException as exc:
-        raise from_scim(exc) from None
+    user = _patched(User, body, _user_out(scope, record))
     return await _apply_user(clients, scope, record, user, "updated")
 
 
 async def delete_user(clients: Clients, scope: Scope, user_id: str) -> None:
     record = await _load_user(clients, scope, user_id)
     account = await get_user(clients.engine, str(record.user_id))
-    if account is not None and await orgs.role_in(clients.engine, scope.org_id, account):
-        await _deactivate(clients, scope, record.user_id)
-    # The provider no longer speaks for the account: no single sign-on brings it back.
+    role = await orgs.role_in(clients.engine, scope.org_id, account) if account else None
+    if role == "owner":
+        raise ScimError(409, "The organization's owner is not removed by provisioning")
+    # Inactive and released first: a single sign-on login racing the deletion is refused.
+    await clients.engine.get_collection(ScimUser).update_one(
+        {"_id": record.id}, {"$set": {"active": False}, "$inc": {"version": 1}}
+    )
     await release_from_org(clients, record.user_id, scope.org_id)
+    if role is not None:
+        await _deactivate(clients, scope, record.user_id)
     await _leave_groups(clients.engine, scope.org_id, record.id)
     await clients.engine.get_collection(ScimUser).delete_one({"_id": record.id})
     await _audit(
@@ -630,7 +652,7 @@ async def list_resources(
     found: list[Any] = []
     if count > 0:
         cursor = collection.find(query)
-        if "userName" not in query:  # (one at most: the unique index serves it unsorted)
+        if "userName" not in query and "nameKey" not in query:  # (unique: one at most)
             cursor = cursor.sort("_id", 1)
         cursor = cursor.skip(start - 1).limit(count)
         async for doc in cursor:
@@ -697,10 +719,7 @@ async def create_group(clients: Clients, scope: Scope, body: Any) -> dict[str, A
             400, f"An organization has at most {clients.settings.scim_max_groups} groups", "tooMany"
         )
     members = await _member_ids(clients, scope, group)
-    name_key = (group.display_name or "").lower()
-    if await groups.find_one({"orgId": scope.org_id, "nameKey": name_key}, {"_id": 1}):
-        # (an identity provider retrying a create finds its group by name)
-        raise ScimError(409, f"A Group named {group.display_name} exists", "uniqueness")
+    await _check_group_name(clients, scope, (group.display_name or "").lower())
     record = ScimGroup(
         org_id=scope.org_id,
         display_name=group.display_name or "",
@@ -709,7 +728,10 @@ async def create_group(clients: Clients, scope: Scope, body: Any) -> dict[str, A
         member_ids=members,
         resource=_stored(group),
     )
-    await groups.insert_one(record.model_dump_doc())
+    try:
+        await groups.insert_one(record.model_dump_doc())
+    except DuplicateKeyError:  # the same name, created at the same moment
+        raise ScimError(409, "A Group of that displayName exists", "uniqueness") from None
     await _sync_roles(clients, conn, members)
     await _audit(
         clients,
@@ -731,26 +753,42 @@ async def read_group(
     )
 
 
+async def _check_group_name(
+    clients: Clients, scope: Scope, name_key: str, other_than: ObjectId | None = None
+) -> None:
+    """Group names are unique in an organization (an identity provider retrying a create
+    finds its group by name; roles map by name)."""
+    query: dict[str, Any] = {"orgId": scope.org_id, "nameKey": name_key}
+    if other_than is not None:
+        query["_id"] = {"$ne": other_than}
+    if await clients.engine.get_collection(ScimGroup).find_one(query, {"_id": 1}):
+        raise ScimError(409, "A Group of that displayName exists", "uniqueness")
+
+
 async def _apply_group(
     clients: Clients, scope: Scope, record: ScimGroup, group: Group, change: str
 ) -> dict[str, Any]:
     conn = await _connection(clients, scope)
     members = await _member_ids(clients, scope, group)
-    written = await clients.engine.get_collection(ScimGroup).find_one_and_update(
-        {"_id": record.id, "version": record.version},
-        {
-            "$set": {
-                "displayName": group.display_name or "",
-                "nameKey": (group.display_name or "").lower(),
-                "externalId": group.external_id,
-                "memberIds": members,
-                "resource": _stored(group),
-                "updatedAt": utcnow(),
+    await _check_group_name(clients, scope, (group.display_name or "").lower(), record.id)
+    try:
+        written = await clients.engine.get_collection(ScimGroup).find_one_and_update(
+            {"_id": record.id, "version": record.version},
+            {
+                "$set": {
+                    "displayName": group.display_name or "",
+                    "nameKey": (group.display_name or "").lower(),
+                    "externalId": group.external_id,
+                    "memberIds": members,
+                    "resource": _stored(group),
+                    "updatedAt": utcnow(),
+                },
+                "$inc": {"version": 1},
             },
-            "$inc": {"version": 1},
-        },
-        return_document=ReturnDocument.AFTER,
-    )
+            return_document=ReturnDocument.AFTER,
+        )
+    except DuplicateKeyError:
+        raise ScimError(409, "A Group of that displayName exists", "uniqueness") from None
     if written is None:
         raise ScimError(409, "The Group changed meanwhile; retry")
     saved = ScimGroup.model_validate_doc(written)
@@ -771,28 +809,13 @@ async def _apply_group(
 
 async def replace_group(clients: Clients, scope: Scope, group_id: str, body: Any) -> dict[str, Any]:
     record = await _load_group(clients, scope, group_id)
-    try:
-        group = Group.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-        group.replace(_group_out(scope, record))
-    except ValidationError as exc:
-        raise from_validation(exc) from None
-    except SCIMException as exc:
-        raise from_scim(exc) from None
+    group = _replaced(Group, body, _group_out(scope, record))
     return await _apply_group(clients, scope, record, group, "replaced")
 
 
 async def patch_group(clients: Clients, scope: Scope, group_id: str, body: Any) -> dict[str, Any]:
     record = await _load_group(clients, scope, group_id)
-    group = _group_out(scope, record)
-    try:
-        PatchOp[Group].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST).patch(group)
-        group = Group.model_validate(
-            group.model_dump(scim_ctx=None, by_alias=True, exclude_none=True)
-        )
-    except ValidationError as exc:
-        raise from_validation(exc) from None
-    except SCIMException as exc:
-        raise from_scim(exc) from None
+    group = _patched(Group, body, _group_out(scope, record))
     return await _apply_group(clients, scope, record, group, "updated")
 
 

@@ -16,7 +16,7 @@ from scim2_models import Context, Error, ListResponse, ResourceType, Schema
 from tq.auth.dependencies import CurrentUser
 from tq.core.clients import Clients
 from tq.core.errors import AppError
-from tq.core.http import parse_body
+from tq.core.http import client_address, parse_body
 from tq.core.openapi import doc
 from tq.core.schemas import dump
 from tq.core.security import PasswordHasher
@@ -107,14 +107,29 @@ async def _answer(
 ) -> HTTPResponse:
     clients: Clients = request.app.ctx.clients
     try:
-        scope = await service.authenticate(
-            clients, request.headers.get("authorization"), base_url(clients)
-        )
+        try:
+            scope = await service.authenticate(
+                clients, request.headers.get("authorization"), base_url(clients)
+            )
+        except ScimError:
+            await _refused_token(request)
+            raise
         return await run(scope)
     except ScimError as exc:
         return scim_error(exc.status_code, exc.message, exc.scim_type)
     except AppError as exc:
         return scim_error(exc.status_code, exc.message)
+
+
+async def _refused_token(request: Request) -> None:
+    """A made-up token gets a fresh per-token budget from the rate limiter: refusals count
+    against the client's address too (RATE_LIMIT_PUBLIC), past which it is 429."""
+    limits = request.app.ctx.rate_limits
+    if not limits.applies_to(request):
+        return
+    verdict = await limits.check(limits.public, f"addr:{client_address(request)}")
+    if verdict is not None and not verdict.allowed:
+        raise ScimError(429, "Too many requests with unknown SCIM tokens; try again later")
 
 
 def _body(request: Request) -> Any:

@@ -9,10 +9,11 @@ from tq.core.schemas import Body, UtcDatetime
 from tq.sso.models import Protocol, SsoConnection
 
 # A DNS name of at least two labels (IDNA names in their xn-- form), lower-cased by the server.
+# (236: its verification record's name, `_tq-verification.` + the domain, fits DNS's 253)
 DOMAIN_PATTERN = (
     r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{0,61}[A-Za-z0-9]$"
 )
-Domain = Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=253, to_lower=True)]
+Domain = Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=236, to_lower=True)]
 ProvisionedRole = Literal["admin", "recruiter", "interviewer"]
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
@@ -144,12 +145,37 @@ class LinkOut(BaseModel):
     loginUrl: str = Field(description="where the browser goes to finish linking (the provider)")
 
 
+# The frontend's own secret for one login (kept in its sessionStorage): the login starts with
+# its SHA-256 (hex), and the one-time code is swapped only with the secret itself, so a login
+# someone else started (a link to our login URL) is never finished by this frontend.
+ClientHash = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9a-f]{64}$"),
+    Field(description="SHA-256 (hex) of a random secret the frontend keeps for this login"),
+]
+ClientSecret = Annotated[
+    str,
+    StringConstraints(min_length=32, max_length=128),
+    Field(description="the secret whose SHA-256 started the login"),
+]
+
+
 class ExchangeIn(Body):
     code: Annotated[str, StringConstraints(min_length=20, max_length=100)]
+    verifier: ClientSecret
+
+
+class LinkIn(Body):
+    email: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=320)
+    ]
+    password: Annotated[str, Field(min_length=1, max_length=128)]
+    client: ClientHash
 
 
 class LoginQuery(BaseModel):
     model_config = {"extra": "forbid"}
+    client: ClientHash
     # Where the frontend goes back to after the login (a path of APP_URL, never elsewhere).
     next: (
         Annotated[str, StringConstraints(max_length=512, pattern=r"^/([^/\\\s][^\s]*)?$")] | None

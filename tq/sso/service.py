@@ -28,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 from redis.exceptions import RedisError
 
 from tq.auth import service as auth_service
-from tq.auth.schemas import LoginIn, normalize_email
+from tq.auth.schemas import LoginIn, ascii_domain, normalize_email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
 from tq.core.errors import (
@@ -50,7 +50,7 @@ from tq.orgs.permissions import Action
 from tq.sso import dns, oidc, saml
 from tq.sso.events import SsoSigningIn
 from tq.sso.models import SsoConnection, SsoDomain
-from tq.sso.schemas import ConfigureSsoIn, DiscoverOut
+from tq.sso.schemas import ConfigureSsoIn, DiscoverOut, LinkIn
 from tq.users.models import User
 from tq.users.service import account_by_email, get_user, link_sso
 
@@ -91,7 +91,8 @@ async def connection_of(engine: AIOEngine, org_id: ObjectId) -> SsoConnection | 
 
 
 def _domain_of(email: str) -> str:
-    return email.rsplit("@", 1)[-1].lower()
+    """An email's domain as DNS and the connection spell it (IDN in its xn-- form)."""
+    return ascii_domain(email.rsplit("@", 1)[-1])
 
 
 # --- configuration (owners and admins)
@@ -296,7 +297,7 @@ async def provider_for_email(clients: Clients, email: str) -> Provider | None:
         return None
     conn = await connection_of(clients.engine, claim["orgId"])
     org = await org_store.find(clients.engine, claim["orgId"])
-    if conn is None or org is None:
+    if conn is None or org is None or claim["_id"] not in conn.domains:
         return None
     return Provider(org, conn)
 
@@ -411,7 +412,11 @@ def _oauth(clients: Clients, conn: SsoConnection, found: oidc.Endpoints) -> Any:
 
 
 async def begin_login(
-    clients: Clients, org_id: str, next_path: str | None, link: ObjectId | None = None
+    clients: Clients,
+    org_id: str,
+    next_path: str | None,
+    client_hash: str,
+    link: ObjectId | None = None,
 ) -> Started:
     """Where the browser goes to sign in: the provider's authorization endpoint (OIDC) or
     single sign-on service (SAML, HTTP-Redirect binding). `link`: the account that proved
@@ -425,6 +430,7 @@ async def begin_login(
         "next": next_path,
         "binding": _take_key(binding),
         "link": str(link) if link else None,
+        "client": client_hash,
     }
     if conn.protocol == "oidc":
         found = await oidc.endpoints(clients.settings, conn.issuer or "")
@@ -444,18 +450,19 @@ async def begin_login(
 
 
 async def begin_link(
-    clients: Clients, hasher: PasswordHasher, data: LoginIn, client: str
+    clients: Clients, hasher: PasswordHasher, data: LinkIn, client: str
 ) -> Started:
     """A member's own account accepts the organization's single sign-on: its password
     first (throttled as a login, not refused by enforcement), then a login at the provider
     that must name the same email. Only then does the provider sign this account in."""
-    user, _ = await auth_service.verify_password(clients, hasher, data, client)
+    credentials = LoginIn(email=data.email, password=data.password)
+    user, _ = await auth_service.verify_password(clients, hasher, credentials, client)
     found = await provider_for_email(clients, user.email)
     if found is None:
         raise NotFound("No single sign-on signs this email in", code="sso_not_configured")
     if found.org.role_of(user.id) is None:
         raise SsoRefused(f"Accept an invitation to {found.org.name} first", code="sso_not_member")
-    return await begin_login(clients, str(found.org.id), None, link=user.id)
+    return await begin_login(clients, str(found.org.id), None, data.client, link=user.id)
 
 
 async def _take_login(
@@ -487,6 +494,7 @@ class Finished:
     user: User
     next_path: str | None
     binding: str
+    client_hash: str
 
 
 async def finish_oidc(
@@ -519,7 +527,7 @@ async def finish_oidc(
         raise SsoRefused("The identity provider gave no verified email", code="sso_no_email")
     name = claims.get("name") if isinstance(claims.get("name"), str) else None
     user = await sign_in(clients, hasher, org, conn, email, name, "oidc", login.get("link"))
-    return Finished(user, login.get("next"), binding or "")
+    return Finished(user, login.get("next"), binding or "", login["client"])
 
 
 async def verify_id_token(
@@ -569,7 +577,7 @@ async def finish_saml(
     user = await sign_in(
         clients, hasher, org, conn, assertion.email, assertion.name, "saml", login.get("link")
     )
-    return Finished(user, login.get("next"), binding or "")
+    return Finished(user, login.get("next"), binding or "", login["client"])
 
 
 def _checked_email(email: str) -> str:
@@ -607,11 +615,17 @@ async def sign_in(
                 "The identity provider signed in someone else than the account being linked",
                 code="sso_link_mismatch",
             )
+        # Still a member, and not deactivated meanwhile (the link began a while ago).
+        current = await org_store.find(clients.engine, org.id)
+        if current is None or current.role_of(user.id) is None:
+            raise SsoRefused(f"You are no member of {org.name} any more", code="sso_not_member")
+        await clients.events.publish(SsoSigningIn(org.id, user.id))
         await link_sso(clients, user.id, org.id)
         await _audit(clients, org.id, user.id, "sso.linked", via)
         return user
     if user is not None:
-        if user.provisioned_by != org.id and org.id not in user.sso_links:
+        speaks_for = user.provisioned_by == org.id or org.id in user.sso_links
+        if not speaks_for or org.id in user.sso_released:
             # Someone's own account: the provider never speaks for it unless it linked itself.
             raise SsoRefused(
                 "An account with this email exists and has not accepted this organization's "
@@ -640,12 +654,11 @@ async def _provision(
         await orgs.provision_member(clients, org.id, user.id, conn.default_role, via)
         await clients.events.publish(SsoSigningIn(org.id, user.id))
     except AppError:
+        with contextlib.suppress(AppError):
+            await orgs.deprovision_member(clients, org.id, user.id, via)
         if made:
             # The account it would have joined with does not stay either.
             await auth_service.discard_provisioned(clients, user)
-        else:
-            with contextlib.suppress(AppError):
-                await orgs.deprovision_member(clients, org.id, user.id, via)
         raise
 
 
@@ -659,7 +672,14 @@ async def _audit(
 
 async def exchange_code_for(clients: Clients, finished: Finished) -> str:
     code = secrets.token_urlsafe(32)
-    record = json.dumps({"user": str(finished.user.id), "binding": _take_key(finished.binding)})
+    record = json.dumps(
+        {
+            "user": str(finished.user.id),
+            "binding": _take_key(finished.binding),
+            "client": finished.client_hash,
+            "at": int(utcnow().timestamp()),
+        }
+    )
     await _redis_set(
         clients, CODE_KEY + _take_key(code), record, clients.settings.sso_exchange_ttl_s
     )
@@ -675,8 +695,9 @@ def frontend_url(clients: Clients, code: str, next_path: str | None) -> str:
     return target
 
 
-async def exchange(clients: Clients, code: str, binding: str | None) -> User:
-    """The account of a finished login, once, in the browser that finished it."""
+async def exchange(clients: Clients, code: str, verifier: str, binding: str | None) -> User:
+    """The account of a finished login, once, in the browser that finished it, for the
+    frontend that started it (its secret)."""
     raw = await _redis_take(clients, CODE_KEY + _take_key(code))
     record = json.loads(raw) if raw else None
     if record is None:
@@ -687,7 +708,15 @@ async def exchange(clients: Clients, code: str, binding: str | None) -> User:
         raise Unauthorized(
             "This sign-in code was given to another browser", code="sso_browser_mismatch"
         )
+    if not hmac.compare_digest(_take_key(verifier), record["client"]):
+        # A login this frontend never started (someone sent the browser to our login URL).
+        raise Unauthorized(
+            "This sign-in was not started here; start again", code="sso_client_mismatch"
+        )
     user = await get_user(clients.engine, record["user"])
     if user is None:
         raise Unauthorized("Account no longer exists", code="sso_code_unknown")
+    if user.tokens_valid_after and user.tokens_valid_after.timestamp() > record["at"]:
+        # Deactivated (SCIM) between the login and now.
+        raise Unauthorized("This account's access was revoked", code="sso_code_unknown")
     return user

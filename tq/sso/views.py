@@ -4,13 +4,13 @@ admins) and the login itself (`/api/auth/sso/...`, public: the browser goes ther
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from sanic import Blueprint, Request, empty, json, redirect
 from sanic.response import HTTPResponse, raw
 
 from tq.auth.dependencies import CurrentUser
-from tq.auth.schemas import AuthOut, LoginIn
+from tq.auth.schemas import AuthOut
 from tq.core.clients import Clients
 from tq.core.errors import BadRequest, NotFound, UnsupportedMediaType
 from tq.core.http import client_address, parse_body, parse_query
@@ -24,6 +24,7 @@ from tq.sso.schemas import (
     DiscoverIn,
     DiscoverOut,
     ExchangeIn,
+    LinkIn,
     LinkOut,
     LoginQuery,
     OidcCallbackQuery,
@@ -113,18 +114,17 @@ async def discover(request: Request, clients: Clients) -> HTTPResponse:
     return json(dump(await service.discover(clients, data.email)))
 
 
-COOKIE_PATH = "/api/auth/sso"
-
-
-def _cookie(request: Request, response: HTTPResponse, name: str, value: str, ttl: int) -> None:
-    """A login's browser secret: HttpOnly, only for these routes. Over https it goes with the
-    identity provider's cross-site POST too (SameSite=None; Secure); plain http (development)
-    cannot say so, and stays Lax."""
-    secure = request.scheme == "https"
+def _cookie(clients: Clients, response: HTTPResponse, name: str, value: str, ttl: int) -> None:
+    """A login's browser secret: HttpOnly, only for these routes (under API_URL's path).
+    Over https (API_URL's scheme, whatever proxy stands between) it goes with the identity
+    provider's cross-site POST too (SameSite=None; Secure); plain http (development) cannot
+    say so, and stays Lax."""
+    api = urlsplit(clients.settings.api_url)
+    secure = api.scheme == "https"
     response.add_cookie(
         name,
         value,
-        path=COOKIE_PATH,
+        path=_cookie_path(clients),
         max_age=ttl,
         httponly=True,
         secure=secure,
@@ -132,11 +132,20 @@ def _cookie(request: Request, response: HTTPResponse, name: str, value: str, ttl
     )
 
 
-def _started(request: Request, clients: Clients, started: service.Started) -> HTTPResponse:
-    response = redirect(started.url, status=302)
+COOKIE_PATH = "/api/auth/sso"
+
+
+def _cookie_path(clients: Clients) -> str:
+    return urlsplit(clients.settings.api_url).path.rstrip("/") + COOKIE_PATH
+
+
+def _bound(
+    request: Request, clients: Clients, response: HTTPResponse, started: service.Started
+) -> HTTPResponse:
+    """The answer that starts a login, with the cookie of the browser it is for."""
     response.headers["cache-control"] = "no-store"
     _cookie(
-        request,
+        clients,
         response,
         service.binding_cookie(started.state),
         started.binding,
@@ -156,7 +165,8 @@ def _started(request: Request, clients: Clients, started: service.Started) -> HT
 )
 async def begin_login(request: Request, org_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LoginQuery)
-    return _started(request, clients, await service.begin_login(clients, org_id, query.next))
+    started = await service.begin_login(clients, org_id, query.next, query.client)
+    return _bound(request, clients, redirect(started.url, status=302), started)
 
 
 @login_bp.post("/link")
@@ -164,24 +174,15 @@ async def begin_login(request: Request, org_id: str, clients: Clients) -> HTTPRe
     summary="Link a member's own account to its organization's single sign-on (its password, "
     "then a login at the provider naming the same email)",
     tag=TAG,
-    body=LoginIn,
+    body=LinkIn,
     ok={200: LinkOut},
     errors=(401, 403, 404, 409, 429, 502, 503),
     auth=False,
 )
 async def begin_link(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
-    data = parse_body(request, LoginIn)
+    data = parse_body(request, LinkIn)
     started = await service.begin_link(clients, hasher, data, client_address(request))
-    response = json(dump(LinkOut(loginUrl=started.url)))
-    response.headers["cache-control"] = "no-store"
-    _cookie(
-        request,
-        response,
-        service.binding_cookie(started.state),
-        started.binding,
-        clients.settings.sso_login_ttl_s,
-    )
-    return response
+    return _bound(request, clients, json(dump(LinkOut(loginUrl=started.url))), started)
 
 
 async def _finished(
@@ -191,9 +192,9 @@ async def _finished(
     response = redirect(service.frontend_url(clients, code, finished.next_path), status=302)
     response.headers["cache-control"] = "no-store"
     if state:
-        response.delete_cookie(service.binding_cookie(state), path=COOKIE_PATH)
+        response.delete_cookie(service.binding_cookie(state), path=_cookie_path(clients))
     _cookie(
-        request,
+        clients,
         response,
         service.EXCHANGE_COOKIE,
         finished.binding,
@@ -277,6 +278,10 @@ async def saml_metadata(request: Request, org_id: str, clients: Clients) -> HTTP
 )
 async def exchange(request: Request, clients: Clients, tokens: TokenService) -> HTTPResponse:
     data = parse_body(request, ExchangeIn)
-    user = await service.exchange(clients, data.code, request.cookies.get(service.EXCHANGE_COOKIE))
+    binding = request.cookies.get(service.EXCHANGE_COOKIE)
+    user = await service.exchange(clients, data.code, data.verifier, binding)
     token, _ = tokens.issue(str(user.id), user.role)
-    return json(dump(AuthOut(token=token, user=UserOut.of(user))))
+    response = json(dump(AuthOut(token=token, user=UserOut.of(user))))
+    response.headers["cache-control"] = "no-store"
+    response.delete_cookie(service.EXCHANGE_COOKIE, path=_cookie_path(clients))
+    return response

@@ -71,6 +71,9 @@ class User(Model):
     provisioned_by: ObjectId | None = Field(default=None, key_name="provisionedBy")
     # Organizations whose single sign-on this account accepted (linked with its password).
     sso_links: list[ObjectId] = Field(default=[], key_name="ssoLinks")
+    # Organizations whose SCIM deleted the person: their provider no longer speaks for the
+    # account until SCIM creates the person again (or the account links itself again).
+    sso_released: list[ObjectId] = Field(default=[], key_name="ssoReleased")
     created_at: datetime = Field(default_factory=utcnow, key_name="createdAt")
     updated_at: datetime = Field(default_factory=utcnow, key_name="updatedAt")
 

@@ -72,18 +72,24 @@ async def link_sso(clients: Clients, user_id: ObjectId, org_id: ObjectId) -> Non
     a login at the provider)."""
     async with clients.locks.hold(f"user:{user_id}"):
         await clients.engine.get_collection(User).update_one(
-            {"_id": user_id}, {"$addToSet": {"ssoLinks": org_id}}
+            {"_id": user_id}, {"$addToSet": {"ssoLinks": org_id}, "$pull": {"ssoReleased": org_id}}
         )
 
 
 async def release_from_org(clients: Clients, user_id: ObjectId, org_id: ObjectId) -> None:
     """The organization's identity provider no longer speaks for the account (SCIM deleted
-    the person): its link goes, and an account it made is no longer the provider's."""
+    the person): its link goes, and no single sign-on signs it in until SCIM creates the
+    person again (`restore_to_org`)."""
     async with clients.locks.hold(f"user:{user_id}"):
-        users = clients.engine.get_collection(User)
-        await users.update_one({"_id": user_id}, {"$pull": {"ssoLinks": org_id}})
-        await users.update_one(
-            {"_id": user_id, "provisionedBy": org_id}, {"$set": {"provisionedBy": None}}
+        await clients.engine.get_collection(User).update_one(
+            {"_id": user_id}, {"$pull": {"ssoLinks": org_id}, "$addToSet": {"ssoReleased": org_id}}
+        )
+
+
+async def restore_to_org(clients: Clients, user_id: ObjectId, org_id: ObjectId) -> None:
+    async with clients.locks.hold(f"user:{user_id}"):
+        await clients.engine.get_collection(User).update_one(
+            {"_id": user_id}, {"$pull": {"ssoReleased": org_id}}
         )
 
 
