@@ -160,6 +160,7 @@ def setup_extensions(app: TQApp) -> None:
     # account is read, and hands the guard the token's revocation it asked in its round trip.
     app.config.INJECTION_SIGNAL = "http.handler.before"
     Extend(app)
+    _add_auto_routes_at_once(app)
     app.ext.openapi.describe("Talent Quotient API", version=VERSION, description=API_DESCRIPTION)
     app.ext.openapi.add_security_scheme("bearerAuth", "http", scheme="bearer", bearer_format="JWT")
     # The one way handlers reach the process's clients: by type, through sanic-ext injection
@@ -171,6 +172,26 @@ def setup_extensions(app: TQApp) -> None:
     # And the signed-in user, by type too (`viewer: CurrentUser`): see tq.auth.dependencies.
     for kind, constructor in AUTH_DEPENDENCIES:
         app.ext.add_dependency(kind, constructor)
+
+
+def _add_auto_routes_at_once(app: TQApp) -> None:
+    """sanic-ext adds the automatic HEAD and OPTIONS routes (CORS preflights) one by one once
+    the server has started, and Sanic finalizes its signal router again after each one: start
+    time grew with the square of the routes (seconds per start). The signal router is set
+    aside around that step and finalized once after it."""
+    from sanic_ext.config import PRIORITY
+
+    def set_signals_aside(app: TQApp) -> None:
+        if app.signal_router.finalized:
+            app.signal_router.reset()  # type: ignore[no-untyped-call]
+
+    def finalize_signals_once(app: TQApp) -> None:
+        if not app.signal_router.finalized:
+            app.signalize(cast(bool, app.config.TOUCHUP))
+
+    # (listeners of a higher priority run first: around sanic-ext's, at PRIORITY)
+    app.register_listener(set_signals_aside, "before_server_start", priority=PRIORITY + 1)
+    app.register_listener(finalize_signals_once, "before_server_start", priority=PRIORITY - 1)
 
 
 def _clients(request: Request) -> Clients:
