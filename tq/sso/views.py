@@ -114,6 +114,13 @@ async def discover(request: Request, clients: Clients) -> HTTPResponse:
     return json(dump(await service.discover(clients, data.email)))
 
 
+COOKIE_PATH = "/api/auth/sso"
+
+
+def _cookie_path(clients: Clients) -> str:
+    return urlsplit(clients.settings.api_url).path.rstrip("/") + COOKIE_PATH
+
+
 def _cookie(clients: Clients, response: HTTPResponse, name: str, value: str, ttl: int) -> None:
     """A login's browser secret: HttpOnly, only for these routes (under API_URL's path).
     Over https (API_URL's scheme, whatever proxy stands between) it goes with the identity
@@ -132,16 +139,7 @@ def _cookie(clients: Clients, response: HTTPResponse, name: str, value: str, ttl
     )
 
 
-COOKIE_PATH = "/api/auth/sso"
-
-
-def _cookie_path(clients: Clients) -> str:
-    return urlsplit(clients.settings.api_url).path.rstrip("/") + COOKIE_PATH
-
-
-def _bound(
-    request: Request, clients: Clients, response: HTTPResponse, started: service.Started
-) -> HTTPResponse:
+def _bound(clients: Clients, response: HTTPResponse, started: service.Started) -> HTTPResponse:
     """The answer that starts a login, with the cookie of the browser it is for."""
     response.headers["cache-control"] = "no-store"
     _cookie(
@@ -166,7 +164,7 @@ def _bound(
 async def begin_login(request: Request, org_id: str, clients: Clients) -> HTTPResponse:
     query = parse_query(request, LoginQuery)
     started = await service.begin_login(clients, org_id, query.next, query.client)
-    return _bound(request, clients, redirect(started.url, status=302), started)
+    return _bound(clients, redirect(started.url, status=302), started)
 
 
 @login_bp.post("/link")
@@ -182,11 +180,11 @@ async def begin_login(request: Request, org_id: str, clients: Clients) -> HTTPRe
 async def begin_link(request: Request, clients: Clients, hasher: PasswordHasher) -> HTTPResponse:
     data = parse_body(request, LinkIn)
     started = await service.begin_link(clients, hasher, data, client_address(request))
-    return _bound(request, clients, json(dump(LinkOut(loginUrl=started.url))), started)
+    return _bound(clients, json(dump(LinkOut(loginUrl=started.url))), started)
 
 
 async def _finished(
-    request: Request, clients: Clients, finished: service.Finished, state: str | None
+    clients: Clients, finished: service.Finished, state: str | None
 ) -> HTTPResponse:
     code = await service.exchange_code_for(clients, finished)
     response = redirect(service.frontend_url(clients, code, finished.next_path), status=302)
@@ -218,7 +216,7 @@ async def oidc_callback(request: Request, clients: Clients, hasher: PasswordHash
     finished = await service.finish_oidc(
         clients, hasher, query.state, query.code, query.error, binding
     )
-    return await _finished(request, clients, finished, query.state)
+    return await _finished(clients, finished, query.state)
 
 
 @login_bp.post("/saml/<org_id:str>/acs")
@@ -245,7 +243,7 @@ async def saml_acs(
     state = relay[0] if relay else None
     binding = request.cookies.get(service.binding_cookie(state or ""))
     finished = await service.finish_saml(clients, hasher, org_id, responses[0], state, binding)
-    return await _finished(request, clients, finished, state)
+    return await _finished(clients, finished, state)
 
 
 @login_bp.get("/saml/<org_id:str>/metadata")
