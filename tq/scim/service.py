@@ -37,7 +37,7 @@ from tq.auth import service as auth_service
 from tq.auth.schemas import ascii_domain, normalize_email
 from tq.core.clients import Clients
 from tq.core.db import parse_object_id
-from tq.core.errors import AppError, Conflict, Forbidden, NotFound, Unauthorized
+from tq.core.errors import AppError, Conflict, Forbidden, NotFound
 from tq.core.ratelimit import SCIM_TOKEN_PREFIX
 from tq.core.security import PasswordHasher
 from tq.core.time import utcnow
@@ -827,6 +827,3 @@ async def delete_group(clients: Clients, scope: Scope, group_id: str) -> None:
     await _audit(
         clients, scope, "scim.group_deleted", groupId=str(record.id), name=record.display_name
     )
-
-
-__all__ = ["ScimError", "Unauthorized"]

@@ -10,7 +10,6 @@ from typing import Any
 
 from sanic import Blueprint, Request, empty, json
 from sanic.response import HTTPResponse
-from sanic_ext.extensions.openapi import openapi
 from scim2_models import Context, Error, ListResponse, ResourceType, Schema
 
 from tq.auth.dependencies import CurrentUser
@@ -19,7 +18,6 @@ from tq.core.errors import AppError
 from tq.core.http import client_address, parse_body
 from tq.core.openapi import doc
 from tq.core.schemas import dump
-from tq.core.security import PasswordHasher
 from tq.scim import resources, service
 from tq.scim.schemas import ScimTokenCreatedOut, ScimTokenIn, ScimTokenList, ScimTokenOut
 from tq.scim.service import ScimError, Scope
@@ -99,9 +97,6 @@ def scim_error(status: int, detail: str, scim_type: str | None = None) -> HTTPRe
     return scim_response(error.model_dump(), status)
 
 
-Handler = Callable[..., Awaitable[Any]]
-
-
 async def _answer(
     request: Request, run: Callable[[Scope], Awaitable[HTTPResponse]]
 ) -> HTTPResponse:
@@ -164,6 +159,14 @@ def _listed(items: list[Any], model: Any) -> dict[str, Any]:
     return out
 
 
+def _one(items: list[Any], item_id: str, what: str) -> HTTPResponse:
+    """One discovery document by id, or a SCIM 404."""
+    for found in items:
+        if found.id == item_id:
+            return scim_response(found.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
+    raise ScimError(404, f"{what} {item_id} not found")
+
+
 @bp.get("/ResourceTypes")
 async def resource_types(request: Request) -> HTTPResponse:
     async def run(scope: Scope) -> HTTPResponse:
@@ -175,10 +178,7 @@ async def resource_types(request: Request) -> HTTPResponse:
 @bp.get("/ResourceTypes/<type_id:str>")
 async def resource_type(request: Request, type_id: str) -> HTTPResponse:
     async def run(scope: Scope) -> HTTPResponse:
-        for found in resources.resource_types(scope.base):
-            if found.id == type_id:
-                return scim_response(found.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-        raise ScimError(404, f"Resource type {type_id} not found")
+        return _one(resources.resource_types(scope.base), type_id, "Resource type")
 
     return await _answer(request, run)
 
@@ -194,10 +194,7 @@ async def schemas(request: Request) -> HTTPResponse:
 @bp.get("/Schemas/<schema_id:str>")
 async def schema(request: Request, schema_id: str) -> HTTPResponse:
     async def run(scope: Scope) -> HTTPResponse:
-        for found in resources.schemas(scope.base):
-            if found.id == schema_id:
-                return scim_response(found.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE))
-        raise ScimError(404, f"Schema {schema_id} not found")
+        return _one(resources.schemas(scope.base), schema_id, "Schema")
 
     return await _answer(request, run)
 
@@ -285,5 +282,3 @@ def _resource_routes(kind: str, plural: str) -> None:
 
 _resource_routes("User", "Users")
 _resource_routes("Group", "Groups")
-
-__all__ = ["PasswordHasher", "bp", "openapi", "tokens_bp"]
